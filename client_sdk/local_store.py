@@ -1,0 +1,198 @@
+"""The device's local SQLite store: the carer's visits, feed positions and the outbox.
+
+A change and the feed position it moves to are written in ONE transaction, so a crash
+can never leave a position that claims data the store does not have.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+import msgspec
+
+from protocol.frames import (
+    Change,
+    FeedPosition,
+    Mutation,
+    MutationResult,
+    VisitRemoved,
+    VisitView,
+)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS feeds (
+    feed TEXT PRIMARY KEY, epoch INTEGER NOT NULL, seq INTEGER NOT NULL, carer_name TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS visits (
+    feed TEXT NOT NULL, visit_id TEXT NOT NULL, starts_at TEXT NOT NULL, body TEXT NOT NULL,
+    PRIMARY KEY (feed, visit_id)
+);
+CREATE TABLE IF NOT EXISTS outbox (
+    mutation_id INTEGER PRIMARY KEY, body TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending', result TEXT
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+_mutation_decoder = msgspec.json.Decoder(Mutation)
+_visit_decoder = msgspec.json.Decoder(VisitView)
+_result_decoder = msgspec.json.Decoder(MutationResult)
+
+
+class LocalStore:
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # ------------------------------------------------------------ positions
+
+    def positions(self) -> list[FeedPosition]:
+        rows = self._db.execute("SELECT feed, epoch, seq FROM feeds ORDER BY feed")
+        return [FeedPosition(feed=f, epoch=e, seq=s) for f, e, s in rows]
+
+    def position(self, feed: str) -> FeedPosition | None:
+        row = self._db.execute("SELECT epoch, seq FROM feeds WHERE feed = ?", (feed,)).fetchone()
+        return None if row is None else FeedPosition(feed=feed, epoch=row[0], seq=row[1])
+
+    def ensure_feed(self, feed: str, epoch: int, carer_name: str) -> FeedPosition:
+        """Start tracking a feed at (epoch, 0) unless it is tracked already."""
+        self._db.execute(
+            "INSERT INTO feeds (feed, epoch, seq, carer_name) VALUES (?, ?, 0, ?) "
+            "ON CONFLICT (feed) DO UPDATE SET carer_name = excluded.carer_name",
+            (feed, epoch, carer_name),
+        )
+        position = self.position(feed)
+        assert position is not None
+        return position
+
+    def reset_feed(self, feed: str, epoch: int) -> None:
+        """Drop the feed's data and start it over at (epoch, 0)."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM visits WHERE feed = ?", (feed,))
+            db.execute(
+                "INSERT INTO feeds (feed, epoch, seq) VALUES (?, ?, 0) "
+                "ON CONFLICT (feed) DO UPDATE SET epoch = excluded.epoch, seq = 0",
+                (feed, epoch),
+            )
+
+    def forget_feeds_except(self, feeds: set[str]) -> None:
+        """Drop carers no longer on this device (and their visits)."""
+        for (feed,) in self._db.execute("SELECT feed FROM feeds").fetchall():
+            if feed not in feeds:
+                with self._transaction() as db:
+                    db.execute("DELETE FROM visits WHERE feed = ?", (feed,))
+                    db.execute("DELETE FROM feeds WHERE feed = ?", (feed,))
+
+    # ------------------------------------------------------------ changes
+
+    def apply(self, change: Change) -> None:
+        """Apply one change and move the feed to its seq, atomically.
+
+        Raises ``ValueError`` if the stored position is not exactly ``seq - 1`` in the
+        change's epoch (the caller's tracker must have said Apply).
+        """
+        with self._transaction() as db:
+            moved = db.execute(
+                "UPDATE feeds SET seq = ? WHERE feed = ? AND epoch = ? AND seq = ?",
+                (change.seq, change.feed, change.epoch, change.seq - 1),
+            ).rowcount
+            if moved != 1:
+                raise ValueError(
+                    f"change {change.feed}@{change.epoch}:{change.seq} does not follow the stored position"
+                )
+            payload = change.payload
+            if isinstance(payload, VisitRemoved):
+                db.execute(
+                    "DELETE FROM visits WHERE feed = ? AND visit_id = ?",
+                    (change.feed, payload.visit_id),
+                )
+            else:
+                visit = payload.visit
+                db.execute(
+                    "INSERT INTO visits (feed, visit_id, starts_at, body) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (feed, visit_id) DO UPDATE SET starts_at = excluded.starts_at, body = excluded.body",
+                    (
+                        change.feed,
+                        visit.id,
+                        visit.starts_at.isoformat(),
+                        msgspec.json.encode(visit).decode(),
+                    ),
+                )
+
+    # ------------------------------------------------------------ visits
+
+    def visits(
+        self, feed: str | None = None, since: datetime | None = None, until: datetime | None = None
+    ) -> list[VisitView]:
+        """Visits held for ``feed`` (or every carer on the device), by start time."""
+        rows = self._db.execute(
+            "SELECT body FROM visits WHERE (? IS NULL OR feed = ?) ORDER BY starts_at, visit_id",
+            (feed, feed),
+        )
+        found = [_visit_decoder.decode(body) for (body,) in rows]
+        return [v for v in found if (since is None or v.starts_at >= since) and (until is None or v.starts_at < until)]
+
+    def visit(self, feed: str, visit_id: str) -> VisitView | None:
+        row = self._db.execute("SELECT body FROM visits WHERE feed = ? AND visit_id = ?", (feed, visit_id)).fetchone()
+        return None if row is None else _visit_decoder.decode(row[0])
+
+    # ------------------------------------------------------------ outbox
+
+    def next_mutation_id(self) -> int:
+        """Device-unique, increasing: never reused, even after the outbox is emptied."""
+        with self._transaction() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = 'last_mutation_id'").fetchone()
+            next_id = (int(row[0]) if row else 0) + 1
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES ('last_mutation_id', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (str(next_id),),
+            )
+        return next_id
+
+    def enqueue(self, mutation: Mutation) -> None:
+        self._db.execute(
+            "INSERT INTO outbox (mutation_id, body) VALUES (?, ?)",
+            (mutation.mutation_id, msgspec.json.encode(mutation).decode()),
+        )
+
+    def pending(self, limit: int) -> list[Mutation]:
+        rows = self._db.execute(
+            "SELECT body FROM outbox WHERE state = 'pending' ORDER BY mutation_id LIMIT ?", (limit,)
+        )
+        return [_mutation_decoder.decode(body) for (body,) in rows]
+
+    def record_results(self, results: list[MutationResult]) -> None:
+        with self._transaction() as db:
+            for result in results:
+                db.execute(
+                    "UPDATE outbox SET state = 'done', result = ? WHERE mutation_id = ?",
+                    (msgspec.json.encode(result).decode(), result.mutation_id),
+                )
+
+    def result(self, mutation_id: int) -> MutationResult | None:
+        row = self._db.execute("SELECT result FROM outbox WHERE mutation_id = ?", (mutation_id,)).fetchone()
+        return None if row is None or row[0] is None else _result_decoder.decode(row[0])
+
+    def pending_count(self) -> int:
+        count: int = self._db.execute("SELECT count(*) FROM outbox WHERE state = 'pending'").fetchone()[0]
+        return count

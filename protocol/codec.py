@@ -1,0 +1,65 @@
+"""Encoding and one-pass decoding of frames, mapping every failure to a stable code."""
+
+from __future__ import annotations
+
+import msgspec
+
+from protocol import MAX_FRAME_BYTES
+from protocol.errors import ErrorCode, ProtocolError
+from protocol.frames import AnyFrame, DeviceFrame, ServerFrame
+
+_encoder = msgspec.json.Encoder()
+_device_decoder = msgspec.json.Decoder(DeviceFrame)
+_server_decoder = msgspec.json.Decoder(ServerFrame)
+
+
+class _RequestIdProbe(msgspec.Struct):
+    request_id: str | None = None
+
+
+_probe_decoder = msgspec.json.Decoder(_RequestIdProbe)
+
+
+def encode(frame: AnyFrame | msgspec.Struct) -> bytes:
+    """Encode a frame to its JSON bytes (UTF-8). Encode once, send the bytes to many."""
+    return _encoder.encode(frame)
+
+
+def decode_device_frame(data: bytes | str) -> DeviceFrame:
+    """Decode and validate a frame sent by a device; raise :class:`ProtocolError`."""
+    result: DeviceFrame = _decode(_device_decoder, data)
+    return result
+
+
+def decode_server_frame(data: bytes | str) -> ServerFrame:
+    """Decode and validate a frame sent by the server; raise :class:`ProtocolError`."""
+    result: ServerFrame = _decode(_server_decoder, data)
+    return result
+
+
+def _decode(decoder: msgspec.json.Decoder, data: bytes | str):  # type: ignore[no-untyped-def,type-arg]
+    raw = data.encode() if isinstance(data, str) else data
+    if len(raw) > MAX_FRAME_BYTES:
+        raise ProtocolError(
+            ErrorCode.FRAME_TOO_LARGE,
+            f"frame of {len(raw)} bytes exceeds the limit of {MAX_FRAME_BYTES}",
+        )
+    try:
+        return decoder.decode(raw)
+    except msgspec.ValidationError as exc:
+        message = str(exc)
+        code = ErrorCode.INVALID_FRAME
+        if "`$.type`" in message or "missing required field `type`" in message:
+            code = ErrorCode.UNKNOWN_FRAME_TYPE
+        raise ProtocolError(code, message, _request_id_of(raw)) from exc
+    except msgspec.DecodeError as exc:
+        raise ProtocolError(ErrorCode.MALFORMED_FRAME, f"not valid JSON: {exc}") from exc
+
+
+def _request_id_of(raw: bytes) -> str | None:
+    """Best-effort recovery of a request id from a frame that failed validation."""
+    try:
+        probe = _probe_decoder.decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
+    return probe.request_id

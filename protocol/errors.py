@@ -1,0 +1,89 @@
+"""Stable error codes, WebSocket close codes and the protocol exception tree.
+
+Close codes are split in two ranges (docs/protocol.md, "Close codes"):
+
+* 4000-4099 **reconnect**: the device should reconnect with backoff and resume.
+* 4100-4199 **terminal**: reconnecting cannot help until something changes (a new token,
+  an app update); the device must stop and surface the reason.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class ErrorCode(enum.StrEnum):
+    """The ``code`` of an ``error`` frame or a rejected request. Values never change."""
+
+    MALFORMED_FRAME = "malformed_frame"
+    UNKNOWN_FRAME_TYPE = "unknown_frame_type"
+    INVALID_FRAME = "invalid_frame"
+    FRAME_TOO_LARGE = "frame_too_large"
+    UNEXPECTED_FRAME = "unexpected_frame"
+    AUTH_FAILED = "auth_failed"
+    DEVICE_REVOKED = "device_revoked"
+    UNSUPPORTED_VERSION = "unsupported_version"
+    UNKNOWN_FEED = "unknown_feed"
+    POSITION_AHEAD = "position_ahead"
+    STALE_EPOCH = "stale_epoch"
+    TOO_MANY_MUTATIONS = "too_many_mutations"
+    INTERNAL_ERROR = "internal_error"
+
+
+class RejectReason(enum.StrEnum):
+    """Why a single uploaded mutation was rejected (its result, not an error frame)."""
+
+    VISIT_NOT_FOUND = "visit_not_found"
+    VISIT_NOT_ASSIGNED = "visit_not_assigned"
+    CARER_NOT_ON_DEVICE = "carer_not_on_device"
+    TASK_NOT_FOUND = "task_not_found"
+    INVALID_MUTATION = "invalid_mutation"
+
+
+class ConflictReason(enum.StrEnum):
+    """Why an applied mutation was flagged for the office (stored, never dropped)."""
+
+    VISIT_CANCELLED = "visit_cancelled"
+    VISIT_REASSIGNED = "visit_reassigned"
+    TASK_REMOVED = "task_removed"
+
+
+class CloseCode(enum.IntEnum):
+    """WebSocket close codes sent by the server."""
+
+    # Reconnect range: back off, reconnect, resume from stored positions.
+    SERVER_SHUTDOWN = 4000
+    SLOW_CONSUMER = 4001
+    HELLO_TIMEOUT = 4002
+    REPLACED = 4003
+    # Terminal range: do not reconnect automatically.
+    AUTH_FAILED = 4100
+    DEVICE_REVOKED = 4101
+    PROTOCOL_VIOLATION = 4102
+    FRAME_TOO_LARGE = 4103
+    UNSUPPORTED_VERSION = 4104
+
+
+RECONNECT_RANGE = range(4000, 4100)
+TERMINAL_RANGE = range(4100, 4200)
+
+
+def should_reconnect(code: int) -> bool:
+    """Whether a device receiving close ``code`` should reconnect.
+
+    Standard codes other than policy/size/protocol faults (1002, 1003, 1007, 1008, 1009)
+    are treated as transient, as are the 4000-4099 range and any unknown code below 4100.
+    """
+    if code in TERMINAL_RANGE:
+        return False
+    return code not in (1002, 1003, 1007, 1008, 1009)
+
+
+class ProtocolError(Exception):
+    """A frame broke the protocol. Carries the stable code and the request id, if any."""
+
+    def __init__(self, code: ErrorCode, message: str, request_id: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.request_id = request_id

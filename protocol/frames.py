@@ -1,0 +1,237 @@
+"""Every frame of the protocol as a msgspec struct.
+
+Frames are JSON text frames tagged by ``type``. Device-to-server frames form the
+:data:`DeviceFrame` union and server-to-device frames the :data:`ServerFrame` union, so a
+frame sent in the wrong direction is an unknown type. Mutations (what a device recorded
+offline) are tagged by ``kind``; so are change payloads. docs/protocol.md is the
+normative description; docs/frames.schema.json is generated from these classes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+Seq = Annotated[int, msgspec.Meta(ge=0)]
+Epoch = Annotated[int, msgspec.Meta(ge=1)]
+ShortText = Annotated[str, msgspec.Meta(max_length=200)]
+LongText = Annotated[str, msgspec.Meta(max_length=10_000)]
+
+
+class Struct(msgspec.Struct, kw_only=True):
+    """Base of every wire struct: keyword-only, immutable; unknown fields are ignored."""
+
+
+# --------------------------------------------------------------------------- positions
+
+
+class FeedPosition(Struct):
+    """A position in one carer's feed: ``seq`` changes applied within ``epoch``."""
+
+    feed: Id
+    epoch: Epoch
+    seq: Seq
+
+
+FeedAction = Literal["resume", "catch_up", "reset"]
+
+
+class FeedStatus(Struct):
+    """One feed as announced in ``welcome``: its head and what the device must do."""
+
+    feed: Id
+    carer_name: ShortText
+    epoch: Epoch
+    head: Seq
+    action: FeedAction
+
+
+class TenantPreferences(Struct):
+    """Tenant settings a device needs."""
+
+    auto_sync_enabled: bool
+    auto_sync_interval_s: int
+    mismatch_grace_s: int
+    timezone: ShortText
+
+
+# --------------------------------------------------------------------------- rota views
+
+
+class ClientView(Struct):
+    id: Id
+    name: ShortText
+    address: ShortText = ""
+
+
+class TaskView(Struct):
+    id: Id
+    title: ShortText
+    position: int
+    removed: bool = False
+
+
+VisitStatus = Literal["scheduled", "cancelled"]
+
+
+class VisitView(Struct):
+    """What a carer's device holds of one visit. Owned by the office."""
+
+    id: Id
+    branch_id: Id
+    client: ClientView
+    starts_at: datetime
+    ends_at: datetime
+    status: VisitStatus
+    carer_ids: list[Id]
+    tasks: list[TaskView]
+    version: int
+    notes: LongText = ""
+
+
+class VisitUpsert(Struct, tag_field="kind", tag="visit_upsert"):
+    """The carer has this visit: store it whole, replacing any older copy."""
+
+    visit: VisitView
+
+
+RemovalReason = Literal["reassigned"]
+
+
+class VisitRemoved(Struct, tag_field="kind", tag="visit_removed"):
+    """The carer no longer has this visit: delete the local copy."""
+
+    visit_id: Id
+    reason: RemovalReason
+
+
+ChangePayload = VisitUpsert | VisitRemoved
+
+
+# --------------------------------------------------------------------------- mutations
+
+
+class Location(Struct):
+    lat: Annotated[float, msgspec.Meta(ge=-90, le=90)]
+    lon: Annotated[float, msgspec.Meta(ge=-180, le=180)]
+    accuracy_m: Annotated[float, msgspec.Meta(ge=0)] | None = None
+
+
+class MutationBase(Struct, tag_field="kind"):
+    """Fields of every mutation. ``mutation_id`` is unique and increasing per device."""
+
+    mutation_id: Annotated[int, msgspec.Meta(ge=1)]
+    carer_id: Id
+    visit_id: Id
+    captured_at: datetime
+
+
+class CheckIn(MutationBase, tag="check_in"):
+    location: Location | None = None
+
+
+class CheckOut(MutationBase, tag="check_out"):
+    location: Location | None = None
+
+
+class TaskOutcome(MutationBase, tag="task_outcome"):
+    task_id: Id
+    done: bool
+    reason: ShortText | None = None
+
+
+class VisitNote(MutationBase, tag="visit_note"):
+    text: LongText
+
+
+class FormSubmission(MutationBase, tag="form_submission"):
+    form: ShortText
+    data: dict[str, Any]
+
+
+Mutation = CheckIn | CheckOut | TaskOutcome | VisitNote | FormSubmission
+
+MutationStatus = Literal["applied", "applied_with_conflict", "rejected", "duplicate"]
+
+
+class MutationResult(Struct):
+    """The server's answer for one uploaded mutation.
+
+    A retried mutation answers ``duplicate`` with the first answer's status in
+    ``original_status`` and the same ``record_id`` and ``reason``.
+    """
+
+    mutation_id: int
+    status: MutationStatus
+    reason: str | None = None
+    record_id: str | None = None
+    original_status: MutationStatus | None = None
+
+
+# --------------------------------------------------------------------------- frames
+
+
+class Hello(Struct, tag_field="type", tag="hello"):
+    token: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    device_uuid: Id
+    app_version: ShortText
+    protocol_version: int
+    positions: list[FeedPosition] = []
+
+
+class Welcome(Struct, tag_field="type", tag="welcome"):
+    device_id: Id
+    server_time: datetime
+    feeds: list[FeedStatus]
+    preferences: TenantPreferences
+    heartbeat_interval_s: float
+    max_frame_bytes: int
+
+
+class Change(Struct, tag_field="type", tag="change"):
+    feed: Id
+    epoch: Epoch
+    seq: Annotated[int, msgspec.Meta(ge=1)]
+    committed_at: datetime
+    payload: ChangePayload
+
+
+class Ack(Struct, tag_field="type", tag="ack"):
+    feed: Id
+    epoch: Epoch
+    seq: Seq
+
+
+class Heartbeat(Struct, tag_field="type", tag="heartbeat"):
+    heads: list[FeedPosition] = []
+    server_time: datetime | None = None
+
+
+class SyncRequest(Struct, tag_field="type", tag="sync_request"):
+    request_id: Id
+    mutations: list[Mutation] = []
+    positions: list[FeedPosition] = []
+    page_size: Annotated[int, msgspec.Meta(ge=1)] = 500
+
+
+class SyncResponse(Struct, tag_field="type", tag="sync_response"):
+    request_id: Id
+    results: list[MutationResult]
+    changes: list[Change]
+    heads: list[FeedPosition]
+    resets: list[Id] = []
+    more: bool = False
+
+
+class Error(Struct, tag_field="type", tag="error"):
+    code: str
+    message: str
+    request_id: str | None = None
+
+
+DeviceFrame = Hello | Ack | Heartbeat | SyncRequest
+ServerFrame = Welcome | Change | Heartbeat | SyncResponse | Error
+AnyFrame = Hello | Welcome | Change | Ack | Heartbeat | SyncRequest | SyncResponse | Error

@@ -1,0 +1,118 @@
+"""The per-feed sequence tracker: what to do with an incoming position.
+
+Given the position a device has durably stored for a feed and a position that arrives
+(a ``change`` frame, or a head in ``heartbeat`` / ``sync_response``), the tracker returns
+one decision. The decision table (docs/protocol.md, "Sequence tracking"):
+
+==========================  ===============================  ==============
+incoming vs stored          change frame                     announced head
+==========================  ===============================  ==============
+other epoch                 :class:`EpochReset`              :class:`EpochReset`
+seq <= stored seq           :class:`Duplicate`               :class:`InSync` (equal) /
+                                                             :class:`HeadBehind` (lower)
+seq == stored seq + 1       :class:`Apply`                   :class:`Gap`
+seq > stored seq + 1        :class:`Gap` (missing range)     :class:`Gap`
+==========================  ===============================  ==============
+
+The tracker never advances by itself: call :meth:`FeedTracker.advance` only after the
+change and the new position were committed together in the local store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from protocol.frames import FeedPosition
+
+
+@dataclass(frozen=True, slots=True)
+class Apply:
+    """Apply this change; afterwards the position is ``seq``."""
+
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Duplicate:
+    """Already applied; ignore it (acking again is harmless)."""
+
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """Changes ``first``..``last`` (inclusive) are missing: fetch them before going on."""
+
+    first: int
+    last: int
+
+
+@dataclass(frozen=True, slots=True)
+class EpochReset:
+    """The feed was reset: local data of this feed cannot be continued; resync it."""
+
+    epoch: int
+
+
+@dataclass(frozen=True, slots=True)
+class InSync:
+    """The announced head equals the stored position."""
+
+
+@dataclass(frozen=True, slots=True)
+class HeadBehind:
+    """The announced head is below the stored position: the device is ahead of the server.
+
+    This happens after a server restore; treat it like an epoch reset.
+    """
+
+    head: int
+
+
+ChangeDecision = Apply | Duplicate | Gap | EpochReset
+HeadDecision = InSync | Gap | EpochReset | HeadBehind
+
+
+def decide_change(stored: FeedPosition, epoch: int, seq: int) -> ChangeDecision:
+    """Decide what to do with change ``(epoch, seq)`` given the ``stored`` position."""
+    if epoch != stored.epoch:
+        return EpochReset(epoch)
+    if seq <= stored.seq:
+        return Duplicate(seq)
+    if seq == stored.seq + 1:
+        return Apply(seq)
+    return Gap(stored.seq + 1, seq - 1)
+
+
+def decide_head(stored: FeedPosition, epoch: int, head: int) -> HeadDecision:
+    """Decide what an announced feed head means for the ``stored`` position."""
+    if epoch != stored.epoch:
+        return EpochReset(epoch)
+    if head == stored.seq:
+        return InSync()
+    if head < stored.seq:
+        return HeadBehind(head)
+    return Gap(stored.seq + 1, head)
+
+
+class FeedTracker:
+    """Tracks the durably stored position of one feed on a device."""
+
+    def __init__(self, position: FeedPosition) -> None:
+        self.position = position
+
+    def on_change(self, epoch: int, seq: int) -> ChangeDecision:
+        return decide_change(self.position, epoch, seq)
+
+    def on_head(self, epoch: int, head: int) -> HeadDecision:
+        return decide_head(self.position, epoch, head)
+
+    def advance(self, seq: int) -> None:
+        """Record that ``seq`` has been committed locally. Positions never move back."""
+        if seq < self.position.seq:
+            raise ValueError(f"position cannot move back from {self.position.seq} to {seq}")
+        self.position = FeedPosition(feed=self.position.feed, epoch=self.position.epoch, seq=seq)
+
+    def reset(self, epoch: int) -> None:
+        """Start the feed over in ``epoch`` after the device dropped its copy."""
+        self.position = FeedPosition(feed=self.position.feed, epoch=epoch, seq=0)

@@ -1,0 +1,1 @@
+"""caresync server: Starlette app, services, SQL store and pub/sub bus."""

@@ -1,0 +1,88 @@
+"""Shared HTTP plumbing: JSON bodies via msgspec, bearer auth, uniform error bodies.
+
+Every error is ``{"error": {"code": ..., "message": ...}}`` with a matching status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from protocol import MAX_FRAME_BYTES
+from protocol.errors import ErrorCode, ProtocolError
+from server.node import Node
+from server.services.errors import ServiceError, Unauthorized
+from server.services.identity import DeviceIdentity, Staff, authenticate_device, authenticate_staff
+
+T = TypeVar("T")
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+_encoder = msgspec.json.Encoder()
+
+
+def json_response(content: Any, status: int = 200) -> Response:
+    return Response(_encoder.encode(content), status_code=status, media_type="application/json")
+
+
+def error_response(status: int, code: str, message: str) -> Response:
+    return json_response({"error": {"code": code, "message": message}}, status)
+
+
+def node_of(request: Request) -> Node:
+    node: Node = request.app.state.node
+    return node
+
+
+async def read_body(request: Request, kind: type[T]) -> T:
+    raw = await request.body()
+    if len(raw) > MAX_FRAME_BYTES:
+        raise ProtocolError(ErrorCode.FRAME_TOO_LARGE, f"body over {MAX_FRAME_BYTES} bytes")
+    try:
+        return msgspec.json.decode(raw, type=kind)
+    except msgspec.ValidationError as exc:
+        raise ProtocolError(ErrorCode.INVALID_FRAME, str(exc)) from exc
+    except msgspec.DecodeError as exc:
+        raise ProtocolError(ErrorCode.MALFORMED_FRAME, f"not valid JSON: {exc}") from exc
+
+
+def bearer(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized("send Authorization: Bearer <token>")
+    return token.strip()
+
+
+async def staff_of(request: Request) -> Staff:
+    node = node_of(request)
+    async with node.db.read() as conn:
+        return await authenticate_staff(conn, bearer(request))
+
+
+async def device_of(request: Request) -> DeviceIdentity:
+    node = node_of(request)
+    async with node.db.read() as conn:
+        return await authenticate_device(conn, bearer(request))
+
+
+_PROTOCOL_STATUS = {ErrorCode.FRAME_TOO_LARGE: 413}
+
+
+def handles_errors(endpoint: Endpoint) -> Endpoint:
+    """Turn service and protocol errors into the uniform JSON error body."""
+
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await endpoint(request)
+        except ServiceError as exc:
+            return error_response(exc.status, exc.code, exc.message)
+        except ProtocolError as exc:
+            return error_response(_PROTOCOL_STATUS.get(exc.code, 422), exc.code, exc.message)
+
+    wrapped.__name__ = endpoint.__name__
+    wrapped.__doc__ = endpoint.__doc__
+    return wrapped

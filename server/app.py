@@ -1,0 +1,53 @@
+"""The Starlette application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+
+from server.api import devices, directory, visits
+from server.api.http import json_response
+from server.node import Node
+from server.ws.device_session import DeviceSession
+
+DEVICE_SOCKET_PATH = "/ws/device"
+
+
+async def health(request: Request) -> Response:
+    node: Node = request.app.state.node
+    return json_response({"status": "ok", "sessions": node.hub.session_count})
+
+
+async def device_socket(websocket: WebSocket) -> None:
+    await DeviceSession(websocket, websocket.app.state.node).run()
+
+
+def create_app(node: Node) -> Starlette:
+    """An app serving ``node``; its lifespan starts and stops the node."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await node.start()
+        try:
+            yield
+        finally:
+            await node.stop()
+
+    app = Starlette(
+        routes=[
+            Route("/healthz", health),
+            WebSocketRoute(DEVICE_SOCKET_PATH, device_socket),
+            *visits.routes,
+            *directory.routes,
+            *devices.routes,
+        ],
+        lifespan=lifespan,
+    )
+    app.state.node = node
+    return app

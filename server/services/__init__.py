@@ -1,0 +1,1 @@
+"""Domain services: rota, sync, devices, directory. Transport-free."""

@@ -1,0 +1,86 @@
+"""Recording device acks in batches: acks land in memory and are flushed together.
+
+A crash loses at most one flush interval of acks; the device re-acks on its next
+connection (acks are cumulative), so nothing is lost for good.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from server.clock import Clock
+from server.store.database import Database
+from server.store.schema import device_acks
+
+log = logging.getLogger(__name__)
+
+
+class AckRecorder:
+    def __init__(self, db: Database, clock: Clock, flush_interval_s: float) -> None:
+        self.db = db
+        self.clock = clock
+        self.flush_interval_s = flush_interval_s
+        self._pending: dict[tuple[str, str], tuple[int, int, int]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self.flushes = 0
+
+    def record(self, device_id: str, carer_id: str, epoch: int, seq: int) -> None:
+        key = (device_id, carer_id)
+        held = self._pending.get(key)
+        if held is None or (epoch, seq) > (held[0], held[1]):
+            self._pending[key] = (epoch, seq, self.clock.now_ms())
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="ack-recorder")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self.flush()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_interval_s)
+            try:
+                await self.flush()
+            except Exception:
+                log.exception("ack flush failed; will retry")
+
+    async def flush(self) -> None:
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, {}
+        rows = [
+            {"device_id": d, "carer_id": c, "epoch": e, "seq": s, "acked_at": at}
+            for (d, c), (e, s, at) in batch.items()
+        ]
+        try:
+            async with self.db.write() as conn:
+                await _upsert_acks(conn, rows)
+        except Exception:
+            for (d, c), (e, s, _at) in batch.items():
+                self.record(d, c, e, s)
+            raise
+        self.flushes += 1
+
+
+async def _upsert_acks(conn: AsyncConnection, rows: list[dict[str, object]]) -> None:
+    """Insert or raise each (device, feed) ack; a newer epoch replaces, seqs only grow."""
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(device_acks)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[device_acks.c.device_id, device_acks.c.carer_id],
+        set_={
+            "epoch": stmt.excluded.epoch,
+            "seq": stmt.excluded.seq,
+            "acked_at": stmt.excluded.acked_at,
+        },
+        where=(stmt.excluded.epoch > device_acks.c.epoch)
+        | ((stmt.excluded.epoch == device_acks.c.epoch) & (stmt.excluded.seq > device_acks.c.seq)),
+    )
+    await conn.execute(stmt, rows)

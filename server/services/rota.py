@@ -1,0 +1,281 @@
+"""Office rota changes. Each change is one transaction: the visit, then one feed entry
+per affected carer (old and new assignees); the bus is rung only after commit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from protocol.frames import VisitRemoved, VisitUpsert, VisitView
+from server.bus.base import Bus
+from server.clock import Clock, to_ms
+from server.ids import new_id
+from server.services import feeds
+from server.services.errors import InvalidInput, NotFound
+from server.services.identity import Staff
+from server.services.visit_views import current_carers, load_visit_row, load_visit_view
+from server.store.database import Database
+from server.store.schema import clients, tasks, users, visit_assignments, visits
+
+
+@dataclass(frozen=True)
+class NewTask:
+    title: str
+
+
+class RotaService:
+    def __init__(self, db: Database, bus: Bus, clock: Clock) -> None:
+        self.db = db
+        self.bus = bus
+        self.clock = clock
+
+    # ----------------------------------------------------------------- writes
+
+    async def create_visit(
+        self,
+        actor: Staff,
+        *,
+        client_id: str,
+        starts_at: datetime,
+        ends_at: datetime,
+        carer_ids: list[str],
+        tasks_: list[NewTask],
+        notes: str = "",
+    ) -> VisitView:
+        start_ms, end_ms = _checked_times(starts_at, ends_at)
+        now = self.clock.now_ms()
+        visit_id = new_id()
+        async with self.db.write() as conn:
+            client = (
+                await conn.execute(
+                    select(clients).where(clients.c.id == client_id, clients.c.tenant_id == actor.tenant_id)
+                )
+            ).first()
+            if client is None:
+                raise NotFound(f"client {client_id} not found")
+            actor.require_branch(client.branch_id)
+            await _check_carers(conn, actor.tenant_id, carer_ids)
+            await conn.execute(
+                insert(visits).values(
+                    id=visit_id,
+                    tenant_id=actor.tenant_id,
+                    branch_id=client.branch_id,
+                    client_id=client_id,
+                    starts_at=start_ms,
+                    ends_at=end_ms,
+                    status="scheduled",
+                    notes=notes,
+                    version=0,
+                    updated_at=now,
+                )
+            )
+            for position, task in enumerate(tasks_):
+                await _insert_task(conn, visit_id, task.title, position)
+            await _assign(conn, visit_id, carer_ids, now)
+            view, appended = await self._commit_change(conn, actor, visit_id, before=[], now=now)
+        await feeds.ring(self.bus, appended)
+        return view
+
+    async def update_notes(self, actor: Staff, visit_id: str, notes: str) -> VisitView:
+        return await self._edit(actor, visit_id, {"notes": notes})
+
+    async def reschedule(self, actor: Staff, visit_id: str, starts_at: datetime, ends_at: datetime) -> VisitView:
+        start_ms, end_ms = _checked_times(starts_at, ends_at)
+        return await self._edit(actor, visit_id, {"starts_at": start_ms, "ends_at": end_ms})
+
+    async def cancel(self, actor: Staff, visit_id: str) -> VisitView:
+        return await self._edit(actor, visit_id, {"status": "cancelled"})
+
+    async def reassign(self, actor: Staff, visit_id: str, carer_ids: list[str]) -> VisitView:
+        now = self.clock.now_ms()
+        async with self.db.write() as conn:
+            await self._editable_visit(conn, actor, visit_id)
+            await _check_carers(conn, actor.tenant_id, carer_ids)
+            before = await current_carers(conn, visit_id)
+            gone = [c for c in before if c not in carer_ids]
+            if gone:
+                await conn.execute(
+                    update(visit_assignments)
+                    .where(
+                        visit_assignments.c.visit_id == visit_id,
+                        visit_assignments.c.carer_id.in_(gone),
+                    )
+                    .values(unassigned_at=now)
+                )
+            await _assign(conn, visit_id, [c for c in carer_ids if c not in before], now)
+            view, appended = await self._commit_change(conn, actor, visit_id, before=before, now=now)
+        await feeds.ring(self.bus, appended)
+        return view
+
+    async def add_task(self, actor: Staff, visit_id: str, title: str) -> VisitView:
+        now = self.clock.now_ms()
+        async with self.db.write() as conn:
+            await self._editable_visit(conn, actor, visit_id)
+            last = (await conn.execute(select(func.max(tasks.c.position)).where(tasks.c.visit_id == visit_id))).scalar()
+            await _insert_task(conn, visit_id, title, (last if last is not None else -1) + 1)
+            before = await current_carers(conn, visit_id)
+            view, appended = await self._commit_change(conn, actor, visit_id, before=before, now=now)
+        await feeds.ring(self.bus, appended)
+        return view
+
+    async def change_task(
+        self, actor: Staff, visit_id: str, task_id: str, *, title: str | None, removed: bool | None
+    ) -> VisitView:
+        values: dict[str, object] = {}
+        if title is not None:
+            values["title"] = _checked_title(title)
+        if removed is not None:
+            values["removed"] = removed
+        if not values:
+            raise InvalidInput("nothing to change: give title and/or removed")
+        now = self.clock.now_ms()
+        async with self.db.write() as conn:
+            await self._editable_visit(conn, actor, visit_id)
+            result = await conn.execute(
+                update(tasks).where(tasks.c.id == task_id, tasks.c.visit_id == visit_id).values(**values)
+            )
+            if result.rowcount == 0:
+                raise NotFound(f"task {task_id} not found on visit {visit_id}")
+            before = await current_carers(conn, visit_id)
+            view, appended = await self._commit_change(conn, actor, visit_id, before=before, now=now)
+        await feeds.ring(self.bus, appended)
+        return view
+
+    # ----------------------------------------------------------------- reads
+
+    async def get_visit(self, actor: Staff, visit_id: str) -> VisitView:
+        async with self.db.read() as conn:
+            view = await load_visit_view(conn, actor.tenant_id, visit_id)
+        actor.require_branch(view.branch_id)
+        return view
+
+    async def branch_visits(self, actor: Staff, branch_id: str, since: datetime, until: datetime) -> list[VisitView]:
+        actor.require_branch(branch_id)
+        async with self.db.read() as conn:
+            ids = await conn.execute(
+                select(visits.c.id)
+                .where(
+                    visits.c.tenant_id == actor.tenant_id,
+                    visits.c.branch_id == branch_id,
+                    visits.c.starts_at >= to_ms(since),
+                    visits.c.starts_at < to_ms(until),
+                )
+                .order_by(visits.c.starts_at, visits.c.id)
+            )
+            return [await load_visit_view(conn, actor.tenant_id, r.id) for r in ids.all()]
+
+    async def carer_visits(self, actor: Staff, carer_id: str, since: datetime, until: datetime) -> list[VisitView]:
+        async with self.db.read() as conn:
+            carer = (
+                await conn.execute(select(users).where(users.c.id == carer_id, users.c.tenant_id == actor.tenant_id))
+            ).first()
+            if carer is None or carer.role != "carer":
+                raise NotFound(f"carer {carer_id} not found")
+            ids = await conn.execute(
+                select(visits.c.id, visits.c.branch_id)
+                .join(visit_assignments, visit_assignments.c.visit_id == visits.c.id)
+                .where(
+                    visit_assignments.c.carer_id == carer_id,
+                    visit_assignments.c.unassigned_at.is_(None),
+                    visits.c.starts_at >= to_ms(since),
+                    visits.c.starts_at < to_ms(until),
+                )
+                .order_by(visits.c.starts_at, visits.c.id)
+            )
+            return [
+                await load_visit_view(conn, actor.tenant_id, r.id)
+                for r in ids.all()
+                if actor.may_see_branch(r.branch_id)
+            ]
+
+    # ----------------------------------------------------------------- internals
+
+    async def _edit(self, actor: Staff, visit_id: str, values: dict[str, object]) -> VisitView:
+        now = self.clock.now_ms()
+        async with self.db.write() as conn:
+            await self._editable_visit(conn, actor, visit_id)
+            await conn.execute(update(visits).where(visits.c.id == visit_id).values(**values))
+            before = await current_carers(conn, visit_id)
+            view, appended = await self._commit_change(conn, actor, visit_id, before=before, now=now)
+        await feeds.ring(self.bus, appended)
+        return view
+
+    async def _editable_visit(self, conn: AsyncConnection, actor: Staff, visit_id: str) -> None:
+        row = await load_visit_row(conn, actor.tenant_id, visit_id)
+        actor.require_branch(row.branch_id)
+
+    async def _commit_change(
+        self, conn: AsyncConnection, actor: Staff, visit_id: str, *, before: list[str], now: int
+    ) -> tuple[VisitView, list[feeds.Appended]]:
+        """Bump the visit version and append a feed entry per affected carer.
+
+        Runs inside the caller's write transaction; the caller rings the bus with the
+        returned entries only after that transaction has committed.
+        """
+        await conn.execute(
+            update(visits).where(visits.c.id == visit_id).values(version=visits.c.version + 1, updated_at=now)
+        )
+        view = await load_visit_view(conn, actor.tenant_id, visit_id)
+        appended: list[feeds.Appended] = []
+        for carer_id in sorted(set(before) | set(view.carer_ids)):
+            payload: VisitUpsert | VisitRemoved
+            if carer_id in view.carer_ids:
+                payload = VisitUpsert(visit=view)
+            else:
+                payload = VisitRemoved(visit_id=visit_id, reason="reassigned")
+            appended.append(await feeds.append(conn, carer_id, visit_id, payload, now))
+        return view, appended
+
+
+def _checked_times(starts_at: datetime, ends_at: datetime) -> tuple[int, int]:
+    try:
+        start_ms, end_ms = to_ms(starts_at), to_ms(ends_at)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from exc
+    if end_ms <= start_ms:
+        raise InvalidInput("ends_at must be after starts_at")
+    return start_ms, end_ms
+
+
+def _checked_title(title: str) -> str:
+    title = title.strip()
+    if not title or len(title) > 200:
+        raise InvalidInput("a task title is 1 to 200 characters")
+    return title
+
+
+async def _insert_task(conn: AsyncConnection, visit_id: str, title: str, position: int) -> None:
+    await conn.execute(
+        insert(tasks).values(id=new_id(), visit_id=visit_id, title=_checked_title(title), position=position)
+    )
+
+
+async def _check_carers(conn: AsyncConnection, tenant_id: str, carer_ids: list[str]) -> None:
+    if len(set(carer_ids)) != len(carer_ids):
+        raise InvalidInput("a carer is listed twice")
+    if not carer_ids:
+        return
+    found = {
+        r.id
+        for r in await conn.execute(
+            select(users.c.id).where(users.c.id.in_(carer_ids), users.c.tenant_id == tenant_id, users.c.role == "carer")
+        )
+    }
+    missing = [c for c in carer_ids if c not in found]
+    if missing:
+        raise InvalidInput(f"not carers of this tenant: {', '.join(missing)}")
+
+
+async def _assign(conn: AsyncConnection, visit_id: str, carer_ids: list[str], now: int) -> None:
+    """Assign carers, reviving a former assignment row if the carer had the visit before."""
+    for carer_id in carer_ids:
+        revived = await conn.execute(
+            update(visit_assignments)
+            .where(visit_assignments.c.visit_id == visit_id, visit_assignments.c.carer_id == carer_id)
+            .values(unassigned_at=None, assigned_at=now)
+        )
+        if revived.rowcount == 0:
+            await conn.execute(insert(visit_assignments).values(visit_id=visit_id, carer_id=carer_id, assigned_at=now))

@@ -1,0 +1,89 @@
+"""Standard sync: upload pending mutations, then download changes since the positions.
+
+One handler, two transports: the WebSocket session and the HTTP endpoint both call
+:meth:`SyncService.standard_sync`.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from protocol import MAX_CHANGES_PER_PAGE, MAX_MUTATIONS_PER_SYNC
+from protocol.errors import ErrorCode, ProtocolError
+from protocol.frames import Change, FeedPosition, SyncRequest, SyncResponse
+from server.clock import Clock
+from server.services import feeds
+from server.services.devices import DeviceService
+from server.services.identity import DeviceIdentity
+from server.services.mutations import apply_mutations
+from server.store.database import Database
+
+_change_decoder = msgspec.json.Decoder(Change)
+
+
+class SyncService:
+    def __init__(self, db: Database, clock: Clock, devices: DeviceService) -> None:
+        self.db = db
+        self.clock = clock
+        self.devices = devices
+
+    async def standard_sync(self, device: DeviceIdentity, request: SyncRequest) -> SyncResponse:
+        """Run one standard sync; bookkeeping records success or the error code."""
+        try:
+            response = await self._run(device, request)
+        except ProtocolError as exc:
+            await self.devices.record_call(device.device_id, ok=False, error_code=exc.code)
+            raise
+        await self.devices.record_call(device.device_id, ok=True, synced=not response.more)
+        return response
+
+    async def _run(self, device: DeviceIdentity, request: SyncRequest) -> SyncResponse:
+        if len(request.mutations) > MAX_MUTATIONS_PER_SYNC:
+            raise ProtocolError(
+                ErrorCode.TOO_MANY_MUTATIONS,
+                f"{len(request.mutations)} mutations; at most {MAX_MUTATIONS_PER_SYNC} per request",
+                request.request_id,
+            )
+        positions = {p.feed: p for p in request.positions}
+        unknown = sorted(set(positions) - set(device.carers))
+        if unknown:
+            raise ProtocolError(
+                ErrorCode.UNKNOWN_FEED,
+                f"feeds not assigned to this device: {', '.join(unknown)}",
+                request.request_id,
+            )
+        results = []
+        if request.mutations:
+            async with self.db.write() as conn:
+                results = await apply_mutations(conn, device, request.mutations, self.clock.now_ms())
+        budget = min(request.page_size, MAX_CHANGES_PER_PAGE)
+        changes: list[Change] = []
+        resets: list[str] = []
+        more = False
+        async with self.db.read() as conn:
+            head_of = await feeds.heads(conn, list(device.carers))
+            for feed_id in device.carers:
+                head = head_of[feed_id]
+                position = positions.get(feed_id)
+                after = 0
+                if position is not None and position.epoch == head.epoch and position.seq <= head.seq:
+                    after = position.seq
+                elif position is not None:
+                    resets.append(feed_id)
+                if after >= head.seq:
+                    continue
+                if budget == 0:
+                    more = True
+                    continue
+                frames = await feeds.read_frames(conn, feed_id, head.epoch, after, budget)
+                changes.extend(_change_decoder.decode(frame) for _, frame in frames)
+                budget -= len(frames)
+                more = more or (frames[-1][0] if frames else after) < head.seq
+        return SyncResponse(
+            request_id=request.request_id,
+            results=results,
+            changes=changes,
+            heads=[FeedPosition(feed=f, epoch=h.epoch, seq=h.seq) for f, h in head_of.items()],
+            resets=resets,
+            more=more,
+        )

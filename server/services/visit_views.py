@@ -1,0 +1,47 @@
+"""Loading a visit as the carer's device sees it (:class:`protocol.frames.VisitView`)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from protocol.frames import ClientView, TaskView, VisitView
+from server.clock import to_datetime
+from server.services.errors import NotFound
+from server.store.schema import clients, tasks, visit_assignments, visits
+
+
+async def load_visit_row(conn: AsyncConnection, tenant_id: str, visit_id: str):  # type: ignore[no-untyped-def]
+    row = (await conn.execute(select(visits).where(visits.c.id == visit_id, visits.c.tenant_id == tenant_id))).first()
+    if row is None:
+        raise NotFound(f"visit {visit_id} not found")
+    return row
+
+
+async def current_carers(conn: AsyncConnection, visit_id: str) -> list[str]:
+    rows = await conn.execute(
+        select(visit_assignments.c.carer_id)
+        .where(visit_assignments.c.visit_id == visit_id, visit_assignments.c.unassigned_at.is_(None))
+        .order_by(visit_assignments.c.carer_id)
+    )
+    return [r.carer_id for r in rows]
+
+
+async def load_visit_view(conn: AsyncConnection, tenant_id: str, visit_id: str) -> VisitView:
+    row = await load_visit_row(conn, tenant_id, visit_id)
+    client = (await conn.execute(select(clients).where(clients.c.id == row.client_id))).one()
+    task_rows = await conn.execute(
+        select(tasks).where(tasks.c.visit_id == visit_id).order_by(tasks.c.position, tasks.c.id)
+    )
+    return VisitView(
+        id=row.id,
+        branch_id=row.branch_id,
+        client=ClientView(id=client.id, name=client.name, address=client.address),
+        starts_at=to_datetime(row.starts_at),
+        ends_at=to_datetime(row.ends_at),
+        status=row.status,
+        carer_ids=await current_carers(conn, visit_id),
+        tasks=[TaskView(id=t.id, title=t.title, position=t.position, removed=bool(t.removed)) for t in task_rows],
+        notes=row.notes,
+        version=row.version,
+    )

@@ -1,0 +1,23 @@
+"""Server settings from flags and ``CARESYNC_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+DEFAULT_DATABASE_URL = "sqlite:///./caresync.db"
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = field(default_factory=lambda: os.environ.get("CARESYNC_DATABASE_URL", DEFAULT_DATABASE_URL))
+    host: str = "127.0.0.1"
+    port: int = 8000
+    heartbeat_interval_s: float = 25.0
+    """Sent to devices in ``welcome``. 25 s keeps carrier NAT mappings (often 30 s+) open
+    while letting a phone's radio sleep between beats."""
+    hello_timeout_s: float = 10.0
+    ack_flush_interval_s: float = 0.5
+    send_queue_limit: int = 2000
+    """Frames queued for one socket before it counts as a slow consumer and is closed."""
+    max_consecutive_errors: int = 20

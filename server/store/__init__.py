@@ -1,0 +1,1 @@
+"""The SQL store: schema, engine and migrations (SQLite embedded, PostgreSQL cluster)."""

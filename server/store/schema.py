@@ -1,0 +1,215 @@
+"""Tables of the caresync store (SQLAlchemy Core). Times are UTC epoch milliseconds.
+
+Written for both SQLite and PostgreSQL: string ids, integer times, no dialect types.
+Change the schema only together with a new Alembic revision in ``migrations/versions``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+ID = String(36)
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("timezone", String(64), nullable=False, server_default="Europe/London"),
+    Column("auto_sync_enabled", Boolean, nullable=False, server_default="1"),
+    Column("auto_sync_interval_s", Integer, nullable=False, server_default="900"),
+    Column("mismatch_grace_s", Integer, nullable=False, server_default="120"),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+branches = Table(
+    "branches",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("tenant_id", ID, ForeignKey("tenants.id"), nullable=False, index=True),
+    Column("name", String(200), nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("tenant_id", ID, ForeignKey("tenants.id"), nullable=False, index=True),
+    Column("branch_id", ID, ForeignKey("branches.id"), nullable=True),
+    Column("name", String(200), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+clients = Table(
+    "clients",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("tenant_id", ID, ForeignKey("tenants.id"), nullable=False, index=True),
+    Column("branch_id", ID, ForeignKey("branches.id"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("address", String(200), nullable=False, server_default=""),
+)
+
+visits = Table(
+    "visits",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("tenant_id", ID, ForeignKey("tenants.id"), nullable=False),
+    Column("branch_id", ID, ForeignKey("branches.id"), nullable=False),
+    Column("client_id", ID, ForeignKey("clients.id"), nullable=False),
+    Column("starts_at", BigInteger, nullable=False),
+    Column("ends_at", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("notes", Text, nullable=False, server_default=""),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_visits_branch_start", "branch_id", "starts_at"),
+)
+
+visit_assignments = Table(
+    "visit_assignments",
+    metadata,
+    Column("visit_id", ID, ForeignKey("visits.id"), primary_key=True),
+    Column("carer_id", ID, ForeignKey("users.id"), primary_key=True),
+    Column("assigned_at", BigInteger, nullable=False),
+    Column("unassigned_at", BigInteger, nullable=True),
+    Index("ix_visit_assignments_carer", "carer_id", "unassigned_at"),
+)
+"""Assignment history: a row with ``unassigned_at`` set is a former assignee."""
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("visit_id", ID, ForeignKey("visits.id"), nullable=False, index=True),
+    Column("title", String(200), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("removed", Boolean, nullable=False, server_default="0"),
+)
+
+feeds = Table(
+    "feeds",
+    metadata,
+    Column("carer_id", ID, ForeignKey("users.id"), primary_key=True),
+    Column("tenant_id", ID, ForeignKey("tenants.id"), nullable=False),
+    Column("epoch", Integer, nullable=False),
+    Column("head_seq", BigInteger, nullable=False),
+)
+"""One row per carer; ``head_seq`` is allocated by an UPDATE that row-locks the feed."""
+
+feed_entries = Table(
+    "feed_entries",
+    metadata,
+    Column("carer_id", ID, ForeignKey("users.id"), primary_key=True),
+    Column("epoch", Integer, primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("visit_id", ID, nullable=False),
+    Column("committed_at", BigInteger, nullable=False),
+    Column("frame", Text, nullable=False),
+)
+"""The encoded ``change`` frame is stored as sent, so replay never re-encodes."""
+
+devices = Table(
+    "devices",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("tenant_id", ID, ForeignKey("tenants.id"), nullable=False),
+    Column("branch_id", ID, ForeignKey("branches.id"), nullable=True),
+    Column("uuid", String(64), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("app_version", String(64), nullable=False, server_default=""),
+    Column("active", Boolean, nullable=False, server_default="1"),
+    Column("created_at", BigInteger, nullable=False),
+    Column("last_api_call_at", BigInteger, nullable=True),
+    Column("last_api_call_ok", Boolean, nullable=True),
+    Column("last_api_error", String(64), nullable=True),
+    Column("last_sync_at", BigInteger, nullable=True),
+    UniqueConstraint("tenant_id", "uuid"),
+)
+
+device_users = Table(
+    "device_users",
+    metadata,
+    Column("device_id", ID, ForeignKey("devices.id"), primary_key=True),
+    Column("user_id", ID, ForeignKey("users.id"), primary_key=True),
+)
+
+credentials = Table(
+    "credentials",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("tenant_id", ID, ForeignKey("tenants.id"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("device_id", ID, ForeignKey("devices.id"), nullable=True),
+    Column("user_id", ID, ForeignKey("users.id"), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("revoked_at", BigInteger, nullable=True),
+)
+"""Opaque bearer tokens, stored as SHA-256 digests (they carry 256 random bits)."""
+
+device_mutations = Table(
+    "device_mutations",
+    metadata,
+    Column("device_id", ID, ForeignKey("devices.id"), primary_key=True),
+    Column("mutation_id", BigInteger, primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("carer_id", ID, nullable=False),
+    Column("visit_id", ID, nullable=False),
+    Column("received_at", BigInteger, nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("reason", String(64), nullable=True),
+    Column("record_id", ID, nullable=True),
+    Column("payload", Text, nullable=False),
+)
+"""The idempotency ledger: every uploaded mutation, rejected ones included, as received."""
+
+care_records = Table(
+    "care_records",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("tenant_id", ID, ForeignKey("tenants.id"), nullable=False),
+    Column("visit_id", ID, ForeignKey("visits.id"), nullable=False, index=True),
+    Column("carer_id", ID, ForeignKey("users.id"), nullable=False),
+    Column("device_id", ID, ForeignKey("devices.id"), nullable=False),
+    Column("mutation_id", BigInteger, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("task_id", ID, nullable=True),
+    Column("captured_at", BigInteger, nullable=False),
+    Column("received_at", BigInteger, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("conflict", String(32), nullable=True),
+)
+"""What carers recorded. ``conflict`` flags a record for the office; it is never dropped."""
+
+device_acks = Table(
+    "device_acks",
+    metadata,
+    Column("device_id", ID, ForeignKey("devices.id"), primary_key=True),
+    Column("carer_id", ID, ForeignKey("users.id"), primary_key=True),
+    Column("epoch", Integer, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("acked_at", BigInteger, nullable=False),
+)

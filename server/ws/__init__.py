@@ -1,0 +1,1 @@
+"""WebSocket sessions: thin adapters between sockets and the protocol and services."""
