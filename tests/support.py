@@ -6,14 +6,22 @@ import asyncio
 import inspect
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import msgspec
 from sqlalchemy import select
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 from client_sdk import Device
 from client_sdk.backoff import Backoff
-from server.seeding import SeededCarer
+from protocol import PROTOCOL_VERSION
+from protocol.codec import decode_server_frame, encode
+from protocol.frames import FeedPosition, Hello, ServerFrame, VisitView, Welcome
 from server.node import Node
+from server.seeding import SeededCarer
+from server.services.identity import Staff
 from server.store.schema import device_acks
 from tests.conftest import RunningServer
 
@@ -59,3 +67,71 @@ async def make_device(running: RunningServer, carer: SeededCarer, tmp_path: Path
     if start:
         await device.start()
     return device
+
+
+async def server_visits(node: Node, admin: Staff, carer_id: str) -> list[VisitView]:
+    """The carer's current visits as the server holds them, in the device's order."""
+    far = timedelta(days=3650)
+    now = datetime.now(UTC)
+    visits = await node.rota.carer_visits(admin, carer_id, now - far, now + far)
+    return sorted(visits, key=lambda v: (v.starts_at, v.id))
+
+
+async def device_matches_server(device: Device, node: Node, admin: Staff, carer_id: str) -> bool:
+    return device.visits(carer_id) == await server_visits(node, admin, carer_id)
+
+
+class RawDevice:
+    """A bare socket speaking the protocol by hand, for bad-input and cut-off tests."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+
+    @classmethod
+    async def connect(cls, running: RunningServer) -> RawDevice:
+        return cls(await connect(running.ws_url, max_size=4 * 1024 * 1024))
+
+    async def hello(self, carer: SeededCarer, positions: list[FeedPosition] | None = None) -> Welcome:
+        await self.send(
+            Hello(
+                token=carer.device_token,
+                device_uuid=carer.device_uuid,
+                app_version="raw/1",
+                protocol_version=PROTOCOL_VERSION,
+                positions=positions or [],
+            )
+        )
+        frame = await self.receive_until(Welcome)
+        assert isinstance(frame, Welcome)
+        return frame
+
+    async def send(self, frame: msgspec.Struct) -> None:
+        await self.ws.send(encode(frame).decode())
+
+    async def send_text(self, text: str) -> None:
+        await self.ws.send(text)
+
+    async def receive(self, timeout: float = 5.0) -> ServerFrame:
+        async with asyncio.timeout(timeout):
+            return decode_server_frame(await self.ws.recv())
+
+    async def receive_until(self, kind: type, timeout: float = 5.0) -> ServerFrame:
+        """Skip frames of other types (pushes, heartbeats) until one of ``kind``."""
+        async with asyncio.timeout(timeout):
+            while True:
+                frame = decode_server_frame(await self.ws.recv())
+                if isinstance(frame, kind):
+                    return frame
+
+    async def close_code(self, timeout: float = 5.0) -> int | None:
+        """Read until the server closes; return its close code."""
+        async with asyncio.timeout(timeout):
+            try:
+                while True:
+                    await self.ws.recv()
+            except ConnectionClosed:
+                pass
+        return self.ws.close_code
+
+    async def close(self) -> None:
+        await self.ws.close()
