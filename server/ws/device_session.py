@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
-from typing import NoReturn
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
@@ -125,8 +124,6 @@ class DeviceSession:
         except TimeoutError:
             await self.close(CloseCode.HELLO_TIMEOUT, "no hello in time")
             return None
-        if text is None:
-            return None
         try:
             frame = decode_device_frame(text)
         except ProtocolError as exc:
@@ -228,33 +225,28 @@ class DeviceSession:
 
     # ------------------------------------------------------------ reading
 
-    async def _receive_text(self) -> str | None:
+    async def _receive_text(self) -> str:
+        """The next text frame; oversize frames get ``frame_too_large`` and close 4103."""
         message = await self.ws.receive()
         if message["type"] == "websocket.disconnect":
             raise WebSocketDisconnect(message.get("code", 1000))
         text: str | None = message.get("text")
         if text is None:
             raw: bytes = message.get("bytes") or b""
-            if len(raw) > MAX_FRAME_BYTES:
-                self._too_large(len(raw))
-            text = raw.decode("utf-8", errors="replace")
-        if len(text) > MAX_FRAME_BYTES or len(text.encode()) > MAX_FRAME_BYTES:
-            self._too_large(len(text.encode()))
+            size = len(raw)
+            text = raw.decode("utf-8", errors="replace") if size <= MAX_FRAME_BYTES else ""
+        else:
+            size = len(text) if len(text) > MAX_FRAME_BYTES else len(text.encode())
+        if size > MAX_FRAME_BYTES:
+            message_text = f"frame of {size} bytes exceeds the limit of {MAX_FRAME_BYTES}"
+            await self._fail(ErrorCode.FRAME_TOO_LARGE, message_text, CloseCode.FRAME_TOO_LARGE)
+            raise WebSocketDisconnect(CloseCode.FRAME_TOO_LARGE)
         return text
-
-    def _too_large(self, size: int) -> NoReturn:
-        message = f"frame of {size} bytes exceeds the limit of {MAX_FRAME_BYTES}"
-        asyncio.get_running_loop().create_task(
-            self._fail(ErrorCode.FRAME_TOO_LARGE, message, CloseCode.FRAME_TOO_LARGE)
-        )
-        raise WebSocketDisconnect(CloseCode.FRAME_TOO_LARGE)
 
     async def _read_loop(self) -> None:
         errors_in_a_row = 0
         while not self._closed:
             text = await self._receive_text()
-            if text is None:
-                return
             try:
                 frame = decode_device_frame(text)
                 await self._handle(frame)
