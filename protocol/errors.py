@@ -55,13 +55,14 @@ class CloseCode(enum.IntEnum):
     SERVER_SHUTDOWN = 4000
     SLOW_CONSUMER = 4001
     HELLO_TIMEOUT = 4002
-    REPLACED = 4003
     # Terminal range: do not reconnect automatically.
     AUTH_FAILED = 4100
     DEVICE_REVOKED = 4101
     PROTOCOL_VIOLATION = 4102
     FRAME_TOO_LARGE = 4103
     UNSUPPORTED_VERSION = 4104
+    REPLACED = 4105
+    """A newer connection of the same device took over; reconnecting would fight it."""
 
 
 RECONNECT_RANGE = range(4000, 4100)

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import pytest
+
+from protocol.errors import RECONNECT_RANGE, TERMINAL_RANGE, CloseCode, ErrorCode, ProtocolError, should_reconnect
+
+
+def test_close_codes_sit_in_their_documented_ranges() -> None:
+    reconnect = {CloseCode.SERVER_SHUTDOWN, CloseCode.SLOW_CONSUMER, CloseCode.HELLO_TIMEOUT}
+    for code in CloseCode:
+        expected = RECONNECT_RANGE if code in reconnect else TERMINAL_RANGE
+        assert code in expected, code
+
+
+@pytest.mark.parametrize(
+    ("code", "reconnect"),
+    [
+        (1000, True),
+        (1001, True),
+        (1006, True),
+        (1011, True),
+        (1012, True),
+        (4000, True),
+        (4001, True),
+        (1008, False),
+        (1009, False),
+        (1002, False),
+        (4100, False),
+        (4101, False),
+        (4199, False),
+    ],
+)
+def test_should_reconnect(code: int, reconnect: bool) -> None:
+    assert should_reconnect(code) is reconnect
+
+
+def test_protocol_error_carries_code_and_request_id() -> None:
+    error = ProtocolError(ErrorCode.POSITION_AHEAD, "ahead", "r1")
+    assert (error.code, error.message, error.request_id, str(error)) == (
+        ErrorCode.POSITION_AHEAD,
+        "ahead",
+        "r1",
+        "ahead",
+    )
+
+
+def test_error_code_values_are_stable() -> None:
+    # Renaming a value breaks every deployed app: this list only ever grows.
+    assert {c.value for c in ErrorCode} >= {
+        "malformed_frame",
+        "unknown_frame_type",
+        "invalid_frame",
+        "frame_too_large",
+        "unexpected_frame",
+        "auth_failed",
+        "device_revoked",
+        "unsupported_version",
+        "unknown_feed",
+        "position_ahead",
+        "stale_epoch",
+        "too_many_mutations",
+        "internal_error",
+    }
