@@ -1,0 +1,168 @@
+"""The ``caresync`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from server.settings import DEFAULT_DATABASE_URL, Settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    result: int = args.run(args)
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="caresync", description="Real-time sync server for home-care rotas.")
+    commands = parser.add_subparsers(title="commands")
+
+    serve = commands.add_parser("serve", help="run a server node")
+    _database_flag(serve)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--heartbeat", type=float, default=25.0, help="heartbeat interval in seconds")
+    serve.set_defaults(run=_serve)
+
+    migrate = commands.add_parser("migrate", help="bring the database schema up to date")
+    _database_flag(migrate)
+    migrate.set_defaults(run=_migrate)
+
+    schema = commands.add_parser("schema", help="print the JSON Schema of every frame")
+    schema.set_defaults(run=_schema)
+
+    tenant = commands.add_parser("tenant", help="create a tenant (agency) with an admin token")
+    _database_flag(tenant)
+    tenant.add_argument("name")
+    tenant.add_argument("--timezone", default="Europe/London")
+    tenant.set_defaults(run=_tenant)
+
+    token = commands.add_parser("device-token", help="register a device for carers and print its token")
+    _database_flag(token)
+    token.add_argument("--tenant", required=True, help="tenant id")
+    token.add_argument("--uuid", required=True, help="the device's UUID")
+    token.add_argument("--name", required=True)
+    token.add_argument("--carer", action="append", required=True, help="carer user id (repeat for shared devices)")
+    token.set_defaults(run=_device_token)
+
+    demo = commands.add_parser("demo", help="seed a demo agency, start the server and devices, show changes flow")
+    demo.add_argument("--port", type=int, default=0, help="port to serve on (0: any free port)")
+    demo.add_argument("--carers", type=int, default=3)
+    demo.add_argument("--linger", type=float, default=0.0, help="keep serving this many seconds at the end")
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+def _database_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help=f"SQLAlchemy URL (default: $CARESYNC_DATABASE_URL or {DEFAULT_DATABASE_URL})",
+    )
+
+
+def _settings(args: argparse.Namespace, **extra: object) -> Settings:
+    values: dict[str, object] = dict(extra)
+    if args.database_url:
+        values["database_url"] = args.database_url
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from protocol import MAX_FRAME_BYTES
+    from server.app import create_app
+    from server.node import Node
+
+    settings = _settings(args, host=args.host, port=args.port, heartbeat_interval_s=args.heartbeat)
+    app = create_app(Node.build(settings))
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        ws_max_size=4 * MAX_FRAME_BYTES,
+        ws_per_message_deflate=False,
+        log_level="info",
+    )
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from server.store.database import Database
+
+    async def run() -> None:
+        db = Database(_settings(args).database_url)
+        try:
+            await db.migrate()
+        finally:
+            await db.close()
+
+    asyncio.run(run())
+    print("schema is up to date")
+    return 0
+
+
+def _schema(_args: argparse.Namespace) -> int:
+    from protocol.schema import frames_schema_json
+
+    sys.stdout.write(frames_schema_json())
+    return 0
+
+
+def _tenant(args: argparse.Namespace) -> int:
+    from server.node import Node
+
+    async def run() -> None:
+        node = Node.build(_settings(args))
+        await node.db.migrate()
+        try:
+            created = await node.directory.create_tenant(args.name, args.timezone)
+        finally:
+            await node.db.close()
+        print(f"tenant_id={created.tenant_id}")
+        print(f"admin_user_id={created.admin_id}")
+        print(f"admin_token={created.admin_token}")
+
+    asyncio.run(run())
+    return 0
+
+
+def _device_token(args: argparse.Namespace) -> int:
+    from server.node import Node
+    from server.services.errors import ServiceError
+
+    async def run() -> int:
+        node = Node.build(_settings(args))
+        await node.db.migrate()
+        try:
+            created = await node.devices.create_device(
+                args.tenant, uuid=args.uuid, name=args.name, carer_ids=args.carer
+            )
+        except ServiceError as exc:
+            print(f"error: {exc.message}", file=sys.stderr)
+            return 1
+        finally:
+            await node.db.close()
+        print(f"device_id={created.device_id}")
+        print(f"device_token={created.token}")
+        return 0
+
+    return asyncio.run(run())
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from server.demo import run_demo
+
+    return asyncio.run(run_demo(port=args.port, carers=args.carers, linger_s=args.linger))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
