@@ -10,7 +10,6 @@ from starlette.routing import Route
 from protocol.errors import ProtocolError
 from protocol.frames import SyncRequest
 from server.api.http import device_of, handles_errors, json_response, node_of, read_body, staff_of
-from server.services.errors import Revoked, Unauthorized
 
 
 class DeviceBody(msgspec.Struct):
@@ -51,10 +50,7 @@ async def revoke_device(request: Request) -> Response:
 @handles_errors
 async def device_sync(request: Request) -> Response:
     """``POST /api/v1/device/sync``: a ``sync_request`` body, a ``sync_response`` answer."""
-    try:
-        device = await device_of(request)
-    except Revoked as exc:
-        raise Unauthorized(exc.message) from exc
+    device = await device_of(request)
     try:
         body = await read_body(request, SyncRequest)
     except ProtocolError as exc:

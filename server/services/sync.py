@@ -20,6 +20,9 @@ from server.store.database import Database
 
 _change_decoder = msgspec.json.Decoder(Change)
 
+RESPONSE_CHANGE_BYTES = 192 * 1024
+"""Changes per response stop at about this many bytes, keeping responses under the frame limit."""
+
 
 class SyncService:
     def __init__(self, db: Database, clock: Clock, devices: DeviceService) -> None:
@@ -57,6 +60,7 @@ class SyncService:
             async with self.db.write() as conn:
                 results = await apply_mutations(conn, device, request.mutations, self.clock.now_ms())
         budget = min(request.page_size, MAX_CHANGES_PER_PAGE)
+        bytes_left = RESPONSE_CHANGE_BYTES
         changes: list[Change] = []
         resets: list[str] = []
         more = False
@@ -72,13 +76,19 @@ class SyncService:
                     resets.append(feed_id)
                 if after >= head.seq:
                     continue
-                if budget == 0:
+                if budget == 0 or bytes_left <= 0:
                     more = True
                     continue
-                frames = await feeds.read_frames(conn, feed_id, head.epoch, after, budget)
-                changes.extend(_change_decoder.decode(frame) for _, frame in frames)
-                budget -= len(frames)
-                more = more or (frames[-1][0] if frames else after) < head.seq
+                last = after
+                for seq, frame in await feeds.read_frames(conn, feed_id, head.epoch, after, budget):
+                    if len(frame) > bytes_left and changes:
+                        bytes_left = 0
+                        break
+                    changes.append(_change_decoder.decode(frame))
+                    bytes_left -= len(frame)
+                    budget -= 1
+                    last = seq
+                more = more or last < head.seq
         return SyncResponse(
             request_id=request.request_id,
             results=results,

@@ -6,9 +6,12 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+import msgspec
 from sqlalchemy import func, select
 
-from protocol.frames import CheckIn, SyncRequest, SyncResponse, TaskOutcome, VisitNote
+from protocol import MAX_FRAME_BYTES
+from protocol.codec import encode
+from protocol.frames import CheckIn, FeedPosition, SyncRequest, SyncResponse, TaskOutcome, VisitNote
 from server.seeding import seed_agency
 from server.store.schema import care_records, device_mutations
 from tests.conftest import RunningServer
@@ -185,3 +188,56 @@ async def test_mutation_for_carer_not_on_device_is_rejected(running: RunningServ
         assert await _count(running, care_records) == 0
     finally:
         await raw.close()
+
+
+async def test_changes_download_in_pages(running: RunningServer) -> None:
+    agency = await seed_agency(running.node, carers=1, visits_per_carer=5)
+    carer = agency.carers[0]
+    raw = await RawDevice.connect(running)
+    try:
+        await raw.hello(carer)
+        seqs: list[int] = []
+        position = 0
+        while True:
+            await raw.send(
+                SyncRequest(
+                    request_id=f"p{position}",
+                    positions=[FeedPosition(feed=carer.id, epoch=1, seq=position)],
+                    page_size=2,
+                )
+            )
+            page = await raw.receive_until(SyncResponse)
+            assert isinstance(page, SyncResponse)
+            assert len(page.changes) <= 2
+            seqs.extend(c.seq for c in page.changes)
+            if not page.more:
+                break
+            position = page.changes[-1].seq
+        assert seqs == [1, 2, 3, 4, 5]
+    finally:
+        await raw.close()
+
+
+async def test_http_fallback_serves_the_same_sync(running: RunningServer) -> None:
+    agency = await seed_agency(running.node, carers=1)
+    carer = agency.carers[0]
+    mutation = CheckIn(mutation_id=1, carer_id=carer.id, visit_id=carer.visit_ids[0], captured_at=datetime.now(UTC))
+    body = SyncRequest(request_id="h1", mutations=[mutation])
+    async with running.http(carer.device_token) as http:
+        first = await http.post("/api/v1/device/sync", content=encode(body))
+        again = await http.post("/api/v1/device/sync", content=encode(body))
+        malformed = await http.post("/api/v1/device/sync", content=b"{nope")
+        oversize = await http.post("/api/v1/device/sync", content=b" " * (MAX_FRAME_BYTES + 1))
+    async with running.http("cdt_forged") as http:
+        forged = await http.post("/api/v1/device/sync", content=encode(body))
+    assert first.status_code == 200, first.text
+    response = msgspec.json.decode(first.content, type=SyncResponse)
+    assert [r.status for r in response.results] == ["applied"]
+    assert sorted(c.seq for c in response.changes) == [1, 2, 3, 4]
+    repeated = msgspec.json.decode(again.content, type=SyncResponse)
+    assert repeated.results[0].status == "duplicate"
+    assert repeated.results[0].record_id == response.results[0].record_id
+    assert (malformed.status_code, malformed.json()["error"]["code"]) == (422, "malformed_frame")
+    assert (oversize.status_code, oversize.json()["error"]["code"]) == (413, "frame_too_large")
+    assert (forged.status_code, forged.json()["error"]["code"]) == (401, "unauthorized")
+    assert await _count(running, care_records, carer_id=carer.id) == 1
