@@ -118,18 +118,20 @@ async def run_peer(devices: int, changes: int, rate: float) -> dict[str, float]:
     server.stdout.readline()
     latencies: list[float] = []
     clients = []
+    all_connected = asyncio.Event()
 
     async def device(carer: str) -> None:
         async with connect(f"ws://127.0.0.1:{port}", compression=None) as ws:
             clients.append(ws)
+            if len(clients) == devices:
+                all_connected.set()
             await ws.send(json.dumps({"carer": carer}))
             async for message in ws:
                 latencies.append((time.time() - json.loads(message)["committed_at"]) * 1000)
 
     tasks = [asyncio.create_task(device(f"c{i}")) for i in range(devices)]
     try:
-        while len(clients) < devices:
-            await asyncio.sleep(0.05)
+        await asyncio.wait_for(all_connected.wait(), 60)
         await asyncio.sleep(0.5)
         server_cpu, started = process_cpu_s(server.pid), time.perf_counter()
         async with connect(f"ws://127.0.0.1:{port}", compression=None) as control:
@@ -168,9 +170,8 @@ async def main() -> None:
     peer = await run_peer(args.devices, args.changes, args.rate)
     print(f"devices={args.devices} changes={args.changes} rate={args.rate}/s")
     print(f"caresync (REST -> SQLite commit -> push -> SDK apply): {ours['summary']}")
-    print(
-        f"  server CPU per change {ours['server_cpu_per_change_ms']:.2f} ms; generator CPU share {ours['generator_cpu_share']:.0%}"
-    )
+    cpu, share = ours["server_cpu_per_change_ms"], ours["generator_cpu_share"]
+    print(f"  server CPU per change {cpu:.2f} ms; generator CPU share {share:.0%}")
     print(f"peer bare websockets forwarder (no DB, no HTTP):       {peer['summary']}")
     print(f"  server CPU per change {peer['server_cpu_per_change_ms']:.3f} ms")
     print(
