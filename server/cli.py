@@ -26,6 +26,10 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run a server node")
     _database_flag(serve)
+    serve.add_argument(
+        "--redis-url", default=None, help="Redis URL for pub/sub across nodes (default: $CARESYNC_REDIS_URL or none)"
+    )
+    serve.add_argument("--node-id", default=None, help="this node's name in the cluster (default: random)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--heartbeat", type=float, default=25.0, help="heartbeat interval in seconds")
@@ -81,8 +85,19 @@ def _serve(args: argparse.Namespace) -> int:
     from protocol import MAX_FRAME_BYTES
     from server.app import create_app
     from server.node import Node
+    from server.startup import StartupError, preflight
 
-    settings = _settings(args, host=args.host, port=args.port, heartbeat_interval_s=args.heartbeat)
+    extra: dict[str, object] = {"host": args.host, "port": args.port, "heartbeat_interval_s": args.heartbeat}
+    if args.redis_url:
+        extra["redis_url"] = args.redis_url
+    if args.node_id:
+        extra["node_id"] = args.node_id
+    settings = _settings(args, **extra)
+    try:
+        asyncio.run(preflight(settings.database_url, settings.redis_url))
+    except StartupError as exc:
+        print(f"caresync: {exc}", file=sys.stderr)
+        return 2
     app = create_app(Node.build(settings))
     uvicorn.run(
         app,

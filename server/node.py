@@ -2,29 +2,42 @@
 
 from __future__ import annotations
 
+import logging
+import uuid
 from dataclasses import dataclass
+
+from redis.exceptions import RedisError
 
 from server.bus.base import Bus
 from server.bus.memory import MemoryBus
+from server.bus.redis import RedisBus
 from server.clock import Clock, SystemClock
+from server.cluster.leases import ClusterJob
+from server.cluster.presence import TOUCH_INTERVAL_S, Presence, remove_dead_nodes
 from server.services.acks import AckRecorder
 from server.services.devices import DeviceService
 from server.services.directory import DirectoryService
 from server.services.rota import RotaService
 from server.services.sync import SyncService
 from server.settings import Settings
+from server.startup import StartupError, check_database, redacted
 from server.store.database import Database
 from server.ws.hub import Hub
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
 class Node:
+    node_id: str
     settings: Settings
     clock: Clock
     db: Database
     bus: Bus
     hub: Hub
     acks: AckRecorder
+    presence: Presence
+    jobs: list[ClusterJob]
     devices: DeviceService
     directory: DirectoryService
     rota: RotaService
@@ -33,30 +46,60 @@ class Node:
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None, bus: Bus | None = None) -> Node:
         clock = clock or SystemClock()
-        bus = bus or MemoryBus()
+        if bus is None:
+            bus = RedisBus(settings.redis_url) if settings.redis_url else MemoryBus()
+        node_id = settings.node_id or f"node-{uuid.uuid4().hex[:12]}"
         db = Database(settings.database_url)
         devices = DeviceService(db, clock)
-        return cls(
+        presence = Presence(db, clock, node_id, settings.ack_flush_interval_s)
+        node = cls(
+            node_id=node_id,
             settings=settings,
             clock=clock,
             db=db,
             bus=bus,
-            hub=Hub(db, bus, settings.heartbeat_interval_s),
+            hub=Hub(db, bus, settings.heartbeat_interval_s, presence),
             acks=AckRecorder(db, clock, settings.ack_flush_interval_s),
+            presence=presence,
+            jobs=[],
             devices=devices,
             directory=DirectoryService(db, clock),
             rota=RotaService(db, bus, clock),
             sync=SyncService(db, clock, devices),
         )
+        node.jobs.append(
+            ClusterJob("remove-dead-nodes", TOUCH_INTERVAL_S * 2, node._remove_dead_nodes, db, clock, node_id)
+        )
+        return node
+
+    async def _remove_dead_nodes(self) -> None:
+        removed = await remove_dead_nodes(self.db, self.clock.now_ms())
+        if removed:
+            log.warning("removed %d dead node(s) and their device connections", removed)
 
     async def start(self) -> None:
+        """Check the URLs, migrate, join the cluster. Raise :class:`StartupError` on failure."""
+        await check_database(self.db, self.settings.database_url)
         await self.db.migrate()
-        await self.bus.start()
+        try:
+            await self.bus.start()
+        except (RedisError, OSError) as exc:
+            await self.db.close()
+            raise StartupError(f"cannot reach Redis at {redacted(self.settings.redis_url or '')}: {exc}") from exc
+        if isinstance(self.bus, RedisBus):
+            self.bus.on_reconnect = self.hub.beat
+        await self.presence.register()
+        self.presence.start()
         self.hub.start()
         self.acks.start()
+        for job in self.jobs:
+            job.start()
 
     async def stop(self) -> None:
+        for job in self.jobs:
+            await job.stop()
         await self.hub.stop()
         await self.acks.stop()
+        await self.presence.retire()
         await self.bus.close()
         await self.db.close()

@@ -11,6 +11,10 @@ DEFAULT_DATABASE_URL = "sqlite:///./caresync.db"
 @dataclass(frozen=True)
 class Settings:
     database_url: str = field(default_factory=lambda: os.environ.get("CARESYNC_DATABASE_URL", DEFAULT_DATABASE_URL))
+    redis_url: str | None = field(default_factory=lambda: os.environ.get("CARESYNC_REDIS_URL") or None)
+    """Unset: the in-process bus (one node). Set: Redis pub/sub shared by every node."""
+    node_id: str = field(default_factory=lambda: os.environ.get("CARESYNC_NODE_ID", ""))
+    """Names this node in the cluster tables; empty means a random id at start."""
     host: str = "127.0.0.1"
     port: int = 8000
     heartbeat_interval_s: float = 25.0

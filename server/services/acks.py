@@ -6,26 +6,21 @@ connection (acks are cumulative), so nothing is lost for good.
 
 from __future__ import annotations
 
-import asyncio
-import logging
-
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.clock import Clock
+from server.periodic import Periodic
 from server.store.database import Database
 from server.store.schema import device_acks
+from server.store.upsert import insert_for
 
-log = logging.getLogger(__name__)
 
-
-class AckRecorder:
+class AckRecorder(Periodic):
     def __init__(self, db: Database, clock: Clock, flush_interval_s: float) -> None:
+        super().__init__(flush_interval_s, "ack-recorder")
         self.db = db
         self.clock = clock
-        self.flush_interval_s = flush_interval_s
         self._pending: dict[tuple[str, str], tuple[int, int, int]] = {}
-        self._task: asyncio.Task[None] | None = None
         self.flushes = 0
 
     def record(self, device_id: str, carer_id: str, epoch: int, seq: int) -> None:
@@ -34,22 +29,12 @@ class AckRecorder:
         if held is None or (epoch, seq) > (held[0], held[1]):
             self._pending[key] = (epoch, seq, self.clock.now_ms())
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="ack-recorder")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+    async def step(self) -> None:
         await self.flush()
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.flush_interval_s)
-            try:
-                await self.flush()
-            except Exception:
-                log.exception("ack flush failed; will retry")
+    async def stop(self) -> None:
+        await super().stop()
+        await self.flush()
 
     async def flush(self) -> None:
         if not self._pending:
@@ -71,8 +56,7 @@ class AckRecorder:
 
 async def _upsert_acks(conn: AsyncConnection, rows: list[dict[str, object]]) -> None:
     """Insert or raise each (device, feed) ack; a newer epoch replaces, seqs only grow."""
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(device_acks)
+    stmt = insert_for(conn, device_acks)
     stmt = stmt.on_conflict_do_update(
         index_elements=[device_acks.c.device_id, device_acks.c.carer_id],
         set_={

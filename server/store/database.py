@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -54,6 +54,9 @@ class Database:
     async def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision."""
         async with self.write() as conn:
+            if self.dialect == "postgresql":
+                # Nodes starting together migrate one after another, not concurrently.
+                await conn.execute(text("SELECT pg_advisory_xact_lock(7262001)"))
             await conn.run_sync(upgrade_to_head)
 
     async def close(self) -> None:

@@ -213,3 +213,30 @@ device_acks = Table(
     Column("seq", BigInteger, nullable=False),
     Column("acked_at", BigInteger, nullable=False),
 )
+
+nodes = Table(
+    "nodes",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("started_at", BigInteger, nullable=False),
+    Column("last_seen_at", BigInteger, nullable=False),
+)
+"""Live server nodes; a node that stops touching its row is treated as dead."""
+
+device_connections = Table(
+    "device_connections",
+    metadata,
+    Column("device_id", ID, ForeignKey("devices.id"), primary_key=True),
+    Column("node_id", String(64), nullable=False),
+    Column("connected_at", BigInteger, nullable=False),
+)
+"""Which node holds each connected device's socket (valid while that node is alive)."""
+
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(64), nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+)
+"""Named, expiring leases: a once-per-cluster job runs only on the lease holder."""

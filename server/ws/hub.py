@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from protocol.errors import CloseCode
 from server.bus import envelope
 from server.bus.base import Bus, device_control_channel, feed_channel
+from server.cluster.presence import Presence
 from server.services import feeds
 from server.store.database import Database
 
@@ -21,9 +22,10 @@ REVOKE = b"revoke"
 
 
 class Hub:
-    def __init__(self, db: Database, bus: Bus, heartbeat_interval_s: float) -> None:
+    def __init__(self, db: Database, bus: Bus, heartbeat_interval_s: float, presence: Presence) -> None:
         self.db = db
         self.bus = bus
+        self.presence = presence
         self.heartbeat_interval_s = heartbeat_interval_s
         self._by_feed: dict[str, set[DeviceSession]] = {}
         self._by_device: dict[str, DeviceSession] = {}
@@ -53,6 +55,7 @@ class Hub:
             await previous.close(CloseCode.REPLACED, "another connection of this device took over")
             self.unregister(previous)
         self._by_device[session.device_id] = session
+        self.presence.connected(session.device_id)
         fresh = []
         for feed_id in session.feed_ids:
             members = self._by_feed.setdefault(feed_id, set())
@@ -64,6 +67,7 @@ class Hub:
     def unregister(self, session: DeviceSession) -> None:
         if self._by_device.get(session.device_id) is session:
             del self._by_device[session.device_id]
+            self.presence.disconnected(session.device_id)
             asyncio.get_running_loop().create_task(self.bus.unsubscribe([device_control_channel(session.device_id)]))
         idle = []
         for feed_id in session.feed_ids:

@@ -1,0 +1,165 @@
+"""The Redis pub/sub bus: one subscriber connection per node, batched (un)subscribes.
+
+- Channels are exact names (``feed:<carer>``, ``device:<id>``); no pattern subscriptions,
+  since Redis matches every pattern against every publish.
+- ``subscribe``/``unsubscribe`` calls made while a batch is in flight are coalesced into
+  the next SUBSCRIBE/UNSUBSCRIBE command, so a reconnect storm of thousands of devices
+  costs a handful of round trips, not thousands.
+- Payloads are the already-encoded frame bytes, passed to the handler untouched.
+- When the connection drops, the reader reconnects with capped exponential backoff,
+  resubscribes everything and calls ``on_reconnect`` so the node can re-check feed heads
+  against the database (messages published meanwhile are lost; the store is the truth).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+from redis.exceptions import RedisError
+
+from server.bus.base import Bus, Handler
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 1000
+
+
+class RedisBus(Bus):
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._client: Redis = Redis.from_url(url, socket_connect_timeout=5, health_check_interval=15)
+        self._pubsub: PubSub | None = None
+        self._handler: Handler | None = None
+        self._wanted: set[str] = set()
+        self._active: set[str] = set()
+        self._changed = asyncio.Event()
+        self._flushed: asyncio.Future[None] | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._syncer: asyncio.Task[None] | None = None
+        self.on_reconnect: Callable[[], Awaitable[None]] | None = None
+        self.reconnects = 0
+        self._broken = False
+        self.publish_failures = 0
+
+    async def start(self) -> None:
+        await self._client.ping()
+        self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+        self._reader = asyncio.create_task(self._read(), name="redis-bus-reader")
+        self._syncer = asyncio.create_task(self._sync_subscriptions(), name="redis-bus-subscriptions")
+
+    async def close(self) -> None:
+        for task in (self._reader, self._syncer):
+            if task is not None:
+                task.cancel()
+        await asyncio.gather(*(t for t in (self._reader, self._syncer) if t), return_exceptions=True)
+        if self._pubsub is not None:
+            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+        await self._client.aclose()
+
+    def set_handler(self, handler: Handler) -> None:
+        self._handler = handler
+
+    async def publish(self, channel: str, payload: bytes) -> None:
+        try:
+            await self._client.publish(channel, payload)
+        except RedisError as exc:
+            self.publish_failures += 1
+            log.warning("publish to %s lost (%s); devices will catch up from the store", channel, exc)
+
+    async def subscribe(self, channels: list[str]) -> None:
+        self._wanted.update(channels)
+        await self._wait_flushed()
+
+    async def unsubscribe(self, channels: list[str]) -> None:
+        self._wanted.difference_update(channels)
+        await self._wait_flushed()
+
+    async def _wait_flushed(self) -> None:
+        if self._wanted == self._active:
+            return
+        if self._flushed is None or self._flushed.done():
+            self._flushed = asyncio.get_running_loop().create_future()
+        waiter = self._flushed
+        self._changed.set()
+        await asyncio.shield(waiter)
+
+    async def _sync_subscriptions(self) -> None:
+        """Apply the difference between wanted and active channels, in batches."""
+        while True:
+            await self._changed.wait()
+            self._changed.clear()
+            waiter, self._flushed = self._flushed, None
+            try:
+                await self._apply_difference()
+            except (RedisError, OSError) as exc:
+                log.warning("redis (un)subscribe failed (%s); retried after reconnect", exc)
+                self._broken = True
+            finally:
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(None)
+
+    async def _apply_difference(self) -> None:
+        assert self._pubsub is not None
+        add = sorted(self._wanted - self._active)
+        drop = sorted(self._active - self._wanted)
+        for start in range(0, len(add), _CHUNK):
+            chunk = add[start : start + _CHUNK]
+            await self._pubsub.subscribe(*chunk)
+            self._active.update(chunk)
+        for start in range(0, len(drop), _CHUNK):
+            chunk = drop[start : start + _CHUNK]
+            await self._pubsub.unsubscribe(*chunk)
+            self._active.difference_update(chunk)
+
+    async def _read(self) -> None:
+        attempt = 0
+        while True:
+            if self._broken:
+                delay = min(10.0, 0.2 * 2**attempt) * random.uniform(0.5, 1.0)
+                attempt += 1
+                await asyncio.sleep(delay)
+                if await self._reconnect():
+                    attempt = 0
+                continue
+            pubsub = self._pubsub
+            assert pubsub is not None
+            if not pubsub.subscribed:
+                await asyncio.sleep(0.05)
+                continue
+            try:
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+            except (RedisError, OSError) as exc:
+                log.warning("redis bus connection lost (%s); reconnecting with backoff", exc)
+                self._broken = True
+                continue
+            if message is not None and message["type"] == "message" and self._handler is not None:
+                channel = message["channel"]
+                self._handler(channel.decode() if isinstance(channel, bytes) else channel, message["data"])
+
+    async def _reconnect(self) -> bool:
+        """A fresh subscriber connection with every wanted channel; False if Redis is still away."""
+        old = self._pubsub
+        self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+        self._active = set()
+        if old is not None:
+            try:
+                await old.aclose()  # type: ignore[no-untyped-call]
+            except Exception:  # the old connection is already broken
+                log.debug("closing broken pubsub failed", exc_info=True)
+        try:
+            await self._client.ping()
+            await self._apply_difference()
+        except (RedisError, OSError) as exc:
+            log.warning("redis still unreachable (%s)", exc)
+            return False
+        self._broken = False
+        self.reconnects += 1
+        log.warning("redis bus reconnected; resubscribed %d channels", len(self._active))
+        if self.on_reconnect is not None:
+            await self.on_reconnect()
+        return True

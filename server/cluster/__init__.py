@@ -1,0 +1,1 @@
+"""Cluster coordination through the shared database: node liveness, presence, leases."""

@@ -1,0 +1,106 @@
+"""Node liveness and which node holds each device's socket, shared through the database.
+
+Connects and disconnects are buffered and written in one transaction per flush, so a
+reconnect storm does not become one write per device. A node touches its row every
+``touch_interval_s``; rows of nodes silent for three intervals count as dead, and the
+once-per-cluster cleanup job removes them with their connections.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from server.clock import Clock
+from server.periodic import Periodic
+from server.store.database import Database
+from server.store.schema import device_connections, nodes
+from server.store.upsert import insert_for
+
+TOUCH_INTERVAL_S = 5.0
+DEAD_AFTER_MS = int(TOUCH_INTERVAL_S * 3 * 1000)
+
+
+class Presence(Periodic):
+    def __init__(self, db: Database, clock: Clock, node_id: str, flush_interval_s: float) -> None:
+        super().__init__(flush_interval_s, "presence")
+        self.db = db
+        self.clock = clock
+        self.node_id = node_id
+        self._changes: dict[str, bool] = {}
+        self._last_touch = 0
+
+    async def register(self) -> None:
+        now = self.clock.now_ms()
+        async with self.db.write() as conn:
+            await conn.execute(delete(device_connections).where(device_connections.c.node_id == self.node_id))
+            await conn.execute(delete(nodes).where(nodes.c.id == self.node_id))
+            await conn.execute(insert(nodes).values(id=self.node_id, started_at=now, last_seen_at=now))
+        self._last_touch = now
+
+    async def retire(self) -> None:
+        await super().stop()
+        self._changes.clear()
+        async with self.db.write() as conn:
+            await conn.execute(delete(device_connections).where(device_connections.c.node_id == self.node_id))
+            await conn.execute(delete(nodes).where(nodes.c.id == self.node_id))
+
+    def connected(self, device_id: str) -> None:
+        self._changes[device_id] = True
+
+    def disconnected(self, device_id: str) -> None:
+        self._changes[device_id] = False
+
+    async def step(self) -> None:
+        now = self.clock.now_ms()
+        if not self._changes and now - self._last_touch < TOUCH_INTERVAL_S * 1000:
+            return
+        changes, self._changes = self._changes, {}
+        try:
+            async with self.db.write() as conn:
+                await conn.execute(update(nodes).where(nodes.c.id == self.node_id).values(last_seen_at=now))
+                await _write_changes(conn, self.node_id, changes, now)
+        except Exception:
+            self._changes = {**changes, **self._changes}
+            raise
+        self._last_touch = now
+
+
+async def _write_changes(conn: AsyncConnection, node_id: str, changes: dict[str, bool], now: int) -> None:
+    arrived = [{"device_id": d, "node_id": node_id, "connected_at": now} for d, up in changes.items() if up]
+    left = [d for d, up in changes.items() if not up]
+    if arrived:
+        stmt = insert_for(conn, device_connections)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[device_connections.c.device_id],
+            set_={"node_id": stmt.excluded.node_id, "connected_at": stmt.excluded.connected_at},
+        )
+        await conn.execute(stmt, arrived)
+    if left:
+        await conn.execute(
+            delete(device_connections).where(
+                device_connections.c.device_id.in_(left), device_connections.c.node_id == node_id
+            )
+        )
+
+
+async def connected_devices(conn: AsyncConnection, device_ids: list[str], now_ms: int) -> dict[str, str]:
+    """device id -> node id, for the given devices connected to a live node."""
+    rows = await conn.execute(
+        select(device_connections.c.device_id, device_connections.c.node_id)
+        .join(nodes, nodes.c.id == device_connections.c.node_id)
+        .where(device_connections.c.device_id.in_(device_ids), nodes.c.last_seen_at >= now_ms - DEAD_AFTER_MS)
+    )
+    return {r.device_id: r.node_id for r in rows}
+
+
+async def remove_dead_nodes(db: Database, now_ms: int) -> int:
+    """The cleanup job: forget nodes silent for too long and the sockets they held."""
+    async with db.write() as conn:
+        dead = [
+            r.id for r in await conn.execute(select(nodes.c.id).where(nodes.c.last_seen_at < now_ms - DEAD_AFTER_MS))
+        ]
+        if dead:
+            await conn.execute(delete(device_connections).where(device_connections.c.node_id.in_(dead)))
+            await conn.execute(delete(nodes).where(and_(nodes.c.id.in_(dead))))
+    return len(dead)
