@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +15,7 @@ import uvicorn
 from server.app import DEVICE_SOCKET_PATH, create_app
 from server.node import Node
 from server.settings import Settings
+from tests import backing
 
 
 @dataclass
@@ -60,10 +61,39 @@ def test_settings(tmp_path: Path, **overrides: object) -> Settings:
     return Settings(**values)  # type: ignore[arg-type]
 
 
+@pytest.fixture(scope="session")
+def postgres_admin() -> Iterator[str]:
+    with backing.postgres_admin_url() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def redis_server_url() -> Iterator[str]:
+    with backing.redis_url() as url:
+        yield url
+
+
 @pytest.fixture
-async def node(tmp_path: Path) -> AsyncIterator[Node]:
-    """A started node without an HTTP listener (service-level tests)."""
-    built = Node.build(test_settings(tmp_path))
+async def postgres_url(postgres_admin: str) -> AsyncIterator[str]:
+    """A fresh PostgreSQL database for this test."""
+    async with backing.fresh_postgres_database(postgres_admin) as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """Each store implementation in turn: the embedded SQLite file and PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'server.db'}"
+        return
+    async with backing.fresh_postgres_database(request.getfixturevalue("postgres_admin")) as url:
+        yield url
+
+
+@pytest.fixture
+async def node(tmp_path: Path, database_url: str) -> AsyncIterator[Node]:
+    """A started node without an HTTP listener, on each store (service-level tests)."""
+    built = Node.build(test_settings(tmp_path, database_url=database_url))
     await built.start()
     yield built
     await built.stop()
