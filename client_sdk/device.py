@@ -88,7 +88,7 @@ class SyncSummary:
 class Device:
     def __init__(
         self,
-        url: str,
+        url: str | list[str],
         token: str,
         device_uuid: str,
         store_path: str | Path,
@@ -97,7 +97,9 @@ class Device:
         ack: bool = True,
         backoff: Backoff | None = None,
     ) -> None:
-        self.url = url
+        self.urls = [url] if isinstance(url, str) else list(url)
+        """Server addresses tried in turn: after a failed or lost connection, the next one."""
+        self._url_index = 0
         self.token = token
         self.device_uuid = device_uuid
         self.app_version = app_version
@@ -157,7 +159,8 @@ class Device:
     async def _run(self) -> None:
         while True:
             try:
-                async with connect(self.url, max_size=4 * 1024 * 1024, compression=None) as ws:
+                url = self.urls[self._url_index % len(self.urls)]
+                async with connect(url, max_size=4 * 1024 * 1024, compression=None, open_timeout=5) as ws:
                     self._ws = ws
                     await self._session(ws)
                 code, reason = ws.close_code or 1006, ws.close_reason or ""
@@ -176,6 +179,7 @@ class Device:
             if not should_reconnect(code):
                 self.stopped_by = DeviceStopped(code, reason)
                 return
+            self._url_index += 1
             await asyncio.sleep(self.backoff.next_delay())
 
     async def _session(self, ws: ClientConnection) -> None:

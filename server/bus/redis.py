@@ -43,6 +43,8 @@ class RedisBus(Bus):
         self._syncer: asyncio.Task[None] | None = None
         self.on_reconnect: Callable[[], Awaitable[None]] | None = None
         self.reconnects = 0
+        self.subscription_commands = 0
+        """SUBSCRIBE/UNSUBSCRIBE commands sent: shows how well requests were batched."""
         self._broken = False
         self.publish_failures = 0
 
@@ -110,10 +112,12 @@ class RedisBus(Bus):
         for start in range(0, len(add), _CHUNK):
             chunk = add[start : start + _CHUNK]
             await self._pubsub.subscribe(*chunk)
+            self.subscription_commands += 1
             self._active.update(chunk)
         for start in range(0, len(drop), _CHUNK):
             chunk = drop[start : start + _CHUNK]
             await self._pubsub.unsubscribe(*chunk)
+            self.subscription_commands += 1
             self._active.difference_update(chunk)
 
     async def _read(self) -> None:

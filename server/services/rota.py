@@ -204,7 +204,7 @@ class RotaService:
         return view
 
     async def _editable_visit(self, conn: AsyncConnection, actor: Staff, visit_id: str) -> None:
-        row = await load_visit_row(conn, actor.tenant_id, visit_id)
+        row = await load_visit_row(conn, actor.tenant_id, visit_id, lock=True)
         actor.require_branch(row.branch_id)
 
     async def _commit_change(

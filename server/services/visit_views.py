@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from typing import Any
+
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from protocol.frames import ClientView, TaskView, VisitView
@@ -11,8 +13,12 @@ from server.services.errors import NotFound
 from server.store.schema import clients, tasks, visit_assignments, visits
 
 
-async def load_visit_row(conn: AsyncConnection, tenant_id: str, visit_id: str):  # type: ignore[no-untyped-def]
-    row = (await conn.execute(select(visits).where(visits.c.id == visit_id, visits.c.tenant_id == tenant_id))).first()
+async def load_visit_row(conn: AsyncConnection, tenant_id: str, visit_id: str, *, lock: bool = False) -> Row[Any]:
+    """The visit's row; with ``lock``, row-locked until commit so edits of one visit serialise."""
+    query = select(visits).where(visits.c.id == visit_id, visits.c.tenant_id == tenant_id)
+    if lock:
+        query = query.with_for_update()
+    row = (await conn.execute(query)).first()
     if row is None:
         raise NotFound(f"visit {visit_id} not found")
     return row

@@ -345,15 +345,19 @@ class DeviceSession:
         await self._fill(item.feed)
 
     async def _send_heads(self, heads: dict[str, feeds.Head]) -> None:
+        announced = []
         for feed_id, head in heads.items():
             sent = self.sent.get(feed_id)
-            if sent is not None and head.epoch == sent.epoch and head.seq > sent.seq:
-                await self._fill(feed_id)
-            self._heads_seen[feed_id] = head.seq
-        frame = Heartbeat(
-            heads=[FeedPosition(feed=f, epoch=h.epoch, seq=h.seq) for f, h in heads.items()],
-            server_time=to_datetime(self.node.clock.now_ms()),
-        )
+            seq = head.seq
+            if sent is not None and head.epoch == sent.epoch:
+                if head.seq > sent.seq:
+                    await self._fill(feed_id)
+                # Heads were read before changes that may have been pushed since:
+                # never announce less than this socket has already delivered.
+                seq = max(head.seq, self.sent[feed_id].seq)
+            self._heads_seen[feed_id] = max(seq, self._heads_seen.get(feed_id, 0))
+            announced.append(FeedPosition(feed=feed_id, epoch=head.epoch, seq=seq))
+        frame = Heartbeat(heads=announced, server_time=to_datetime(self.node.clock.now_ms()))
         await self.ws.send_text(encode(frame).decode())
 
     async def _fill(self, feed_id: str) -> None:
