@@ -34,7 +34,7 @@ class ServeProcess:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws/device"
 
-    async def start(self) -> None:
+    def spawn(self) -> None:
         command = [
             sys.executable, "-m", "server.cli", "serve",
             "--database-url", self.database_url,
@@ -45,6 +45,11 @@ class ServeProcess:
         ]  # fmt: skip
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ})
+
+    async def start(self) -> None:
+        """Spawn the node and wait until it answers /healthz."""
+        self.spawn()
+        assert self.process is not None
         async with httpx.AsyncClient() as http:
             for _ in range(300):
                 if self.process.poll() is not None:

@@ -16,11 +16,9 @@ from tests.support import eventually
 
 @pytest.fixture(params=["memory", "redis"])
 async def bus(request: pytest.FixtureRequest) -> AsyncIterator[Bus]:
-    implementation: Bus
-    if request.param == "memory":
-        implementation = MemoryBus()
-    else:
-        implementation = RedisBus(request.getfixturevalue("redis_server_url"))
+    implementation: Bus = (
+        MemoryBus() if request.param == "memory" else RedisBus(request.getfixturevalue("redis_server_url"))
+    )
     await implementation.start()
     yield implementation
     await implementation.close()
