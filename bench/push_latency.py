@@ -1,6 +1,6 @@
 """Push latency from commit to device receipt, with N connected SDK devices.
 
-    python -m bench.push_latency [--devices 100] [--changes 300] [--rate 50]
+    python -m bench.push_latency [--devices 100] [--changes 300] [--rate 50] [--cluster]
 
 The server (``caresync serve`` on SQLite) runs in its own process pinned to core 0; the
 devices (the real SDK: local SQLite store, apply + ack per change) and the REST client
@@ -15,12 +15,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import subprocess
 import tempfile
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 from websockets.asyncio.client import connect
 
 from bench.support import free_port, percentile, pin_self, process_cpu_s, self_cpu_s, spawn_pinned, summary_ms
@@ -29,6 +33,7 @@ from protocol.frames import Change
 from server.node import Node
 from server.seeding import SeededAgency, seed_agency
 from server.settings import Settings
+from server.store.database import async_url
 
 
 async def _seed(url: str, devices: int) -> SeededAgency:
@@ -52,16 +57,28 @@ async def _wait_http(base: str) -> None:
     raise RuntimeError("server did not start")
 
 
-async def run_caresync(devices: int, changes: int, rate: float, workdir: Path) -> dict[str, float]:
-    url = f"sqlite:///{workdir / 'bench.db'}"
-    agency = await _seed(url, devices)
+def _serve(url: str, redis_url: str | None, name: str) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
-    server = spawn_pinned(["-m", "server.cli", "serve", "--database-url", url, "--port", str(port)], core=0)
-    base = f"http://127.0.0.1:{port}"
+    args = ["-m", "server.cli", "serve", "--database-url", url, "--port", str(port), "--node-id", name]
+    if redis_url:
+        args += ["--redis-url", redis_url]
+    return spawn_pinned(args, core=0), port
+
+
+async def run_caresync(
+    devices: int, changes: int, rate: float, workdir: Path, url: str, redis_url: str | None = None
+) -> dict[str, float]:
+    """Devices on node A; rota changes through node B's REST API (the same node when alone)."""
+    agency = await _seed(url, devices)
+    servers = [_serve(url, redis_url, "node-a")]
+    if redis_url:
+        servers.append(_serve(url, redis_url, "node-b"))
+    device_port, rest_port = servers[0][1], servers[-1][1]
     latencies: list[float] = []
     phones: list[Device] = []
     try:
-        await _wait_http(base)
+        for _, port in servers:
+            await _wait_http(f"http://127.0.0.1:{port}")
 
         def record(change: Change) -> None:
             if change.seq > 1:
@@ -69,7 +86,7 @@ async def run_caresync(devices: int, changes: int, rate: float, workdir: Path) -
 
         for carer in agency.carers:
             phone = Device(
-                f"ws://127.0.0.1:{port}/ws/device",
+                f"ws://127.0.0.1:{device_port}/ws/device",
                 carer.device_token,
                 carer.device_uuid,
                 workdir / f"{carer.device_uuid}.db",
@@ -78,8 +95,10 @@ async def run_caresync(devices: int, changes: int, rate: float, workdir: Path) -
             await phone.start()
             phones.append(phone)
         await asyncio.sleep(1.0)
-        server_cpu, own_cpu, started = process_cpu_s(server.pid), self_cpu_s(), time.perf_counter()
-        async with httpx.AsyncClient(base_url=base, headers={"authorization": f"Bearer {agency.admin_token}"}) as http:
+        pids = [p.pid for p, _ in servers]
+        server_cpu, own_cpu, started = sum(map(process_cpu_s, pids)), self_cpu_s(), time.perf_counter()
+        headers = {"authorization": f"Bearer {agency.admin_token}"}
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{rest_port}", headers=headers) as http:
             start_at = datetime.now(UTC) + timedelta(days=1)
             for i in range(changes):
                 carer = agency.carers[i % devices]
@@ -100,15 +119,16 @@ async def run_caresync(devices: int, changes: int, rate: float, workdir: Path) -
             "p50_ms": percentile(latencies, 50),
             "p99_ms": percentile(latencies, 99),
             "max_ms": max(latencies),
-            "server_cpu_per_change_ms": (process_cpu_s(server.pid) - server_cpu) / changes * 1000,
+            "server_cpu_per_change_ms": (sum(map(process_cpu_s, pids)) - server_cpu) / changes * 1000,
             "generator_cpu_share": (self_cpu_s() - own_cpu) / elapsed,
             "summary": summary_ms(latencies),  # type: ignore[dict-item]
         }
     finally:
         for phone in phones:
             await phone.stop()
-        server.terminate()
-        server.wait(10)
+        for process, _ in servers:
+            process.terminate()
+            process.wait(10)
 
 
 async def run_peer(devices: int, changes: int, rate: float) -> dict[str, float]:
@@ -158,25 +178,53 @@ async def run_peer(devices: int, changes: int, rate: float) -> dict[str, float]:
         server.wait(10)
 
 
+async def _fresh_postgres(admin_url: str) -> str:
+    name = f"caresync_bench_{uuid.uuid4().hex[:8]}"
+    engine = create_async_engine(async_url(admin_url), isolation_level="AUTOCOMMIT")
+    async with engine.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    await engine.dispose()
+    return admin_url.rsplit("/", 1)[0] + "/" + name
+
+
+def _report(label: str, result: dict[str, float]) -> None:
+    print(f"{label}: {result['summary']}")
+    line = f"  server CPU per change {result['server_cpu_per_change_ms']:.2f} ms"
+    if "generator_cpu_share" in result:
+        line += f"; generator CPU share {result['generator_cpu_share']:.0%}"
+    print(line)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--devices", type=int, default=100)
     parser.add_argument("--changes", type=int, default=300)
     parser.add_argument("--rate", type=float, default=50.0, help="rota changes per second")
+    parser.add_argument(
+        "--cluster",
+        action="store_true",
+        help="also run two nodes on PostgreSQL + Redis: devices on node A, changes through node B",
+    )
+    parser.add_argument("--postgres-admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     args = parser.parse_args()
     pin_self(1)
-    with tempfile.TemporaryDirectory(prefix="caresync-bench-") as workdir:
-        ours = await run_caresync(args.devices, args.changes, args.rate, Path(workdir))
-    peer = await run_peer(args.devices, args.changes, args.rate)
     print(f"devices={args.devices} changes={args.changes} rate={args.rate}/s")
-    print(f"caresync (REST -> SQLite commit -> push -> SDK apply): {ours['summary']}")
-    cpu, share = ours["server_cpu_per_change_ms"], ours["generator_cpu_share"]
-    print(f"  server CPU per change {cpu:.2f} ms; generator CPU share {share:.0%}")
-    print(f"peer bare websockets forwarder (no DB, no HTTP):       {peer['summary']}")
-    print(f"  server CPU per change {peer['server_cpu_per_change_ms']:.3f} ms")
-    print(
-        f"ratio p50 caresync/peer: {ours['p50_ms'] / peer['p50_ms']:.1f}x; p99: {ours['p99_ms'] / peer['p99_ms']:.1f}x"
-    )
+    with tempfile.TemporaryDirectory(prefix="caresync-bench-") as workdir:
+        embedded = await run_caresync(
+            args.devices, args.changes, args.rate, Path(workdir), f"sqlite:///{Path(workdir) / 'bench.db'}"
+        )
+        _report("caresync embedded (SQLite, in-process bus, one node)", embedded)
+        if args.cluster:
+            url = await _fresh_postgres(args.postgres_admin_url)
+            clustered = await run_caresync(
+                args.devices, args.changes, args.rate, Path(workdir) / "cluster", url, args.redis_url
+            )
+            _report("caresync cluster (PostgreSQL + Redis, commit on B, device on A)", clustered)
+            print(f"ratio cluster/embedded p50: {clustered['p50_ms'] / embedded['p50_ms']:.2f}x")
+    peer = await run_peer(args.devices, args.changes, args.rate)
+    _report("peer bare websockets forwarder (no DB, no HTTP)", peer)
+    print(f"ratio p50 embedded/peer: {embedded['p50_ms'] / peer['p50_ms']:.1f}x")
 
 
 if __name__ == "__main__":
