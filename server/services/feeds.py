@@ -1,25 +1,49 @@
-"""Carer feeds: appending changes with gap-free seqs, reading heads and ranges."""
+"""Feeds: ordered logs with gap-free seqs, read by heads and ranges.
+
+Two families share this code: each carer's feed (rota changes for their devices) and
+each console scope's feed (office notifications for a branch). An entry stores its
+frame already encoded, so pushes and replays send the same bytes without re-encoding.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from protocol.codec import encode
 from protocol.frames import Change, ChangePayload
 from server.bus import envelope
-from server.bus.base import Bus, feed_channel
+from server.bus.base import Bus
 from server.clock import to_datetime
-from server.store.schema import feed_entries, feeds
+from server.store.schema import console_events, console_feeds, feed_entries, feeds
+from server.store.upsert import insert_for
+
+
+@dataclass(frozen=True)
+class FeedFamily:
+    heads: Table
+    entries: Table
+    key: str
+    """Name of the feed-id column in both tables."""
+    channel_prefix: str
+
+    def channel(self, feed_id: str) -> str:
+        return f"{self.channel_prefix}:{feed_id}"
+
+
+CARERS = FeedFamily(feeds, feed_entries, "carer_id", "feed")
+CONSOLE = FeedFamily(console_feeds, console_events, "scope_id", "console")
 
 
 @dataclass(frozen=True)
 class Appended:
     """A committed feed entry, ready to ring the bus with."""
 
-    carer_id: str
+    channel: str
     epoch: int
     seq: int
     frame: bytes
@@ -35,65 +59,78 @@ async def create_feed(conn: AsyncConnection, tenant_id: str, carer_id: str) -> N
     await conn.execute(insert(feeds).values(carer_id=carer_id, tenant_id=tenant_id, epoch=1, head_seq=0))
 
 
-async def append(conn: AsyncConnection, carer_id: str, visit_id: str, payload: ChangePayload, now_ms: int) -> Appended:
-    """Allocate the next seq of the carer's feed and store the encoded change.
+async def ensure_console_feed(conn: AsyncConnection, tenant_id: str, scope_id: str) -> None:
+    await conn.execute(
+        insert_for(conn, console_feeds)
+        .values(scope_id=scope_id, tenant_id=tenant_id, epoch=1, head_seq=0)
+        .on_conflict_do_nothing(index_elements=[console_feeds.c.scope_id])
+    )
+
+
+async def append_entry(
+    conn: AsyncConnection,
+    family: FeedFamily,
+    feed_id: str,
+    build: Callable[[int, int], bytes],
+    values: dict[str, Any],
+) -> Appended:
+    """Allocate the feed's next seq and store the frame ``build(epoch, seq)`` returns.
 
     The UPDATE ... RETURNING row-locks the feed until commit, so concurrent writers on
-    any number of nodes get consecutive seqs. Callers append in carer-id order.
+    any number of nodes get consecutive seqs. Callers append in feed-id order.
     """
+    key = family.heads.c[family.key]
     row = (
         await conn.execute(
-            update(feeds)
-            .where(feeds.c.carer_id == carer_id)
-            .values(head_seq=feeds.c.head_seq + 1)
-            .returning(feeds.c.epoch, feeds.c.head_seq)
+            update(family.heads)
+            .where(key == feed_id)
+            .values(head_seq=family.heads.c.head_seq + 1)
+            .returning(family.heads.c.epoch, family.heads.c.head_seq)
         )
     ).one()
-    change = Change(
-        feed=carer_id,
-        epoch=row.epoch,
-        seq=row.head_seq,
-        committed_at=to_datetime(now_ms),
-        payload=payload,
-    )
-    frame = encode(change)
+    frame = build(row.epoch, row.head_seq)
     await conn.execute(
-        insert(feed_entries).values(
-            carer_id=carer_id,
-            epoch=row.epoch,
-            seq=row.head_seq,
-            visit_id=visit_id,
-            committed_at=now_ms,
-            frame=frame.decode(),
+        insert(family.entries).values(
+            {family.key: feed_id, "epoch": row.epoch, "seq": row.head_seq, "frame": frame.decode(), **values}
         )
     )
-    return Appended(carer_id=carer_id, epoch=row.epoch, seq=row.head_seq, frame=frame)
+    return Appended(channel=family.channel(feed_id), epoch=row.epoch, seq=row.head_seq, frame=frame)
 
 
-async def heads(conn: AsyncConnection, carer_ids: list[str]) -> dict[str, Head]:
+async def append_change(
+    conn: AsyncConnection, carer_id: str, visit_id: str, payload: ChangePayload, now_ms: int, summary: str
+) -> Appended:
+    """Append a rota change to a carer's feed."""
+
+    def build(epoch: int, seq: int) -> bytes:
+        return encode(Change(feed=carer_id, epoch=epoch, seq=seq, committed_at=to_datetime(now_ms), payload=payload))
+
+    values = {"visit_id": visit_id, "committed_at": now_ms, "summary": summary[:120]}
+    return await append_entry(conn, CARERS, carer_id, build, values)
+
+
+async def heads(conn: AsyncConnection, feed_ids: list[str], family: FeedFamily = CARERS) -> dict[str, Head]:
     found: dict[str, Head] = {}
-    for start in range(0, len(carer_ids), 500):
-        chunk = carer_ids[start : start + 500]
+    key = family.heads.c[family.key]
+    for start in range(0, len(feed_ids), 500):
+        chunk = feed_ids[start : start + 500]
         rows = await conn.execute(
-            select(feeds.c.carer_id, feeds.c.epoch, feeds.c.head_seq).where(feeds.c.carer_id.in_(chunk))
+            select(key.label("feed"), family.heads.c.epoch, family.heads.c.head_seq).where(key.in_(chunk))
         )
         for r in rows:
-            found[r.carer_id] = Head(epoch=r.epoch, seq=r.head_seq)
+            found[r.feed] = Head(epoch=r.epoch, seq=r.head_seq)
     return found
 
 
 async def read_frames(
-    conn: AsyncConnection, carer_id: str, epoch: int, after_seq: int, limit: int
+    conn: AsyncConnection, feed_id: str, epoch: int, after_seq: int, limit: int, family: FeedFamily = CARERS
 ) -> list[tuple[int, bytes]]:
-    """Stored change frames of one feed with seq > ``after_seq``, in order."""
+    """Stored frames of one feed with seq > ``after_seq``, in order."""
+    entries = family.entries
     rows = await conn.execute(
-        select(feed_entries.c.seq, feed_entries.c.frame)
-        .where(
-            feed_entries.c.carer_id == carer_id,
-            feed_entries.c.epoch == epoch,
-            feed_entries.c.seq > after_seq,
-        )
-        .order_by(feed_entries.c.seq)
+        select(entries.c.seq, entries.c.frame)
+        .where(entries.c[family.key] == feed_id, entries.c.epoch == epoch, entries.c.seq > after_seq)
+        .order_by(entries.c.seq)
         .limit(limit)
     )
     return [(r.seq, r.frame.encode()) for r in rows]
@@ -102,4 +139,4 @@ async def read_frames(
 async def ring(bus: Bus, appended: list[Appended]) -> None:
     """Publish committed entries. A lost publish is repaired by heartbeat heads."""
     for entry in appended:
-        await bus.publish(feed_channel(entry.carer_id), envelope.pack(entry.epoch, entry.seq, entry.frame))
+        await bus.publish(entry.channel, envelope.pack(entry.epoch, entry.seq, entry.frame))

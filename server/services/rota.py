@@ -75,19 +75,19 @@ class RotaService:
             for position, task in enumerate(tasks_):
                 await _insert_task(conn, visit_id, task.title, position)
             await _assign(conn, visit_id, carer_ids, now)
-            view, appended = await self._commit_change(conn, actor, visit_id, before=[], now=now)
+            view, appended = await self._commit_change(conn, actor, visit_id, before=[], now=now, summary="new visit")
         await feeds.ring(self.bus, appended)
         return view
 
     async def update_notes(self, actor: Staff, visit_id: str, notes: str) -> VisitView:
-        return await self._edit(actor, visit_id, {"notes": notes})
+        return await self._edit(actor, visit_id, {"notes": notes}, "notes changed")
 
     async def reschedule(self, actor: Staff, visit_id: str, starts_at: datetime, ends_at: datetime) -> VisitView:
         start_ms, end_ms = _checked_times(starts_at, ends_at)
-        return await self._edit(actor, visit_id, {"starts_at": start_ms, "ends_at": end_ms})
+        return await self._edit(actor, visit_id, {"starts_at": start_ms, "ends_at": end_ms}, "rescheduled")
 
     async def cancel(self, actor: Staff, visit_id: str) -> VisitView:
-        return await self._edit(actor, visit_id, {"status": "cancelled"})
+        return await self._edit(actor, visit_id, {"status": "cancelled"}, "cancelled")
 
     async def reassign(self, actor: Staff, visit_id: str, carer_ids: list[str]) -> VisitView:
         now = self.clock.now_ms()
@@ -106,7 +106,9 @@ class RotaService:
                     .values(unassigned_at=now)
                 )
             await _assign(conn, visit_id, [c for c in carer_ids if c not in before], now)
-            view, appended = await self._commit_change(conn, actor, visit_id, before=before, now=now)
+            view, appended = await self._commit_change(
+                conn, actor, visit_id, before=before, now=now, summary="carers changed"
+            )
         await feeds.ring(self.bus, appended)
         return view
 
@@ -117,7 +119,9 @@ class RotaService:
             last = (await conn.execute(select(func.max(tasks.c.position)).where(tasks.c.visit_id == visit_id))).scalar()
             await _insert_task(conn, visit_id, title, (last if last is not None else -1) + 1)
             before = await current_carers(conn, visit_id)
-            view, appended = await self._commit_change(conn, actor, visit_id, before=before, now=now)
+            view, appended = await self._commit_change(
+                conn, actor, visit_id, before=before, now=now, summary=f"task added: {title.strip()}"
+            )
         await feeds.ring(self.bus, appended)
         return view
 
@@ -140,7 +144,8 @@ class RotaService:
             if result.rowcount == 0:
                 raise NotFound(f"task {task_id} not found on visit {visit_id}")
             before = await current_carers(conn, visit_id)
-            view, appended = await self._commit_change(conn, actor, visit_id, before=before, now=now)
+            summary = "task removed" if removed else "task changed"
+            view, appended = await self._commit_change(conn, actor, visit_id, before=before, now=now, summary=summary)
         await feeds.ring(self.bus, appended)
         return view
 
@@ -193,13 +198,13 @@ class RotaService:
 
     # ----------------------------------------------------------------- internals
 
-    async def _edit(self, actor: Staff, visit_id: str, values: dict[str, object]) -> VisitView:
+    async def _edit(self, actor: Staff, visit_id: str, values: dict[str, object], summary: str) -> VisitView:
         now = self.clock.now_ms()
         async with self.db.write() as conn:
             await self._editable_visit(conn, actor, visit_id)
             await conn.execute(update(visits).where(visits.c.id == visit_id).values(**values))
             before = await current_carers(conn, visit_id)
-            view, appended = await self._commit_change(conn, actor, visit_id, before=before, now=now)
+            view, appended = await self._commit_change(conn, actor, visit_id, before=before, now=now, summary=summary)
         await feeds.ring(self.bus, appended)
         return view
 
@@ -208,7 +213,7 @@ class RotaService:
         actor.require_branch(row.branch_id)
 
     async def _commit_change(
-        self, conn: AsyncConnection, actor: Staff, visit_id: str, *, before: list[str], now: int
+        self, conn: AsyncConnection, actor: Staff, visit_id: str, *, before: list[str], now: int, summary: str
     ) -> tuple[VisitView, list[feeds.Appended]]:
         """Bump the visit version and append a feed entry per affected carer.
 
@@ -222,11 +227,14 @@ class RotaService:
         appended: list[feeds.Appended] = []
         for carer_id in sorted(set(before) | set(view.carer_ids)):
             payload: VisitUpsert | VisitRemoved
-            if carer_id in view.carer_ids:
-                payload = VisitUpsert(visit=view)
+            said = summary
+            if carer_id not in view.carer_ids:
+                payload, said = VisitRemoved(visit_id=visit_id, reason="reassigned"), "taken off this carer"
             else:
-                payload = VisitRemoved(visit_id=visit_id, reason="reassigned")
-            appended.append(await feeds.append(conn, carer_id, visit_id, payload, now))
+                payload = VisitUpsert(visit=view)
+                if carer_id not in before and before:
+                    said = "assigned to this carer"
+            appended.append(await feeds.append_change(conn, carer_id, visit_id, payload, now, said))
         return view, appended
 
 

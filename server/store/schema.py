@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData(
@@ -60,7 +61,10 @@ users = Table(
     Column("name", String(200), nullable=False),
     Column("role", String(16), nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    Column("login", String(200), nullable=True, unique=True),
+    Column("password_hash", String(200), nullable=True),
 )
+"""``login`` and ``password_hash`` (scrypt) are set for office staff who sign in."""
 
 clients = Table(
     "clients",
@@ -128,8 +132,10 @@ feed_entries = Table(
     Column("visit_id", ID, nullable=False),
     Column("committed_at", BigInteger, nullable=False),
     Column("frame", Text, nullable=False),
+    Column("summary", String(120), nullable=False, server_default=""),
 )
-"""The encoded ``change`` frame is stored as sent, so replay never re-encodes."""
+"""The encoded ``change`` frame is stored as sent, so replay never re-encodes.
+``summary`` says what the office changed, for sync-mismatch alerts."""
 
 devices = Table(
     "devices",
@@ -167,6 +173,7 @@ credentials = Table(
     Column("user_id", ID, ForeignKey("users.id"), nullable=True),
     Column("created_at", BigInteger, nullable=False),
     Column("revoked_at", BigInteger, nullable=True),
+    Column("expires_at", BigInteger, nullable=True),
 )
 """Opaque bearer tokens, stored as SHA-256 digests (they carry 256 random bits)."""
 
@@ -240,3 +247,63 @@ leases = Table(
     Column("expires_at", BigInteger, nullable=False),
 )
 """Named, expiring leases: a once-per-cluster job runs only on the lease holder."""
+
+console_feeds = Table(
+    "console_feeds",
+    metadata,
+    Column("scope_id", ID, primary_key=True),
+    Column("tenant_id", ID, ForeignKey("tenants.id"), nullable=False),
+    Column("epoch", Integer, nullable=False),
+    Column("head_seq", BigInteger, nullable=False),
+)
+"""One office notification feed per scope: a branch, or the tenant for tenant-wide events."""
+
+console_events = Table(
+    "console_events",
+    metadata,
+    Column("scope_id", ID, primary_key=True),
+    Column("epoch", Integer, primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("frame", Text, nullable=False),
+)
+
+mismatch_alerts = Table(
+    "mismatch_alerts",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("tenant_id", ID, ForeignKey("tenants.id"), nullable=False),
+    Column("branch_id", ID, nullable=True),
+    Column("carer_id", ID, ForeignKey("users.id"), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("epoch", Integer, nullable=False),
+    Column("first_unacked_seq", BigInteger, nullable=False),
+    Column("head_seq", BigInteger, nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("raised_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("closed_at", BigInteger, nullable=True),
+    Column("closed_by", ID, nullable=True),
+    Column("details", Text, nullable=False),
+    Index("ix_mismatch_alerts_tenant_status", "tenant_id", "status", "raised_at"),
+    Index(
+        "uq_mismatch_alerts_open_carer",
+        "carer_id",
+        unique=True,
+        sqlite_where=text("status = 'open'"),
+        postgresql_where=text("status = 'open'"),
+    ),
+)
+"""Sync-mismatch alerts. The partial unique index allows one open alert per carer, so two
+detectors racing on two nodes can never raise it twice."""
+
+alert_audit = Table(
+    "alert_audit",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("alert_id", ID, ForeignKey("mismatch_alerts.id"), nullable=False, index=True),
+    Column("at", BigInteger, nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("actor_id", ID, nullable=True),
+)
+"""Who did what to an alert, and when: raised, updated, resolved, dismissed."""

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from protocol.errors import CloseCode
 from server.bus import envelope
-from server.bus.base import Bus, device_control_channel, feed_channel
+from server.bus.base import Bus, device_control_channel
 from server.cluster.presence import Presence
 from server.services import feeds
 from server.store.database import Database
@@ -27,7 +27,7 @@ class Hub:
         self.bus = bus
         self.presence = presence
         self.heartbeat_interval_s = heartbeat_interval_s
-        self._by_feed: dict[str, set[DeviceSession]] = {}
+        self._by_channel: dict[str, set[DeviceSession]] = {}
         self._by_device: dict[str, DeviceSession] = {}
         self._ticker: asyncio.Task[None] | None = None
         bus.set_handler(self._on_message)
@@ -57,10 +57,10 @@ class Hub:
         self._by_device[session.device_id] = session
         self.presence.connected(session.device_id)
         fresh = []
-        for feed_id in session.feed_ids:
-            members = self._by_feed.setdefault(feed_id, set())
+        for channel in session.channels:
+            members = self._by_channel.setdefault(channel, set())
             if not members:
-                fresh.append(feed_channel(feed_id))
+                fresh.append(channel)
             members.add(session)
         await self.bus.subscribe([*fresh, device_control_channel(session.device_id)])
 
@@ -70,13 +70,13 @@ class Hub:
             self.presence.disconnected(session.device_id)
             asyncio.get_running_loop().create_task(self.bus.unsubscribe([device_control_channel(session.device_id)]))
         idle = []
-        for feed_id in session.feed_ids:
-            members = self._by_feed.get(feed_id)
+        for channel in session.channels:
+            members = self._by_channel.get(channel)
             if members is not None:
                 members.discard(session)
                 if not members:
-                    del self._by_feed[feed_id]
-                    idle.append(feed_channel(feed_id))
+                    del self._by_channel[channel]
+                    idle.append(channel)
         if idle:
             asyncio.get_running_loop().create_task(self.bus.unsubscribe(idle))
 
@@ -86,11 +86,12 @@ class Hub:
 
     def _on_message(self, channel: str, payload: bytes) -> None:
         kind, _, key = channel.partition(":")
-        if kind == "feed":
+        members = self._by_channel.get(channel)
+        if members:
             epoch, seq, frame = envelope.unpack(payload)
             text = frame.decode()
-            for session in list(self._by_feed.get(key, ())):
-                session.push_live(key, epoch, seq, text)
+            for session in list(members):
+                session.streamer.push_live(key, epoch, seq, text)
         elif kind == "device" and payload == REVOKE:
             target = self._by_device.get(key)
             if target is not None:
@@ -106,9 +107,11 @@ class Hub:
 
     async def beat(self) -> None:
         """Send every session its feed heads, read in one batched query per node."""
-        if not self._by_feed:
+        carer_ids = [c.partition(":")[2] for c in self._by_channel if c.startswith("feed:")]
+        if not carer_ids:
             return
         async with self.db.read() as conn:
-            heads = await feeds.heads(conn, list(self._by_feed))
+            heads = await feeds.heads(conn, carer_ids)
         for session in list(self._by_device.values()):
-            session.push_heads({f: heads[f] for f in session.feed_ids if f in heads})
+            assert session.device is not None
+            session.streamer.push_heads({f: heads[f] for f in session.device.carers if f in heads})

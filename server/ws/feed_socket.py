@@ -1,0 +1,181 @@
+"""What device and console sockets share: hello with a deadline, the frame size limit,
+error frames, consecutive-error cut-off, start positions and closing."""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import contextlib
+from typing import Any
+
+import msgspec
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from protocol import MAX_FRAME_BYTES
+from protocol.codec import encode
+from protocol.errors import CloseCode, ErrorCode, ProtocolError
+from protocol.frames import Error, FeedAction, FeedPosition
+from server.clock import Clock
+from server.services import feeds
+from server.settings import Settings
+from server.store.database import Database
+from server.ws.streamer import FeedStreamer
+
+
+class FeedSocket(abc.ABC):
+    def __init__(
+        self, websocket: WebSocket, settings: Settings, db: Database, clock: Clock, family: feeds.FeedFamily
+    ) -> None:
+        self.ws = websocket
+        self.settings = settings
+        self.streamer = FeedStreamer(
+            websocket,
+            db,
+            clock,
+            family,
+            settings.send_queue_limit,
+            lambda: self.close(CloseCode.SLOW_CONSUMER, "send queue full; reconnect and resume"),
+        )
+        self._closed = False
+        self._hello_errors: list[Error] = []
+
+    # ------------------------------------------------------------ to implement
+
+    @abc.abstractmethod
+    def decode(self, text: str) -> Any:
+        """Decode one frame from the peer; raise :class:`ProtocolError`."""
+
+    @abc.abstractmethod
+    async def greet(self, hello: Any) -> bool:
+        """Authenticate the first frame, queue the welcome; False if the socket was closed."""
+
+    @abc.abstractmethod
+    async def handle(self, frame: Any) -> None:
+        """Handle a frame after the hello; raise :class:`ProtocolError` for an error frame."""
+
+    @abc.abstractmethod
+    def on_closed(self) -> None:
+        """Forget this socket (registries, presence)."""
+
+    @property
+    def hello_type(self) -> type:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def run(self) -> None:
+        await self.ws.accept()
+        greeted = False
+        try:
+            hello = await self._receive_hello()
+            if hello is None:
+                return
+            greeted = await self.greet(hello)
+            if greeted:
+                self.streamer.start()
+                await self._read_loop()
+        except WebSocketDisconnect:
+            pass
+        finally:
+            self._closed = True
+            self.streamer.stop()
+            if greeted:
+                self.on_closed()
+
+    async def close(self, code: CloseCode, reason: str) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.streamer.stop()
+        if self.ws.application_state == WebSocketState.CONNECTED:
+            with contextlib.suppress(Exception):
+                await self.ws.close(code=code, reason=reason)
+
+    async def fail(self, code: ErrorCode, message: str, close: CloseCode) -> None:
+        """Send an error frame directly (not queued), then close."""
+        with contextlib.suppress(Exception):
+            await self.ws.send_text(encode(Error(code=code, message=message)).decode())
+        await self.close(close, message[:120])
+
+    def send_welcome(self, welcome: msgspec.Struct, unknown_feeds: list[str]) -> None:
+        """Queue the welcome, then the errors about the hello's positions."""
+        self.streamer.send_frame(welcome)
+        for error in self._hello_errors:
+            self.streamer.send_frame(error)
+        for feed_id in unknown_feeds:
+            self.send_error(ErrorCode.UNKNOWN_FEED, f"feed {feed_id} is not on this socket")
+        self._hello_errors.clear()
+
+    def send_error(self, code: ErrorCode, message: str, request_id: str | None = None) -> None:
+        self.streamer.send_frame(Error(code=code, message=message, request_id=request_id))
+
+    # ------------------------------------------------------------ reading
+
+    async def _receive_hello(self) -> Any:
+        try:
+            async with asyncio.timeout(self.settings.hello_timeout_s):
+                text = await self._receive_text()
+        except TimeoutError:
+            await self.close(CloseCode.HELLO_TIMEOUT, "no hello in time")
+            return None
+        try:
+            frame = self.decode(text)
+        except ProtocolError as exc:
+            await self.fail(exc.code, exc.message, CloseCode.PROTOCOL_VIOLATION)
+            return None
+        if not isinstance(frame, self.hello_type):
+            await self.fail(ErrorCode.UNEXPECTED_FRAME, "the first frame must be hello", CloseCode.PROTOCOL_VIOLATION)
+            return None
+        return frame
+
+    async def _receive_text(self) -> str:
+        """The next text frame; oversize frames get ``frame_too_large`` and close 4103."""
+        message = await self.ws.receive()
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", 1000))
+        text: str | None = message.get("text")
+        if text is None:
+            raw: bytes = message.get("bytes") or b""
+            size = len(raw)
+            text = raw.decode("utf-8", errors="replace") if size <= MAX_FRAME_BYTES else ""
+        else:
+            size = len(text) if len(text) > MAX_FRAME_BYTES else len(text.encode())
+        if size > MAX_FRAME_BYTES:
+            message_text = f"frame of {size} bytes exceeds the limit of {MAX_FRAME_BYTES}"
+            await self.fail(ErrorCode.FRAME_TOO_LARGE, message_text, CloseCode.FRAME_TOO_LARGE)
+            raise WebSocketDisconnect(CloseCode.FRAME_TOO_LARGE)
+        return text
+
+    async def _read_loop(self) -> None:
+        errors_in_a_row = 0
+        while not self._closed:
+            text = await self._receive_text()
+            try:
+                await self.handle(self.decode(text))
+                errors_in_a_row = 0
+            except ProtocolError as exc:
+                errors_in_a_row += 1
+                self.send_error(exc.code, exc.message, exc.request_id)
+                if errors_in_a_row >= self.settings.max_consecutive_errors:
+                    await self.close(CloseCode.PROTOCOL_VIOLATION, "too many bad frames in a row")
+                    return
+
+    # ------------------------------------------------------------ positions
+
+    def start_position(self, claimed: FeedPosition | None, feed_id: str, head: feeds.Head) -> FeedAction:
+        """Decide where this socket starts ``feed_id`` and record it with the streamer."""
+        origin = FeedPosition(feed=feed_id, epoch=head.epoch, seq=0)
+        action: FeedAction
+        start = origin
+        if claimed is None:
+            action = "catch_up" if head.seq else "resume"
+        elif claimed.epoch != head.epoch:
+            action = "reset"
+        elif claimed.seq > head.seq:
+            message = f"feed {feed_id}: position {claimed.seq} is ahead of head {head.seq}; reset"
+            self._hello_errors.append(Error(code=ErrorCode.POSITION_AHEAD, message=message))
+            action = "reset"
+        else:
+            action, start = ("resume" if claimed.seq == head.seq else "catch_up"), claimed
+        self.streamer.track(feed_id, start, head.seq)
+        return action
