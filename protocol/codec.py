@@ -6,11 +6,17 @@ import msgspec
 
 from protocol import MAX_FRAME_BYTES
 from protocol.errors import ErrorCode, ProtocolError
-from protocol.frames import AnyFrame, DeviceFrame, ServerFrame
+from protocol.console import ConsoleEvent, ConsoleHello, ConsoleWelcome
+from protocol.frames import AnyFrame, DeviceFrame, Error, Heartbeat, ServerFrame
+
+ConsoleClientFrame = ConsoleHello | Heartbeat
+ConsoleServerFrame = ConsoleWelcome | ConsoleEvent | Heartbeat | Error
 
 _encoder = msgspec.json.Encoder()
 _device_decoder = msgspec.json.Decoder(DeviceFrame)
 _server_decoder = msgspec.json.Decoder(ServerFrame)
+_console_client_decoder = msgspec.json.Decoder(ConsoleClientFrame)
+_console_server_decoder = msgspec.json.Decoder(ConsoleServerFrame)
 
 
 class _RequestIdProbe(msgspec.Struct):
@@ -34,6 +40,18 @@ def decode_device_frame(data: bytes | str) -> DeviceFrame:
 def decode_server_frame(data: bytes | str) -> ServerFrame:
     """Decode and validate a frame sent by the server; raise :class:`ProtocolError`."""
     result: ServerFrame = _decode(_server_decoder, data)
+    return result
+
+
+def decode_console_client_frame(data: bytes | str) -> ConsoleClientFrame:
+    """Decode a frame sent by an office console; raise :class:`ProtocolError`."""
+    result: ConsoleClientFrame = _decode(_console_client_decoder, data)
+    return result
+
+
+def decode_console_server_frame(data: bytes | str) -> ConsoleServerFrame:
+    """Decode a frame sent by the server on the console feed; raise :class:`ProtocolError`."""
+    result: ConsoleServerFrame = _decode(_console_server_decoder, data)
     return result
 
 

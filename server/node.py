@@ -17,7 +17,9 @@ from server.cluster.presence import TOUCH_INTERVAL_S, Presence, remove_dead_node
 from server.services.acks import AckRecorder
 from server.services.devices import DeviceService
 from server.services.directory import DirectoryService
+from server.services.mismatch.detector import MismatchDetector
 from server.services.rota import RotaService
+from server.services.staff_auth import StaffAuth
 from server.services.sync import SyncService
 from server.settings import Settings
 from server.startup import StartupError, check_database, redacted
@@ -42,6 +44,8 @@ class Node:
     directory: DirectoryService
     rota: RotaService
     sync: SyncService
+    mismatch: MismatchDetector
+    staff_auth: StaffAuth
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None, bus: Bus | None = None) -> Node:
@@ -50,8 +54,9 @@ class Node:
             bus = RedisBus(settings.redis_url) if settings.redis_url else MemoryBus()
         node_id = settings.node_id or f"node-{uuid.uuid4().hex[:12]}"
         db = Database(settings.database_url)
-        devices = DeviceService(db, clock)
-        presence = Presence(db, clock, node_id, settings.ack_flush_interval_s)
+        devices = DeviceService(db, clock, bus)
+        presence = Presence(db, clock, node_id, settings.ack_flush_interval_s, bus)
+        detector = MismatchDetector(db, bus, clock)
         node = cls(
             node_id=node_id,
             settings=settings,
@@ -59,18 +64,29 @@ class Node:
             db=db,
             bus=bus,
             hub=Hub(db, bus, settings.heartbeat_interval_s, presence),
-            acks=AckRecorder(db, clock, settings.ack_flush_interval_s),
+            acks=AckRecorder(db, clock, settings.ack_flush_interval_s, detector.resolve_covered),
             presence=presence,
             jobs=[],
             devices=devices,
             directory=DirectoryService(db, clock),
             rota=RotaService(db, bus, clock),
             sync=SyncService(db, clock, devices),
+            mismatch=detector,
+            staff_auth=StaffAuth(db, clock),
         )
         node.jobs.append(
             ClusterJob("remove-dead-nodes", TOUCH_INTERVAL_S * 2, node._remove_dead_nodes, db, clock, node_id)
         )
+        if settings.mismatch_interval_s > 0:
+            node.jobs.append(
+                ClusterJob("mismatch-detection", settings.mismatch_interval_s, node._detect, db, clock, node_id)
+            )
         return node
+
+    async def _detect(self) -> None:
+        report = await self.mismatch.run_once()
+        if report.raised or report.resolved:
+            log.info("sync-mismatch pass: %s", report)
 
     async def _remove_dead_nodes(self) -> None:
         removed = await remove_dead_nodes(self.db, self.clock.now_ms())

@@ -22,6 +22,8 @@ class Settings:
     while letting a phone's radio sleep between beats."""
     hello_timeout_s: float = 10.0
     ack_flush_interval_s: float = 0.5
+    mismatch_interval_s: float = 10.0
+    """How often (once per cluster) the sync-mismatch detector runs; 0 turns it off."""
     send_queue_limit: int = 2000
     """Frames queued for one socket before it counts as a slow consumer and is closed."""
     max_consecutive_errors: int = 20

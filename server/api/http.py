@@ -60,7 +60,7 @@ def bearer(request: Request) -> str:
 async def staff_of(request: Request) -> Staff:
     node = node_of(request)
     async with node.db.read() as conn:
-        return await authenticate_staff(conn, bearer(request))
+        return await authenticate_staff(conn, bearer(request), node.clock.now_ms())
 
 
 async def device_of(request: Request) -> DeviceIdentity:

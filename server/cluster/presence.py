@@ -11,8 +11,12 @@ from __future__ import annotations
 from sqlalchemy import and_, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from protocol.console import DeviceConnected, DeviceDisconnected
+from server.bus.base import Bus
 from server.clock import Clock
 from server.periodic import Periodic
+from server.services import feeds
+from server.services.console_feed import append_device_events
 from server.store.database import Database
 from server.store.schema import device_connections, nodes
 from server.store.upsert import insert_for
@@ -22,9 +26,10 @@ DEAD_AFTER_MS = int(TOUCH_INTERVAL_S * 3 * 1000)
 
 
 class Presence(Periodic):
-    def __init__(self, db: Database, clock: Clock, node_id: str, flush_interval_s: float) -> None:
+    def __init__(self, db: Database, clock: Clock, node_id: str, flush_interval_s: float, bus: Bus) -> None:
         super().__init__(flush_interval_s, "presence")
         self.db = db
+        self.bus = bus
         self.clock = clock
         self.node_id = node_id
         self._changes: dict[str, bool] = {}
@@ -60,10 +65,15 @@ class Presence(Periodic):
             async with self.db.write() as conn:
                 await conn.execute(update(nodes).where(nodes.c.id == self.node_id).values(last_seen_at=now))
                 await _write_changes(conn, self.node_id, changes, now)
+                events = await append_device_events(conn, [d for d, up in changes.items() if up], DeviceConnected, now)
+                events += await append_device_events(
+                    conn, [d for d, up in changes.items() if not up], DeviceDisconnected, now
+                )
         except Exception:
             self._changes = {**changes, **self._changes}
             raise
         self._last_touch = now
+        await feeds.ring(self.bus, events)
 
 
 async def _write_changes(conn: AsyncConnection, node_id: str, changes: dict[str, bool], now: int) -> None:

@@ -6,6 +6,8 @@ connection (acks are cumulative), so nothing is lost for good.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.clock import Clock
@@ -16,10 +18,18 @@ from server.store.upsert import insert_for
 
 
 class AckRecorder(Periodic):
-    def __init__(self, db: Database, clock: Clock, flush_interval_s: float) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        flush_interval_s: float,
+        on_flushed: Callable[[list[str]], Awaitable[object]] | None = None,
+    ) -> None:
         super().__init__(flush_interval_s, "ack-recorder")
         self.db = db
         self.clock = clock
+        self.on_flushed = on_flushed
+        """Called with the carer ids whose acks were just written (alert resolution)."""
         self._pending: dict[tuple[str, str], tuple[int, int, int]] = {}
         self.flushes = 0
 
@@ -52,6 +62,8 @@ class AckRecorder(Periodic):
                 self.record(d, c, e, s)
             raise
         self.flushes += 1
+        if self.on_flushed is not None:
+            await self.on_flushed(sorted({c for (_d, c) in batch}))
 
 
 async def _upsert_acks(conn: AsyncConnection, rows: list[dict[str, object]]) -> None:

@@ -7,8 +7,12 @@ from dataclasses import dataclass
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from protocol.console import DeviceSynced
+from server.bus.base import Bus
 from server.clock import Clock
 from server.ids import hash_token, new_id, new_token
+from server.services import feeds
+from server.services.console_feed import append_device_events
 from server.services.errors import Conflict, InvalidInput, NotFound
 from server.store.database import Database
 from server.store.schema import credentials, device_users, devices, users
@@ -21,9 +25,10 @@ class NewDevice:
 
 
 class DeviceService:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, bus: Bus) -> None:
         self.db = db
         self.clock = clock
+        self.bus = bus
 
     async def create_device(
         self,
@@ -113,6 +118,8 @@ class DeviceService:
             values["last_sync_at"] = now
         async with self.db.write() as conn:
             await conn.execute(update(devices).where(devices.c.id == device_id).values(**values))
+            synced_events = await append_device_events(conn, [device_id], DeviceSynced, now) if synced else []
+        await feeds.ring(self.bus, synced_events)
 
 
 async def _issue_device_token(conn: AsyncConnection, tenant_id: str, device_id: str, now: int) -> str:

@@ -36,6 +36,10 @@ class Revoked(Unauthorized):
     code = "revoked"
 
 
+class Expired(Unauthorized):
+    code = "expired"
+
+
 class Conflict(ServiceError):
     status = 409
     code = "conflict"

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.ids import hash_token
-from server.services.errors import Forbidden, Revoked, Unauthorized
+from server.services.errors import Expired, Forbidden, Revoked, Unauthorized
 from server.store.schema import credentials, device_users, devices, users
 
 
@@ -40,10 +40,10 @@ class DeviceIdentity:
     """carer id -> carer name, for every carer assigned to the device."""
 
 
-async def authenticate_staff(conn: AsyncConnection, token: str) -> Staff:
+async def authenticate_staff(conn: AsyncConnection, token: str, now_ms: int) -> Staff:
     row = (
         await conn.execute(
-            select(credentials.c.revoked_at, users.c.id, users.c.tenant_id, users.c.role)
+            select(credentials.c.revoked_at, credentials.c.expires_at, users.c.id, users.c.tenant_id, users.c.role)
             .add_columns(users.c.branch_id)
             .join(users, users.c.id == credentials.c.user_id)
             .where(credentials.c.token_hash == hash_token(token), credentials.c.kind == "staff")
@@ -53,6 +53,8 @@ async def authenticate_staff(conn: AsyncConnection, token: str) -> Staff:
         raise Unauthorized("unknown staff token")
     if row.revoked_at is not None:
         raise Revoked("staff token revoked")
+    if row.expires_at is not None and row.expires_at <= now_ms:
+        raise Expired("staff token expired; sign in again")
     if row.role not in ("admin", "coordinator"):
         raise Forbidden("not an office user")
     return Staff(user_id=row.id, tenant_id=row.tenant_id, role=row.role, branch_id=row.branch_id)

@@ -9,7 +9,7 @@ async def test_connections_are_shared_and_die_with_their_node(node: Node) -> Non
     agency = await seed_agency(node, carers=2, visits_per_carer=1)
     a, b = (c.device_id for c in agency.carers)
     await node.presence.stop()  # flush by hand below, not in the background
-    other = Presence(node.db, node.clock, "other-node", 0.1)
+    other = Presence(node.db, node.clock, "other-node", 0.1, node.bus)
     await other.register()
     other.connected(a)
     node.presence.connected(b)

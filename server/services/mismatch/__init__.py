@@ -1,0 +1,1 @@
+"""Sync-mismatch detection: changes a carer's devices have not acknowledged in time."""

@@ -1,0 +1,125 @@
+"""Building what an alert says: the carer's devices, the affected visits, the urgency."""
+
+from __future__ import annotations
+
+from sqlalchemy import and_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from protocol.console import AlertDevice, AlertVisit, DeviceState, Diagnosis, Severity
+from server.clock import to_datetime
+from server.cluster.presence import connected_devices
+from server.store.schema import clients, device_acks, device_users, devices, feed_entries, visits
+
+HIGH_SEVERITY_WITHIN_MS = 60 * 60 * 1000
+"""A visit starting within the hour (or already under way) makes an alert high severity."""
+
+
+async def devices_of(conn: AsyncConnection, carer_id: str, epoch: int, head_seq: int, now_ms: int) -> list[AlertDevice]:
+    rows = (
+        await conn.execute(
+            select(
+                devices.c.id,
+                devices.c.name,
+                devices.c.uuid,
+                devices.c.last_api_call_at,
+                devices.c.last_sync_at,
+                device_acks.c.seq,
+            )
+            .join(device_users, device_users.c.device_id == devices.c.id)
+            .outerjoin(
+                device_acks,
+                and_(
+                    device_acks.c.device_id == devices.c.id,
+                    device_acks.c.carer_id == carer_id,
+                    device_acks.c.epoch == epoch,
+                ),
+            )
+            .where(device_users.c.user_id == carer_id, devices.c.active.is_(True))
+            .order_by(devices.c.name, devices.c.id)
+        )
+    ).all()
+    online = await connected_devices(conn, [r.id for r in rows], now_ms)
+    found = []
+    for r in rows:
+        acked = int(r.seq or 0)
+        connected = r.id in online
+        state: DeviceState = "up_to_date" if acked >= head_seq else "not_acknowledging" if connected else "offline"
+        last_seen = now_ms if connected else r.last_api_call_at
+        found.append(
+            AlertDevice(
+                device_id=r.id,
+                name=r.name,
+                uuid=r.uuid,
+                connected=connected,
+                last_seen_at=None if last_seen is None else to_datetime(last_seen),
+                last_sync_at=None if r.last_sync_at is None else to_datetime(r.last_sync_at),
+                acked_seq=acked,
+                head_seq=head_seq,
+                state=state,
+            )
+        )
+    return found
+
+
+def diagnose(found: list[AlertDevice]) -> Diagnosis:
+    """An app fault (connected, not acknowledging) is told apart from a phone that is away."""
+    if not found:
+        return "no_device"
+    if any(d.state == "not_acknowledging" for d in found):
+        return "not_acknowledging"
+    return "offline"
+
+
+async def affected_visits(conn: AsyncConnection, carer_id: str, epoch: int, first_seq: int) -> list[AlertVisit]:
+    """Visits changed by unacknowledged entries; the latest change per visit."""
+    rows = await conn.execute(
+        select(
+            feed_entries.c.seq,
+            feed_entries.c.visit_id,
+            feed_entries.c.summary,
+            visits.c.starts_at,
+            visits.c.ends_at,
+            visits.c.status,
+            clients.c.name,
+        )
+        .join(visits, visits.c.id == feed_entries.c.visit_id)
+        .join(clients, clients.c.id == visits.c.client_id)
+        .where(feed_entries.c.carer_id == carer_id, feed_entries.c.epoch == epoch, feed_entries.c.seq >= first_seq)
+        .order_by(feed_entries.c.seq)
+    )
+    latest: dict[str, AlertVisit] = {}
+    for r in rows:
+        latest[r.visit_id] = AlertVisit(
+            visit_id=r.visit_id,
+            client_name=r.name,
+            starts_at=to_datetime(r.starts_at),
+            ends_at=to_datetime(r.ends_at),
+            status=r.status,
+            change=r.summary or "changed",
+            seq=r.seq,
+        )
+    return sorted(latest.values(), key=lambda v: (v.starts_at, v.visit_id))
+
+
+def urgency(affected: list[AlertVisit], now_ms: int) -> tuple[Severity, int | None, int | None]:
+    """(severity, earliest start in ms, minutes until it) over visits not yet over.
+
+    A visit under way counts (negative minutes, high severity): the carer may be there
+    with the old plan. Visits already over do not make an alert urgent.
+    """
+    upcoming = [int(v.starts_at.timestamp() * 1000) for v in affected if v.ends_at.timestamp() * 1000 > now_ms]
+    if not upcoming:
+        return "normal", None, None
+    earliest = min(upcoming)
+    minutes = (earliest - now_ms) // 60_000
+    severity: Severity = "high" if earliest - now_ms <= HIGH_SEVERITY_WITHIN_MS else "normal"
+    return severity, earliest, int(minutes)
+
+
+def advice(carer_name: str, diagnosis: Diagnosis) -> str:
+    if diagnosis == "no_device":
+        return f"{carer_name} has no active device: assign one, or phone {carer_name} with the change."
+    base = f"Ask {carer_name} to run a manual sync with the app open and the screen on."
+    if diagnosis == "not_acknowledging":
+        return base + " The phone is connected but not confirming changes: if that fails, restart the app."
+    return base

@@ -1,0 +1,174 @@
+"""The detection pass and the ack-driven resolution of sync-mismatch alerts.
+
+A pass (once per cluster, on the lease holder, every ``interval``) finds carers whose
+oldest unacknowledged change is older than the tenant's grace period, raises or updates
+one alert per carer, and resolves alerts that acks have covered. Acks also resolve alerts
+directly as they are flushed, so the office sees a resolution within a flush interval.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from server.bus.base import Bus
+from server.clock import Clock
+from server.ids import new_id
+from server.services import feeds
+from server.services.mismatch import acks_view, alerts
+from server.store.database import Database
+from server.store.schema import mismatch_alerts
+
+DETECTION_INTERVAL_S = 10.0
+
+
+@dataclass
+class PassReport:
+    overdue: int = 0
+    raised: int = 0
+    updated: int = 0
+    resolved: int = 0
+
+
+class MismatchDetector:
+    def __init__(self, db: Database, bus: Bus, clock: Clock) -> None:
+        self.db = db
+        self.bus = bus
+        self.clock = clock
+
+    async def run_once(self) -> PassReport:
+        now = self.clock.now_ms()
+        report = PassReport()
+        async with self.db.read() as conn:
+            overdue = await acks_view.overdue_carers(conn, now)
+            open_rows = {r.carer_id: r for r in await conn.execute(_open_alerts())}
+            names = await acks_view.carer_names(conn, [o.carer_id for o in overdue])
+            dismissed = await _last_dismissed(conn, [o.carer_id for o in overdue if o.carer_id not in open_rows])
+        report.overdue = len(overdue)
+        for o in overdue:
+            name, branch_id = names[o.carer_id]
+            current = open_rows.pop(o.carer_id, None)
+            if current is not None and current.epoch == o.epoch:
+                if await self._refresh(current, o, name, branch_id, now):
+                    report.updated += 1
+                continue
+            if current is not None:
+                report.resolved += await self._close(current.id, now)
+            first = await self._first_reportable(o, dismissed.get(o.carer_id), now)
+            if first is not None and await self._raise(o, first, name, branch_id, now):
+                report.raised += 1
+        if open_rows:
+            report.resolved += await self.resolve_covered(list(open_rows))
+        return report
+
+    async def resolve_covered(self, carer_ids: list[str]) -> int:
+        """Resolve open alerts of these carers that acks now cover (or whose feed was reset)."""
+        if not carer_ids:
+            return 0
+        now = self.clock.now_ms()
+        async with self.db.read() as conn:
+            rows = (await conn.execute(_open_alerts().where(mismatch_alerts.c.carer_id.in_(carer_ids)))).all()
+            if not rows:
+                return 0
+            positions = await acks_view.acked_positions(conn, [r.carer_id for r in rows])
+        resolved = 0
+        for row in rows:
+            epoch, _head, acked = positions.get(row.carer_id, (row.epoch, 0, 0))
+            if epoch != row.epoch or acked >= row.head_seq:
+                resolved += await self._close(row.id, now)
+        return resolved
+
+    async def dismiss(self, alert_id: str, actor_id: str) -> bool:
+        now = self.clock.now_ms()
+        async with self.db.write() as conn:
+            entry = await alerts.close_alert(conn, alert_id, "dismissed", actor_id, now)
+        await self._ring(entry)
+        return entry is not None
+
+    async def _first_reportable(self, o: acks_view.Overdue, dismissed: tuple[int, int] | None, now: int) -> int | None:
+        """The first unacked seq to report, skipping what a coordinator already dismissed."""
+        first = o.acked_seq + 1
+        if dismissed is None or dismissed[0] != o.epoch or dismissed[1] < first:
+            return first
+        dismissed_head = dismissed[1]
+        if dismissed_head >= o.head_seq:
+            return None
+        async with self.db.read() as conn:
+            committed = await acks_view.entry_time(conn, o.carer_id, o.epoch, dismissed_head + 1)
+        if committed is None or committed > now - o.grace_ms:
+            return None
+        return dismissed_head + 1
+
+    async def _raise(self, o: acks_view.Overdue, first: int, name: str, branch_id: str | None, now: int) -> bool:
+        async with self.db.write() as conn:
+            view = await alerts.build_view(
+                conn,
+                alert_id=new_id(),
+                carer_id=o.carer_id,
+                carer_name=name,
+                branch_id=branch_id,
+                epoch=o.epoch,
+                first_unacked_seq=first,
+                head_seq=o.head_seq,
+                raised_at=now,
+                now_ms=now,
+            )
+            entry = await alerts.raise_alert(conn, o.tenant_id, view, o.epoch, now)
+        await self._ring(entry)
+        return entry is not None
+
+    async def _refresh(self, row: object, o: acks_view.Overdue, name: str, branch_id: str | None, now: int) -> bool:
+        stored = alerts.view_of(row)  # type: ignore[arg-type]
+        async with self.db.write() as conn:
+            view = await alerts.build_view(
+                conn,
+                alert_id=stored.id,
+                carer_id=o.carer_id,
+                carer_name=name,
+                branch_id=branch_id,
+                epoch=o.epoch,
+                first_unacked_seq=o.acked_seq + 1,
+                head_seq=o.head_seq,
+                raised_at=int(stored.raised_at.timestamp() * 1000),
+                now_ms=now,
+            )
+            if alerts.change_key(view) == alerts.change_key(stored):
+                return False
+            entry = await alerts.update_alert(conn, o.tenant_id, view, now)
+        await self._ring(entry)
+        return entry is not None
+
+    async def _close(self, alert_id: str, now: int) -> int:
+        async with self.db.write() as conn:
+            entry = await alerts.close_alert(conn, alert_id, "resolved", None, now)
+        await self._ring(entry)
+        return 1 if entry is not None else 0
+
+    async def _ring(self, entry: feeds.Appended | None) -> None:
+        if entry is not None:
+            await feeds.ring(self.bus, [entry])
+
+
+def _open_alerts() -> Select[Any]:
+    return select(mismatch_alerts).where(mismatch_alerts.c.status == "open")
+
+
+async def _last_dismissed(conn: AsyncConnection, carer_ids: list[str]) -> dict[str, tuple[int, int]]:
+    """carer id -> (epoch, head seq) of their latest closed alert, if a person dismissed it.
+
+    A resolved latest alert returns nothing: whatever goes unacked after it is new.
+    """
+    if not carer_ids:
+        return {}
+    rows = await conn.execute(
+        select(
+            mismatch_alerts.c.carer_id, mismatch_alerts.c.status, mismatch_alerts.c.epoch, mismatch_alerts.c.head_seq
+        )
+        .where(mismatch_alerts.c.carer_id.in_(carer_ids), mismatch_alerts.c.status != "open")
+        .order_by(mismatch_alerts.c.closed_at)
+    )
+    latest = {r.carer_id: r for r in rows}
+    return {carer: (r.epoch, r.head_seq) for carer, r in latest.items() if r.status == "dismissed"}
