@@ -11,12 +11,14 @@ from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from server.api import devices, directory, visits
+from server.api import alerts, devices, directory, visits
 from server.api.http import json_response
 from server.node import Node
+from server.ws.console_session import ConsoleSession
 from server.ws.device_session import DeviceSession
 
 DEVICE_SOCKET_PATH = "/ws/device"
+CONSOLE_SOCKET_PATH = "/ws/console"
 
 
 async def health(request: Request) -> Response:
@@ -26,6 +28,10 @@ async def health(request: Request) -> Response:
 
 async def device_socket(websocket: WebSocket) -> None:
     await DeviceSession(websocket, websocket.app.state.node).run()
+
+
+async def console_socket(websocket: WebSocket) -> None:
+    await ConsoleSession(websocket, websocket.app.state.node).run()
 
 
 def create_app(node: Node) -> Starlette:
@@ -43,9 +49,11 @@ def create_app(node: Node) -> Starlette:
         routes=[
             Route("/healthz", health),
             WebSocketRoute(DEVICE_SOCKET_PATH, device_socket),
+            WebSocketRoute(CONSOLE_SOCKET_PATH, console_socket),
             *visits.routes,
             *directory.routes,
             *devices.routes,
+            *alerts.routes,
         ],
         lifespan=lifespan,
     )

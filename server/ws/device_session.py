@@ -31,6 +31,10 @@ class DeviceSession(FeedSocket):
         return self.device.device_id
 
     @property
+    def device_key(self) -> str | None:
+        return self.device.device_id if self.device else None
+
+    @property
     def channels(self) -> list[str]:
         return [feeds.CARERS.channel(f) for f in self.device.carers] if self.device else []
 
@@ -78,7 +82,7 @@ class DeviceSession(FeedSocket):
             max_frame_bytes=MAX_FRAME_BYTES,
         )
         self.send_welcome(welcome, sorted(set(claimed) - set(device.carers)))
-        await node.hub.register(self)
+        await node.hub.register_device(self)
         await node.devices.record_call(device.device_id, ok=True, app_version=hello.app_version)
         return True
 

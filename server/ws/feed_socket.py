@@ -58,8 +58,16 @@ class FeedSocket(abc.ABC):
         """Forget this socket (registries, presence)."""
 
     @property
-    def hello_type(self) -> type:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def channels(self) -> list[str]:
+        """The bus channels of the feeds this socket follows."""
+
+    @property
+    def device_key(self) -> str | None:
+        """The device id, for device sockets (one socket per device)."""
+        return None
+
+    hello_type: type
 
     # ------------------------------------------------------------ lifecycle
 

@@ -1,4 +1,8 @@
-"""The node-local registry of device sessions, bus subscriptions and heartbeats."""
+"""The node-local registry of sockets, their bus subscriptions and their heartbeats.
+
+Device and console sockets subscribe to one channel per feed they follow; a message on
+a channel is handed, as the same already-decoded text, to every socket following it.
+"""
 
 from __future__ import annotations
 
@@ -10,70 +14,85 @@ from protocol.errors import CloseCode
 from server.bus import envelope
 from server.bus.base import Bus, device_control_channel
 from server.cluster.presence import Presence
+from server.periodic import Periodic
 from server.services import feeds
 from server.store.database import Database
 
 if TYPE_CHECKING:
     from server.ws.device_session import DeviceSession
+    from server.ws.feed_socket import FeedSocket
 
 log = logging.getLogger(__name__)
 
 REVOKE = b"revoke"
 
 
-class Hub:
+class Hub(Periodic):
     def __init__(self, db: Database, bus: Bus, heartbeat_interval_s: float, presence: Presence) -> None:
+        super().__init__(heartbeat_interval_s, "heartbeats")
         self.db = db
         self.bus = bus
         self.presence = presence
-        self.heartbeat_interval_s = heartbeat_interval_s
-        self._by_channel: dict[str, set[DeviceSession]] = {}
+        self._by_channel: dict[str, set[FeedSocket]] = {}
         self._by_device: dict[str, DeviceSession] = {}
-        self._ticker: asyncio.Task[None] | None = None
+        self._sockets: set[FeedSocket] = set()
         bus.set_handler(self._on_message)
 
     @property
     def session_count(self) -> int:
         return len(self._by_device)
 
+    @property
+    def console_count(self) -> int:
+        return len(self._sockets) - len(self._by_device)
+
     def is_connected(self, device_id: str) -> bool:
         return device_id in self._by_device
 
-    def start(self) -> None:
-        self._ticker = asyncio.create_task(self._heartbeats(), name="heartbeats")
-
     async def stop(self) -> None:
-        if self._ticker is not None:
-            self._ticker.cancel()
-            await asyncio.gather(self._ticker, return_exceptions=True)
-        for session in list(self._by_device.values()):
-            await session.close(CloseCode.SERVER_SHUTDOWN, "server shutting down")
+        await super().stop()
+        for socket in list(self._sockets):
+            await socket.close(CloseCode.SERVER_SHUTDOWN, "server shutting down")
 
-    async def register(self, session: DeviceSession) -> None:
+    async def step(self) -> None:
+        await self.beat()
+
+    # ------------------------------------------------------------ registration
+
+    async def register_device(self, session: DeviceSession) -> None:
         previous = self._by_device.get(session.device_id)
         if previous is not None:
             await previous.close(CloseCode.REPLACED, "another connection of this device took over")
             self.unregister(previous)
         self._by_device[session.device_id] = session
         self.presence.connected(session.device_id)
+        await self._subscribe(session, [device_control_channel(session.device_id)])
+
+    async def register_console(self, socket: FeedSocket) -> None:
+        await self._subscribe(socket, [])
+
+    async def _subscribe(self, socket: FeedSocket, extra: list[str]) -> None:
+        self._sockets.add(socket)
         fresh = []
-        for channel in session.channels:
+        for channel in socket.channels:
             members = self._by_channel.setdefault(channel, set())
             if not members:
                 fresh.append(channel)
-            members.add(session)
-        await self.bus.subscribe([*fresh, device_control_channel(session.device_id)])
+            members.add(socket)
+        await self.bus.subscribe([*fresh, *extra])
 
-    def unregister(self, session: DeviceSession) -> None:
-        if self._by_device.get(session.device_id) is session:
-            del self._by_device[session.device_id]
-            self.presence.disconnected(session.device_id)
-            asyncio.get_running_loop().create_task(self.bus.unsubscribe([device_control_channel(session.device_id)]))
+    def unregister(self, socket: FeedSocket) -> None:
+        self._sockets.discard(socket)
         idle = []
-        for channel in session.channels:
+        device_id = socket.device_key
+        if device_id and self._by_device.get(device_id) is socket:
+            del self._by_device[device_id]
+            self.presence.disconnected(device_id)
+            idle.append(device_control_channel(device_id))
+        for channel in socket.channels:
             members = self._by_channel.get(channel)
             if members is not None:
-                members.discard(session)
+                members.discard(socket)
                 if not members:
                     del self._by_channel[channel]
                     idle.append(channel)
@@ -84,34 +103,32 @@ class Hub:
         """Close the device's socket wherever it is: ring its control channel."""
         await self.bus.publish(device_control_channel(device_id), REVOKE)
 
+    # ------------------------------------------------------------ delivery
+
     def _on_message(self, channel: str, payload: bytes) -> None:
         kind, _, key = channel.partition(":")
         members = self._by_channel.get(channel)
         if members:
             epoch, seq, frame = envelope.unpack(payload)
             text = frame.decode()
-            for session in list(members):
-                session.streamer.push_live(key, epoch, seq, text)
+            for socket in list(members):
+                socket.streamer.push_live(key, epoch, seq, text)
         elif kind == "device" and payload == REVOKE:
             target = self._by_device.get(key)
             if target is not None:
                 asyncio.get_running_loop().create_task(target.close(CloseCode.DEVICE_REVOKED, "device revoked"))
 
-    async def _heartbeats(self) -> None:
-        while True:
-            await asyncio.sleep(self.heartbeat_interval_s)
-            try:
-                await self.beat()
-            except Exception:
-                log.exception("heartbeat round failed")
-
     async def beat(self) -> None:
-        """Send every session its feed heads, read in one batched query per node."""
-        carer_ids = [c.partition(":")[2] for c in self._by_channel if c.startswith("feed:")]
-        if not carer_ids:
+        """Send every socket its feed heads, read in one batched query per feed family."""
+        wanted: dict[feeds.FeedFamily, list[str]] = {feeds.CARERS: [], feeds.CONSOLE: []}
+        for channel in self._by_channel:
+            prefix, _, feed_id = channel.partition(":")
+            family = feeds.CARERS if prefix == feeds.CARERS.channel_prefix else feeds.CONSOLE
+            wanted[family].append(feed_id)
+        if not any(wanted.values()):
             return
         async with self.db.read() as conn:
-            heads = await feeds.heads(conn, carer_ids)
-        for session in list(self._by_device.values()):
-            assert session.device is not None
-            session.streamer.push_heads({f: heads[f] for f in session.device.carers if f in heads})
+            heads = {family: await feeds.heads(conn, ids, family) for family, ids in wanted.items() if ids}
+        for socket in list(self._sockets):
+            known = heads.get(socket.streamer.family, {})
+            socket.streamer.push_heads({f: known[f] for f in socket.streamer.sent if f in known})

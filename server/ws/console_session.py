@@ -1,0 +1,88 @@
+"""The office console's live-notification socket (``/ws/console``).
+
+Authenticated by a staff token in ``console_hello``; follows the feeds of the scopes the
+staff member may see (a coordinator: their branch; an admin: every branch and the
+tenant-wide feed), resumes from the positions it sends, then receives events live.
+"""
+
+from __future__ import annotations
+
+from starlette.websockets import WebSocket
+
+from protocol.codec import ConsoleClientFrame, decode_console_client_frame
+from protocol.console import ConsoleFeedStatus, ConsoleHello, ConsoleWelcome
+from protocol.errors import CloseCode, ErrorCode, ProtocolError
+from protocol.frames import Heartbeat
+from server.clock import to_datetime
+from server.node import Node
+from server.services import feeds
+from server.services.console_feed import visible_scopes
+from server.services.errors import Revoked, ServiceError, Unauthorized
+from server.services.identity import Staff, authenticate_staff
+from server.ws.feed_socket import FeedSocket
+
+
+class ConsoleSession(FeedSocket):
+    hello_type = ConsoleHello
+
+    def __init__(self, websocket: WebSocket, node: Node) -> None:
+        super().__init__(websocket, node.settings, node.db, node.clock, feeds.CONSOLE)
+        self.node = node
+        self.staff: Staff | None = None
+        self.scopes: dict[str, str] = {}
+
+    @property
+    def channels(self) -> list[str]:
+        return [feeds.CONSOLE.channel(scope) for scope in self.scopes]
+
+    def decode(self, text: str) -> ConsoleClientFrame:
+        return decode_console_client_frame(text)
+
+    async def greet(self, hello: ConsoleHello) -> bool:
+        node = self.node
+        try:
+            async with node.db.read() as conn:
+                staff = await authenticate_staff(conn, hello.token, node.clock.now_ms())
+        except Revoked as exc:
+            await self.fail(ErrorCode.AUTH_FAILED, exc.message, CloseCode.AUTH_FAILED)
+            return False
+        except (Unauthorized, ServiceError) as exc:
+            await self.fail(ErrorCode.AUTH_FAILED, exc.message, CloseCode.AUTH_FAILED)
+            return False
+        self.staff = staff
+        async with node.db.write() as conn:
+            self.scopes = await visible_scopes(conn, staff)
+        async with node.db.read() as conn:
+            heads = await feeds.heads(conn, list(self.scopes), feeds.CONSOLE)
+        claimed = {p.feed: p for p in hello.positions}
+        statuses = [
+            ConsoleFeedStatus(
+                feed=scope,
+                name=name,
+                epoch=heads[scope].epoch,
+                head=heads[scope].seq,
+                action=self.start_position(claimed.get(scope), scope, heads[scope]),
+            )
+            for scope, name in self.scopes.items()
+        ]
+        welcome = ConsoleWelcome(
+            user_id=staff.user_id,
+            role=staff.role,
+            server_time=to_datetime(node.clock.now_ms()),
+            feeds=statuses,
+            heartbeat_interval_s=node.settings.heartbeat_interval_s,
+        )
+        self.send_welcome(welcome, sorted(set(claimed) - set(self.scopes)))
+        await node.hub.register_console(self)
+        return True
+
+    def on_closed(self) -> None:
+        self.node.hub.unregister(self)
+
+    async def handle(self, frame: ConsoleClientFrame) -> None:
+        if isinstance(frame, Heartbeat):
+            async with self.node.db.read() as conn:
+                heads = await feeds.heads(conn, list(self.scopes), feeds.CONSOLE)
+            self.streamer.push_heads(heads)
+        else:
+            raise ProtocolError(ErrorCode.UNEXPECTED_FRAME, "console_hello was already received")
