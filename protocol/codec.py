@@ -5,8 +5,8 @@ from __future__ import annotations
 import msgspec
 
 from protocol import MAX_FRAME_BYTES
-from protocol.errors import ErrorCode, ProtocolError
 from protocol.console import ConsoleEvent, ConsoleHello, ConsoleWelcome
+from protocol.errors import ErrorCode, ProtocolError
 from protocol.frames import AnyFrame, DeviceFrame, Error, Heartbeat, ServerFrame
 
 ConsoleClientFrame = ConsoleHello | Heartbeat

@@ -33,6 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--heartbeat", type=float, default=25.0, help="heartbeat interval in seconds")
+    serve.add_argument(
+        "--mismatch-interval", type=float, default=10.0, help="seconds between sync-mismatch passes (0: off)"
+    )
     serve.set_defaults(run=_serve)
 
     migrate = commands.add_parser("migrate", help="bring the database schema up to date")
@@ -87,7 +90,12 @@ def _serve(args: argparse.Namespace) -> int:
     from server.node import Node
     from server.startup import StartupError, preflight
 
-    extra: dict[str, object] = {"host": args.host, "port": args.port, "heartbeat_interval_s": args.heartbeat}
+    extra: dict[str, object] = {
+        "host": args.host,
+        "port": args.port,
+        "heartbeat_interval_s": args.heartbeat,
+        "mismatch_interval_s": args.mismatch_interval,
+    }
     if args.redis_url:
         extra["redis_url"] = args.redis_url
     if args.node_id:

@@ -17,12 +17,21 @@ from tests.backing import free_port
 class ServeProcess:
     """One ``caresync serve`` node on a free loopback port."""
 
-    def __init__(self, database_url: str, redis_url: str, node_id: str, log_dir: Path, heartbeat_s: float = 0.5):
+    def __init__(
+        self,
+        database_url: str,
+        redis_url: str,
+        node_id: str,
+        log_dir: Path,
+        heartbeat_s: float = 0.5,
+        mismatch_interval_s: float = 10.0,
+    ):
         self.database_url = database_url
         self.redis_url = redis_url
         self.node_id = node_id
         self.port = free_port()
         self.heartbeat_s = heartbeat_s
+        self.mismatch_interval_s = mismatch_interval_s
         self.log_path = log_dir / f"{node_id}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -42,6 +51,7 @@ class ServeProcess:
             "--node-id", self.node_id,
             "--port", str(self.port),
             "--heartbeat", str(self.heartbeat_s),
+            "--mismatch-interval", str(self.mismatch_interval_s),
         ]  # fmt: skip
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ})

@@ -13,6 +13,7 @@ import pytest
 import uvicorn
 
 from server.app import DEVICE_SOCKET_PATH, create_app
+from server.clock import ManualClock, SystemClock
 from server.node import Node
 from server.settings import Settings
 from tests import backing
@@ -97,6 +98,16 @@ async def node(tmp_path: Path, database_url: str) -> AsyncIterator[Node]:
     await built.start()
     yield built
     await built.stop()
+
+
+@pytest.fixture
+async def clocked(tmp_path: Path) -> AsyncIterator[RunningServer]:
+    """A served node whose clock moves only when the test says (mismatch passes run by hand)."""
+    clock = ManualClock(SystemClock().now_ms())
+    node = Node.build(test_settings(tmp_path, mismatch_interval_s=0), clock=clock)
+    started = await start_server(node)
+    yield started
+    await stop_server(started)
 
 
 @pytest.fixture

@@ -17,7 +17,8 @@ from websockets.exceptions import ConnectionClosed
 from client_sdk import Device
 from client_sdk.backoff import Backoff
 from protocol import PROTOCOL_VERSION
-from protocol.codec import decode_server_frame, encode
+from protocol.codec import ConsoleServerFrame, decode_console_server_frame, decode_server_frame, encode
+from protocol.console import ConsoleEvent, ConsoleHello, ConsoleWelcome
 from protocol.frames import FeedPosition, Hello, ServerFrame, VisitView, Welcome
 from server.node import Node
 from server.seeding import SeededCarer
@@ -125,6 +126,65 @@ class RawDevice:
 
     async def close_code(self, timeout: float = 5.0) -> int | None:
         """Read until the server closes; return its close code."""
+        async with asyncio.timeout(timeout):
+            try:
+                while True:
+                    await self.ws.recv()
+            except ConnectionClosed:
+                pass
+        return self.ws.close_code
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+
+class RawConsole:
+    """The office console's live feed, spoken by hand."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.positions: dict[str, FeedPosition] = {}
+
+    @classmethod
+    async def connect(cls, running: RunningServer) -> RawConsole:
+        url = running.ws_url.replace("/ws/device", "/ws/console")
+        return cls(await connect(url, max_size=4 * 1024 * 1024))
+
+    async def hello(self, token: str, positions: list[FeedPosition] | None = None) -> ConsoleWelcome:
+        await self.ws.send(encode(ConsoleHello(token=token, positions=positions or [])).decode())
+        frame = await self.receive()
+        assert isinstance(frame, ConsoleWelcome), frame
+        return frame
+
+    async def receive(self, timeout: float = 5.0) -> ConsoleServerFrame:
+        async with asyncio.timeout(timeout):
+            frame = decode_console_server_frame(await self.ws.recv())
+        if isinstance(frame, ConsoleEvent):
+            self.positions[frame.feed] = FeedPosition(feed=frame.feed, epoch=frame.epoch, seq=frame.seq)
+        return frame
+
+    async def next_event(self, kinds: tuple[type, ...] = (), timeout: float = 5.0) -> ConsoleEvent:
+        """The next event (of one of ``kinds``, if given), skipping heartbeats."""
+        async with asyncio.timeout(timeout):
+            while True:
+                frame = await self.receive(timeout)
+                if isinstance(frame, ConsoleEvent) and (not kinds or isinstance(frame.event, kinds)):
+                    return frame
+
+    async def events_for(self, seconds: float) -> list[ConsoleEvent]:
+        """Every event that arrives within ``seconds``."""
+        found: list[ConsoleEvent] = []
+        try:
+            async with asyncio.timeout(seconds):
+                while True:
+                    frame = await self.receive(seconds)
+                    if isinstance(frame, ConsoleEvent):
+                        found.append(frame)
+        except TimeoutError:
+            pass
+        return found
+
+    async def close_code(self, timeout: float = 5.0) -> int | None:
         async with asyncio.timeout(timeout):
             try:
                 while True:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from client_sdk import Device
 from client_sdk.backoff import Backoff
@@ -19,7 +19,7 @@ from protocol.frames import Change
 from server.node import Node
 from server.seeding import SeededAgency, SeededCarer, seed_agency
 from server.settings import Settings
-from server.store.schema import feed_entries
+from server.store.schema import alert_audit, feed_entries, mismatch_alerts, tenants
 from tests.backing import ThrowawayRedis, require_or_skip
 from tests.cluster import ServeProcess
 from tests.support import eventually, server_visits
@@ -215,3 +215,41 @@ async def test_revoking_on_one_node_disconnects_the_socket_on_the_other(
     finally:
         await phone.device.stop()
         await seeder.db.close()
+
+
+async def test_two_nodes_raise_one_alert_per_carer(postgres_url: str, redis_server_url: str, tmp_path: Path) -> None:
+    seeder, agency = await _seed(postgres_url, carers=2)
+    async with seeder.db.write() as conn:
+        await conn.execute(update(tenants).values(mismatch_grace_s=1))
+    cluster = [
+        ServeProcess(postgres_url, redis_server_url, name, tmp_path, mismatch_interval_s=0.2)
+        for name in ("node-a", "node-b")
+    ]
+    try:
+        for node in cluster:
+            await node.start()
+
+        async def alerts() -> list[tuple[str, str]]:
+            async with seeder.db.read() as conn:
+                rows = await conn.execute(select(mismatch_alerts.c.carer_id, mismatch_alerts.c.status))
+                return sorted((r.carer_id, r.status) for r in rows)
+
+        expected = sorted((c.id, "open") for c in agency.carers)
+        await eventually(lambda: _equals(alerts(), expected), timeout=10)
+        await asyncio.sleep(1.0)  # several more passes on both nodes
+        assert await alerts() == expected
+        async with seeder.db.read() as conn:
+            raised = (
+                await conn.execute(
+                    select(func.count()).select_from(alert_audit).where(alert_audit.c.action == "raised")
+                )
+            ).scalar_one()
+        assert raised == 2
+    finally:
+        for node in cluster:
+            node.stop()
+        await seeder.db.close()
+
+
+async def _equals(value: object, expected: object) -> bool:
+    return await value == expected  # type: ignore[misc]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, func, literal_column, select
+from sqlalchemy import BigInteger, Select, and_, cast, func, literal, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.store.schema import device_acks, device_users, devices, feed_entries, feeds, tenants, users
@@ -57,7 +57,7 @@ async def overdue_carers(conn: AsyncConnection, now_ms: int) -> list[Overdue]:
     entry by primary key: a single statement however many carers there are.
     """
     best = _best_acks().subquery()
-    grace_ms = tenants.c.mismatch_grace_s * literal_column("1000")
+    grace_ms = cast(tenants.c.mismatch_grace_s, BigInteger) * literal_column("1000")
     rows = await conn.execute(
         select(best, feed_entries.c.committed_at, grace_ms.label("grace_ms"))
         .join(
@@ -69,7 +69,7 @@ async def overdue_carers(conn: AsyncConnection, now_ms: int) -> list[Overdue]:
             ),
         )
         .join(tenants, tenants.c.id == best.c.tenant_id)
-        .where(best.c.head_seq > best.c.acked, feed_entries.c.committed_at <= now_ms - grace_ms)
+        .where(best.c.head_seq > best.c.acked, feed_entries.c.committed_at <= literal(now_ms, BigInteger) - grace_ms)
     )
     return [
         Overdue(r.carer_id, r.tenant_id, r.epoch, r.head_seq, r.acked, r.committed_at, int(r.grace_ms)) for r in rows
