@@ -13,13 +13,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-import uvicorn
 from sqlalchemy import select
 
 from client_sdk import Device
-from protocol import MAX_FRAME_BYTES
 from protocol.frames import Change, VisitRemoved
-from server.app import DEVICE_SOCKET_PATH, create_app
+from server.app import DEVICE_SOCKET_PATH
+from server.embedded import start_server, stop_server
 from server.node import Node
 from server.seeding import SeededAgency, seed_agency
 from server.settings import Settings
@@ -34,18 +33,8 @@ async def run_demo(port: int = 0, carers: int = 3, linger_s: float = 0.0) -> int
     with tempfile.TemporaryDirectory(prefix="caresync-demo-") as workdir:
         settings = Settings(database_url=f"sqlite:///{Path(workdir) / 'demo.db'}", heartbeat_interval_s=5)
         node = Node.build(settings)
-        config = uvicorn.Config(
-            create_app(node), host="127.0.0.1", port=port, log_level="warning", ws_max_size=4 * MAX_FRAME_BYTES
-        )
-        server = uvicorn.Server(config)
-        serving = asyncio.create_task(server.serve())
-        while not server.started:
-            if serving.done():
-                serving.result()
-                return 1
-            await asyncio.sleep(0.02)
-        bound = server.servers[0].sockets[0].getsockname()[1]
-        base = f"http://127.0.0.1:{bound}"
+        running = await start_server(node, port)
+        base = running.base_url
         _say(f"caresync demo: server on {base} (SQLite in {workdir}, in-process bus)")
         try:
             agency = await seed_agency(node, carers=carers, visits_per_carer=4)
@@ -55,8 +44,7 @@ async def run_demo(port: int = 0, carers: int = 3, linger_s: float = 0.0) -> int
                 _say(f"serving for {linger_s:.0f} more seconds (Ctrl+C to stop)")
                 await asyncio.sleep(linger_s)
         finally:
-            server.should_exit = True
-            await serving
+            await stop_server(running)
     _say("demo finished")
     return 0
 

@@ -21,7 +21,8 @@ class Settings:
     """Sent to devices in ``welcome``. 25 s keeps carrier NAT mappings (often 30 s+) open
     while letting a phone's radio sleep between beats."""
     hello_timeout_s: float = 10.0
-    ack_flush_interval_s: float = 0.5
+    ack_flush_interval_s: float = 0.1
+    """How long acks (and presence changes) linger in memory to be written together."""
     mismatch_interval_s: float = 10.0
     """How often (once per cluster) the sync-mismatch detector runs; 0 turns it off."""
     send_queue_limit: int = 2000

@@ -2,30 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
-from server.app import DEVICE_SOCKET_PATH, create_app
+from server import embedded
 from server.clock import ManualClock, SystemClock
 from server.node import Node
 from server.settings import Settings
 from tests import backing
 
 
-@dataclass
-class RunningServer:
-    node: Node
-    base_url: str
-    ws_url: str
-    server: uvicorn.Server
-    task: asyncio.Task[None]
+class RunningServer(embedded.RunningServer):
+    """The embedded server, with an HTTP client factory for tests."""
 
     def http(self, token: str | None = None) -> httpx.AsyncClient:
         headers = {"authorization": f"Bearer {token}"} if token else {}
@@ -33,23 +24,11 @@ class RunningServer:
 
 
 async def start_server(node: Node) -> RunningServer:
-    config = uvicorn.Config(
-        create_app(node), host="127.0.0.1", port=0, log_level="warning", ws_max_size=1024 * 1024, lifespan="on"
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    return RunningServer(node, f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}{DEVICE_SOCKET_PATH}", server, task)
+    started = await embedded.start_server(node)
+    return RunningServer(started.node, started.port, started.server, started.task)
 
 
-async def stop_server(running: RunningServer) -> None:
-    running.server.should_exit = True
-    with contextlib.suppress(asyncio.CancelledError):
-        await asyncio.wait_for(running.task, 10)
+stop_server = embedded.stop_server
 
 
 def test_settings(tmp_path: Path, **overrides: object) -> Settings:

@@ -147,8 +147,7 @@ class RawConsole:
 
     @classmethod
     async def connect(cls, running: RunningServer) -> RawConsole:
-        url = running.ws_url.replace("/ws/device", "/ws/console")
-        return cls(await connect(url, max_size=4 * 1024 * 1024))
+        return cls(await connect(running.console_url, max_size=4 * 1024 * 1024))
 
     async def hello(self, token: str, positions: list[FeedPosition] | None = None) -> ConsoleWelcome:
         await self.ws.send(encode(ConsoleHello(token=token, positions=positions or [])).decode())

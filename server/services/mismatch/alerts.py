@@ -128,6 +128,11 @@ async def update_alert(conn: AsyncConnection, tenant_id: str, view: AlertView, n
     return await append_event(conn, tenant_id, scope_of(tenant_id, view.branch_id), AlertUpdated(alert=view), now_ms)
 
 
+async def touch_alert(conn: AsyncConnection, alert_id: str, now_ms: int) -> None:
+    """Record that an unchanged alert was re-checked (no event, no audit entry)."""
+    await conn.execute(update(mismatch_alerts).where(mismatch_alerts.c.id == alert_id).values(updated_at=now_ms))
+
+
 async def close_alert(
     conn: AsyncConnection, alert_id: str, status: str, actor_id: str | None, now_ms: int
 ) -> feeds.Appended | None:

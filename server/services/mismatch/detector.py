@@ -22,7 +22,7 @@ from server.services.mismatch import acks_view, alerts
 from server.store.database import Database
 from server.store.schema import mismatch_alerts
 
-DETECTION_INTERVAL_S = 10.0
+REFRESH_AFTER_MS = 60_000
 
 
 @dataclass
@@ -121,7 +121,12 @@ class MismatchDetector:
         return entry is not None
 
     async def _refresh(self, row: object, o: acks_view.Overdue, name: str, branch_id: str | None, now: int) -> bool:
+        """Update an open alert when its range moved, or (at most once a minute) to catch
+        device-state changes; a pass over unchanged alerts then costs no queries."""
         stored = alerts.view_of(row)  # type: ignore[arg-type]
+        moved = (stored.head_seq, stored.first_unacked_seq) != (o.head_seq, o.acked_seq + 1)
+        if not moved and now - stored.updated_at.timestamp() * 1000 < REFRESH_AFTER_MS:
+            return False
         async with self.db.write() as conn:
             view = await alerts.build_view(
                 conn,
@@ -136,6 +141,7 @@ class MismatchDetector:
                 now_ms=now,
             )
             if alerts.change_key(view) == alerts.change_key(stored):
+                await alerts.touch_alert(conn, stored.id, now)
                 return False
             entry = await alerts.update_alert(conn, o.tenant_id, view, now)
         await self._ring(entry)
