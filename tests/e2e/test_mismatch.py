@@ -13,7 +13,15 @@ from pathlib import Path
 import pytest
 
 from client_sdk import Device
-from protocol.console import AlertDismissed, AlertRaised, AlertResolved, AlertUpdated
+from protocol.console import (
+    AlertDismissed,
+    AlertRaised,
+    AlertResolved,
+    AlertUpdated,
+    DeviceConnected,
+    DeviceDisconnected,
+    DeviceSynced,
+)
 from protocol.errors import CloseCode, ErrorCode
 from protocol.frames import Error, FeedPosition
 from server.clock import ManualClock, to_datetime
@@ -329,3 +337,21 @@ async def test_sign_in_and_out(office: Office) -> None:
 
 def _staff(office: Office) -> Staff:
     return office.agency.admin
+
+
+async def test_console_sees_device_connect_sync_and_disconnect(office: Office, tmp_path: Path) -> None:
+    carer = office.agency.carers[0]
+    console = await _console(office)
+    device = await make_device(office.running, carer, tmp_path)
+    try:
+        connected = await console.next_event((DeviceConnected,))
+        assert connected.event.device_id == carer.device_id  # type: ignore[union-attr]
+        assert connected.event.carer_ids == [carer.id]  # type: ignore[union-attr]
+        await device.sync()
+        synced = await console.next_event((DeviceSynced,))
+        assert synced.event.device_id == carer.device_id  # type: ignore[union-attr]
+    finally:
+        await device.stop()
+    gone = await console.next_event((DeviceDisconnected,))
+    assert gone.event.device_id == carer.device_id  # type: ignore[union-attr]
+    await console.close()
