@@ -90,7 +90,7 @@ async def _show(node: Node, agency: SeededAgency, base: str, workdir: Path) -> N
     _say(f"  uploaded {summary.uploaded}: " + ", ".join(sorted({r.status for r in summary.results})))
 
     await asyncio.sleep(0.3)
-    await node.acks.flush()
+    await node.activity.flush()
     async with node.db.read() as conn:
         acks = {(r.device_id, r.carer_id): r.seq for r in await conn.execute(select(device_acks))}
     _say("\nacks recorded by the server (device position vs feed head):")

@@ -14,7 +14,7 @@ from server.bus.redis import RedisBus
 from server.clock import Clock, SystemClock
 from server.cluster.leases import ClusterJob
 from server.cluster.presence import TOUCH_INTERVAL_S, Presence, remove_dead_nodes
-from server.services.acks import AckRecorder
+from server.services.activity import ActivityRecorder
 from server.services.devices import DeviceService
 from server.services.directory import DirectoryService
 from server.services.mismatch.detector import MismatchDetector
@@ -37,7 +37,7 @@ class Node:
     db: Database
     bus: Bus
     hub: Hub
-    acks: AckRecorder
+    activity: ActivityRecorder
     presence: Presence
     jobs: list[ClusterJob]
     devices: DeviceService
@@ -54,9 +54,10 @@ class Node:
             bus = RedisBus(settings.redis_url) if settings.redis_url else MemoryBus()
         node_id = settings.node_id or f"node-{uuid.uuid4().hex[:12]}"
         db = Database(settings.database_url)
-        devices = DeviceService(db, clock, bus)
+        devices = DeviceService(db, clock)
         presence = Presence(db, clock, node_id, settings.ack_flush_interval_s, bus)
         detector = MismatchDetector(db, bus, clock)
+        activity = ActivityRecorder(db, clock, settings.ack_flush_interval_s, detector.resolve_covered, bus)
         node = cls(
             node_id=node_id,
             settings=settings,
@@ -64,13 +65,13 @@ class Node:
             db=db,
             bus=bus,
             hub=Hub(db, bus, settings.heartbeat_interval_s, presence),
-            acks=AckRecorder(db, clock, settings.ack_flush_interval_s, detector.resolve_covered),
+            activity=activity,
             presence=presence,
             jobs=[],
             devices=devices,
             directory=DirectoryService(db, clock),
             rota=RotaService(db, bus, clock),
-            sync=SyncService(db, clock, devices),
+            sync=SyncService(db, clock, activity),
             mismatch=detector,
             staff_auth=StaffAuth(db, clock),
         )
@@ -107,7 +108,7 @@ class Node:
         await self.presence.register()
         self.presence.start()
         self.hub.start()
-        self.acks.start()
+        self.activity.start()
         for job in self.jobs:
             job.start()
 
@@ -115,7 +116,7 @@ class Node:
         for job in self.jobs:
             await job.stop()
         await self.hub.stop()
-        await self.acks.stop()
+        await self.activity.stop()
         await self.presence.retire()
         await self.bus.close()
         await self.db.close()

@@ -54,7 +54,7 @@ async def device_sync(request: Request) -> Response:
     try:
         body = await read_body(request, SyncRequest)
     except ProtocolError as exc:
-        await node_of(request).devices.record_call(device.device_id, ok=False, error_code=exc.code)
+        node_of(request).activity.record_call(device.device_id, ok=False, error_code=exc.code)
         raise
     return json_response(await node_of(request).sync.standard_sync(device, body))
 

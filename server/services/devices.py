@@ -7,12 +7,8 @@ from dataclasses import dataclass
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from protocol.console import DeviceSynced
-from server.bus.base import Bus
 from server.clock import Clock
 from server.ids import hash_token, new_id, new_token
-from server.services import feeds
-from server.services.console_feed import append_device_events
 from server.services.errors import Conflict, InvalidInput, NotFound
 from server.store.database import Database
 from server.store.schema import credentials, device_users, devices, users
@@ -25,10 +21,9 @@ class NewDevice:
 
 
 class DeviceService:
-    def __init__(self, db: Database, clock: Clock, bus: Bus) -> None:
+    def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
         self.clock = clock
-        self.bus = bus
 
     async def create_device(
         self,
@@ -91,35 +86,6 @@ class DeviceService:
             )
             if result.rowcount == 0:
                 raise NotFound(f"device {device_id} has no live token")
-
-    async def record_call(
-        self,
-        device_id: str,
-        *,
-        ok: bool,
-        error_code: str | None = None,
-        app_version: str | None = None,
-        synced: bool = False,
-    ) -> None:
-        """Bookkeeping for one device request (hello or sync, never per frame).
-
-        ``last_sync_at`` moves only when ``synced``: a failed sync updates the call time
-        and success flag but not the last successful sync.
-        """
-        now = self.clock.now_ms()
-        values: dict[str, object] = {
-            "last_api_call_at": now,
-            "last_api_call_ok": ok,
-            "last_api_error": error_code,
-        }
-        if app_version is not None:
-            values["app_version"] = app_version
-        if synced:
-            values["last_sync_at"] = now
-        async with self.db.write() as conn:
-            await conn.execute(update(devices).where(devices.c.id == device_id).values(**values))
-            synced_events = await append_device_events(conn, [device_id], DeviceSynced, now) if synced else []
-        await feeds.ring(self.bus, synced_events)
 
 
 async def _issue_device_token(conn: AsyncConnection, tenant_id: str, device_id: str, now: int) -> str:

@@ -13,7 +13,7 @@ from protocol.errors import ErrorCode, ProtocolError
 from protocol.frames import Change, FeedPosition, SyncRequest, SyncResponse
 from server.clock import Clock
 from server.services import feeds
-from server.services.devices import DeviceService
+from server.services.activity import ActivityRecorder
 from server.services.identity import DeviceIdentity
 from server.services.mutations import apply_mutations
 from server.store.database import Database
@@ -25,19 +25,19 @@ RESPONSE_CHANGE_BYTES = 192 * 1024
 
 
 class SyncService:
-    def __init__(self, db: Database, clock: Clock, devices: DeviceService) -> None:
+    def __init__(self, db: Database, clock: Clock, activity: ActivityRecorder) -> None:
         self.db = db
         self.clock = clock
-        self.devices = devices
+        self.activity = activity
 
     async def standard_sync(self, device: DeviceIdentity, request: SyncRequest) -> SyncResponse:
         """Run one standard sync; bookkeeping records success or the error code."""
         try:
             response = await self._run(device, request)
         except ProtocolError as exc:
-            await self.devices.record_call(device.device_id, ok=False, error_code=exc.code)
+            self.activity.record_call(device.device_id, ok=False, error_code=exc.code)
             raise
-        await self.devices.record_call(device.device_id, ok=True, synced=not response.more)
+        self.activity.record_call(device.device_id, ok=True, synced=not response.more)
         return response
 
     async def _run(self, device: DeviceIdentity, request: SyncRequest) -> SyncResponse:

@@ -41,6 +41,7 @@ tenants = Table(
     Column("auto_sync_enabled", Boolean, nullable=False, server_default="1"),
     Column("auto_sync_interval_s", Integer, nullable=False, server_default="900"),
     Column("mismatch_grace_s", Integer, nullable=False, server_default="120"),
+    Column("stale_after_s", Integer, nullable=False, server_default="86400"),
     Column("created_at", BigInteger, nullable=False),
 )
 
@@ -143,10 +144,14 @@ devices = Table(
     Column("id", ID, primary_key=True),
     Column("tenant_id", ID, ForeignKey("tenants.id"), nullable=False),
     Column("branch_id", ID, ForeignKey("branches.id"), nullable=True),
-    Column("uuid", String(64), nullable=False),
+    Column("uuid", String(64), nullable=True),
     Column("name", String(200), nullable=False),
     Column("app_version", String(64), nullable=False, server_default=""),
+    Column("platform", String(32), nullable=False, server_default=""),
+    Column("model", String(100), nullable=False, server_default=""),
+    Column("shared", Boolean, nullable=False, server_default="0"),
     Column("active", Boolean, nullable=False, server_default="1"),
+    Column("deleted_at", BigInteger, nullable=True),
     Column("created_at", BigInteger, nullable=False),
     Column("last_api_call_at", BigInteger, nullable=True),
     Column("last_api_call_ok", Boolean, nullable=True),
@@ -307,3 +312,16 @@ alert_audit = Table(
     Column("actor_id", ID, nullable=True),
 )
 """Who did what to an alert, and when: raised, updated, resolved, dismissed."""
+
+enrolment_codes = Table(
+    "enrolment_codes",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("tenant_id", ID, ForeignKey("tenants.id"), nullable=False),
+    Column("device_id", ID, ForeignKey("devices.id"), nullable=False),
+    Column("code_hash", String(64), nullable=False, unique=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("used_at", BigInteger, nullable=True),
+)
+"""One-time, short-lived codes an app exchanges for its device token."""

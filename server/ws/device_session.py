@@ -60,7 +60,7 @@ class DeviceSession(FeedSocket):
             await self.fail(ErrorCode.AUTH_FAILED, exc.message, CloseCode.AUTH_FAILED)
             return False
         if device.uuid != hello.device_uuid:
-            await node.devices.record_call(device.device_id, ok=False, error_code=ErrorCode.AUTH_FAILED)
+            node.activity.record_call(device.device_id, ok=False, error_code=ErrorCode.AUTH_FAILED)
             await self.fail(ErrorCode.AUTH_FAILED, "token belongs to another device uuid", CloseCode.AUTH_FAILED)
             return False
         self.device = device
@@ -83,7 +83,7 @@ class DeviceSession(FeedSocket):
         )
         self.send_welcome(welcome, sorted(set(claimed) - set(device.carers)))
         await node.hub.register_device(self)
-        await node.devices.record_call(device.device_id, ok=True, app_version=hello.app_version)
+        node.activity.record_call(device.device_id, ok=True, app_version=hello.app_version)
         return True
 
     def on_closed(self) -> None:
@@ -116,4 +116,4 @@ class DeviceSession(FeedSocket):
         known = self.streamer.heads_seen.get(ack.feed, 0)
         if ack.seq > known:
             raise ProtocolError(ErrorCode.POSITION_AHEAD, f"ack {ack.seq} is ahead of feed {ack.feed} head {known}")
-        self.node.acks.record(self.device_id, ack.feed, ack.epoch, ack.seq)
+        self.node.activity.record(self.device_id, ack.feed, ack.epoch, ack.seq)

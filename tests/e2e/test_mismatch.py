@@ -68,7 +68,7 @@ class Office:
         await self.running.node.presence.step()
 
     async def detect(self) -> None:
-        await self.running.node.acks.flush()
+        await self.running.node.activity.flush()
         await self.running.node.mismatch.run_once()
 
 

@@ -46,11 +46,11 @@ async def test_acks_resolve_alerts_as_they_are_flushed(node: Node) -> None:
         await conn.execute(update(tenants).values(mismatch_grace_s=0))
     await node.mismatch.run_once()
     assert await _count(node, mismatch_alerts, mismatch_alerts.c.status == "open") == 1
-    await node.acks.stop()  # flush by hand
-    node.acks.record(carer.device_id, carer.id, 1, 1)
-    await node.acks.flush()
+    await node.activity.stop()  # flush by hand
+    node.activity.record(carer.device_id, carer.id, 1, 1)
+    await node.activity.flush()
     assert await _count(node, mismatch_alerts, mismatch_alerts.c.status == "open") == 1, "a partial ack is not enough"
-    node.acks.record(carer.device_id, carer.id, 1, 2)
-    await node.acks.flush()
+    node.activity.record(carer.device_id, carer.id, 1, 2)
+    await node.activity.flush()
     assert await _count(node, mismatch_alerts, mismatch_alerts.c.status == "resolved") == 1
     assert (await node.mismatch.run_once()).raised == 0

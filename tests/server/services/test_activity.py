@@ -7,7 +7,7 @@ from tests.support import acked_seq
 
 async def test_acks_are_cumulative_and_flushed_in_batches(node: Node) -> None:
     agency = await seed_agency(node, carers=2, visits_per_carer=3)
-    recorder = node.acks
+    recorder = node.activity
     await recorder.stop()  # take over flushing from the background task
     flushes = recorder.flushes
     a, b = agency.carers

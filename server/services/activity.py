@@ -1,0 +1,187 @@
+"""Device activity in batches: acks and per-request bookkeeping land in memory and are
+written together, never one database write per frame or per request.
+
+The first record into an empty buffer starts a short linger (``linger_s``); when it
+ends, everything buffered is written in one transaction. Under load that is one write
+per linger however many devices are busy; when quiet, a record is written within
+``linger_s``. A crash loses at most the buffered records: the device re-acks on its next
+connection (acks are cumulative), and bookkeeping is refreshed by its next request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from sqlalchemy import BigInteger, String, bindparam, func, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from protocol.console import DeviceSynced
+from server.bus.base import Bus
+from server.clock import Clock
+from server.services import feeds
+from server.services.console_feed import append_device_events
+from server.store.database import Database
+from server.store.schema import device_acks, devices
+from server.store.upsert import insert_for
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Call:
+    at: int
+    ok: bool
+    error: str | None
+    app_version: str | None
+    synced_at: int | None
+
+
+class ActivityRecorder:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        linger_s: float,
+        on_flushed: Callable[[list[str]], Awaitable[object]] | None = None,
+        bus: Bus | None = None,
+    ) -> None:
+        self.bus = bus
+        self.linger_s = linger_s
+        self.db = db
+        self.clock = clock
+        self.on_flushed = on_flushed
+        """Called with the carer ids whose acks were just written (alert resolution)."""
+        self._pending: dict[tuple[str, str], tuple[int, int, int]] = {}
+        self._calls: dict[str, _Call] = {}
+        self._arrived = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.flushes = 0
+
+    def record(self, device_id: str, carer_id: str, epoch: int, seq: int) -> None:
+        key = (device_id, carer_id)
+        held = self._pending.get(key)
+        if held is None or (epoch, seq) > (held[0], held[1]):
+            self._pending[key] = (epoch, seq, self.clock.now_ms())
+            self._arrived.set()
+
+    def record_call(
+        self,
+        device_id: str,
+        *,
+        ok: bool,
+        error_code: str | None = None,
+        app_version: str | None = None,
+        synced: bool = False,
+    ) -> None:
+        """Bookkeeping for one device request (hello or sync; HTTP or socket).
+
+        ``last_sync_at`` moves only when ``synced``: a failed sync updates the call time
+        and the success flag (with its error code) but not the last successful sync.
+        """
+        now = self.clock.now_ms()
+        held = self._calls.get(device_id)
+        self._calls[device_id] = _Call(
+            at=now,
+            ok=ok,
+            error=None if ok else error_code,
+            app_version=app_version or (held.app_version if held else None),
+            synced_at=now if synced else (held.synced_at if held else None),
+        )
+        self._arrived.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="activity-recorder")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        await self.flush()
+
+    async def _run(self) -> None:
+        while True:
+            await self._arrived.wait()
+            await asyncio.sleep(self.linger_s)
+            self._arrived.clear()
+            try:
+                await self.flush()
+            except Exception:
+                log.exception("writing acks failed; retrying")
+                self._arrived.set()
+                await asyncio.sleep(1.0)
+
+    async def flush(self) -> None:
+        if not self._pending and not self._calls:
+            return
+        batch, self._pending = self._pending, {}
+        calls, self._calls = self._calls, {}
+        rows = [
+            {"device_id": d, "carer_id": c, "epoch": e, "seq": s, "acked_at": at}
+            for (d, c), (e, s, at) in batch.items()
+        ]
+        synced = sorted(d for d, call in calls.items() if call.synced_at is not None)
+        try:
+            async with self.db.write() as conn:
+                if rows:
+                    await _upsert_acks(conn, rows)
+                if calls:
+                    await _write_calls(conn, calls)
+                events = await append_device_events(conn, synced, DeviceSynced, self.clock.now_ms())
+        except Exception:
+            for (d, c), (e, s, _at) in batch.items():
+                self.record(d, c, e, s)
+            self._calls = {**calls, **self._calls}
+            raise
+        self.flushes += 1
+        if self.bus is not None:
+            await feeds.ring(self.bus, events)
+        if self.on_flushed is not None and batch:
+            await self.on_flushed(sorted({c for (_d, c) in batch}))
+
+
+async def _upsert_acks(conn: AsyncConnection, rows: list[dict[str, object]]) -> None:
+    """Insert or raise each (device, feed) ack; a newer epoch replaces, seqs only grow."""
+    stmt = insert_for(conn, device_acks)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[device_acks.c.device_id, device_acks.c.carer_id],
+        set_={
+            "epoch": stmt.excluded.epoch,
+            "seq": stmt.excluded.seq,
+            "acked_at": stmt.excluded.acked_at,
+        },
+        where=(stmt.excluded.epoch > device_acks.c.epoch)
+        | ((stmt.excluded.epoch == device_acks.c.epoch) & (stmt.excluded.seq > device_acks.c.seq)),
+    )
+    await conn.execute(stmt, rows)
+
+
+async def _write_calls(conn: AsyncConnection, calls: dict[str, _Call]) -> None:
+    stmt = (
+        update(devices)
+        .where(devices.c.id == bindparam("device"))
+        .values(
+            last_api_call_at=bindparam("at"),
+            last_api_call_ok=bindparam("ok"),
+            last_api_error=bindparam("error"),
+            app_version=func.coalesce(bindparam("app_version", type_=String), devices.c.app_version),
+            last_sync_at=func.coalesce(bindparam("synced_at", type_=BigInteger), devices.c.last_sync_at),
+        )
+    )
+    await conn.execute(
+        stmt,
+        [
+            {
+                "device": d,
+                "at": c.at,
+                "ok": c.ok,
+                "error": c.error,
+                "app_version": c.app_version,
+                "synced_at": c.synced_at,
+            }
+            for d, c in calls.items()
+        ],
+    )
