@@ -6,6 +6,7 @@ same services as the API, so seeded data is indistinguishable from real data.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -61,10 +62,11 @@ async def seed_agency(
     for i in range(carers):
         carer_name = f"{FIRST_NAMES[i % len(FIRST_NAMES)]} {i + 1}"
         carer_id = await directory.create_user(tenant.tenant_id, branch_id, carer_name, "carer")
-        device_uuid = f"{tenant.tenant_id[:8]}-device-{i + 1}"
+        device_uuid = str(uuid.uuid4())
         device = await node.devices.create_device(
             tenant.tenant_id, uuid=device_uuid, name=f"{carer_name}'s phone", carer_ids=[carer_id], branch_id=branch_id
         )
+        assert device.token is not None
         carer = SeededCarer(carer_id, carer_name, device.device_id, device_uuid, device.token)
         for v in range(visits_per_carer):
             visit = await node.rota.create_visit(

@@ -1,23 +1,52 @@
-"""Devices: creation with a token, revocation, and per-device bookkeeping."""
+"""The device registry: devices, their carers, their tokens, and enrolment codes.
+
+Devices are never hard-deleted: care records and the mutation ledger point at them, so
+"delete" hides the device, revokes its tokens and closes its socket, keeping history.
+"""
 
 from __future__ import annotations
 
+import secrets
+import uuid as uuidlib
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.clock import Clock
 from server.ids import hash_token, new_id, new_token
-from server.services.errors import Conflict, InvalidInput, NotFound
+from server.services.errors import Conflict, Gone, InvalidInput, NotFound, Unauthorized
 from server.store.database import Database
-from server.store.schema import credentials, device_users, devices, users
+from server.store.schema import branches, credentials, device_users, devices, enrolment_codes, users
+
+ENROLMENT_CODE_TTL_S = 15 * 60
+_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read out over the phone
 
 
 @dataclass(frozen=True)
 class NewDevice:
     device_id: str
+    token: str | None
+
+
+@dataclass(frozen=True)
+class EnrolmentCode:
+    code: str
+    expires_at_ms: int
+
+
+@dataclass(frozen=True)
+class Enrolled:
+    device_id: str
     token: str
+
+
+def canonical_uuid(value: str) -> str:
+    """The UUID in canonical lower-case form; InvalidInput if it is not a UUID."""
+    try:
+        return str(uuidlib.UUID(value))
+    except (ValueError, AttributeError, TypeError) as exc:
+        raise InvalidInput(f"{value!r} is not a UUID (expected e.g. 6f1c9a52-1b2c-4d5e-8f90-123456789abc)") from exc
 
 
 class DeviceService:
@@ -25,67 +54,220 @@ class DeviceService:
         self.db = db
         self.clock = clock
 
+    # ------------------------------------------------------------ registry
+
     async def create_device(
         self,
         tenant_id: str,
         *,
-        uuid: str,
         name: str,
         carer_ids: list[str],
+        uuid: str | None = None,
         branch_id: str | None = None,
+        platform: str = "",
+        model: str = "",
+        shared: bool = False,
+        issue_token: bool = True,
     ) -> NewDevice:
-        """Register a device for some carers and return its (only) plaintext token."""
-        if not uuid or len(uuid) > 64:
-            raise InvalidInput("uuid must be 1 to 64 characters")
+        """Register a device for some carers; with ``issue_token`` return its only plaintext token."""
+        _check_name(name)
+        device_uuid = canonical_uuid(uuid) if uuid is not None else None
         device_id = new_id()
         now = self.clock.now_ms()
         async with self.db.write() as conn:
-            taken = (
-                await conn.execute(select(devices.c.id).where(devices.c.tenant_id == tenant_id, devices.c.uuid == uuid))
-            ).first()
-            if taken is not None:
-                raise Conflict(f"a device with uuid {uuid} already exists in this tenant")
-            found = {
-                r.id
-                for r in await conn.execute(
-                    select(users.c.id).where(
-                        users.c.id.in_(carer_ids),
-                        users.c.tenant_id == tenant_id,
-                        users.c.role == "carer",
-                    )
-                )
-            }
-            if found != set(carer_ids):
-                raise InvalidInput("every assigned user must be a carer of this tenant")
+            if branch_id is not None:
+                await _require_branch(conn, tenant_id, branch_id)
+            if device_uuid is not None:
+                await _require_free_uuid(conn, tenant_id, device_uuid)
+            await _check_carers(conn, tenant_id, carer_ids)
             await conn.execute(
                 insert(devices).values(
                     id=device_id,
                     tenant_id=tenant_id,
                     branch_id=branch_id,
-                    uuid=uuid,
+                    uuid=device_uuid,
                     name=name,
+                    platform=platform[:32],
+                    model=model[:100],
+                    shared=shared,
                     created_at=now,
                 )
             )
-            for carer_id in carer_ids:
-                await conn.execute(insert(device_users).values(device_id=device_id, user_id=carer_id))
-            token = await _issue_device_token(conn, tenant_id, device_id, now)
+            await _set_carers(conn, device_id, carer_ids)
+            token = await _issue_device_token(conn, tenant_id, device_id, now) if issue_token else None
         return NewDevice(device_id=device_id, token=token)
+
+    async def rename(self, tenant_id: str, device_id: str, name: str) -> None:
+        _check_name(name)
+        async with self.db.write() as conn:
+            await _live_device(conn, tenant_id, device_id)
+            await conn.execute(update(devices).where(devices.c.id == device_id).values(name=name))
+
+    async def assign(self, tenant_id: str, device_id: str, carer_ids: list[str], branch_id: str | None) -> None:
+        """Replace the device's carers (and branch). Its socket must reconnect to follow them."""
+        async with self.db.write() as conn:
+            await _live_device(conn, tenant_id, device_id)
+            if branch_id is not None:
+                await _require_branch(conn, tenant_id, branch_id)
+                await conn.execute(update(devices).where(devices.c.id == device_id).values(branch_id=branch_id))
+            await _check_carers(conn, tenant_id, carer_ids)
+            await conn.execute(delete(device_users).where(device_users.c.device_id == device_id))
+            await _set_carers(conn, device_id, carer_ids)
+            await conn.execute(update(devices).where(devices.c.id == device_id).values(shared=len(carer_ids) > 1))
+
+    async def deactivate(self, tenant_id: str, device_id: str) -> None:
+        async with self.db.write() as conn:
+            await _live_device(conn, tenant_id, device_id)
+            await conn.execute(update(devices).where(devices.c.id == device_id).values(active=False))
+
+    async def delete(self, tenant_id: str, device_id: str) -> None:
+        """Hide the device for good, revoke its tokens; its records stay."""
+        now = self.clock.now_ms()
+        async with self.db.write() as conn:
+            await _live_device(conn, tenant_id, device_id)
+            await conn.execute(update(devices).where(devices.c.id == device_id).values(active=False, deleted_at=now))
+            await _revoke_tokens(conn, device_id, now)
 
     async def revoke(self, tenant_id: str, device_id: str) -> None:
         """Revoke every token of the device. Live sockets are closed by the caller."""
+        now = self.clock.now_ms()
         async with self.db.write() as conn:
-            result = await conn.execute(
-                update(credentials)
-                .where(
-                    credentials.c.device_id == device_id,
-                    credentials.c.tenant_id == tenant_id,
-                    credentials.c.revoked_at.is_(None),
-                )
-                .values(revoked_at=self.clock.now_ms())
-            )
-            if result.rowcount == 0:
+            await _live_device(conn, tenant_id, device_id)
+            if not await _revoke_tokens(conn, device_id, now):
                 raise NotFound(f"device {device_id} has no live token")
+
+    async def rotate_token(self, tenant_id: str, device_id: str) -> str:
+        """A new token; the old ones stop working at once."""
+        now = self.clock.now_ms()
+        async with self.db.write() as conn:
+            await _live_device(conn, tenant_id, device_id)
+            await _revoke_tokens(conn, device_id, now)
+            return await _issue_device_token(conn, tenant_id, device_id, now)
+
+    # ------------------------------------------------------------ enrolment
+
+    async def issue_enrolment_code(
+        self, tenant_id: str, device_id: str, ttl_s: int = ENROLMENT_CODE_TTL_S
+    ) -> EnrolmentCode:
+        code = "-".join("".join(secrets.choice(_CODE_ALPHABET) for _ in range(4)) for _ in range(3))
+        now = self.clock.now_ms()
+        async with self.db.write() as conn:
+            await _live_device(conn, tenant_id, device_id)
+            await conn.execute(
+                insert(enrolment_codes).values(
+                    id=new_id(),
+                    tenant_id=tenant_id,
+                    device_id=device_id,
+                    code_hash=hash_token(_normal_code(code)),
+                    created_at=now,
+                    expires_at=now + ttl_s * 1000,
+                )
+            )
+        return EnrolmentCode(code=code, expires_at_ms=now + ttl_s * 1000)
+
+    async def enrol(self, code: str, device_uuid: str, app_version: str, platform: str) -> Enrolled:
+        """Exchange a one-time code for the device's token (older tokens are revoked)."""
+        device_uuid = canonical_uuid(device_uuid)
+        now = self.clock.now_ms()
+        async with self.db.write() as conn:
+            row = (
+                await conn.execute(
+                    select(enrolment_codes).where(enrolment_codes.c.code_hash == hash_token(_normal_code(code)))
+                )
+            ).first()
+            if row is None:
+                raise Unauthorized("unknown enrolment code")
+            if row.used_at is not None:
+                raise Gone("this enrolment code was already used; ask the office for a new one")
+            if row.expires_at <= now:
+                raise Gone("this enrolment code has expired; ask the office for a new one")
+            device = await _live_device(conn, row.tenant_id, row.device_id)
+            if device.uuid is not None and device.uuid != device_uuid:
+                raise Conflict("this code belongs to a device with another UUID")
+            if device.uuid is None:
+                await _require_free_uuid(conn, row.tenant_id, device_uuid)
+            claimed = await conn.execute(
+                update(enrolment_codes)
+                .where(enrolment_codes.c.id == row.id, enrolment_codes.c.used_at.is_(None))
+                .values(used_at=now)
+            )
+            if not claimed.rowcount:
+                raise Gone("this enrolment code was already used; ask the office for a new one")
+            await conn.execute(
+                update(devices)
+                .where(devices.c.id == row.device_id)
+                .values(uuid=device_uuid, app_version=app_version[:64], platform=platform[:32])
+            )
+            await _revoke_tokens(conn, row.device_id, now)
+            token = await _issue_device_token(conn, row.tenant_id, row.device_id, now)
+        return Enrolled(device_id=row.device_id, token=token)
+
+
+def _normal_code(code: str) -> str:
+    return code.strip().upper().replace("-", "").replace(" ", "")
+
+
+def _check_name(name: str) -> None:
+    if not name.strip() or len(name) > 200:
+        raise InvalidInput("a device name is 1 to 200 characters")
+
+
+async def _live_device(conn: AsyncConnection, tenant_id: str, device_id: str):  # type: ignore[no-untyped-def]
+    row = (
+        await conn.execute(
+            select(devices).where(
+                devices.c.id == device_id, devices.c.tenant_id == tenant_id, devices.c.deleted_at.is_(None)
+            )
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"device {device_id} not found")
+    return row
+
+
+async def _require_branch(conn: AsyncConnection, tenant_id: str, branch_id: str) -> None:
+    found = await conn.execute(
+        select(branches.c.id).where(branches.c.id == branch_id, branches.c.tenant_id == tenant_id)
+    )
+    if found.first() is None:
+        raise NotFound(f"branch {branch_id} not found")
+
+
+async def _require_free_uuid(conn: AsyncConnection, tenant_id: str, device_uuid: str) -> None:
+    taken = await conn.execute(
+        select(devices.c.id).where(
+            devices.c.tenant_id == tenant_id, devices.c.uuid == device_uuid, devices.c.deleted_at.is_(None)
+        )
+    )
+    if taken.first() is not None:
+        raise Conflict(f"a device with uuid {device_uuid} already exists in this tenant")
+
+
+async def _check_carers(conn: AsyncConnection, tenant_id: str, carer_ids: list[str]) -> None:
+    if len(set(carer_ids)) != len(carer_ids):
+        raise InvalidInput("a carer is listed twice")
+    found = {
+        r.id
+        for r in await conn.execute(
+            select(users.c.id).where(users.c.id.in_(carer_ids), users.c.tenant_id == tenant_id, users.c.role == "carer")
+        )
+    }
+    if found != set(carer_ids):
+        raise InvalidInput("every assigned user must be a carer of this tenant")
+
+
+async def _set_carers(conn: AsyncConnection, device_id: str, carer_ids: list[str]) -> None:
+    if carer_ids:
+        await conn.execute(insert(device_users), [{"device_id": device_id, "user_id": c} for c in carer_ids])
+
+
+async def _revoke_tokens(conn: AsyncConnection, device_id: str, now: int) -> int:
+    result = await conn.execute(
+        update(credentials)
+        .where(credentials.c.device_id == device_id, credentials.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return int(result.rowcount)
 
 
 async def _issue_device_token(conn: AsyncConnection, tenant_id: str, device_id: str, now: int) -> str:

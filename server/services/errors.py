@@ -40,6 +40,11 @@ class Expired(Unauthorized):
     code = "expired"
 
 
+class Gone(ServiceError):
+    status = 410
+    code = "gone"
+
+
 class Conflict(ServiceError):
     status = 409
     code = "conflict"

@@ -35,7 +35,7 @@ class Staff:
 class DeviceIdentity:
     device_id: str
     tenant_id: str
-    uuid: str
+    uuid: str | None
     carers: dict[str, str] = field(default_factory=dict)
     """carer id -> carer name, for every carer assigned to the device."""
 
@@ -69,6 +69,7 @@ async def authenticate_device(conn: AsyncConnection, token: str) -> DeviceIdenti
                 devices.c.tenant_id,
                 devices.c.uuid,
                 devices.c.active,
+                devices.c.deleted_at,
             )
             .join(devices, devices.c.id == credentials.c.device_id)
             .where(credentials.c.token_hash == hash_token(token), credentials.c.kind == "device")
@@ -76,8 +77,8 @@ async def authenticate_device(conn: AsyncConnection, token: str) -> DeviceIdenti
     ).first()
     if row is None:
         raise Unauthorized("unknown device token")
-    if row.revoked_at is not None or not row.active:
-        raise Revoked("device token revoked or device deactivated")
+    if row.revoked_at is not None or not row.active or row.deleted_at is not None:
+        raise Revoked("device token revoked, or device deactivated or deleted")
     carer_rows = await conn.execute(
         select(users.c.id, users.c.name)
         .join(device_users, device_users.c.user_id == users.c.id)

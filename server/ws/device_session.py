@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from starlette.websockets import WebSocket
 
 from protocol import MAX_FRAME_BYTES, PROTOCOL_VERSION
@@ -59,7 +61,7 @@ class DeviceSession(FeedSocket):
         except Unauthorized as exc:
             await self.fail(ErrorCode.AUTH_FAILED, exc.message, CloseCode.AUTH_FAILED)
             return False
-        if device.uuid != hello.device_uuid:
+        if device.uuid is None or device.uuid != _canonical(hello.device_uuid):
             node.activity.record_call(device.device_id, ok=False, error_code=ErrorCode.AUTH_FAILED)
             await self.fail(ErrorCode.AUTH_FAILED, "token belongs to another device uuid", CloseCode.AUTH_FAILED)
             return False
@@ -117,3 +119,10 @@ class DeviceSession(FeedSocket):
         if ack.seq > known:
             raise ProtocolError(ErrorCode.POSITION_AHEAD, f"ack {ack.seq} is ahead of feed {ack.feed} head {known}")
         self.node.activity.record(self.device_id, ack.feed, ack.epoch, ack.seq)
+
+
+def _canonical(device_uuid: str) -> str:
+    try:
+        return str(uuid.UUID(device_uuid))
+    except ValueError:
+        return device_uuid
