@@ -28,7 +28,7 @@ def test_tenant_then_device_token(tmp_path: Path, capsys: pytest.CaptureFixture[
             "--tenant",
             out["tenant_id"],
             "--uuid",
-            "u1",
+            "6f1c9a52-1b2c-4d5e-8f90-123456789abc",
             "--name",
             "n",
             "--carer",
