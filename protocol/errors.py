@@ -55,6 +55,8 @@ class CloseCode(enum.IntEnum):
     SERVER_SHUTDOWN = 4000
     SLOW_CONSUMER = 4001
     HELLO_TIMEOUT = 4002
+    FEEDS_CHANGED = 4004
+    """The device's carers changed: reconnect to follow the new set of feeds."""
     # Terminal range: do not reconnect automatically.
     AUTH_FAILED = 4100
     DEVICE_REVOKED = 4101

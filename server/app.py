@@ -11,7 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from server.api import alerts, devices, directory, visits
+from server.api import alerts, device_calls, devices, directory, reports, visits
 from server.api.http import json_response
 from server.node import Node
 from server.ws.console_session import ConsoleSession
@@ -53,6 +53,8 @@ def create_app(node: Node) -> Starlette:
             *visits.routes,
             *directory.routes,
             *devices.routes,
+            *device_calls.routes,
+            *reports.routes,
             *alerts.routes,
         ],
         lifespan=lifespan,

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REVOKE = b"revoke"
+RECONNECT = b"reconnect"
 
 
 class Hub(Periodic):
@@ -100,8 +101,12 @@ class Hub(Periodic):
             asyncio.get_running_loop().create_task(self.bus.unsubscribe(idle))
 
     async def disconnect_device(self, device_id: str) -> None:
-        """Close the device's socket wherever it is: ring its control channel."""
+        """Close the device's socket wherever it is, for good: ring its control channel."""
         await self.bus.publish(device_control_channel(device_id), REVOKE)
+
+    async def refresh_device(self, device_id: str) -> None:
+        """Make the device reconnect (its carers changed), wherever its socket is."""
+        await self.bus.publish(device_control_channel(device_id), RECONNECT)
 
     # ------------------------------------------------------------ delivery
 
@@ -113,10 +118,15 @@ class Hub(Periodic):
             text = frame.decode()
             for socket in list(members):
                 socket.streamer.push_live(key, epoch, seq, text)
-        elif kind == "device" and payload == REVOKE:
+        elif kind == "device" and payload in (REVOKE, RECONNECT):
             target = self._by_device.get(key)
             if target is not None:
-                asyncio.get_running_loop().create_task(target.close(CloseCode.DEVICE_REVOKED, "device revoked"))
+                code, reason = (
+                    (CloseCode.DEVICE_REVOKED, "device revoked")
+                    if payload == REVOKE
+                    else (CloseCode.FEEDS_CHANGED, "carers on this device changed; reconnect")
+                )
+                asyncio.get_running_loop().create_task(target.close(code, reason))
 
     async def beat(self) -> None:
         """Send every socket its feed heads, read in one batched query per feed family."""

@@ -6,7 +6,7 @@ from protocol.errors import RECONNECT_RANGE, TERMINAL_RANGE, CloseCode, ErrorCod
 
 
 def test_close_codes_sit_in_their_documented_ranges() -> None:
-    reconnect = {CloseCode.SERVER_SHUTDOWN, CloseCode.SLOW_CONSUMER, CloseCode.HELLO_TIMEOUT}
+    reconnect = {CloseCode.SERVER_SHUTDOWN, CloseCode.SLOW_CONSUMER, CloseCode.HELLO_TIMEOUT, CloseCode.FEEDS_CHANGED}
     for code in CloseCode:
         expected = RECONNECT_RANGE if code in reconnect else TERMINAL_RANGE
         assert code in expected, code

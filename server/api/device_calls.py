@@ -1,0 +1,45 @@
+"""Endpoints the device app itself calls over HTTP: enrolment and the sync fallback."""
+
+from __future__ import annotations
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from protocol.errors import ProtocolError
+from protocol.frames import SyncRequest
+from server.api.http import device_of, handles_errors, json_response, node_of, read_body
+
+
+class EnrolBody(msgspec.Struct):
+    code: str
+    uuid: str
+    app_version: str
+    platform: str = ""
+
+
+@handles_errors
+async def enrol(request: Request) -> Response:
+    """``POST /api/v1/device/enrol``: exchange a one-time code for the device token."""
+    body = await read_body(request, EnrolBody)
+    enrolled = await node_of(request).devices.enrol(body.code, body.uuid, body.app_version, body.platform)
+    return json_response({"device_id": enrolled.device_id, "token": enrolled.token}, 201)
+
+
+@handles_errors
+async def device_sync(request: Request) -> Response:
+    """``POST /api/v1/device/sync``: a ``sync_request`` body, a ``sync_response`` answer."""
+    device = await device_of(request)
+    try:
+        body = await read_body(request, SyncRequest)
+    except ProtocolError as exc:
+        node_of(request).activity.record_call(device.device_id, ok=False, error_code=exc.code)
+        raise
+    return json_response(await node_of(request).sync.standard_sync(device, body))
+
+
+routes = [
+    Route("/api/v1/device/enrol", enrol, methods=["POST"]),
+    Route("/api/v1/device/sync", device_sync, methods=["POST"]),
+]

@@ -1,0 +1,309 @@
+"""The User Device Relationship report: every device, its carers, its syncing.
+
+Every field of the seed product's report (branch, users, last API call time and success,
+last successful sync, device name, app version, UUID) plus: connected now (across
+nodes), sync lag per feed (changes and seconds behind), open sync-mismatch alerts, and a
+stale flag for devices without a successful sync for longer than the tenant allows.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import exists, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from server.clock import Clock, to_datetime
+from server.cluster.presence import connected_devices
+from server.services.errors import InvalidInput
+from server.services.identity import Staff
+from server.store.database import Database
+from server.store.schema import (
+    branches,
+    device_acks,
+    device_users,
+    devices,
+    feed_entries,
+    feeds,
+    mismatch_alerts,
+    tenants,
+    users,
+)
+
+COLUMNS = [
+    "device_name",
+    "uuid",
+    "branch_name",
+    "users",
+    "last_api_call_at",
+    "last_api_call_ok",
+    "last_api_error",
+    "last_successful_sync_at",
+    "app_version",
+    "platform",
+    "model",
+    "shared",
+    "active",
+    "connected_now",
+    "sync_lag_changes",
+    "sync_lag_seconds",
+    "stale",
+    "open_alerts",
+    "device_id",
+    "branch_id",
+]
+"""Report columns, in CSV order; every one can be sorted on."""
+MAX_PAGE_SIZE = 500
+_CHUNK = 500
+
+
+@dataclass
+class FeedLag:
+    carer_id: str
+    epoch: int
+    head: int
+    acked: int
+    lag_changes: int
+    lag_seconds: int
+
+
+@dataclass
+class ReportRow:
+    device_id: str
+    device_name: str
+    uuid: str | None
+    branch_id: str | None
+    branch_name: str
+    users: list[str]
+    last_api_call_at: datetime | None
+    last_api_call_ok: bool | None
+    last_api_error: str | None
+    last_successful_sync_at: datetime | None
+    app_version: str
+    platform: str
+    model: str
+    shared: bool
+    active: bool
+    connected_now: bool
+    sync_lag_changes: int
+    sync_lag_seconds: int
+    stale: bool
+    open_alerts: list[str]
+    feeds: list[FeedLag] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ReportQuery:
+    branch_id: str | None = None
+    user_id: str | None = None
+    stale: bool | None = None
+    sort: str = "device_name"
+    descending: bool = False
+    page: int = 1
+    page_size: int = 100
+
+    def check(self) -> None:
+        if self.sort not in COLUMNS:
+            raise InvalidInput(f"cannot sort on {self.sort!r}; columns: {', '.join(COLUMNS)}")
+        if self.page < 1:
+            raise InvalidInput("page starts at 1")
+        if not 1 <= self.page_size <= MAX_PAGE_SIZE:
+            raise InvalidInput(f"page_size must be 1 to {MAX_PAGE_SIZE}")
+
+
+@dataclass
+class ReportPage:
+    rows: list[ReportRow]
+    total: int
+    page: int
+    page_size: int
+    timezone: str
+
+
+class DeviceReport:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    async def build(self, staff: Staff, query: ReportQuery) -> ReportPage:
+        query.check()
+        branch = query.branch_id
+        if staff.role != "admin":
+            if branch is not None:
+                staff.require_branch(branch)
+            branch = staff.branch_id
+        now = self.clock.now_ms()
+        async with self.db.read() as conn:
+            tenant = (await conn.execute(select(tenants).where(tenants.c.id == staff.tenant_id))).one()
+            rows = await _rows(conn, staff.tenant_id, branch, query.user_id, now, tenant.stale_after_s * 1000)
+        if query.stale is not None:
+            rows = [r for r in rows if r.stale == query.stale]
+        rows.sort(key=lambda r: _sort_key(getattr(r, query.sort)), reverse=query.descending)
+        present = [r for r in rows if getattr(r, query.sort) is not None]
+        missing = [r for r in rows if getattr(r, query.sort) is None]
+        ordered = present + missing  # empty values last, either way round
+        start = (query.page - 1) * query.page_size
+        return ReportPage(
+            ordered[start : start + query.page_size], len(ordered), query.page, query.page_size, tenant.timezone
+        )
+
+
+def _sort_key(value: Any) -> Any:
+    if isinstance(value, list):
+        return len(value)
+    return (value is None, value if value is not None else 0)
+
+
+async def _rows(
+    conn: AsyncConnection, tenant_id: str, branch_id: str | None, user_id: str | None, now: int, stale_ms: int
+) -> list[ReportRow]:
+    query = (
+        select(devices, branches.c.name.label("branch_name"))
+        .outerjoin(branches, branches.c.id == devices.c.branch_id)
+        .where(devices.c.tenant_id == tenant_id, devices.c.deleted_at.is_(None))
+    )
+    if branch_id is not None:
+        query = query.where(devices.c.branch_id == branch_id)
+    if user_id is not None:
+        query = query.where(exists().where(device_users.c.device_id == devices.c.id, device_users.c.user_id == user_id))
+    found = (await conn.execute(query)).all()
+    ids = [d.id for d in found]
+    carers: dict[str, list[tuple[str, str]]] = {}
+    acks: dict[tuple[str, str], tuple[int, int]] = {}
+    online: dict[str, str] = {}
+    for chunk in _chunks(ids):
+        for r in await conn.execute(
+            select(device_users.c.device_id, users.c.id, users.c.name)
+            .join(users, users.c.id == device_users.c.user_id)
+            .where(device_users.c.device_id.in_(chunk))
+            .order_by(users.c.name)
+        ):
+            carers.setdefault(r.device_id, []).append((r.id, r.name))
+        for ack in await conn.execute(select(device_acks).where(device_acks.c.device_id.in_(chunk))):
+            acks[(ack.device_id, ack.carer_id)] = (ack.epoch, ack.seq)
+        online.update(await connected_devices(conn, chunk, now))
+    carer_ids = sorted({c for pairs in carers.values() for c, _ in pairs})
+    heads: dict[str, tuple[int, int]] = {}
+    alerts: dict[str, list[str]] = {}
+    for chunk in _chunks(carer_ids):
+        for feed in await conn.execute(select(feeds).where(feeds.c.carer_id.in_(chunk))):
+            heads[feed.carer_id] = (feed.epoch, feed.head_seq)
+        for alert in await conn.execute(
+            select(mismatch_alerts.c.id, mismatch_alerts.c.carer_id).where(
+                mismatch_alerts.c.carer_id.in_(chunk), mismatch_alerts.c.status == "open"
+            )
+        ):
+            alerts.setdefault(alert.carer_id, []).append(alert.id)
+    lags = await _first_unacked_times(conn, ids, carers, acks, heads)
+    report = []
+    for d in found:
+        feed_lags = []
+        for carer_id, _name in carers.get(d.id, []):
+            epoch, head = heads.get(carer_id, (1, 0))
+            acked_epoch, acked = acks.get((d.id, carer_id), (epoch, 0))
+            acked = acked if acked_epoch == epoch else 0
+            since = lags.get((carer_id, epoch, acked + 1))
+            feed_lags.append(
+                FeedLag(
+                    carer_id=carer_id,
+                    epoch=epoch,
+                    head=head,
+                    acked=acked,
+                    lag_changes=max(0, head - acked),
+                    lag_seconds=0 if since is None or head <= acked else max(0, (now - since) // 1000),
+                )
+            )
+        report.append(
+            ReportRow(
+                device_id=d.id,
+                device_name=d.name,
+                uuid=d.uuid,
+                branch_id=d.branch_id,
+                branch_name=d.branch_name or "",
+                users=[name for _c, name in carers.get(d.id, [])],
+                last_api_call_at=_time(d.last_api_call_at),
+                last_api_call_ok=d.last_api_call_ok,
+                last_api_error=d.last_api_error,
+                last_successful_sync_at=_time(d.last_sync_at),
+                app_version=d.app_version,
+                platform=d.platform,
+                model=d.model,
+                shared=bool(d.shared),
+                active=bool(d.active),
+                connected_now=d.id in online,
+                sync_lag_changes=sum(f.lag_changes for f in feed_lags),
+                sync_lag_seconds=max((f.lag_seconds for f in feed_lags), default=0),
+                stale=d.last_sync_at is None or now - d.last_sync_at > stale_ms,
+                open_alerts=sorted(a for c, _n in carers.get(d.id, []) for a in alerts.get(c, [])),
+                feeds=feed_lags,
+            )
+        )
+    return report
+
+
+async def _first_unacked_times(
+    conn: AsyncConnection,
+    ids: list[str],
+    carers: dict[str, list[tuple[str, str]]],
+    acks: dict[tuple[str, str], tuple[int, int]],
+    heads: dict[str, tuple[int, int]],
+) -> dict[tuple[str, int, int], int]:
+    """Commit time of the first change each device has not acked, keyed (carer, epoch, seq)."""
+    wanted = set()
+    for device_id in ids:
+        for carer_id, _name in carers.get(device_id, []):
+            epoch, head = heads.get(carer_id, (1, 0))
+            acked_epoch, acked = acks.get((device_id, carer_id), (epoch, 0))
+            acked = acked if acked_epoch == epoch else 0
+            if head > acked:
+                wanted.add((carer_id, epoch, acked + 1))
+    found: dict[tuple[str, int, int], int] = {}
+    keys = sorted(wanted)
+    for start in range(0, len(keys), _CHUNK):
+        chunk = keys[start : start + _CHUNK]
+        rows = await conn.execute(
+            select(
+                feed_entries.c.carer_id, feed_entries.c.epoch, feed_entries.c.seq, feed_entries.c.committed_at
+            ).where(tuple_(feed_entries.c.carer_id, feed_entries.c.epoch, feed_entries.c.seq).in_(chunk))
+        )
+        for r in rows:
+            found[(r.carer_id, r.epoch, r.seq)] = r.committed_at
+    return found
+
+
+def _chunks(values: list[str]) -> list[list[str]]:
+    return [values[i : i + _CHUNK] for i in range(0, len(values), _CHUNK)]
+
+
+def _time(ms: int | None) -> datetime | None:
+    return None if ms is None else to_datetime(ms)
+
+
+def to_csv(page: ReportPage) -> str:
+    """The page as CSV for a spreadsheet: times in the tenant's time zone with their offset."""
+    zone = ZoneInfo(page.timezone)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(COLUMNS)
+    for row in page.rows:
+        writer.writerow([_cell(getattr(row, column), zone) for column in COLUMNS])
+    return out.getvalue()
+
+
+def _cell(value: Any, zone: ZoneInfo) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, datetime):
+        return value.astimezone(zone).isoformat(timespec="seconds")
+    if isinstance(value, list):
+        return "; ".join(str(v) for v in value)
+    text = str(value)
+    # A cell a spreadsheet would run as a formula is quoted as text.
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
