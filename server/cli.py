@@ -7,6 +7,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
+from server.cli_devices import add_commands as add_device_commands
 from server.settings import DEFAULT_DATABASE_URL, Settings
 
 
@@ -58,6 +59,8 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--name", required=True)
     token.add_argument("--carer", action="append", required=True, help="carer user id (repeat for shared devices)")
     token.set_defaults(run=_device_token)
+
+    add_device_commands(commands, _database_flag)
 
     demo = commands.add_parser("demo", help="seed a demo agency, start the server and devices, show changes flow")
     demo.add_argument("--port", type=int, default=0, help="port to serve on (0: any free port)")
