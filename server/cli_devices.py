@@ -142,16 +142,11 @@ async def _report(node: Node, staff: Staff, args: argparse.Namespace) -> int:
         stale=True if args.stale else None,
         sort=args.sort,
         descending=args.desc,
-        page_size=500,
+        page_size=None,
     )
-    report = DeviceReport(node.db, node.clock)
-    pages = [await report.build(staff, query)]
-    while pages[-1].page * pages[-1].page_size < pages[-1].total:
-        pages.append(await report.build(staff, ReportQuery(**{**query.__dict__, "page": pages[-1].page + 1})))
+    page = await DeviceReport(node.db, node.clock).build(staff, query)
     if args.format == "csv":
-        sys.stdout.write(to_csv(pages[0]))
-        for page in pages[1:]:
-            sys.stdout.write(to_csv(page).split("\n", 1)[1])
+        sys.stdout.write(to_csv(page))
         return 0
     shown = [
         "device_name",
@@ -165,7 +160,7 @@ async def _report(node: Node, staff: Staff, args: argparse.Namespace) -> int:
         "sync_lag_changes",
         "stale",
     ]
-    table = [shown] + [[_short(getattr(row, c)) for c in shown] for page in pages for row in page.rows]
+    table = [shown] + [[_short(getattr(row, c)) for c in shown] for row in page.rows]
     widths = [max(len(line[i]) for line in table) for i in range(len(shown))]
     for line in table:
         print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())

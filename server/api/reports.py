@@ -30,9 +30,12 @@ def _query(request: Request) -> tuple[str, ReportQuery]:
     if order not in ("asc", "desc"):
         raise InvalidInput("order must be asc or desc")
     try:
-        page, page_size = int(params.get("page", "1")), int(params.get("page_size", "100"))
+        page = int(params.get("page", "1"))
+        page_size: int | None = int(params["page_size"]) if "page_size" in params else 100
     except ValueError as exc:
         raise InvalidInput("page and page_size are whole numbers") from exc
+    if fmt == "csv" and "page_size" not in params:
+        page_size = None  # a download holds every row
     return fmt, ReportQuery(
         branch_id=params.get("branch_id"),
         user_id=params.get("user_id"),

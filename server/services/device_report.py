@@ -105,14 +105,15 @@ class ReportQuery:
     sort: str = "device_name"
     descending: bool = False
     page: int = 1
-    page_size: int = 100
+    page_size: int | None = 100
+    """None: every row (CSV downloads and the CLI); JSON pages hold at most 500."""
 
     def check(self) -> None:
         if self.sort not in COLUMNS:
             raise InvalidInput(f"cannot sort on {self.sort!r}; columns: {', '.join(COLUMNS)}")
         if self.page < 1:
             raise InvalidInput("page starts at 1")
-        if not 1 <= self.page_size <= MAX_PAGE_SIZE:
+        if self.page_size is not None and not 1 <= self.page_size <= MAX_PAGE_SIZE:
             raise InvalidInput(f"page_size must be 1 to {MAX_PAGE_SIZE}")
 
 
@@ -121,7 +122,7 @@ class ReportPage:
     rows: list[ReportRow]
     total: int
     page: int
-    page_size: int
+    page_size: int | None
     timezone: str
 
 
@@ -147,10 +148,9 @@ class DeviceReport:
         present = [r for r in rows if getattr(r, query.sort) is not None]
         missing = [r for r in rows if getattr(r, query.sort) is None]
         ordered = present + missing  # empty values last, either way round
-        start = (query.page - 1) * query.page_size
-        return ReportPage(
-            ordered[start : start + query.page_size], len(ordered), query.page, query.page_size, tenant.timezone
-        )
+        size = query.page_size or max(1, len(ordered))
+        start = (query.page - 1) * size
+        return ReportPage(ordered[start : start + size], len(ordered), query.page, query.page_size, tenant.timezone)
 
 
 def _sort_key(value: Any) -> Any:

@@ -11,11 +11,15 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import func, select, update
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from client_sdk import Device
 from client_sdk.backoff import Backoff
+from protocol import PROTOCOL_VERSION
+from protocol.codec import encode
 from protocol.errors import CloseCode
-from protocol.frames import Change
+from protocol.frames import Change, Hello
 from server.node import Node
 from server.seeding import SeededAgency, SeededCarer, seed_agency
 from server.settings import Settings
@@ -212,6 +216,23 @@ async def test_revoking_on_one_node_disconnects_the_socket_on_the_other(
         await eventually(lambda: phone.device.stopped_by is not None, timeout=1.0)
         assert phone.device.stopped_by is not None
         assert phone.device.stopped_by.code == CloseCode.DEVICE_REVOKED
+        # Nor can it come back through either node.
+        for node in nodes:
+            async with connect(node.ws_url) as ws:
+                await ws.send(
+                    encode(
+                        Hello(
+                            token=carer.device_token,
+                            device_uuid=carer.device_uuid,
+                            app_version="t",
+                            protocol_version=PROTOCOL_VERSION,
+                        )
+                    ).decode()
+                )
+                await ws.recv()  # the error frame
+                with pytest.raises(ConnectionClosed):
+                    await ws.recv()
+                assert ws.close_code == CloseCode.DEVICE_REVOKED
     finally:
         await phone.device.stop()
         await seeder.db.close()
