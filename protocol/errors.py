@@ -27,6 +27,9 @@ class ErrorCode(enum.StrEnum):
     POSITION_AHEAD = "position_ahead"
     STALE_EPOCH = "stale_epoch"
     TOO_MANY_MUTATIONS = "too_many_mutations"
+    INVALID_CURSOR = "invalid_cursor"
+    SNAPSHOT_EXPIRED = "snapshot_expired"
+    CURSOR_OUT_OF_ORDER = "cursor_out_of_order"
     INTERNAL_ERROR = "internal_error"
 
 

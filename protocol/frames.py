@@ -36,7 +36,7 @@ class FeedPosition(Struct):
     seq: Seq
 
 
-FeedAction = Literal["resume", "catch_up", "reset"]
+FeedAction = Literal["resume", "catch_up", "reset", "clean_sync"]
 
 
 class FeedStatus(Struct):
@@ -56,6 +56,8 @@ class TenantPreferences(Struct):
     auto_sync_interval_s: int
     mismatch_grace_s: int
     timezone: ShortText
+    auto_sync_uploads: bool = True
+    """Whether auto sync also uploads the outbox (otherwise it only downloads)."""
 
 
 # --------------------------------------------------------------------------- rota views
@@ -223,7 +225,46 @@ class SyncResponse(Struct, tag_field="type", tag="sync_response"):
     changes: list[Change]
     heads: list[FeedPosition]
     resets: list[Id] = []
+    resync: list[Id] = []
+    """Feeds that cannot be continued from the device's position: run a clean sync."""
     more: bool = False
+
+
+class CleanSyncRequest(Struct, tag_field="type", tag="clean_sync_request"):
+    """Ask for a page of a fresh snapshot of one feed; no cursor starts a new snapshot."""
+
+    request_id: Id
+    feed: Id
+    cursor: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    page_size: Annotated[int, msgspec.Meta(ge=1, le=200)] = 50
+
+
+class CleanSyncResponse(Struct, tag_field="type", tag="clean_sync_response"):
+    """One page of a snapshot taken at ``(epoch, seq)`` of the feed."""
+
+    request_id: Id
+    feed: Id
+    snapshot_id: Id
+    epoch: Epoch
+    seq: Seq
+    page: int
+    pages: int
+    visits: list[VisitView]
+    next_cursor: str | None
+    """None on the last page: the snapshot is complete."""
+
+
+class ResyncRequired(Struct, tag_field="type", tag="resync_required"):
+    """The server asks for a clean sync of these feeds (history gone, reset, or an operator)."""
+
+    feeds: list[Id]
+    reason: ShortText
+
+
+class Preferences(Struct, tag_field="type", tag="preferences"):
+    """The tenant's preferences changed; they replace the ones from ``welcome``."""
+
+    preferences: TenantPreferences
 
 
 class Error(Struct, tag_field="type", tag="error"):
@@ -232,6 +273,21 @@ class Error(Struct, tag_field="type", tag="error"):
     request_id: str | None = None
 
 
-DeviceFrame = Hello | Ack | Heartbeat | SyncRequest
-ServerFrame = Welcome | Change | Heartbeat | SyncResponse | Error
-AnyFrame = Hello | Welcome | Change | Ack | Heartbeat | SyncRequest | SyncResponse | Error
+DeviceFrame = Hello | Ack | Heartbeat | SyncRequest | CleanSyncRequest
+ServerFrame = (
+    Welcome | Change | Heartbeat | SyncResponse | CleanSyncResponse | ResyncRequired | Preferences | Error
+)
+AnyFrame = (
+    Hello
+    | Welcome
+    | Change
+    | Ack
+    | Heartbeat
+    | SyncRequest
+    | SyncResponse
+    | CleanSyncRequest
+    | CleanSyncResponse
+    | ResyncRequired
+    | Preferences
+    | Error
+)

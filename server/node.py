@@ -15,9 +15,11 @@ from server.clock import Clock, SystemClock
 from server.cluster.leases import ClusterJob
 from server.cluster.presence import TOUCH_INTERVAL_S, Presence, remove_dead_nodes
 from server.services.activity import ActivityRecorder
+from server.services.clean_sync import CleanSyncService
 from server.services.devices import DeviceService
 from server.services.directory import DirectoryService
 from server.services.mismatch.detector import MismatchDetector
+from server.services.retention import compact_feeds
 from server.services.rota import RotaService
 from server.services.staff_auth import StaffAuth
 from server.services.sync import SyncService
@@ -44,6 +46,7 @@ class Node:
     directory: DirectoryService
     rota: RotaService
     sync: SyncService
+    clean_sync: CleanSyncService
     mismatch: MismatchDetector
     staff_auth: StaffAuth
 
@@ -72,12 +75,14 @@ class Node:
             directory=DirectoryService(db, clock),
             rota=RotaService(db, bus, clock),
             sync=SyncService(db, clock, activity),
+            clean_sync=CleanSyncService(db, clock, activity),
             mismatch=detector,
             staff_auth=StaffAuth(db, clock),
         )
         node.jobs.append(
             ClusterJob("remove-dead-nodes", TOUCH_INTERVAL_S * 2, node._remove_dead_nodes, db, clock, node_id)
         )
+        node.jobs.append(ClusterJob("feed-retention", settings.retention_interval_s, node._compact, db, clock, node_id))
         if settings.mismatch_interval_s > 0:
             node.jobs.append(
                 ClusterJob("mismatch-detection", settings.mismatch_interval_s, node._detect, db, clock, node_id)
@@ -88,6 +93,11 @@ class Node:
         report = await self.mismatch.run_once()
         if report.raised or report.resolved:
             log.info("sync-mismatch pass: %s", report)
+
+    async def _compact(self) -> None:
+        report = await compact_feeds(self.db, self.clock)
+        if report.entries_removed:
+            log.info("feed retention: %s", report)
 
     async def _remove_dead_nodes(self) -> None:
         removed = await remove_dead_nodes(self.db, self.clock.now_ms())

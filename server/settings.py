@@ -25,6 +25,8 @@ class Settings:
     """How long acks (and presence changes) linger in memory to be written together."""
     mismatch_interval_s: float = 10.0
     """How often (once per cluster) the sync-mismatch detector runs; 0 turns it off."""
+    retention_interval_s: float = 3600.0
+    """How often (once per cluster) feed retention and snapshot expiry run."""
     send_queue_limit: int = 2000
     """Frames queued for one socket before it counts as a slow consumer and is closed."""
     max_consecutive_errors: int = 20

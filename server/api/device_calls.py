@@ -8,7 +8,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from protocol.errors import ProtocolError
-from protocol.frames import SyncRequest
+from protocol.frames import CleanSyncRequest, SyncRequest
 from server.api.http import device_of, handles_errors, json_response, node_of, read_body
 
 
@@ -43,3 +43,18 @@ routes = [
     Route("/api/v1/device/enrol", enrol, methods=["POST"]),
     Route("/api/v1/device/sync", device_sync, methods=["POST"]),
 ]
+
+
+@handles_errors
+async def device_clean_sync(request: Request) -> Response:
+    """``POST /api/v1/device/clean-sync``: a ``clean_sync_request`` body, one page back."""
+    device = await device_of(request)
+    try:
+        body = await read_body(request, CleanSyncRequest)
+    except ProtocolError as exc:
+        node_of(request).activity.record_call(device.device_id, ok=False, error_code=exc.code)
+        raise
+    return json_response(await node_of(request).clean_sync.serve(device, body))
+
+
+routes.append(Route("/api/v1/device/clean-sync", device_clean_sync, methods=["POST"]))

@@ -124,6 +124,15 @@ async def enrolment_code(request: Request) -> Response:
     return json_response({"code": issued.code, "expires_at": to_datetime(issued.expires_at_ms)}, 201)
 
 
+@handles_errors
+async def demand_resync(request: Request) -> Response:
+    """Ask the device for a clean sync: now if connected, else at its next connection."""
+    node, staff, device_id = await _admin(request)
+    await node.devices.demand_resync(staff.tenant_id, device_id)
+    await node.hub.demand_resync(device_id)
+    return json_response({"id": device_id, "resync_requested": True})
+
+
 routes = [
     Route("/api/v1/devices", create_device, methods=["POST"]),
     Route("/api/v1/devices/{device_id}", rename_device, methods=["PATCH"]),
@@ -133,4 +142,5 @@ routes = [
     Route("/api/v1/devices/{device_id}/revoke", revoke_device, methods=["POST"]),
     Route("/api/v1/devices/{device_id}/tokens", rotate_token, methods=["POST"]),
     Route("/api/v1/devices/{device_id}/enrolment-codes", enrolment_code, methods=["POST"]),
+    Route("/api/v1/devices/{device_id}/resync", demand_resync, methods=["POST"]),
 ]

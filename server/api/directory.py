@@ -8,6 +8,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from server.api.http import handles_errors, json_response, node_of, read_body, staff_of
+from server.services.preferences import PreferenceChange, change_preferences
+from server.services.tenant_prefs import load_preferences
 
 
 class BranchBody(msgspec.Struct):
@@ -62,9 +64,28 @@ async def create_client(request: Request) -> Response:
     return json_response({"id": client_id, "name": body.name, "branch_id": body.branch_id}, 201)
 
 
+@handles_errors
+async def get_preferences(request: Request) -> Response:
+    staff = await staff_of(request)
+    async with node_of(request).db.read() as conn:
+        return json_response(await load_preferences(conn, staff.tenant_id))
+
+
+@handles_errors
+async def change_tenant_preferences(request: Request) -> Response:
+    """Change tenant preferences; devices receive a ``preferences`` frame at once."""
+    body = await read_body(request, PreferenceChange)
+    staff = await staff_of(request)
+    staff.require_admin()
+    node = node_of(request)
+    return json_response(await change_preferences(node.db, node.bus, staff.tenant_id, body))
+
+
 routes = [
     Route("/api/v1/branches", create_branch, methods=["POST"]),
     Route("/api/v1/users", create_user, methods=["POST"]),
     Route("/api/v1/users/{user_id}/tokens", create_staff_token, methods=["POST"]),
     Route("/api/v1/clients", create_client, methods=["POST"]),
+    Route("/api/v1/tenant/preferences", get_preferences, methods=["GET"]),
+    Route("/api/v1/tenant/preferences", change_tenant_preferences, methods=["PATCH"]),
 ]

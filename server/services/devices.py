@@ -128,6 +128,14 @@ class DeviceService:
             await conn.execute(update(devices).where(devices.c.id == device_id).values(active=False, deleted_at=now))
             await _revoke_tokens(conn, device_id, now)
 
+    async def demand_resync(self, tenant_id: str, device_id: str) -> None:
+        """Remember that the office wants a clean sync; cleared when one completes."""
+        async with self.db.write() as conn:
+            await _live_device(conn, tenant_id, device_id)
+            await conn.execute(
+                update(devices).where(devices.c.id == device_id).values(resync_requested_at=self.clock.now_ms())
+            )
+
     async def revoke(self, tenant_id: str, device_id: str) -> None:
         """Revoke every token of the device. Live sockets are closed by the caller."""
         now = self.clock.now_ms()

@@ -53,6 +53,8 @@ class Appended:
 class Head:
     epoch: int
     seq: int
+    compacted: int = 0
+    """Entries up to here were removed by retention (carer feeds only)."""
 
 
 async def create_feed(conn: AsyncConnection, tenant_id: str, carer_id: str) -> None:
@@ -112,13 +114,13 @@ async def append_change(
 async def heads(conn: AsyncConnection, feed_ids: list[str], family: FeedFamily = CARERS) -> dict[str, Head]:
     found: dict[str, Head] = {}
     key = family.heads.c[family.key]
+    columns = [key.label("feed"), family.heads.c.epoch, family.heads.c.head_seq]
+    if "compacted_through" in family.heads.c:
+        columns.append(family.heads.c.compacted_through)
     for start in range(0, len(feed_ids), 500):
         chunk = feed_ids[start : start + 500]
-        rows = await conn.execute(
-            select(key.label("feed"), family.heads.c.epoch, family.heads.c.head_seq).where(key.in_(chunk))
-        )
-        for r in rows:
-            found[r.feed] = Head(epoch=r.epoch, seq=r.head_seq)
+        for r in await conn.execute(select(*columns).where(key.in_(chunk))):
+            found[r.feed] = Head(epoch=r.epoch, seq=r.head_seq, compacted=getattr(r, "compacted_through", 0))
     return found
 
 

@@ -95,3 +95,9 @@ async def authenticate_device(conn: AsyncConnection, token: str) -> DeviceIdenti
         uuid=row.uuid,
         carers={r.id: r.name for r in carer_rows},
     )
+
+
+async def resync_requested(conn: AsyncConnection, device_id: str) -> bool:
+    """Whether the office asked this device for a clean sync it has not done yet."""
+    at = (await conn.execute(select(devices.c.resync_requested_at).where(devices.c.id == device_id))).scalar()
+    return at is not None

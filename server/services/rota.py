@@ -16,7 +16,7 @@ from server.ids import new_id
 from server.services import feeds
 from server.services.errors import InvalidInput, NotFound
 from server.services.identity import Staff
-from server.services.visit_views import current_carers, load_visit_row, load_visit_view
+from server.services.visit_views import current_carers, load_visit_row, load_visit_view, load_visit_views
 from server.store.database import Database
 from server.store.schema import clients, tasks, users, visit_assignments, visits
 
@@ -170,7 +170,7 @@ class RotaService:
                 )
                 .order_by(visits.c.starts_at, visits.c.id)
             )
-            return [await load_visit_view(conn, actor.tenant_id, r.id) for r in ids.all()]
+            return await load_visit_views(conn, actor.tenant_id, [r.id for r in ids.all()])
 
     async def carer_visits(self, actor: Staff, carer_id: str, since: datetime, until: datetime) -> list[VisitView]:
         async with self.db.read() as conn:
@@ -190,11 +190,8 @@ class RotaService:
                 )
                 .order_by(visits.c.starts_at, visits.c.id)
             )
-            return [
-                await load_visit_view(conn, actor.tenant_id, r.id)
-                for r in ids.all()
-                if actor.may_see_branch(r.branch_id)
-            ]
+            visible = [r.id for r in ids.all() if actor.may_see_branch(r.branch_id)]
+            return await load_visit_views(conn, actor.tenant_id, visible)
 
     # ----------------------------------------------------------------- internals
 

@@ -63,6 +63,7 @@ class SyncService:
         bytes_left = RESPONSE_CHANGE_BYTES
         changes: list[Change] = []
         resets: list[str] = []
+        resync: list[str] = []
         more = False
         async with self.db.read() as conn:
             head_of = await feeds.heads(conn, list(device.carers))
@@ -74,6 +75,10 @@ class SyncService:
                     after = position.seq
                 elif position is not None:
                     resets.append(feed_id)
+                if head.compacted and after < head.compacted:
+                    # History the device needs is gone: only a clean sync can bring it level.
+                    resync.append(feed_id)
+                    continue
                 if after >= head.seq:
                     continue
                 if budget == 0 or bytes_left <= 0:
@@ -94,6 +99,7 @@ class SyncService:
             results=results,
             changes=changes,
             heads=[FeedPosition(feed=f, epoch=h.epoch, seq=h.seq) for f, h in head_of.items()],
-            resets=resets,
+            resets=[f for f in resets if f not in resync],
+            resync=resync,
             more=more,
         )

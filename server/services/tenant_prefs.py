@@ -19,4 +19,5 @@ async def load_preferences(conn: AsyncConnection, tenant_id: str) -> TenantPrefe
         auto_sync_interval_s=row.auto_sync_interval_s,
         mismatch_grace_s=row.mismatch_grace_s,
         timezone=row.timezone,
+        auto_sync_uploads=bool(row.auto_sync_uploads),
     )

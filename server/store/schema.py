@@ -42,6 +42,10 @@ tenants = Table(
     Column("auto_sync_interval_s", Integer, nullable=False, server_default="900"),
     Column("mismatch_grace_s", Integer, nullable=False, server_default="120"),
     Column("stale_after_s", Integer, nullable=False, server_default="86400"),
+    Column("auto_sync_uploads", Boolean, nullable=False, server_default="1"),
+    Column("feed_retention_days", Integer, nullable=False, server_default="30"),
+    Column("clean_sync_days_back", Integer, nullable=False, server_default="1"),
+    Column("clean_sync_days_ahead", Integer, nullable=False, server_default="14"),
     Column("created_at", BigInteger, nullable=False),
 )
 
@@ -121,8 +125,11 @@ feeds = Table(
     Column("tenant_id", ID, ForeignKey("tenants.id"), nullable=False),
     Column("epoch", Integer, nullable=False),
     Column("head_seq", BigInteger, nullable=False),
+    Column("compacted_through", BigInteger, nullable=False, server_default="0"),
 )
-"""One row per carer; ``head_seq`` is allocated by an UPDATE that row-locks the feed."""
+"""One row per carer; ``head_seq`` is allocated by an UPDATE that row-locks the feed.
+Entries up to ``compacted_through`` were removed by retention: a device behind that
+position cannot catch up by replay and must clean-sync."""
 
 feed_entries = Table(
     "feed_entries",
@@ -152,6 +159,7 @@ devices = Table(
     Column("shared", Boolean, nullable=False, server_default="0"),
     Column("active", Boolean, nullable=False, server_default="1"),
     Column("deleted_at", BigInteger, nullable=True),
+    Column("resync_requested_at", BigInteger, nullable=True),
     Column("created_at", BigInteger, nullable=False),
     Column("last_api_call_at", BigInteger, nullable=True),
     Column("last_api_call_ok", Boolean, nullable=True),
@@ -325,3 +333,27 @@ enrolment_codes = Table(
     Column("used_at", BigInteger, nullable=True),
 )
 """One-time, short-lived codes an app exchanges for its device token."""
+
+snapshots = Table(
+    "snapshots",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("device_id", ID, ForeignKey("devices.id"), nullable=False),
+    Column("carer_id", ID, ForeignKey("users.id"), nullable=False),
+    Column("epoch", Integer, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("pages", Integer, nullable=False),
+    Column("served_through", Integer, nullable=False, server_default="0"),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False, index=True),
+)
+"""A clean-sync snapshot of one carer's scope, taken at one feed position."""
+
+snapshot_pages = Table(
+    "snapshot_pages",
+    metadata,
+    Column("snapshot_id", ID, ForeignKey("snapshots.id", ondelete="CASCADE"), primary_key=True),
+    Column("page", Integer, primary_key=True),
+    Column("body", Text, nullable=False),
+)
+"""Pages rendered when the snapshot was taken, so every page is of the same moment."""

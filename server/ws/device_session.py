@@ -9,12 +9,23 @@ from starlette.websockets import WebSocket
 from protocol import MAX_FRAME_BYTES, PROTOCOL_VERSION
 from protocol.codec import decode_device_frame
 from protocol.errors import CloseCode, ErrorCode, ProtocolError
-from protocol.frames import Ack, DeviceFrame, FeedStatus, Heartbeat, Hello, SyncRequest, Welcome
+from protocol.frames import (
+    Ack,
+    CleanSyncRequest,
+    DeviceFrame,
+    FeedStatus,
+    Heartbeat,
+    Hello,
+    ResyncRequired,
+    SyncRequest,
+    Welcome,
+)
 from server.clock import to_datetime
 from server.node import Node
 from server.services import feeds
 from server.services.errors import Revoked, Unauthorized
-from server.services.identity import DeviceIdentity, authenticate_device
+from server.services.identity import DeviceIdentity, authenticate_device, resync_requested
+from server.services.preferences import tenant_channel
 from server.services.tenant_prefs import load_preferences
 from server.ws.feed_socket import FeedSocket
 
@@ -38,7 +49,13 @@ class DeviceSession(FeedSocket):
 
     @property
     def channels(self) -> list[str]:
-        return [feeds.CARERS.channel(f) for f in self.device.carers] if self.device else []
+        if self.device is None:
+            return []
+        return [*(feeds.CARERS.channel(f) for f in self.device.carers), tenant_channel(self.device.tenant_id)]
+
+    def demand_resync(self, reason: str) -> None:
+        if self.device is not None:
+            self.streamer.send_frame(ResyncRequired(feeds=list(self.device.carers), reason=reason))
 
     def decode(self, text: str) -> DeviceFrame:
         return decode_device_frame(text)
@@ -69,11 +86,12 @@ class DeviceSession(FeedSocket):
         async with node.db.read() as conn:
             heads = await feeds.heads(conn, list(device.carers))
             preferences = await load_preferences(conn, device.tenant_id)
+            resync = await resync_requested(conn, device.device_id)
         claimed = {p.feed: p for p in hello.positions}
         statuses = []
         for feed_id, name in device.carers.items():
             head = heads[feed_id]
-            action = self.start_position(claimed.get(feed_id), feed_id, head)
+            action = self.start_position(claimed.get(feed_id), feed_id, head, resync=resync)
             statuses.append(FeedStatus(feed=feed_id, carer_name=name, epoch=head.epoch, head=head.seq, action=action))
         welcome = Welcome(
             device_id=device.device_id,
@@ -100,6 +118,8 @@ class DeviceSession(FeedSocket):
             async with self.node.db.read() as conn:
                 heads = await feeds.heads(conn, list(device.carers))
             self.streamer.push_heads(heads)
+        elif isinstance(frame, CleanSyncRequest):
+            self.streamer.send_frame(await self.node.clean_sync.serve(device, frame))
         elif isinstance(frame, SyncRequest):
             response = await self.node.sync.standard_sync(device, frame)
             for head in response.heads:

@@ -170,18 +170,28 @@ class FeedSocket(abc.ABC):
 
     # ------------------------------------------------------------ positions
 
-    def start_position(self, claimed: FeedPosition | None, feed_id: str, head: feeds.Head) -> FeedAction:
-        """Decide where this socket starts ``feed_id`` and record it with the streamer."""
+    def start_position(
+        self, claimed: FeedPosition | None, feed_id: str, head: feeds.Head, *, resync: bool = False
+    ) -> FeedAction:
+        """Decide where this socket starts ``feed_id`` and record it with the streamer.
+
+        A position that cannot be continued is ``reset`` (replay from seq 1) while the
+        whole history is kept, and ``clean_sync`` once retention removed part of it (or
+        when the office asked for a clean sync, ``resync``).
+        """
         origin = FeedPosition(feed=feed_id, epoch=head.epoch, seq=0)
+        at_head = FeedPosition(feed=feed_id, epoch=head.epoch, seq=head.seq)
         action: FeedAction
         start = origin
-        if claimed is None:
-            action = "catch_up" if head.seq else "resume"
-        elif claimed.epoch != head.epoch:
-            action = "reset"
-        elif claimed.seq > head.seq:
-            message = f"feed {feed_id}: position {claimed.seq} is ahead of head {head.seq}; reset"
+        continuable = claimed is not None and claimed.epoch == head.epoch and claimed.seq <= head.seq
+        if claimed is not None and claimed.epoch == head.epoch and claimed.seq > head.seq:
+            message = f"feed {feed_id}: position {claimed.seq} is ahead of head {head.seq}"
             self._hello_errors.append(Error(code=ErrorCode.POSITION_AHEAD, message=message))
+        if resync or (head.compacted and not (continuable and claimed is not None and claimed.seq >= head.compacted)):
+            action, start = "clean_sync", at_head
+        elif claimed is None:
+            action = "catch_up" if head.seq else "resume"
+        elif not continuable:
             action = "reset"
         else:
             action, start = ("resume" if claimed.seq == head.seq else "catch_up"), claimed

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 REVOKE = b"revoke"
 RECONNECT = b"reconnect"
+RESYNC = b"resync"
 
 
 class Hub(Periodic):
@@ -104,6 +105,10 @@ class Hub(Periodic):
         """Close the device's socket wherever it is, for good: ring its control channel."""
         await self.bus.publish(device_control_channel(device_id), REVOKE)
 
+    async def demand_resync(self, device_id: str) -> None:
+        """Ask the device for a clean sync of every feed, wherever its socket is."""
+        await self.bus.publish(device_control_channel(device_id), RESYNC)
+
     async def refresh_device(self, device_id: str) -> None:
         """Make the device reconnect (its carers changed), wherever its socket is."""
         await self.bus.publish(device_control_channel(device_id), RECONNECT)
@@ -113,11 +118,19 @@ class Hub(Periodic):
     def _on_message(self, channel: str, payload: bytes) -> None:
         kind, _, key = channel.partition(":")
         members = self._by_channel.get(channel)
-        if members:
+        if members and kind == "tenant":
+            text = payload.decode()  # an encoded frame for every device of the tenant
+            for socket in list(members):
+                socket.streamer.send_text(text)
+        elif members:
             epoch, seq, frame = envelope.unpack(payload)
             text = frame.decode()
             for socket in list(members):
                 socket.streamer.push_live(key, epoch, seq, text)
+        elif kind == "device" and payload == RESYNC:
+            target = self._by_device.get(key)
+            if target is not None:
+                target.demand_resync("requested by the office")
         elif kind == "device" and payload in (REVOKE, RECONNECT):
             target = self._by_device.get(key)
             if target is not None:
