@@ -1,5 +1,6 @@
 """The caresync device SDK: an asyncio device with a local store and an outbox."""
 
-from client_sdk.device import Device, DeviceStopped, RequestFailed, SyncSummary
+from client_sdk.device import Device, SyncSummary
+from client_sdk.errors import CleanSyncRefused, DeviceStopped, RequestFailed
 
-__all__ = ["Device", "DeviceStopped", "RequestFailed", "SyncSummary"]
+__all__ = ["CleanSyncRefused", "Device", "DeviceStopped", "RequestFailed", "SyncSummary"]

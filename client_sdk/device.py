@@ -6,13 +6,16 @@ Public API (see README "Device SDK")::
     await device.start()                 # connect in the background, resume, reconnect
     device.check_in(carer_id, visit_id)  # recordings go to the outbox
     await device.sync()                  # standard sync: upload, then download
+    await device.clean_sync()            # fresh copy; refuses while work is in progress
     device.visits_today(carer_id)        # read the local copy
     device.on_change(callback)           # called after each applied change
     await device.stop()
 
 Every change is applied together with its new position in one local transaction and
 only then acknowledged. Gaps (seen in a change or a heartbeat head) are closed with a
-standard sync.
+standard sync; feeds the server cannot continue are brought level with a clean sync.
+Auto sync runs a standard sync on the tenant's interval, over HTTP when the socket is
+down, and at once after the push channel comes back.
 """
 
 from __future__ import annotations
@@ -25,21 +28,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
-
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from typing import Any, Literal
 
 from client_sdk.backoff import Backoff
+from client_sdk.errors import CleanSyncRefused, DeviceStopped, RequestFailed
+from client_sdk.link import Link, http_base
 from client_sdk.local_store import LocalStore
 from protocol import MAX_MUTATIONS_PER_SYNC, PROTOCOL_VERSION
-from protocol.codec import decode_server_frame, encode
-from protocol.errors import should_reconnect
+from protocol.errors import ErrorCode
 from protocol.frames import (
     Ack,
     Change,
     CheckIn,
     CheckOut,
+    CleanSyncRequest,
+    CleanSyncResponse,
     Error,
     FeedPosition,
     FormSubmission,
@@ -47,9 +50,14 @@ from protocol.frames import (
     Hello,
     Location,
     Mutation,
+    MutationResult,
+    Preferences,
+    ResyncRequired,
+    ServerFrame,
     SyncRequest,
     SyncResponse,
     TaskOutcome,
+    TenantPreferences,
     VisitNote,
     VisitView,
     Welcome,
@@ -59,30 +67,14 @@ from protocol.tracker import Apply, EpochReset, Gap, HeadBehind, decide_change, 
 log = logging.getLogger(__name__)
 
 ChangeListener = Callable[[Change], None]
-
-
-class DeviceStopped(Exception):
-    """The server closed with a terminal code (revoked, bad token...): see ``code``."""
-
-    def __init__(self, code: int, reason: str) -> None:
-        super().__init__(f"closed with terminal code {code}: {reason}")
-        self.code = code
-        self.reason = reason
-
-
-class RequestFailed(Exception):
-    """The server answered a request with an ``error`` frame."""
-
-    def __init__(self, error: Error) -> None:
-        super().__init__(f"{error.code}: {error.message}")
-        self.error = error
+DEFAULT_AUTO_SYNC_S = 900.0
 
 
 @dataclass
 class SyncSummary:
     uploaded: int = 0
     applied: int = 0
-    results: list[Any] = field(default_factory=list)
+    results: list[MutationResult] = field(default_factory=list)
 
 
 class Device:
@@ -96,44 +88,56 @@ class Device:
         app_version: str = "caresync-sdk/0.1",
         ack: bool = True,
         backoff: Backoff | None = None,
+        transport: Literal["socket", "http"] = "socket",
+        http_url: str | None = None,
+        auto_sync_interval_s: float | None = None,
     ) -> None:
-        self.urls = [url] if isinstance(url, str) else list(url)
-        """Server addresses tried in turn: after a failed or lost connection, the next one."""
-        self._url_index = 0
-        self.token = token
+        urls = [url] if isinstance(url, str) else list(url)
         self.device_uuid = device_uuid
         self.app_version = app_version
         self.store = LocalStore(store_path)
         self.acking = ack
         """Tests may switch acks off to simulate a faulty app."""
-        self.backoff = backoff or Backoff()
+        self.transport = transport
+        self.link = Link(urls, http_url or http_base(urls[0]), token, self._hello, self._on_frame, backoff or Backoff())
         self.welcome: Welcome | None = None
-        self.connected = asyncio.Event()
-        self.stopped_by: DeviceStopped | None = None
+        self.preferences: TenantPreferences | None = None
+        self.auto_sync_interval_s = auto_sync_interval_s
+        """Overrides the tenant's interval (e.g. for an HTTP-only device before it knows it)."""
         self.errors: list[Error] = []
         self.received_changes = 0
+        self.auto_syncs = 0
         self._listeners: list[ChangeListener] = []
-        self._ws: ClientConnection | None = None
-        self._runner: asyncio.Task[None] | None = None
-        self._pending: dict[str, asyncio.Future[SyncResponse]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
         self._sync_lock = asyncio.Lock()
-        self._catch_up: asyncio.Task[None] | None = None
+        self._wanted_clean: set[str] = set()
+        self._wanted_sync = asyncio.Event()
+        self._prefs_changed = asyncio.Event()
 
     # ------------------------------------------------------------ lifecycle
 
+    @property
+    def connected(self) -> asyncio.Event:
+        return self.link.connected
+
+    @property
+    def stopped_by(self) -> DeviceStopped | None:
+        return self.link.stopped_by
+
     async def start(self, wait: bool = True, timeout: float = 10.0) -> None:
-        """Connect in the background; with ``wait``, return once welcomed."""
-        self._runner = asyncio.create_task(self._run(), name=f"device-{self.device_uuid}")
-        if wait:
+        """Connect in the background (socket transport) and start auto sync; with
+        ``wait``, return once welcomed."""
+        if self.transport == "socket":
+            self._tasks.append(asyncio.create_task(self.link.run(), name=f"device-{self.device_uuid}"))
+        self._tasks.append(asyncio.create_task(self._background(), name="device-background"))
+        self._tasks.append(asyncio.create_task(self._auto_sync(), name="device-auto-sync"))
+        if wait and self.transport == "socket":
             await self.wait_connected(timeout)
 
     async def wait_connected(self, timeout: float = 10.0) -> None:
         waiter = asyncio.create_task(self.connected.wait())
-        await asyncio.wait(
-            {waiter, self._runner} if self._runner else {waiter},
-            timeout=timeout,
-            return_when=asyncio.FIRST_COMPLETED,
-        )
+        runner = self._tasks[0] if self._tasks else waiter
+        await asyncio.wait({waiter, runner}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         waiter.cancel()
         if self.stopped_by is not None:
             raise self.stopped_by
@@ -141,96 +145,73 @@ class Device:
             raise TimeoutError("device did not connect in time")
 
     async def stop(self) -> None:
-        for task in (self._catch_up, self._runner):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        await self.link.close()
         self.store.close()
 
     async def disconnect(self) -> None:
-        """Drop the current socket (the app lost signal); the runner reconnects."""
-        if self._ws is not None:
-            await self._ws.close()
+        """Drop the current socket (the app lost signal); the link reconnects."""
+        await self.link.close_socket()
 
     def on_change(self, listener: ChangeListener) -> None:
         self._listeners.append(listener)
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                url = self.urls[self._url_index % len(self.urls)]
-                async with connect(url, max_size=4 * 1024 * 1024, compression=None, open_timeout=5) as ws:
-                    self._ws = ws
-                    await self._session(ws)
-                code, reason = ws.close_code or 1006, ws.close_reason or ""
-            except ConnectionClosed as closed:
-                code, reason = (closed.rcvd.code, closed.rcvd.reason) if closed.rcvd else (1006, "")
-            except (OSError, TimeoutError) as exc:
-                code, reason = 1006, str(exc)
-                log.debug("connect failed: %s", exc)
-            finally:
-                self._ws = None
-                self.connected.clear()
-                for future in self._pending.values():
-                    if not future.done():
-                        future.set_exception(ConnectionError("connection lost"))
-                self._pending.clear()
-            if not should_reconnect(code):
-                self.stopped_by = DeviceStopped(code, reason)
-                return
-            self._url_index += 1
-            await asyncio.sleep(self.backoff.next_delay())
-
-    async def _session(self, ws: ClientConnection) -> None:
-        hello = Hello(
-            token=self.token,
+    def _hello(self) -> Hello:
+        return Hello(
+            token=self.link.token,
             device_uuid=self.device_uuid,
             app_version=self.app_version,
             protocol_version=PROTOCOL_VERSION,
             positions=self.store.positions(),
         )
-        await ws.send(encode(hello).decode())
-        async for raw in ws:
-            frame = decode_server_frame(raw)
-            if isinstance(frame, Change):
-                await self._on_change(frame)
-            elif isinstance(frame, Welcome):
-                self._on_welcome(frame)
-            elif isinstance(frame, Heartbeat):
-                self._on_heartbeat(frame)
-            elif isinstance(frame, SyncResponse):
-                future = self._pending.pop(frame.request_id, None)
-                if future is not None and not future.done():
-                    future.set_result(frame)
-            else:
-                self._on_error(frame)
 
-    # ------------------------------------------------------------ incoming
+    # ------------------------------------------------------------ incoming frames
+
+    async def _on_frame(self, frame: ServerFrame) -> None:
+        if isinstance(frame, Change):
+            await self._on_change(frame)
+        elif isinstance(frame, Welcome):
+            self._on_welcome(frame)
+        elif isinstance(frame, Heartbeat):
+            self._on_heartbeat(frame)
+        elif isinstance(frame, ResyncRequired):
+            self._want_clean(frame.feeds)
+        elif isinstance(frame, Preferences):
+            self._set_preferences(frame.preferences)
+        elif isinstance(frame, Error):
+            self.errors.append(frame)
 
     def _on_welcome(self, welcome: Welcome) -> None:
+        had_dropped = self.link.drops > 0
         self.welcome = welcome
+        self._set_preferences(welcome.preferences)
         self.store.forget_feeds_except({f.feed for f in welcome.feeds})
         for status in welcome.feeds:
             position = self.store.ensure_feed(status.feed, status.epoch, status.carer_name)
-            if status.action == "reset" or position.epoch != status.epoch:
+            if status.action == "clean_sync":
+                self._want_clean([status.feed])
+            elif status.action == "reset" or position.epoch != status.epoch:
                 self.store.reset_feed(status.feed, status.epoch)
-        self.backoff.reset()
-        self.connected.set()
-        if self.store.pending_count():
-            self._schedule_sync()
+        self.link.welcomed()
+        if had_dropped or self.store.pending_count():
+            self._wanted_sync.set()  # the push channel was down: sync at once
 
     async def _on_change(self, change: Change) -> None:
         self.received_changes += 1
         stored = self.store.position(change.feed)
-        if stored is None:
+        if stored is None or change.feed in self._wanted_clean:
             return
         decision = decide_change(stored, change.epoch, change.seq)
         if isinstance(decision, Apply):
             self._apply(change)
             await self._ack(change.feed, change.epoch, change.seq)
         elif isinstance(decision, Gap | EpochReset):
-            self._schedule_sync()
+            self._wanted_sync.set()
 
     def _on_heartbeat(self, heartbeat: Heartbeat) -> None:
         for head in heartbeat.heads:
@@ -240,16 +221,13 @@ class Device:
             decision = decide_head(stored, head.epoch, head.seq)
             if isinstance(decision, EpochReset | HeadBehind):
                 self.store.reset_feed(head.feed, head.epoch)
-                self._schedule_sync()
+                self._wanted_sync.set()
             elif isinstance(decision, Gap):
-                self._schedule_sync()
+                self._wanted_sync.set()
 
-    def _on_error(self, error: Error) -> None:
-        future = self._pending.pop(error.request_id, None) if error.request_id else None
-        if future is not None and not future.done():
-            future.set_exception(RequestFailed(error))
-        else:
-            self.errors.append(error)
+    def _set_preferences(self, preferences: TenantPreferences) -> None:
+        self.preferences = preferences
+        self._prefs_changed.set()
 
     def _apply(self, change: Change) -> None:
         self.store.apply(change)
@@ -257,23 +235,64 @@ class Device:
             listener(change)
 
     async def _ack(self, feed: str, epoch: int, seq: int) -> None:
-        if self.acking and self._ws is not None:
-            with contextlib.suppress(ConnectionClosed):
-                await self._ws.send(encode(Ack(feed=feed, epoch=epoch, seq=seq)).decode())
+        if self.acking:
+            await self.link.send(Ack(feed=feed, epoch=epoch, seq=seq))
 
-    def _schedule_sync(self) -> None:
-        if self._catch_up is None or self._catch_up.done():
-            self._catch_up = asyncio.create_task(self._background_sync())
+    def _want_clean(self, feeds: list[str]) -> None:
+        self._wanted_clean.update(feeds)
+        self._wanted_sync.set()
 
-    async def _background_sync(self) -> None:
-        try:
-            await self.sync()
-        except (ConnectionError, RequestFailed, TimeoutError) as exc:
-            log.info("background sync failed: %s", exc)
+    # ------------------------------------------------------------ background work
+
+    async def _background(self) -> None:
+        """Runs the syncs the device decided it needs (gaps, resets, server demands)."""
+        while True:
+            await self._wanted_sync.wait()
+            self._wanted_sync.clear()
+            try:
+                if self._wanted_clean:
+                    feeds = sorted(self._wanted_clean)
+                    await self.clean_sync(feeds, force=True)
+                    self._wanted_clean.difference_update(feeds)
+                await self.sync()
+            except (ConnectionError, RequestFailed, TimeoutError, OSError) as exc:
+                log.info("background sync failed (%s); retrying when possible", exc)
+                if self.stopped_by is not None:
+                    return
+                await self._wait_for_link()
+                self._wanted_sync.set()
+
+    async def _wait_for_link(self) -> None:
+        if self.transport == "socket":
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(5):
+                    await self.connected.wait()
+        else:
+            await asyncio.sleep(1.0)
+
+    async def _auto_sync(self) -> None:
+        """A standard sync on the tenant's interval, over whichever transport is up."""
+        while self.stopped_by is None:
+            interval = self.auto_sync_interval_s or (
+                self.preferences.auto_sync_interval_s if self.preferences else DEFAULT_AUTO_SYNC_S
+            )
+            self._prefs_changed.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(interval):
+                    await self._prefs_changed.wait()
+                    continue  # new preferences: restart the wait with the new interval
+            if self.preferences is not None and not self.preferences.auto_sync_enabled:
+                continue
+            uploads = self.preferences.auto_sync_uploads if self.preferences else True
+            try:
+                await self.sync(upload=uploads)
+                self.auto_syncs += 1
+            except (ConnectionError, RequestFailed, TimeoutError, OSError) as exc:
+                log.info("auto sync failed: %s", exc)
 
     # ------------------------------------------------------------ standard sync
 
-    async def sync(self, timeout: float = 30.0) -> SyncSummary:
+    async def sync(self, timeout: float = 30.0, upload: bool = True) -> SyncSummary:
         """Standard sync: upload the outbox, then download every change since our positions.
 
         Repeats while the server says ``more`` or mutations remain. Safe to retry after
@@ -282,17 +301,18 @@ class Device:
         summary = SyncSummary()
         async with self._sync_lock:
             while True:
-                mutations = self.store.pending(MAX_MUTATIONS_PER_SYNC)
+                mutations = self.store.pending(MAX_MUTATIONS_PER_SYNC) if upload else []
                 request = SyncRequest(
-                    request_id=str(uuid.uuid4()),
-                    mutations=mutations,
-                    positions=self.store.positions(),
+                    request_id=str(uuid.uuid4()), mutations=mutations, positions=self.store.positions()
                 )
-                response = await self._request(request, timeout)
+                response = await self.link.request(request, timeout)
+                assert isinstance(response, SyncResponse)
                 self.store.record_results(response.results)
                 summary.uploaded += len(response.results)
                 summary.results.extend(response.results)
                 summary.applied += await self._apply_response(response)
+                if response.resync:
+                    self._want_clean(response.resync)
                 if not response.more and len(mutations) < MAX_MUTATIONS_PER_SYNC:
                     return summary
 
@@ -317,39 +337,73 @@ class Device:
             await self._ack(change.feed, change.epoch, change.seq)
         return applied
 
-    async def _request(self, request: SyncRequest, timeout: float) -> SyncResponse:
-        ws = self._ws
-        if ws is None or not self.connected.is_set():
-            raise ConnectionError("not connected")
-        future: asyncio.Future[SyncResponse] = asyncio.get_running_loop().create_future()
-        self._pending[request.request_id] = future
-        try:
-            await ws.send(encode(request).decode())
-        except ConnectionClosed as exc:
-            self._pending.pop(request.request_id, None)
-            raise ConnectionError("connection lost") from exc
-        async with asyncio.timeout(timeout):
-            return await future
+    # ------------------------------------------------------------ clean sync
+
+    async def clean_sync(self, feeds: list[str] | None = None, *, force: bool = False) -> dict[str, FeedPosition]:
+        """Replace the local copy of ``feeds`` (default: all) with a fresh snapshot.
+
+        Refused with :class:`CleanSyncRefused` while a visit is checked in or a form is
+        open, unless ``force``; nothing the carer recorded is touched either way (the
+        outbox and work in progress live apart from the copy being replaced). Pending
+        uploads go first. Pages land in staging and are swapped in atomically only when
+        complete; an interrupted clean sync resumes from its last page, or starts over
+        if the server says the snapshot expired. The old copy stays usable meanwhile.
+        """
+        work = self.store.work_in_progress()
+        if work and not force:
+            raise CleanSyncRefused(
+                [f"{kind} {detail} in progress on visit {visit}".replace("  ", " ") for visit, kind, detail in work]
+            )
+        await self.sync()  # uploads first; a failure here leaves everything as it was
+        done: dict[str, FeedPosition] = {}
+        for feed in feeds if feeds is not None else [p.feed for p in self.store.positions()]:
+            done[feed] = await self._clean_one(feed)
+        await self.sync()  # continue from the snapshot position
+        return done
+
+    async def _clean_one(self, feed: str) -> FeedPosition:
+        restarted = False
+        while True:
+            staged = self.store.staged(feed)
+            cursor = staged[1] if staged else None
+            if staged and cursor is None:
+                break  # complete but not swapped (interrupted right before the swap)
+            try:
+                response = await self.link.request(
+                    CleanSyncRequest(request_id=str(uuid.uuid4()), feed=feed, cursor=cursor)
+                )
+            except RequestFailed as exc:
+                restartable = exc.error.code in (
+                    ErrorCode.SNAPSHOT_EXPIRED,
+                    ErrorCode.INVALID_CURSOR,
+                    ErrorCode.CURSOR_OUT_OF_ORDER,
+                )
+                if restartable and staged and not restarted:
+                    self.store.discard_staging(feed)
+                    restarted = True
+                    continue
+                raise
+            assert isinstance(response, CleanSyncResponse)
+            self.store.stage_page(response)
+            if response.next_cursor is None:
+                break
+        return self.store.swap_in(feed)
 
     # ------------------------------------------------------------ recordings
 
     def check_in(
-        self,
-        carer_id: str,
-        visit_id: str,
-        at: datetime | None = None,
-        location: Location | None = None,
+        self, carer_id: str, visit_id: str, at: datetime | None = None, location: Location | None = None
     ) -> int:
-        return self._record(CheckIn, carer_id, visit_id, at, location=location)
+        moment = at or datetime.now(UTC)
+        self.store.begin_work(visit_id, "check-in", "", moment)
+        return self._record(CheckIn, carer_id, visit_id, moment, location=location)
 
     def check_out(
-        self,
-        carer_id: str,
-        visit_id: str,
-        at: datetime | None = None,
-        location: Location | None = None,
+        self, carer_id: str, visit_id: str, at: datetime | None = None, location: Location | None = None
     ) -> int:
-        return self._record(CheckOut, carer_id, visit_id, at, location=location)
+        mutation_id = self._record(CheckOut, carer_id, visit_id, at, location=location)
+        self.store.end_work(visit_id, "check-in")
+        return mutation_id
 
     def record_task(self, carer_id: str, visit_id: str, task_id: str, done: bool, reason: str | None = None) -> int:
         return self._record(TaskOutcome, carer_id, visit_id, None, task_id=task_id, done=done, reason=reason)
@@ -357,8 +411,14 @@ class Device:
     def add_note(self, carer_id: str, visit_id: str, text: str) -> int:
         return self._record(VisitNote, carer_id, visit_id, None, text=text)
 
+    def open_form(self, visit_id: str, form: str) -> None:
+        """The carer started filling in ``form``: a clean sync will ask first."""
+        self.store.begin_work(visit_id, "form", form, datetime.now(UTC))
+
     def submit_form(self, carer_id: str, visit_id: str, form: str, data: dict[str, Any]) -> int:
-        return self._record(FormSubmission, carer_id, visit_id, None, form=form, data=data)
+        mutation_id = self._record(FormSubmission, carer_id, visit_id, None, form=form, data=data)
+        self.store.end_work(visit_id, "form", form)
+        return mutation_id
 
     def _record(self, kind: type[Mutation], carer_id: str, visit_id: str, at: datetime | None, **fields: Any) -> int:
         """Put a recording in the outbox (durably) and return its mutation id."""

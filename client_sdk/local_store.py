@@ -16,6 +16,7 @@ import msgspec
 
 from protocol.frames import (
     Change,
+    CleanSyncResponse,
     FeedPosition,
     Mutation,
     MutationResult,
@@ -36,6 +37,18 @@ CREATE TABLE IF NOT EXISTS outbox (
     state TEXT NOT NULL DEFAULT 'pending', result TEXT
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS work_in_progress (
+    visit_id TEXT NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '', since TEXT NOT NULL,
+    PRIMARY KEY (visit_id, kind, detail)
+);
+CREATE TABLE IF NOT EXISTS staging (
+    feed TEXT PRIMARY KEY, snapshot_id TEXT NOT NULL, epoch INTEGER NOT NULL, seq INTEGER NOT NULL,
+    next_cursor TEXT
+);
+CREATE TABLE IF NOT EXISTS staging_visits (
+    feed TEXT NOT NULL, visit_id TEXT NOT NULL, starts_at TEXT NOT NULL, body TEXT NOT NULL,
+    PRIMARY KEY (feed, visit_id)
+);
 """
 
 _mutation_decoder = msgspec.json.Decoder(Mutation)
@@ -193,6 +206,78 @@ class LocalStore:
     def result(self, mutation_id: int) -> MutationResult | None:
         row = self._db.execute("SELECT result FROM outbox WHERE mutation_id = ?", (mutation_id,)).fetchone()
         return None if row is None or row[0] is None else _result_decoder.decode(row[0])
+
+    # ------------------------------------------------------------ work in progress
+
+    def begin_work(self, visit_id: str, kind: str, detail: str, since: datetime) -> None:
+        """A visit checked in, or a form opened: a clean sync asks before going ahead."""
+        self._db.execute(
+            "INSERT OR IGNORE INTO work_in_progress (visit_id, kind, detail, since) VALUES (?, ?, ?, ?)",
+            (visit_id, kind, detail, since.isoformat()),
+        )
+
+    def end_work(self, visit_id: str, kind: str, detail: str = "") -> None:
+        self._db.execute(
+            "DELETE FROM work_in_progress WHERE visit_id = ? AND kind = ? AND detail = ?", (visit_id, kind, detail)
+        )
+
+    def work_in_progress(self) -> list[tuple[str, str, str]]:
+        """(visit id, kind, detail) of every visit checked in and form being filled in."""
+        rows = self._db.execute("SELECT visit_id, kind, detail FROM work_in_progress ORDER BY since")
+        return [(v, k, d) for v, k, d in rows]
+
+    # ------------------------------------------------------------ clean sync staging
+
+    def staged(self, feed: str) -> tuple[str, str | None] | None:
+        """(snapshot id, next cursor) of an unfinished clean sync of ``feed``."""
+        row = self._db.execute("SELECT snapshot_id, next_cursor FROM staging WHERE feed = ?", (feed,)).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    def stage_page(self, response: CleanSyncResponse) -> None:
+        """Keep one snapshot page (and where to resume) in staging; the live copy is untouched."""
+        with self._transaction() as db:
+            row = db.execute("SELECT snapshot_id FROM staging WHERE feed = ?", (response.feed,)).fetchone()
+            if row is None or row[0] != response.snapshot_id:
+                db.execute("DELETE FROM staging_visits WHERE feed = ?", (response.feed,))
+            db.execute(
+                "INSERT INTO staging (feed, snapshot_id, epoch, seq, next_cursor) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (feed) DO UPDATE SET snapshot_id = excluded.snapshot_id, epoch = excluded.epoch, "
+                "seq = excluded.seq, next_cursor = excluded.next_cursor",
+                (response.feed, response.snapshot_id, response.epoch, response.seq, response.next_cursor),
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO staging_visits (feed, visit_id, starts_at, body) VALUES (?, ?, ?, ?)",
+                [
+                    (response.feed, v.id, v.starts_at.isoformat(), msgspec.json.encode(v).decode())
+                    for v in response.visits
+                ],
+            )
+
+    def swap_in(self, feed: str) -> FeedPosition:
+        """Replace the feed's visits with the complete snapshot and take its position, atomically."""
+        with self._transaction() as db:
+            row = db.execute("SELECT epoch, seq, next_cursor FROM staging WHERE feed = ?", (feed,)).fetchone()
+            if row is None or row[2] is not None:
+                raise ValueError(f"no complete snapshot of feed {feed} is staged")
+            db.execute("DELETE FROM visits WHERE feed = ?", (feed,))
+            db.execute(
+                "INSERT INTO visits (feed, visit_id, starts_at, body) "
+                "SELECT feed, visit_id, starts_at, body FROM staging_visits WHERE feed = ?",
+                (feed,),
+            )
+            db.execute(
+                "INSERT INTO feeds (feed, epoch, seq) VALUES (?, ?, ?) "
+                "ON CONFLICT (feed) DO UPDATE SET epoch = excluded.epoch, seq = excluded.seq",
+                (feed, row[0], row[1]),
+            )
+            db.execute("DELETE FROM staging_visits WHERE feed = ?", (feed,))
+            db.execute("DELETE FROM staging WHERE feed = ?", (feed,))
+        return FeedPosition(feed=feed, epoch=row[0], seq=row[1])
+
+    def discard_staging(self, feed: str) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM staging_visits WHERE feed = ?", (feed,))
+            db.execute("DELETE FROM staging WHERE feed = ?", (feed,))
 
     def pending_count(self) -> int:
         count: int = self._db.execute("SELECT count(*) FROM outbox WHERE state = 'pending'").fetchone()[0]

@@ -1,0 +1,205 @@
+"""The device's connection: a WebSocket kept open with reconnects, request/response over
+it, and the HTTP fallback for the same requests when no socket is up."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import msgspec
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from client_sdk.backoff import Backoff
+from client_sdk.errors import DeviceStopped, RequestFailed
+from protocol.codec import decode_server_frame, encode
+from protocol.errors import ErrorCode, should_reconnect
+from protocol.frames import (
+    CleanSyncRequest,
+    CleanSyncResponse,
+    Error,
+    Hello,
+    ServerFrame,
+    SyncRequest,
+    SyncResponse,
+)
+
+log = logging.getLogger(__name__)
+
+Request = SyncRequest | CleanSyncRequest
+Response = SyncResponse | CleanSyncResponse
+_HTTP_PATHS = {SyncRequest: "/api/v1/device/sync", CleanSyncRequest: "/api/v1/device/clean-sync"}
+_error_body = msgspec.json.Decoder(dict[str, Error])
+
+
+def http_base(ws_url: str) -> str:
+    """``ws://host:port/ws/device`` -> ``http://host:port`` (wss -> https)."""
+    parts = urlsplit(ws_url)
+    scheme = "https" if parts.scheme == "wss" else "http"
+    return urlunsplit((scheme, parts.netloc, "", "", ""))
+
+
+class Link:
+    def __init__(
+        self,
+        urls: list[str],
+        http_url: str,
+        token: str,
+        hello: Callable[[], Hello],
+        on_frame: Callable[[ServerFrame], Awaitable[None]],
+        backoff: Backoff,
+    ) -> None:
+        self.urls = urls
+        self.http_url = http_url
+        self.token = token
+        self.hello = hello
+        self.on_frame = on_frame
+        self.backoff = backoff
+        self.connected = asyncio.Event()
+        self.stopped_by: DeviceStopped | None = None
+        self.drops = 0
+        self.cut_after_frames: int | None = None
+        """Fault injection for tests: abort the socket after this many more frames."""
+        self._ws: ClientConnection | None = None
+        self._url_index = 0
+        self._pending: dict[str, asyncio.Future[Response]] = {}
+        self._http: httpx.AsyncClient | None = None
+
+    # ------------------------------------------------------------ the socket
+
+    async def run(self) -> None:
+        """Keep a socket open until a terminal close; reconnect with backoff otherwise."""
+        while True:
+            url = self.urls[self._url_index % len(self.urls)]
+            try:
+                async with connect(url, max_size=4 * 1024 * 1024, compression=None, open_timeout=5) as ws:
+                    self._ws = ws
+                    await self._serve(ws)
+                code, reason = ws.close_code or 1006, ws.close_reason or ""
+            except ConnectionClosed as closed:
+                code, reason = (closed.rcvd.code, closed.rcvd.reason) if closed.rcvd else (1006, "")
+            except (OSError, TimeoutError, ConnectionError) as exc:
+                code, reason = 1006, str(exc)
+            finally:
+                self._lost()
+            if not should_reconnect(code):
+                self.stopped_by = DeviceStopped(code, reason)
+                return
+            self._url_index += 1
+            await asyncio.sleep(self.backoff.next_delay())
+
+    async def _serve(self, ws: ClientConnection) -> None:
+        await self._send(ws, encode(self.hello()).decode())
+        while True:
+            raw = await ws.recv()
+            self._count(ws)
+            frame = decode_server_frame(raw)
+            if isinstance(frame, SyncResponse | CleanSyncResponse):
+                self._resolve(frame.request_id, frame)
+            elif isinstance(frame, Error) and frame.request_id in self._pending:
+                self._resolve(frame.request_id, RequestFailed(frame))
+            else:
+                await self.on_frame(frame)
+
+    def welcomed(self) -> None:
+        self.backoff.reset()
+        self.connected.set()
+
+    def _lost(self) -> None:
+        if self.connected.is_set():
+            self.drops += 1
+        self._ws = None
+        self.connected.clear()
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(ConnectionError("connection lost"))
+        self._pending.clear()
+
+    def _resolve(self, request_id: str, outcome: Response | Exception) -> None:
+        future = self._pending.pop(request_id, None)
+        if future is None or future.done():
+            return
+        if isinstance(outcome, Exception):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
+
+    async def _send(self, ws: ClientConnection, text: str) -> None:
+        await ws.send(text)
+        self._count(ws)
+
+    def _count(self, ws: ClientConnection) -> None:
+        if self.cut_after_frames is None:
+            return
+        self.cut_after_frames -= 1
+        if self.cut_after_frames <= 0:
+            self.cut_after_frames = None
+            ws.transport.abort()
+            raise ConnectionError("connection cut (fault injection)")
+
+    async def send(self, frame: msgspec.Struct) -> bool:
+        """Send a frame if a socket is up; False otherwise (acks are resent on reconnect)."""
+        ws = self._ws
+        if ws is None or not self.connected.is_set():
+            return False
+        try:
+            await self._send(ws, encode(frame).decode())
+        except (ConnectionClosed, ConnectionError):
+            return False
+        return True
+
+    async def close_socket(self) -> None:
+        if self._ws is not None:
+            await self._ws.close()
+
+    # ------------------------------------------------------------ requests
+
+    async def request(self, frame: Request, timeout: float = 30.0) -> Response:
+        """Over the socket when it is up, else over HTTP: the same request and answer."""
+        ws = self._ws
+        if ws is not None and self.connected.is_set():
+            return await self._over_socket(ws, frame, timeout)
+        return await self._over_http(frame, timeout)
+
+    async def _over_socket(self, ws: ClientConnection, frame: Request, timeout: float) -> Response:
+        future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+        self._pending[frame.request_id] = future
+        try:
+            await self._send(ws, encode(frame).decode())
+        except (ConnectionClosed, ConnectionError) as exc:
+            self._pending.pop(frame.request_id, None)
+            with contextlib.suppress(Exception):
+                await ws.close()
+            raise ConnectionError("connection lost") from exc
+        async with asyncio.timeout(timeout):
+            return await future
+
+    async def _over_http(self, frame: Request, timeout: float) -> Response:
+        if self._http is None:
+            self._http = httpx.AsyncClient(
+                base_url=self.http_url, headers={"authorization": f"Bearer {self.token}"}, timeout=timeout
+            )
+        try:
+            reply = await self._http.post(_HTTP_PATHS[type(frame)], content=encode(frame))
+        except httpx.HTTPError as exc:
+            raise ConnectionError(f"HTTP request failed: {exc}") from exc
+        if reply.status_code != 200:
+            try:
+                error = _error_body.decode(reply.content)["error"]
+            except (msgspec.DecodeError, msgspec.ValidationError, KeyError):
+                error = Error(code=ErrorCode.INTERNAL_ERROR, message=f"HTTP {reply.status_code}")
+            if reply.status_code == 401:
+                self.stopped_by = DeviceStopped(4101 if error.code == "revoked" else 4100, error.message)
+            raise RequestFailed(Error(code=error.code, message=error.message, request_id=frame.request_id))
+        if isinstance(frame, SyncRequest):
+            return msgspec.json.decode(reply.content, type=SyncResponse)
+        return msgspec.json.decode(reply.content, type=CleanSyncResponse)
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
