@@ -139,6 +139,7 @@ class Link:
         if self.cut_after_frames <= 0:
             self.cut_after_frames = None
             ws.transport.abort()
+            self._lost()
             raise ConnectionError("connection cut (fault injection)")
 
     async def send(self, frame: msgspec.Struct) -> bool:

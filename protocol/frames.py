@@ -274,9 +274,7 @@ class Error(Struct, tag_field="type", tag="error"):
 
 
 DeviceFrame = Hello | Ack | Heartbeat | SyncRequest | CleanSyncRequest
-ServerFrame = (
-    Welcome | Change | Heartbeat | SyncResponse | CleanSyncResponse | ResyncRequired | Preferences | Error
-)
+ServerFrame = Welcome | Change | Heartbeat | SyncResponse | CleanSyncResponse | ResyncRequired | Preferences | Error
 AnyFrame = (
     Hello
     | Welcome
