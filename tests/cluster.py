@@ -20,7 +20,7 @@ class ServeProcess:
     def __init__(
         self,
         database_url: str,
-        redis_url: str,
+        redis_url: str | None,
         node_id: str,
         log_dir: Path,
         heartbeat_s: float = 0.5,
@@ -47,7 +47,7 @@ class ServeProcess:
         command = [
             sys.executable, "-m", "server.cli", "serve",
             "--database-url", self.database_url,
-            "--redis-url", self.redis_url,
+            *(["--redis-url", self.redis_url] if self.redis_url else []),
             "--node-id", self.node_id,
             "--port", str(self.port),
             "--heartbeat", str(self.heartbeat_s),
