@@ -5,6 +5,7 @@ recording lost."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import tempfile
 from datetime import timedelta
 from pathlib import Path
@@ -191,10 +192,8 @@ async def test_server_killed_mid_upload_and_mid_clean_sync(tmp_path: Path) -> No
                 server.kill()
 
         device.link._send = send_then_kill  # type: ignore[method-assign]
-        try:
+        with contextlib.suppress(ConnectionError, TimeoutError):
             await device.sync(timeout=5)
-        except (ConnectionError, TimeoutError):
-            pass
         await server.start()
         await _until_done(device, clean=False)
         assert device.store.pending_count() == 0
@@ -210,10 +209,8 @@ async def test_server_killed_mid_upload_and_mid_clean_sync(tmp_path: Path) -> No
             server.kill()
 
         device.store.stage_page = stage_then_kill  # type: ignore[method-assign]
-        try:
+        with contextlib.suppress(ConnectionError, TimeoutError):
             await device.clean_sync([carer.id], force=True)
-        except (ConnectionError, TimeoutError):
-            pass
         staged = device.store.staged(carer.id)
         assert staged is not None
         await server.start()
