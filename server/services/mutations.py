@@ -5,14 +5,18 @@ against a visit that was cancelled, reassigned away, or whose task was removed i
 with a ``conflict`` flag for the office. Only records that can never have been the
 carer's (unknown visit, a visit the carer was never assigned, a carer not on the device)
 are rejected, and even those are kept, as received, in the ledger.
+
+A request's mutations are judged against state read in a handful of batched queries and
+written with two multi-row inserts, however many mutations it carries.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from protocol.errors import ConflictReason, RejectReason
@@ -29,97 +33,141 @@ class _Verdict:
     reason: str | None = None
 
 
+@dataclass
+class _Known:
+    """What the store says about the visits, assignments and tasks a request refers to."""
+
+    ledger: dict[int, Any]
+    visit_status: dict[str, str]
+    unassigned_at: dict[tuple[str, str], int | None]
+    task_removed: dict[tuple[str, str], bool]
+
+
 async def apply_mutations(
     conn: AsyncConnection, device: DeviceIdentity, mutations: list[Mutation], now_ms: int
 ) -> list[MutationResult]:
-    """Apply each mutation once inside the caller's transaction; answer each one."""
-    return [await _apply_one(conn, device, mutation, now_ms) for mutation in mutations]
+    """Apply each mutation once inside the caller's transaction; answer each one in order."""
+    if not mutations:
+        return []
+    known = await _load(conn, device, mutations)
+    results: list[MutationResult] = []
+    records: list[dict[str, object]] = []
+    ledger: list[dict[str, object]] = []
+    for m in mutations:
+        earlier = known.ledger.get(m.mutation_id)
+        if earlier is not None:
+            results.append(
+                MutationResult(
+                    mutation_id=m.mutation_id,
+                    status="duplicate",
+                    reason=earlier["reason"],
+                    record_id=earlier["record_id"],
+                    original_status=earlier["status"],
+                )
+            )
+            continue
+        verdict = _judge(device, m, known)
+        record_id = None if verdict.status == "rejected" else new_id()
+        kind = type(m).__struct_config__.tag
+        payload = msgspec.json.encode(m).decode()
+        if record_id is not None:
+            records.append(
+                {
+                    "id": record_id,
+                    "tenant_id": device.tenant_id,
+                    "visit_id": m.visit_id,
+                    "carer_id": m.carer_id,
+                    "device_id": device.device_id,
+                    "mutation_id": m.mutation_id,
+                    "kind": kind,
+                    "task_id": m.task_id if isinstance(m, TaskOutcome) else None,
+                    "captured_at": to_ms(m.captured_at),
+                    "received_at": now_ms,
+                    "payload": payload,
+                    "conflict": verdict.reason,
+                }
+            )
+        entry = {
+            "device_id": device.device_id,
+            "mutation_id": m.mutation_id,
+            "kind": kind,
+            "carer_id": m.carer_id,
+            "visit_id": m.visit_id,
+            "received_at": now_ms,
+            "status": verdict.status,
+            "reason": verdict.reason,
+            "record_id": record_id,
+            "payload": payload,
+        }
+        ledger.append(entry)
+        known.ledger[m.mutation_id] = entry  # a repeat within the same request is a duplicate
+        results.append(
+            MutationResult(mutation_id=m.mutation_id, status=verdict.status, reason=verdict.reason, record_id=record_id)
+        )
+    if records:
+        await conn.execute(insert(care_records), records)
+    if ledger:
+        await conn.execute(insert(device_mutations), ledger)
+    return results
 
 
-async def _apply_one(conn: AsyncConnection, device: DeviceIdentity, m: Mutation, now_ms: int) -> MutationResult:
-    earlier = (
-        await conn.execute(
-            select(device_mutations.c.status, device_mutations.c.reason, device_mutations.c.record_id).where(
-                device_mutations.c.device_id == device.device_id,
-                device_mutations.c.mutation_id == m.mutation_id,
+async def _load(conn: AsyncConnection, device: DeviceIdentity, mutations: list[Mutation]) -> _Known:
+    ids = sorted({m.mutation_id for m in mutations})
+    visit_ids = sorted({m.visit_id for m in mutations})
+    pairs = sorted({(m.visit_id, m.carer_id) for m in mutations})
+    task_keys = sorted({(m.visit_id, m.task_id) for m in mutations if isinstance(m, TaskOutcome)})
+    ledger = {
+        r.mutation_id: {"status": r.status, "reason": r.reason, "record_id": r.record_id}
+        for r in await conn.execute(
+            select(device_mutations.c.mutation_id, device_mutations.c.status)
+            .add_columns(device_mutations.c.reason, device_mutations.c.record_id)
+            .where(device_mutations.c.device_id == device.device_id, device_mutations.c.mutation_id.in_(ids))
+        )
+    }
+    statuses = {
+        r.id: r.status
+        for r in await conn.execute(
+            select(visits.c.id, visits.c.status).where(
+                visits.c.id.in_(visit_ids), visits.c.tenant_id == device.tenant_id
             )
         )
-    ).first()
-    if earlier is not None:
-        return MutationResult(
-            mutation_id=m.mutation_id,
-            status="duplicate",
-            reason=earlier.reason,
-            record_id=earlier.record_id,
-            original_status=earlier.status,
-        )
-    verdict = await _judge(conn, device, m)
-    record_id = None
-    if verdict.status != "rejected":
-        record_id = new_id()
-        await conn.execute(
-            insert(care_records).values(
-                id=record_id,
-                tenant_id=device.tenant_id,
-                visit_id=m.visit_id,
-                carer_id=m.carer_id,
-                device_id=device.device_id,
-                mutation_id=m.mutation_id,
-                kind=type(m).__struct_config__.tag,
-                task_id=m.task_id if isinstance(m, TaskOutcome) else None,
-                captured_at=to_ms(m.captured_at),
-                received_at=now_ms,
-                payload=msgspec.json.encode(m).decode(),
-                conflict=verdict.reason,
+    }
+    assigned = {
+        (r.visit_id, r.carer_id): r.unassigned_at
+        for r in await conn.execute(
+            select(visit_assignments).where(
+                tuple_(visit_assignments.c.visit_id, visit_assignments.c.carer_id).in_(pairs)
             )
         )
-    await conn.execute(
-        insert(device_mutations).values(
-            device_id=device.device_id,
-            mutation_id=m.mutation_id,
-            kind=type(m).__struct_config__.tag,
-            carer_id=m.carer_id,
-            visit_id=m.visit_id,
-            received_at=now_ms,
-            status=verdict.status,
-            reason=verdict.reason,
-            record_id=record_id,
-            payload=msgspec.json.encode(m).decode(),
-        )
-    )
-    return MutationResult(mutation_id=m.mutation_id, status=verdict.status, reason=verdict.reason, record_id=record_id)
+    }
+    removed: dict[tuple[str, str], bool] = {}
+    if task_keys:
+        for r in await conn.execute(
+            select(tasks.c.visit_id, tasks.c.id, tasks.c.removed).where(
+                tuple_(tasks.c.visit_id, tasks.c.id).in_(task_keys)
+            )
+        ):
+            removed[(r.visit_id, r.id)] = bool(r.removed)
+    return _Known(ledger, statuses, assigned, removed)
 
 
-async def _judge(conn: AsyncConnection, device: DeviceIdentity, m: Mutation) -> _Verdict:
+def _judge(device: DeviceIdentity, m: Mutation, known: _Known) -> _Verdict:
     if m.carer_id not in device.carers:
         return _Verdict("rejected", RejectReason.CARER_NOT_ON_DEVICE)
-    visit = (
-        await conn.execute(
-            select(visits.c.status).where(visits.c.id == m.visit_id, visits.c.tenant_id == device.tenant_id)
-        )
-    ).first()
-    if visit is None:
+    status = known.visit_status.get(m.visit_id)
+    if status is None:
         return _Verdict("rejected", RejectReason.VISIT_NOT_FOUND)
-    assignment = (
-        await conn.execute(
-            select(visit_assignments.c.unassigned_at).where(
-                visit_assignments.c.visit_id == m.visit_id,
-                visit_assignments.c.carer_id == m.carer_id,
-            )
-        )
-    ).first()
-    if assignment is None:
+    key = (m.visit_id, m.carer_id)
+    if key not in known.unassigned_at:
         return _Verdict("rejected", RejectReason.VISIT_NOT_ASSIGNED)
     if isinstance(m, TaskOutcome):
-        task = (
-            await conn.execute(select(tasks.c.removed).where(tasks.c.id == m.task_id, tasks.c.visit_id == m.visit_id))
-        ).first()
-        if task is None:
+        task_removed = known.task_removed.get((m.visit_id, m.task_id))
+        if task_removed is None:
             return _Verdict("rejected", RejectReason.TASK_NOT_FOUND)
-        if task.removed:
+        if task_removed:
             return _Verdict("applied_with_conflict", ConflictReason.TASK_REMOVED)
-    if assignment.unassigned_at is not None:
+    if known.unassigned_at[key] is not None:
         return _Verdict("applied_with_conflict", ConflictReason.VISIT_REASSIGNED)
-    if visit.status == "cancelled":
+    if status == "cancelled":
         return _Verdict("applied_with_conflict", ConflictReason.VISIT_CANCELLED)
     return _Verdict("applied")
