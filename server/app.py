@@ -4,21 +4,25 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
 from server.api import alerts, device_calls, devices, directory, reports, visits
 from server.api.http import json_response
+from server.console import pages_alerts, pages_office
 from server.node import Node
 from server.ws.console_session import ConsoleSession
 from server.ws.device_session import DeviceSession
 
 DEVICE_SOCKET_PATH = "/ws/device"
 CONSOLE_SOCKET_PATH = "/ws/console"
+CONSOLE_STATIC = Path(pages_office.__file__).with_name("static")
 
 
 async def health(request: Request) -> Response:
@@ -56,6 +60,11 @@ def create_app(node: Node) -> Starlette:
             *device_calls.routes,
             *reports.routes,
             *alerts.routes,
+            *pages_alerts.routes,
+            *pages_office.routes,
+            Mount(
+                "/console/static", StaticFiles(directory=Path(pages_office.__file__).with_name("static")), name="static"
+            ),
         ],
         lifespan=lifespan,
     )

@@ -14,12 +14,16 @@ from protocol.console import ConsoleFeedStatus, ConsoleHello, ConsoleWelcome
 from protocol.errors import CloseCode, ErrorCode, ProtocolError
 from protocol.frames import Heartbeat
 from server.clock import to_datetime
+from server.console.session import SESSION_COOKIE, same_origin_socket
 from server.node import Node
 from server.services import feeds
 from server.services.console_feed import visible_scopes
 from server.services.errors import Revoked, ServiceError, Unauthorized
 from server.services.identity import Staff, authenticate_staff
 from server.ws.feed_socket import FeedSocket
+
+COOKIE_TOKEN = "cookie"
+"""``console_hello.token`` value meaning: use the web console's session cookie."""
 
 
 class ConsoleSession(FeedSocket):
@@ -40,9 +44,13 @@ class ConsoleSession(FeedSocket):
 
     async def greet(self, hello: ConsoleHello) -> bool:
         node = self.node
+        token = hello.token
+        if token == COOKIE_TOKEN:
+            # The web console authenticates with its session cookie, from this site only.
+            token = self.ws.cookies.get(SESSION_COOKIE, "") if same_origin_socket(self.ws) else ""
         try:
             async with node.db.read() as conn:
-                staff = await authenticate_staff(conn, hello.token, node.clock.now_ms())
+                staff = await authenticate_staff(conn, token, node.clock.now_ms())
         except Revoked as exc:
             await self.fail(ErrorCode.AUTH_FAILED, exc.message, CloseCode.AUTH_FAILED)
             return False

@@ -1,0 +1,1 @@
+"""The office web console: server-rendered pages with a little plain JavaScript."""

@@ -1,0 +1,93 @@
+"""Console pages: sign-in, sign-out and the live sync notifications (with the X)."""
+
+from __future__ import annotations
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from protocol.frames import FeedPosition
+from server.console.guard import node_of, page_context, signed_in
+from server.console.session import CSRF_COOKIE, SESSION_COOKIE, check_csrf, new_csrf_token
+from server.console.templating import render
+from server.services import feeds
+from server.services.console_feed import visible_scopes
+from server.services.errors import Conflict, Forbidden, NotFound, Unauthorized
+from server.services.identity import Staff
+from server.services.mismatch.listing import AlertDesk, AlertFilter
+from server.services.staff_auth import STAFF_TOKEN_TTL_S
+
+
+async def sign_in_page(request: Request) -> Response:
+    message = request.query_params.get("message")
+    if request.query_params.get("expired"):
+        message = "Your session has expired; please sign in again."
+    return render(request, "sign_in.html", message=message, login=None, staff=None)
+
+
+async def sign_in(request: Request) -> Response:
+    form = await request.form()
+    try:
+        await check_csrf(request, str(form.get("csrf_token", "")))
+    except Forbidden as exc:
+        return render(request, "sign_in.html", status=403, message=exc.message, login=None, staff=None)
+    login, password = str(form.get("login", "")), str(form.get("password", ""))
+    try:
+        signed = await node_of(request).staff_auth.sign_in(login, password)
+    except Unauthorized:
+        return render(request, "sign_in.html", status=401, message="Wrong login or password.", login=login, staff=None)
+    response = RedirectResponse("/console/notifications", status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE, signed.token, max_age=STAFF_TOKEN_TTL_S, httponly=True, samesite="lax", path="/"
+    )
+    response.set_cookie(CSRF_COOKIE, new_csrf_token(), httponly=False, samesite="strict", path="/console")
+    return response
+
+
+@signed_in
+async def sign_out(request: Request, staff: Staff) -> Response:
+    form = await request.form()
+    await check_csrf(request, str(form.get("csrf_token", "")))
+    await node_of(request).staff_auth.sign_out(request.cookies.get(SESSION_COOKIE, ""))
+    response = RedirectResponse("/console/sign-in?message=Signed%20out.", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@signed_in
+async def notifications(request: Request, staff: Staff) -> Response:
+    node = node_of(request)
+    # Heads first, then alerts: an event in between is replayed, and replays are idempotent.
+    async with node.db.write() as conn:
+        scopes = await visible_scopes(conn, staff)
+    async with node.db.read() as conn:
+        heads = await feeds.heads(conn, list(scopes), feeds.CONSOLE)
+    positions = {s: FeedPosition(feed=s, epoch=h.epoch, seq=h.seq) for s, h in heads.items()}
+    alerts = await AlertDesk(node.db, node.clock, node.mismatch).list(staff, AlertFilter(status="open", limit=500))
+    context = await page_context(request, staff)
+    positions_json = msgspec.json.encode(positions).decode()
+    return render(request, "notifications.html", alerts=alerts, positions_json=positions_json, **context)
+
+
+@signed_in
+async def dismiss(request: Request, staff: Staff) -> Response:
+    try:
+        await check_csrf(request)
+    except Forbidden as exc:
+        return JSONResponse({"error": {"code": exc.code, "message": exc.message}}, status_code=403)
+    node = node_of(request)
+    try:
+        view = await AlertDesk(node.db, node.clock, node.mismatch).dismiss(staff, request.path_params["alert_id"])
+    except (Forbidden, NotFound, Conflict) as exc:
+        return JSONResponse({"error": {"code": exc.code, "message": exc.message}}, status_code=exc.status)
+    return JSONResponse({"id": view.id, "status": view.status})
+
+
+routes = [
+    Route("/console/sign-in", sign_in_page, methods=["GET"]),
+    Route("/console/sign-in", sign_in, methods=["POST"]),
+    Route("/console/sign-out", sign_out, methods=["POST"]),
+    Route("/console/notifications", notifications, methods=["GET"]),
+    Route("/console/alerts/{alert_id}/dismiss", dismiss, methods=["POST"]),
+]

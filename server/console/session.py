@@ -1,0 +1,68 @@
+"""Console sessions: a cookie holding the staff token, and CSRF protection.
+
+The session cookie is HttpOnly and SameSite=Lax. Every state-changing request must carry
+the CSRF token (double submit: a readable cookie echoed in a form field or the
+``X-CSRF-Token`` header) and, when the browser sends one, an ``Origin`` of this site.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from urllib.parse import urlsplit
+
+from starlette.requests import HTTPConnection, Request
+
+from server.node import Node
+from server.services.errors import Forbidden, Unauthorized
+from server.services.identity import Staff, authenticate_staff
+
+SESSION_COOKIE = "caresync_session"
+CSRF_COOKIE = "caresync_csrf"
+CSRF_HEADER = "x-csrf-token"
+
+
+class SignInRequired(Exception):
+    """No valid session: send the browser to the sign-in page (with ``reason``)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+async def staff_from_cookie(connection: HTTPConnection, node: Node) -> Staff:
+    token = connection.cookies.get(SESSION_COOKIE)
+    if not token:
+        raise SignInRequired("Please sign in.")
+    try:
+        async with node.db.read() as conn:
+            return await authenticate_staff(conn, token, node.clock.now_ms())
+    except Unauthorized as exc:
+        raise SignInRequired(
+            "Your session has expired; please sign in again." if exc.code == "expired" else "Please sign in."
+        ) from exc
+
+
+def new_csrf_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def csrf_of(request: Request) -> str:
+    return request.cookies.get(CSRF_COOKIE, "")
+
+
+async def check_csrf(request: Request, submitted: str | None = None) -> None:
+    """Refuse cross-site requests: same origin, and the token from the cookie echoed back."""
+    origin = request.headers.get("origin")
+    if origin is not None and urlsplit(origin).netloc != request.headers.get("host", ""):
+        raise Forbidden("cross-site request refused")
+    expected = request.cookies.get(CSRF_COOKIE, "")
+    given = submitted if submitted is not None else request.headers.get(CSRF_HEADER, "")
+    if not expected or not given or not hmac.compare_digest(expected, given):
+        raise Forbidden("missing or wrong CSRF token; reload the page and try again")
+
+
+def same_origin_socket(connection: HTTPConnection) -> bool:
+    """A cookie-authenticated WebSocket must come from this site (no cross-site hijack)."""
+    origin = connection.headers.get("origin")
+    return origin is None or urlsplit(origin).netloc == connection.headers.get("host", "")
