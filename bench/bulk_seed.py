@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+
 from sqlalchemy import insert
 
 from protocol.codec import encode

@@ -74,7 +74,8 @@ async def part_a(workdir: Path, runs: int) -> None:
         print(
             f"(A) clean sync of 150 visits / 1,050 tasks in {pages} pages, server time: "
             f"p50 {statistics.median(clean_ms):.1f} ms p99 {percentile(clean_ms, 99):.1f} ms | peer (replay of 150 "
-            f"changes by standard sync): p50 {statistics.median(replay_ms):.1f} ms p99 {percentile(replay_ms, 99):.1f} ms"
+            f"changes by standard sync): p50 {statistics.median(replay_ms):.1f} ms "
+            f"p99 {percentile(replay_ms, 99):.1f} ms"
         )
     finally:
         await node.stop()

@@ -65,7 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="seed a demo agency, start the server and devices, show changes flow")
     demo.add_argument("--port", type=int, default=0, help="port to serve on (0: any free port)")
     demo.add_argument("--carers", type=int, default=3)
-    demo.add_argument("--linger", type=float, default=0.0, help="keep serving this many seconds at the end")
+    demo.add_argument(
+        "--linger", type=float, default=30.0, help="keep serving this many seconds at the end (Ctrl+C stops)"
+    )
     demo.set_defaults(run=_demo)
     return parser
 
@@ -187,7 +189,11 @@ def _device_token(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from server.demo import run_demo
 
-    return asyncio.run(run_demo(port=args.port, carers=args.carers, linger_s=args.linger))
+    try:
+        return asyncio.run(run_demo(port=args.port, carers=args.carers, linger_s=args.linger))
+    except KeyboardInterrupt:
+        print("demo stopped")
+        return 0
 
 
 if __name__ == "__main__":

@@ -13,33 +13,45 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-from sqlalchemy import select
+import msgspec
+from sqlalchemy import select, update
 
 from client_sdk import Device
+from protocol.console import AlertView
 from protocol.frames import Change, VisitRemoved
 from server.app import DEVICE_SOCKET_PATH
 from server.embedded import start_server, stop_server
 from server.node import Node
 from server.seeding import SeededAgency, seed_agency
 from server.settings import Settings
-from server.store.schema import device_acks
+from server.store.schema import device_acks, mismatch_alerts, tenants
 
 
 def _say(text: str) -> None:
     print(text, flush=True)
 
 
+DEMO_LOGIN = "coordinator@demo.local"
+DEMO_PASSWORD = "caresync-demo"
+DEMO_GRACE_S = 10
+
+
 async def run_demo(port: int = 0, carers: int = 3, linger_s: float = 0.0) -> int:
     with tempfile.TemporaryDirectory(prefix="caresync-demo-") as workdir:
-        settings = Settings(database_url=f"sqlite:///{Path(workdir) / 'demo.db'}", heartbeat_interval_s=5)
+        settings = Settings(
+            database_url=f"sqlite:///{Path(workdir) / 'demo.db'}", heartbeat_interval_s=5, mismatch_interval_s=2
+        )
         node = Node.build(settings)
         running = await start_server(node, port)
         base = running.base_url
         _say(f"caresync demo: server on {base} (SQLite in {workdir}, in-process bus)")
         try:
             agency = await seed_agency(node, carers=carers, visits_per_carer=4)
+            await _office_login(node, agency)
             _say(f"seeded agency: 1 branch, {carers} carers, {carers * 4} visits today")
+            _say(f"office console: {base}/console  (sign in as {DEMO_LOGIN} / {DEMO_PASSWORD})")
             await _show(node, agency, base, Path(workdir))
+            await _mismatch(node, agency, base, Path(workdir))
             if linger_s:
                 _say(f"serving for {linger_s:.0f} more seconds (Ctrl+C to stop)")
                 await asyncio.sleep(linger_s)
@@ -99,6 +111,48 @@ async def _show(node: Node, agency: SeededAgency, base: str, workdir: Path) -> N
         _say(f"  {carer.name}: acked {acks.get((carer.device_id, carer.id), 0)} of {head}")
     for dev in devices:
         await dev.stop()
+
+
+async def _office_login(node: Node, agency: SeededAgency) -> None:
+    directory = node.directory
+    coordinator = await directory.create_user(agency.tenant_id, agency.branch_id, "Demo Coordinator", "coordinator")
+    await node.staff_auth.set_password(agency.tenant_id, coordinator, DEMO_LOGIN, DEMO_PASSWORD)
+    async with node.db.write() as conn:
+        await conn.execute(update(tenants).values(mismatch_grace_s=DEMO_GRACE_S))
+
+
+async def _mismatch(node: Node, agency: SeededAgency, base: str, workdir: Path) -> None:
+    """A phone goes offline, its visit changes, the office is told; the phone comes back."""
+    carer = agency.carers[-1]
+    _say("")
+    _say(f"{carer.name}'s phone goes offline; the office moves their next visit an hour earlier.")
+    visit = await node.rota.get_visit(agency.admin, carer.visit_ids[-1])
+    earlier = timedelta(hours=1)
+    await node.rota.reschedule(agency.admin, visit.id, visit.starts_at - earlier, visit.ends_at - earlier)
+    _say(f"  grace period {DEMO_GRACE_S} s; watch {base}/console/notifications")
+    alert = await _wait_for_alert(node, carer.id, "open", 60)
+    if alert is not None:
+        _say(f"  SYNC MISMATCH raised for {carer.name}: {alert}")
+    ws_url = base.replace("http", "ws") + DEVICE_SOCKET_PATH
+    back = Device(ws_url, carer.device_token, carer.device_uuid, workdir / f"{carer.device_uuid}.db")
+    back.on_change(_printer(carer.name))
+    _say(f"{carer.name}'s phone comes back online:")
+    await back.start()
+    if await _wait_for_alert(node, carer.id, "resolved", 30) is not None:
+        _say("  the phone acknowledged the change: the alert resolved by itself")
+    await back.stop()
+
+
+async def _wait_for_alert(node: Node, carer_id: str, status: str, timeout_s: float) -> str | None:
+    query = select(mismatch_alerts).where(mismatch_alerts.c.carer_id == carer_id, mismatch_alerts.c.status == status)
+    for _ in range(int(timeout_s / 0.25)):
+        async with node.db.read() as conn:
+            row = (await conn.execute(query)).first()
+        if row is not None:
+            view = msgspec.json.decode(row.details, type=AlertView)
+            return f"{view.severity} severity, {view.diagnosis}; {view.action}"
+        await asyncio.sleep(0.25)
+    return None
 
 
 def _printer(name: str):  # type: ignore[no-untyped-def]
