@@ -25,8 +25,8 @@ from pathlib import Path
 import httpx
 from websockets.asyncio.client import connect
 
-from bench.bulk_seed import BenchDevice, bulk_agency
 from bench.support import free_port, percentile, pin_self, process_cpu_s, spawn_pinned
+from loadtest.seed import BenchDevice, bulk_agency
 from protocol import PROTOCOL_VERSION
 from protocol.codec import decode_server_frame, encode
 from protocol.frames import (

@@ -19,6 +19,7 @@ from server.console import pages_alerts, pages_office
 from server.node import Node
 from server.ws.console_session import ConsoleSession
 from server.ws.device_session import DeviceSession
+from server.ws.feed_socket import FeedSocket
 
 DEVICE_SOCKET_PATH = "/ws/device"
 CONSOLE_SOCKET_PATH = "/ws/console"
@@ -27,7 +28,16 @@ CONSOLE_STATIC = Path(pages_office.__file__).with_name("static")
 
 async def health(request: Request) -> Response:
     node: Node = request.app.state.node
-    return json_response({"status": "ok", "sessions": node.hub.session_count})
+    lag, node.loop_lag_max_ms = node.loop_lag_max_ms, 0.0
+    return json_response(
+        {
+            "status": "ok",
+            "node": node.node_id,
+            "sessions": node.hub.session_count,
+            "loop_lag_max_ms": round(lag, 1),
+            "slow_consumers_closed": FeedSocket.slow_consumers_closed,
+        }
+    )
 
 
 async def device_socket(websocket: WebSocket) -> None:

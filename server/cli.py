@@ -31,6 +31,8 @@ def _parser() -> argparse.ArgumentParser:
         "--redis-url", default=None, help="Redis URL for pub/sub across nodes (default: $CARESYNC_REDIS_URL or none)"
     )
     serve.add_argument("--node-id", default=None, help="this node's name in the cluster (default: random)")
+    serve.add_argument("--send-queue-limit", type=int, default=2000, help="frames queued per socket before 4001")
+    serve.add_argument("--max-unacked", type=int, default=2000, help="unacknowledged pushes per device before 4001")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--heartbeat", type=float, default=25.0, help="heartbeat interval in seconds")
@@ -61,6 +63,19 @@ def _parser() -> argparse.ArgumentParser:
     token.set_defaults(run=_device_token)
 
     add_device_commands(commands, _database_flag)
+
+    fleet = commands.add_parser("fleet", help="simulate a fleet of devices and report (see docs/benchmarks.md)")
+    fleet.add_argument("--devices", type=int, default=200)
+    fleet.add_argument("--workers", type=int, default=2, help="load-generator processes")
+    fleet.add_argument("--scenario", default="steady", choices=["steady", "burst", "storm", "flaky", "clean", "slow"])
+    fleet.add_argument("--rate", type=float, default=20.0, help="rota changes per second (steady, flaky, slow, storm)")
+    fleet.add_argument("--duration", type=float, default=20.0, help="seconds of changes")
+    fleet.add_argument("--burst-size", type=int, default=1000)
+    fleet.add_argument("--url", default=None, help="a running server (default: start one on SQLite)")
+    fleet.add_argument("--database-url", default=None, help="the database that server uses (to seed and check)")
+    fleet.add_argument("--report", default="fleet-report", help="folder for report.json, report.md and charts")
+    fleet.add_argument("--server-arg", action="append", default=[], help="extra flag for the spawned server")
+    fleet.set_defaults(run=_fleet)
 
     demo = commands.add_parser("demo", help="seed a demo agency, start the server and devices, show changes flow")
     demo.add_argument("--port", type=int, default=0, help="port to serve on (0: any free port)")
@@ -100,6 +115,8 @@ def _serve(args: argparse.Namespace) -> int:
         "port": args.port,
         "heartbeat_interval_s": args.heartbeat,
         "mismatch_interval_s": args.mismatch_interval,
+        "send_queue_limit": args.send_queue_limit,
+        "max_unacked": args.max_unacked,
     }
     if args.redis_url:
         extra["redis_url"] = args.redis_url
@@ -184,6 +201,33 @@ def _device_token(args: argparse.Namespace) -> int:
         return 0
 
     return asyncio.run(run())
+
+
+def _fleet(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from loadtest.fleet import FleetConfig, run_fleet
+
+    if args.url and not args.database_url:
+        print("caresync: --url needs --database-url (the fleet seeds and checks that database)", file=sys.stderr)
+        return 2
+    config = FleetConfig(
+        devices=args.devices,
+        workers=args.workers,
+        scenario=args.scenario,
+        rate=args.rate,
+        duration_s=args.duration,
+        burst_size=args.burst_size,
+        url=args.url,
+        database_url=args.database_url,
+        report_dir=Path(args.report),
+        server_args=args.server_arg,
+    )
+    report = asyncio.run(run_fleet(config))
+    print(f"report written to {args.report}/ (report.json, report.md, PNG charts)")
+    lost, twice = report["lost_changes"], report["applied_twice"]
+    print(f"latency {report['latency_ms']}; lost {lost}; applied twice {twice}; alerts {report['mismatch_alerts']}")
+    return 0 if not lost and not twice else 1
 
 
 def _demo(args: argparse.Namespace) -> int:

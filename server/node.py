@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
@@ -104,6 +105,16 @@ class Node:
         if removed:
             log.warning("removed %d dead node(s) and their device connections", removed)
 
+    loop_lag_max_ms: float = 0.0
+    """Worst event-loop lag seen since /healthz last reported it (load tests read it)."""
+
+    async def _watch_loop(self) -> None:
+        while True:
+            before = asyncio.get_running_loop().time()
+            await asyncio.sleep(0.1)
+            lag = (asyncio.get_running_loop().time() - before - 0.1) * 1000
+            self.loop_lag_max_ms = max(self.loop_lag_max_ms, lag)
+
     async def start(self) -> None:
         """Check the URLs, migrate, join the cluster. Raise :class:`StartupError` on failure."""
         await check_database(self.db, self.settings.database_url)
@@ -121,8 +132,12 @@ class Node:
         self.activity.start()
         for job in self.jobs:
             job.start()
+        self._loop_watch = asyncio.create_task(self._watch_loop(), name="loop-lag")
 
     async def stop(self) -> None:
+        watcher = getattr(self, "_loop_watch", None)
+        if watcher is not None:
+            watcher.cancel()
         for job in self.jobs:
             await job.stop()
         await self.hub.stop()

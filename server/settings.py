@@ -30,3 +30,6 @@ class Settings:
     send_queue_limit: int = 2000
     """Frames queued for one socket before it counts as a slow consumer and is closed."""
     max_consecutive_errors: int = 20
+    max_unacked: int = 2000
+    """Pushed changes a device may leave unacknowledged before it is closed as a slow consumer
+    (4001; it reconnects and resumes)."""

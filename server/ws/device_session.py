@@ -102,6 +102,9 @@ class DeviceSession(FeedSocket):
             max_frame_bytes=MAX_FRAME_BYTES,
         )
         self.send_welcome(welcome, sorted(set(claimed) - set(device.carers)))
+        self.streamer.max_unacked = node.settings.max_unacked
+        for feed_id in device.carers:
+            self.streamer.acked[feed_id] = self.streamer.sent[feed_id].seq
         await node.hub.register_device(self)
         node.activity.record_call(device.device_id, ok=True, app_version=hello.app_version)
         return True
@@ -139,6 +142,7 @@ class DeviceSession(FeedSocket):
         if ack.seq > known:
             raise ProtocolError(ErrorCode.POSITION_AHEAD, f"ack {ack.seq} is ahead of feed {ack.feed} head {known}")
         self.node.activity.record(self.device_id, ack.feed, ack.epoch, ack.seq)
+        self.streamer.acked[ack.feed] = max(ack.seq, self.streamer.acked.get(ack.feed, 0))
 
 
 def _canonical(device_uuid: str) -> str:

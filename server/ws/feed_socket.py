@@ -90,10 +90,15 @@ class FeedSocket(abc.ABC):
             if greeted:
                 self.on_closed()
 
+    slow_consumers_closed = 0
+    """Sockets closed as slow consumers by this process (shown in /healthz)."""
+
     async def close(self, code: CloseCode, reason: str) -> None:
         if self._closed:
             return
         self._closed = True
+        if code == CloseCode.SLOW_CONSUMER:
+            FeedSocket.slow_consumers_closed += 1
         self.streamer.stop()
         if self.ws.application_state == WebSocketState.CONNECTED:
             with contextlib.suppress(Exception):

@@ -68,6 +68,10 @@ class FeedStreamer:
         """Per feed, the last position this socket delivered."""
         self.heads_seen: dict[str, int] = {}
         """Per feed, the highest head announced on this socket (welcome, heartbeat, sync)."""
+        self.acked: dict[str, int] = {}
+        self.max_unacked: int | None = None
+        """Pushed-but-unacknowledged changes a peer may hold before it counts as a slow consumer
+        (device sockets only; the kernel's socket buffers hide a reader that stopped)."""
         self._queue: asyncio.Queue[_Item] = asyncio.Queue(queue_limit)
         self._task: asyncio.Task[None] | None = None
         self.closed = False
@@ -136,8 +140,16 @@ class FeedStreamer:
             await self.ws.send_text(item.text)
             self.sent[item.feed] = FeedPosition(feed=item.feed, epoch=sent.epoch, seq=item.seq)
             self.heads_seen[item.feed] = max(item.seq, self.heads_seen.get(item.feed, 0))
+            self._check_unacked(item.feed)
             return
         await self._fill(item.feed)
+
+    def _check_unacked(self, feed_id: str) -> None:
+        if self.max_unacked is None:
+            return
+        if self.sent[feed_id].seq - self.acked.get(feed_id, self.sent[feed_id].seq) > self.max_unacked:
+            self.closed = True
+            asyncio.get_running_loop().create_task(self.on_overflow())
 
     async def _send_heads(self, heads: dict[str, feeds.Head]) -> None:
         announced = []

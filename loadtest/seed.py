@@ -1,12 +1,13 @@
 """Seeding large agencies fast, by bulk insert, with real visits, tasks, feed entries
-(encoded ``change`` frames) and device tokens, for the sync benchmarks."""
+(encoded ``change`` frames), device tokens and an admin token: for the fleet harness and
+the sync benchmarks."""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from protocol.codec import encode
 from protocol.frames import Change, ClientView, TaskView, VisitUpsert, VisitView
@@ -35,6 +36,14 @@ class BenchDevice:
     device_id: str
     uuid: str
     token: str
+    visit_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BulkAgency:
+    tenant_id: str
+    admin_token: str
+    devices: list[BenchDevice]
 
 
 async def bulk_agency(
@@ -100,6 +109,7 @@ async def bulk_agency(
                 task_views = [
                     TaskView(id=str(uuid.uuid4()), title=f"Task {t}", position=t) for t in range(tasks_per_visit)
                 ]
+                made[-1].visit_ids.append(visit_id)
                 rows["visits"].append(
                     {
                         "id": visit_id,
@@ -163,3 +173,28 @@ async def bulk_agency(
                 if rows[key]:
                     await conn.execute(insert(table), rows[key])
     return made
+
+
+async def bulk_agency_with_admin(
+    db: Database, now_ms: int, carers: int, visits_per_carer: int, tasks_per_visit: int
+) -> BulkAgency:
+    """``bulk_agency`` plus an admin user and staff token for the REST API."""
+    made = await bulk_agency(db, now_ms, carers, visits_per_carer, tasks_per_visit)
+    async with db.read() as conn:
+        tenant_id = (await conn.execute(select(users.c.tenant_id).where(users.c.id == made[0].carer_id))).scalar_one()
+    admin_id, token = str(uuid.uuid4()), new_token("cst")
+    async with db.write() as conn:
+        await conn.execute(
+            insert(users).values(id=admin_id, tenant_id=tenant_id, name="Fleet admin", role="admin", created_at=now_ms)
+        )
+        await conn.execute(
+            insert(credentials).values(
+                id=str(uuid.uuid4()),
+                tenant_id=tenant_id,
+                kind="staff",
+                token_hash=hash_token(token),
+                user_id=admin_id,
+                created_at=now_ms,
+            )
+        )
+    return BulkAgency(tenant_id=tenant_id, admin_token=token, devices=made)

@@ -1,0 +1,1 @@
+"""The fleet load-test harness: lean simulated devices, scenarios, measurements, reports."""

@@ -1,0 +1,357 @@
+"""``caresync fleet``: a fleet of simulated devices against caresync, one scenario, a report.
+
+Without ``--url`` the harness starts ``caresync serve`` itself on a fresh SQLite file
+(pinned to core 0) and seeds it; with ``--url`` and ``--database-url`` it seeds that
+database and drives the given server (one node or a load balancer in front of several).
+Devices run in ``--workers`` processes (pinned to core 1) built on a lean sans-I/O client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+
+from loadtest.measure import cpu_s, percentile, rss_kib
+from loadtest.report import write_report
+from loadtest.seed import BulkAgency, bulk_agency_with_admin
+from loadtest.server_process import SpawnedServer
+from server.store.database import Database
+from server.store.schema import feeds, mismatch_alerts
+
+SCENARIOS = ("steady", "burst", "storm", "flaky", "clean", "slow")
+
+
+@dataclass
+class FleetConfig:
+    devices: int = 200
+    workers: int = 2
+    scenario: str = "steady"
+    rate: float = 20.0
+    duration_s: float = 20.0
+    url: str | None = None
+    database_url: str | None = None
+    report_dir: Path = Path("fleet-report")
+    slow_share: float = 0.05
+    drop_share: float = 0.02
+    burst_size: int = 1000
+    drop_one_change: bool = False
+    """Harness self-test: one device silently ignores one change (the loss must be reported)."""
+    quiet: bool = False
+    server_args: list[str] = field(default_factory=list)
+    """Extra ``caresync serve`` flags for the spawned server (e.g. ``--max-unacked 5``)."""
+
+
+@dataclass
+class Timeline:
+    seconds: list[float] = field(default_factory=list)
+    connected: list[int] = field(default_factory=list)
+    deliveries: list[int] = field(default_factory=list)
+    p99_ms: list[float] = field(default_factory=list)
+    server_rss_kib: list[int] = field(default_factory=list)
+
+
+@dataclass
+class _Worker:
+    process: asyncio.subprocess.Process
+    last: dict[str, Any] = field(default_factory=dict)
+    last_at: float = 0.0
+    final: dict[str, Any] | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Fleet:
+    def __init__(self, config: FleetConfig) -> None:
+        self.config = config
+        self.workers: list[_Worker] = []
+        self.latencies: list[float] = []
+        self.window: list[float] = []
+        self.timeline = Timeline()
+        self.generator_cpu_s = 0.0
+        self.server: SpawnedServer | None = None
+        self.changes_sent = 0
+        self.started = time.perf_counter()
+        self.notes: dict[str, Any] = {}
+        self._readers: list[asyncio.Task[None]] = []
+
+    # ------------------------------------------------------------ workers
+
+    async def start_workers(self, url: str, agency: BulkAgency) -> None:
+        specs = []
+        slow = (
+            set(random.Random(1).sample(range(len(agency.devices)), int(len(agency.devices) * self.config.slow_share)))
+            if self.config.scenario == "slow"
+            else set()
+        )
+        for i, device in enumerate(agency.devices):
+            specs.append(
+                {
+                    "token": device.token,
+                    "uuid": device.uuid,
+                    "carer_id": device.carer_id,
+                    "slow": i in slow,
+                    "drop_one_change": self.config.drop_one_change and i == 0,
+                    "repair": not (self.config.drop_one_change and i == 0),
+                }
+            )
+        ws_url = url.replace("http", "ws", 1) + "/ws/device"
+        pin = ["taskset", "-c", "1"] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
+        for w in range(self.config.workers):
+            share = specs[w :: self.config.workers]
+            process = await asyncio.create_subprocess_exec(
+                *pin,
+                sys.executable,
+                "-m",
+                "loadtest.worker",
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                limit=2**26,
+            )
+            assert process.stdin is not None
+            process.stdin.write((json.dumps({"url": ws_url, "devices": share}) + "\n").encode())
+            await process.stdin.drain()
+            worker = _Worker(process)
+            self.workers.append(worker)
+            self._readers.append(asyncio.create_task(self._read(worker)))
+
+    async def _read(self, worker: _Worker) -> None:
+        assert worker.process.stdout is not None
+        while line := await worker.process.stdout.readline():
+            message = json.loads(line)
+            if message["event"] == "tick":
+                self.latencies.extend(message["latencies_ms"])
+                self.window.extend(message["latencies_ms"])
+                self.generator_cpu_s += message["cpu_s"]
+                worker.last = message
+                worker.last_at = time.perf_counter()
+            elif message["event"] == "final":
+                worker.final = message
+            else:
+                worker.events.append(message)
+
+    async def command(self, payload: dict[str, Any]) -> None:
+        for worker in self.workers:
+            assert worker.process.stdin is not None
+            worker.process.stdin.write((json.dumps(payload) + "\n").encode())
+            await worker.process.stdin.drain()
+
+    def total(self, key: str) -> int:
+        return sum(int(w.last.get(key, 0)) for w in self.workers)
+
+    def closes(self) -> dict[str, int]:
+        merged: dict[str, int] = {}
+        for worker in self.workers:
+            for code, count in worker.last.get("closes", {}).items():
+                merged[code] = merged.get(code, 0) + count
+        return merged
+
+    # ------------------------------------------------------------ progress
+
+    async def sample(self) -> None:
+        """Once a second: the timeline and the live progress line."""
+        last_applied = 0
+        while True:
+            await asyncio.sleep(1.0)
+            applied = self.total("applied")
+            window, self.window = self.window, []
+            rss = rss_kib(self.server.pid) if self.server and self.server.process else 0
+            t = time.perf_counter() - self.started
+            self.timeline.seconds.append(round(t, 1))
+            self.timeline.connected.append(self.total("connected"))
+            self.timeline.deliveries.append(applied - last_applied)
+            self.timeline.p99_ms.append(round(percentile(window, 99), 2) if window else 0.0)
+            self.timeline.server_rss_kib.append(rss)
+            last_applied = applied
+            if not self.config.quiet:
+                print(
+                    f"\r[{t:6.1f}s] connected {self.total('connected'):>6}/{self.config.devices}  changes sent "
+                    f"{self.changes_sent:>6}  received {applied:>7}  p50 {percentile(window, 50):6.1f} ms  "
+                    f"p99 {percentile(window, 99):6.1f} ms  ",
+                    end="",
+                    flush=True,
+                )
+
+    async def wait_connected(self, share: float = 1.0, timeout: float = 120.0, after: float = 0.0) -> float:
+        """Until every device is connected, by counts reported after ``after`` (a perf_counter time)."""
+        started = time.perf_counter()
+        while self.total("connected") < self.config.devices * share or any(w.last_at <= after for w in self.workers):
+            if time.perf_counter() - started > timeout:
+                raise TimeoutError(f"only {self.total('connected')} of {self.config.devices} devices connected")
+            await asyncio.sleep(0.2)
+        return time.perf_counter() - started
+
+
+async def _changes(fleet: Fleet, base: str, agency: BulkAgency, count: int, rate: float, concurrency: int = 20) -> None:
+    """``count`` reschedules through the REST API at ``rate`` per second (0: all at once)."""
+    headers = {"authorization": f"Bearer {agency.admin_token}"}
+    gate = asyncio.Semaphore(concurrency)
+    start = datetime.now(UTC) + timedelta(days=3)
+    rng = random.Random(7)
+    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as http:
+
+        async def one(i: int) -> None:
+            device = agency.devices[rng.randrange(len(agency.devices)) if rate else i % len(agency.devices)]
+            moment = start + timedelta(minutes=i)
+            async with gate:
+                response = await http.post(
+                    f"/api/v1/visits/{device.visit_ids[i % len(device.visit_ids)]}/reschedule",
+                    json={"starts_at": moment.isoformat(), "ends_at": (moment + timedelta(minutes=30)).isoformat()},
+                )
+            if response.status_code == 200:
+                fleet.changes_sent += 1
+
+        began = time.perf_counter()
+        pending = []
+        for i in range(count):
+            pending.append(asyncio.create_task(one(i)))
+            if rate:
+                await asyncio.sleep(max(0.0, began + (i + 1) / rate - time.perf_counter()))
+        await asyncio.gather(*pending)
+
+
+async def run_fleet(config: FleetConfig) -> dict[str, Any]:
+    if config.scenario not in SCENARIOS:
+        raise ValueError(f"scenario must be one of {', '.join(SCENARIOS)}")
+    workdir = Path(tempfile.mkdtemp(prefix="caresync-fleet-"))
+    database_url = config.database_url or f"sqlite:///{workdir / 'fleet.db'}"
+    db = Database(database_url)
+    await db.migrate()
+    agency = await bulk_agency_with_admin(db, int(time.time() * 1000), config.devices, 2, 3)
+    fleet = Fleet(config)
+    if config.url is None:
+        fleet.server = SpawnedServer(database_url, workdir / "server.log", extra_args=config.server_args)
+        await fleet.server.start()
+    base = config.url or fleet.server.base_url  # type: ignore[union-attr]
+    server_cpu0 = cpu_s(fleet.server.pid) if fleet.server else 0.0
+    rss0 = rss_kib(fleet.server.pid) if fleet.server else 0
+    fleet.started = time.perf_counter()
+    sampler = asyncio.create_task(fleet.sample())
+    try:
+        await fleet.start_workers(base, agency)
+        fleet.notes["connect_all_s"] = round(await fleet.wait_connected(), 2)
+        await asyncio.sleep(1.0)
+        if fleet.server:
+            fleet.notes["server_rss_per_device_kib"] = round((rss_kib(fleet.server.pid) - rss0) / config.devices, 2)
+            idle0, t0 = cpu_s(fleet.server.pid), time.perf_counter()
+            await asyncio.sleep(3.0)
+            fleet.notes["server_idle_cpu_share"] = round(
+                (cpu_s(fleet.server.pid) - idle0) / (time.perf_counter() - t0), 4
+            )
+        fleet.latencies.clear()  # only changes made by the scenario count, not the initial replay
+        await _scenario(fleet, base, agency)
+        await asyncio.sleep(3.0)  # let deliveries and acks settle
+        async with httpx.AsyncClient() as http:
+            health = (await http.get(f"{base}/healthz")).json()
+        fleet.notes["server_loop_lag_max_ms"] = health.get("loop_lag_max_ms")
+        fleet.notes["server_slow_consumers_closed"] = health.get("slow_consumers_closed")
+        await fleet.command({"cmd": "stop"})
+        for worker in fleet.workers:
+            await worker.process.wait()
+        await asyncio.sleep(0.2)
+    finally:
+        sampler.cancel()
+        server_cpu = (cpu_s(fleet.server.pid) - server_cpu0) if fleet.server and fleet.server.process else None
+        if fleet.server:
+            fleet.server.stop()
+    report = await _check(fleet, db, agency, server_cpu)
+    await db.close()
+    write_report(config.report_dir, report, fleet.timeline, fleet.latencies)
+    if not config.quiet:
+        print()
+    return report
+
+
+async def _scenario(fleet: Fleet, base: str, agency: BulkAgency) -> None:
+    config = fleet.config
+    if config.scenario in ("steady", "slow", "flaky"):
+        count = int(config.rate * config.duration_s)
+        changes = asyncio.create_task(_changes(fleet, base, agency, count, config.rate))
+        while config.scenario == "flaky" and not changes.done():
+            await fleet.command({"cmd": "drop", "share": config.drop_share})
+            await asyncio.sleep(1.0)
+        await changes
+    elif config.scenario == "burst":
+        began = time.perf_counter()
+        before = fleet.total("applied")
+        async with httpx.AsyncClient(base_url=base, headers={"authorization": f"Bearer {agency.admin_token}"}) as http:
+            await http.patch("/api/v1/tenant/preferences", json={"auto_sync_interval_s": 600})
+        await _changes(fleet, base, agency, config.burst_size, 0, concurrency=50)
+        while fleet.total("applied") - before < config.burst_size and time.perf_counter() - began < 120:
+            await asyncio.sleep(0.05)
+        fleet.notes["burst_delivered_s"] = round(time.perf_counter() - began, 2)
+        fleet.notes["preferences_frames"] = fleet.total("preferences")
+    elif config.scenario == "storm":
+        assert fleet.server is not None, "storm restarts the server: run it without --url"
+        await _changes(fleet, base, agency, int(config.rate * 3), config.rate)
+        fleet.server.kill()
+        await asyncio.sleep(1.0)
+        await fleet.server.start()
+        restarted = time.perf_counter()
+        await fleet.wait_connected(timeout=300, after=restarted)
+        fleet.notes["storm_all_reconnected_s"] = round(time.perf_counter() - restarted, 2)
+        await _changes(fleet, base, agency, int(config.rate * 3), config.rate)
+    elif config.scenario == "clean":
+        began = time.perf_counter()
+        await fleet.command({"cmd": "clean"})
+        while any(not any(e["event"] == "clean_done" for e in w.events) for w in fleet.workers):
+            await asyncio.sleep(0.1)
+        fleet.notes["clean_all_done_s"] = round(time.perf_counter() - began, 2)
+
+
+async def _check(fleet: Fleet, db: Database, agency: BulkAgency, server_cpu: float | None) -> dict[str, Any]:
+    """Compare every device's final position with its feed head in the store."""
+    positions: dict[str, list[int]] = {}
+    for worker in fleet.workers:
+        positions.update((worker.final or {}).get("positions", {}))
+    async with db.read() as conn:
+        heads = {r.carer_id: (r.epoch, r.head_seq) for r in await conn.execute(select(feeds))}
+        alerts = int((await conn.execute(select(func.count()).select_from(mismatch_alerts))).scalar_one())
+    slow = fleet.config.scenario == "slow"
+    lost = behind = 0
+    for device in agency.devices:
+        epoch, head = heads[device.carer_id]
+        got = positions.get(device.carer_id, [0, 0])
+        if got[0] == epoch and got[1] < head:
+            lost += head - got[1]
+            behind += 1
+    latencies = fleet.latencies
+    elapsed = max(1e-9, fleet.timeline.seconds[-1] if fleet.timeline.seconds else 1.0)
+    return {
+        "scenario": fleet.config.scenario,
+        "parameters": {
+            "devices": fleet.config.devices,
+            "workers": fleet.config.workers,
+            "rate_per_s": fleet.config.rate,
+            "duration_s": fleet.config.duration_s,
+            "url": fleet.config.url or "spawned caresync serve (SQLite)",
+        },
+        "changes_sent": fleet.changes_sent,
+        "deliveries": fleet.total("applied"),
+        "deliveries_per_s": round(fleet.total("applied") / elapsed, 1),
+        "latency_ms": {q: round(percentile(latencies, p), 2) for q, p in (("p50", 50), ("p95", 95), ("p99", 99))}
+        | {"max": round(max(latencies), 2) if latencies else None, "samples": len(latencies)},
+        "lost_changes": lost if not slow else None,
+        "devices_behind": behind,
+        "slow_devices_note": "slow devices are cut off by design; their loss is not counted" if slow else None,
+        "applied_twice": fleet.total("applied_twice"),
+        "duplicates_ignored": fleet.total("duplicates"),
+        "gap_repairs": fleet.total("syncs"),
+        "reconnects": fleet.total("reconnects"),
+        "close_codes": fleet.closes(),
+        "mismatch_alerts": alerts,
+        "server_cpu_s": round(server_cpu, 2) if server_cpu is not None else None,
+        "generator_cpu_s": round(fleet.generator_cpu_s, 2),
+        **fleet.notes,
+    }

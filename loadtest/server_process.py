@@ -1,0 +1,69 @@
+"""The caresync server the fleet drives, when the harness starts it itself."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from loadtest.measure import free_port
+
+
+class SpawnedServer:
+    """``caresync serve`` on loopback, pinned to core 0 when the machine has two or more."""
+
+    def __init__(self, database_url: str, log_path: Path, port: int | None = None, extra_args: list[str] | None = None):
+        self.database_url = database_url
+        self.extra_args = extra_args or []
+        self.port = port or free_port()
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    async def start(self) -> None:
+        command = [sys.executable, "-m", "server.cli", "serve", "--database-url", self.database_url]
+        command += ["--port", str(self.port), *self.extra_args]
+        if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
+            command = ["taskset", "-c", "0", *command]
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        async with httpx.AsyncClient() as http:
+            for _ in range(400):
+                try:
+                    if (await http.get(f"{self.base_url}/healthz")).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"server exited; see {self.log_path}")
+                await asyncio.sleep(0.05)
+        raise RuntimeError("server did not start")
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+            self.process = None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+            self.process = None

@@ -1,0 +1,102 @@
+"""One load-generator process: runs its share of lean devices and reports every second.
+
+    python -m loadtest.worker   (driven by ``caresync fleet`` over stdin/stdout)
+
+stdin: one JSON config line, then commands (``{"cmd": "drop", "share": 0.1}``,
+``{"cmd": "clean"}``, ``{"cmd": "stop"}``). stdout: one JSON line a second with the
+counters since the previous line, and a final line with every device's position.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import sys
+import time
+from typing import Any
+
+from loadtest.lean_device import Behaviour, Counters, LeanDevice
+
+
+def _emit(payload: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(payload) + "\n")
+    sys.stdout.flush()
+
+
+async def main() -> None:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    config = json.loads(await reader.readline())
+    counters = Counters()
+    devices = []
+    for spec in config["devices"]:
+        behaviour = Behaviour(
+            ack=spec.get("ack", True),
+            repair=spec.get("repair", True),
+            drop_one_change=spec.get("drop_one_change", False),
+            slow=spec.get("slow", False),
+        )
+        devices.append(LeanDevice(config["url"], spec["token"], spec["uuid"], spec["carer_id"], counters, behaviour))
+    tasks = []
+    for i, device in enumerate(devices):
+        tasks.append(asyncio.create_task(device.run()))
+        if i % 200 == 199:
+            await asyncio.sleep(0.05)  # open sockets in waves, as phones would
+    stop = asyncio.Event()
+
+    async def commands() -> None:
+        while True:
+            line = await reader.readline()
+            if not line:
+                stop.set()
+                return
+            command = json.loads(line)
+            if command["cmd"] == "stop":
+                stop.set()
+                return
+            if command["cmd"] == "drop":
+                for device in random.sample(devices, max(1, int(len(devices) * command["share"]))):
+                    device.drop()
+            elif command["cmd"] == "clean":
+                started = time.perf_counter()
+                await asyncio.gather(*(d.clean_sync() for d in devices if d.connected), return_exceptions=True)
+                _emit({"event": "clean_done", "seconds": time.perf_counter() - started})
+
+    watcher = asyncio.create_task(commands())
+    cpu = time.process_time()
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 1.0)
+        now_cpu = time.process_time()
+        _emit(
+            {
+                "event": "tick",
+                "connected": sum(1 for d in devices if d.connected),
+                "applied": counters.applied,
+                "duplicates": counters.duplicates,
+                "applied_twice": counters.applied_twice,
+                "gaps": counters.gaps,
+                "syncs": counters.syncs,
+                "reconnects": counters.reconnects,
+                "preferences": counters.preferences,
+                "latencies_ms": counters.latencies_ms,
+                "closes": counters.closes,
+                "cpu_s": now_cpu - cpu,
+            }
+        )
+        counters.latencies_ms = []
+        cpu = now_cpu
+    watcher.cancel()
+    for device in devices:
+        device.stop()
+    await asyncio.sleep(0.2)
+    for task in tasks:
+        task.cancel()
+    _emit({"event": "final", "positions": {d.carer_id: [d.position.epoch, d.position.seq] for d in devices}})
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,57 @@
+"""The fleet harness itself, on small fleets for a few seconds each."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from loadtest.fleet import FleetConfig, run_fleet
+
+
+def _config(tmp_path: Path, **values: object) -> FleetConfig:
+    base: dict[str, object] = {"devices": 24, "workers": 2, "rate": 10.0, "duration_s": 2.0, "quiet": True}
+    base.update(values)
+    return FleetConfig(report_dir=tmp_path / "report", **base)  # type: ignore[arg-type]
+
+
+async def test_steady_fleet_loses_nothing_and_writes_its_report(tmp_path: Path) -> None:
+    report = await run_fleet(_config(tmp_path))
+    assert report["changes_sent"] == 20
+    assert report["lost_changes"] == 0
+    assert report["applied_twice"] == 0
+    assert report["mismatch_alerts"] == 0
+    assert report["latency_ms"]["samples"] == 20
+    assert report["latency_ms"]["p99"] > 0
+    folder = tmp_path / "report"
+    assert {p.name for p in folder.iterdir()} == {
+        "report.json",
+        "report.md",
+        "latency.png",
+        "connected.png",
+        "deliveries.png",
+    }
+    assert json.loads((folder / "report.json").read_text())["scenario"] == "steady"
+    assert (folder / "latency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+async def test_a_deliberately_dropped_change_is_reported_lost(tmp_path: Path) -> None:
+    report = await run_fleet(_config(tmp_path, drop_one_change=True, rate=24.0, duration_s=2.0))
+    assert report["lost_changes"] >= 1
+    assert report["devices_behind"] == 1
+
+
+async def test_storm_restart_resumes_every_device(tmp_path: Path) -> None:
+    report = await run_fleet(_config(tmp_path, scenario="storm", rate=8.0))
+    assert report["lost_changes"] == 0
+    assert report["applied_twice"] == 0
+    assert report["reconnects"] >= 24
+    assert report["storm_all_reconnected_s"] > 0
+
+
+async def test_slow_readers_are_cut_off(tmp_path: Path) -> None:
+    # A tight bound on unacknowledged pushes makes a few changes enough to show the cut-off.
+    config = _config(tmp_path, scenario="slow", slow_share=0.25, rate=40.0, duration_s=3.0)
+    config.server_args = ["--max-unacked", "2"]
+    report = await run_fleet(config)
+    assert report["applied_twice"] == 0
+    assert report["server_slow_consumers_closed"] >= 1, "slow devices are closed as slow consumers"
