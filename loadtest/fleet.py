@@ -50,6 +50,8 @@ class FleetConfig:
     drop_one_change: bool = False
     """Harness self-test: one device silently ignores one change (the loss must be reported)."""
     quiet: bool = False
+    ramp_per_s: float = 500.0
+    """How fast devices come online at the start (all workers together)."""
     server_args: list[str] = field(default_factory=list)
     """Extra ``caresync serve`` flags for the spawned server (e.g. ``--max-unacked 5``)."""
 
@@ -120,7 +122,8 @@ class Fleet:
                 limit=2**26,
             )
             assert process.stdin is not None
-            process.stdin.write((json.dumps({"url": ws_url, "devices": share}) + "\n").encode())
+            config = {"url": ws_url, "devices": share, "ramp_per_s": self.config.ramp_per_s / self.config.workers}
+            process.stdin.write((json.dumps(config) + "\n").encode())
             await process.stdin.drain()
             worker = _Worker(process)
             self.workers.append(worker)
@@ -240,7 +243,9 @@ async def run_fleet(config: FleetConfig) -> dict[str, Any]:
     sampler = asyncio.create_task(fleet.sample())
     try:
         await fleet.start_workers(base, agency)
-        fleet.notes["connect_all_s"] = round(await fleet.wait_connected(), 2)
+        fleet.notes["connect_all_s"] = round(
+            await fleet.wait_connected(timeout=60 + 2 * config.devices / config.ramp_per_s), 2
+        )
         await asyncio.sleep(1.0)
         if fleet.server:
             fleet.notes["server_rss_per_device_kib"] = round((rss_kib(fleet.server.pid) - rss0) / config.devices, 2)

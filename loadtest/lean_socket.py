@@ -25,7 +25,7 @@ class LeanSocket(asyncio.Protocol):
 
     @classmethod
     async def open(
-        cls, url: str, on_text: Callable[[str], None], on_close: Callable[[int], None], timeout: float = 10.0
+        cls, url: str, on_text: Callable[[str], None], on_close: Callable[[int], None], timeout: float = 30.0
     ) -> LeanSocket:
         parsed = parse_uri(url)
         loop = asyncio.get_running_loop()

@@ -27,7 +27,7 @@ def _emit(payload: dict[str, Any]) -> None:
 
 async def main() -> None:
     loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader()
+    reader = asyncio.StreamReader(limit=2**27)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     config = json.loads(await reader.readline())
     counters = Counters()
@@ -41,10 +41,11 @@ async def main() -> None:
         )
         devices.append(LeanDevice(config["url"], spec["token"], spec["uuid"], spec["carer_id"], counters, behaviour))
     tasks = []
+    ramp = float(config.get("ramp_per_s", 500))
     for i, device in enumerate(devices):
         tasks.append(asyncio.create_task(device.run()))
-        if i % 200 == 199:
-            await asyncio.sleep(0.05)  # open sockets in waves, as phones would
+        if i % 50 == 49:
+            await asyncio.sleep(50 / ramp)  # phones come online over time, not all in one instant
     stop = asyncio.Event()
 
     async def commands() -> None:

@@ -71,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     fleet.add_argument("--rate", type=float, default=20.0, help="rota changes per second (steady, flaky, slow, storm)")
     fleet.add_argument("--duration", type=float, default=20.0, help="seconds of changes")
     fleet.add_argument("--burst-size", type=int, default=1000)
+    fleet.add_argument("--ramp", type=float, default=500.0, help="devices coming online per second at the start")
     fleet.add_argument("--url", default=None, help="a running server (default: start one on SQLite)")
     fleet.add_argument("--database-url", default=None, help="the database that server uses (to seed and check)")
     fleet.add_argument("--report", default="fleet-report", help="folder for report.json, report.md and charts")
@@ -218,6 +219,7 @@ def _fleet(args: argparse.Namespace) -> int:
         rate=args.rate,
         duration_s=args.duration,
         burst_size=args.burst_size,
+        ramp_per_s=args.ramp,
         url=args.url,
         database_url=args.database_url,
         report_dir=Path(args.report),

@@ -24,6 +24,7 @@ from server.services.retention import compact_feeds
 from server.services.rota import RotaService
 from server.services.staff_auth import StaffAuth
 from server.services.sync import SyncService
+from server.services.tenant_prefs import PreferencesCache
 from server.settings import Settings
 from server.startup import StartupError, check_database, redacted
 from server.store.database import Database
@@ -50,6 +51,7 @@ class Node:
     clean_sync: CleanSyncService
     mismatch: MismatchDetector
     staff_auth: StaffAuth
+    preferences: PreferencesCache
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None, bus: Bus | None = None) -> Node:
@@ -79,6 +81,7 @@ class Node:
             clean_sync=CleanSyncService(db, clock, activity),
             mismatch=detector,
             staff_auth=StaffAuth(db, clock),
+            preferences=PreferencesCache(clock),
         )
         node.jobs.append(
             ClusterJob("remove-dead-nodes", TOUCH_INTERVAL_S * 2, node._remove_dead_nodes, db, clock, node_id)

@@ -78,7 +78,9 @@ async def change_tenant_preferences(request: Request) -> Response:
     staff = await staff_of(request)
     staff.require_admin()
     node = node_of(request)
-    return json_response(await change_preferences(node.db, node.bus, staff.tenant_id, body))
+    changed = await change_preferences(node.db, node.bus, staff.tenant_id, body)
+    node.preferences.forget(staff.tenant_id)
+    return json_response(changed)
 
 
 routes = [

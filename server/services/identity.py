@@ -38,6 +38,8 @@ class DeviceIdentity:
     uuid: str | None
     carers: dict[str, str] = field(default_factory=dict)
     """carer id -> carer name, for every carer assigned to the device."""
+    resync_requested: bool = False
+    """The office asked for a clean sync this device has not done yet."""
 
 
 async def authenticate_staff(conn: AsyncConnection, token: str, now_ms: int) -> Staff:
@@ -70,6 +72,7 @@ async def authenticate_device(conn: AsyncConnection, token: str) -> DeviceIdenti
                 devices.c.uuid,
                 devices.c.active,
                 devices.c.deleted_at,
+                devices.c.resync_requested_at,
             )
             .join(devices, devices.c.id == credentials.c.device_id)
             .where(credentials.c.token_hash == hash_token(token), credentials.c.kind == "device")
@@ -94,10 +97,5 @@ async def authenticate_device(conn: AsyncConnection, token: str) -> DeviceIdenti
         tenant_id=row.tenant_id,
         uuid=row.uuid,
         carers={r.id: r.name for r in carer_rows},
+        resync_requested=row.resync_requested_at is not None,
     )
-
-
-async def resync_requested(conn: AsyncConnection, device_id: str) -> bool:
-    """Whether the office asked this device for a clean sync it has not done yet."""
-    at = (await conn.execute(select(devices.c.resync_requested_at).where(devices.c.id == device_id))).scalar()
-    return at is not None

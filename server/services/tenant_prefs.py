@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from protocol.frames import TenantPreferences
+from server.clock import Clock
 from server.services.errors import NotFound
 from server.store.schema import tenants
 
@@ -21,3 +22,29 @@ async def load_preferences(conn: AsyncConnection, tenant_id: str) -> TenantPrefe
         timezone=row.timezone,
         auto_sync_uploads=bool(row.auto_sync_uploads),
     )
+
+
+class PreferencesCache:
+    """Tenant preferences for the hello path, kept for ``ttl_s`` per tenant.
+
+    A reconnect storm would otherwise read the same tenant row once per device. A change
+    made on this node is seen at once (``forget``); other nodes see it within ``ttl_s``,
+    and every connected device gets the ``preferences`` frame through the bus anyway.
+    """
+
+    def __init__(self, clock: Clock, ttl_s: float = 5.0) -> None:
+        self.clock = clock
+        self.ttl_ms = int(ttl_s * 1000)
+        self._held: dict[str, tuple[int, TenantPreferences]] = {}
+
+    async def get(self, conn: AsyncConnection, tenant_id: str) -> TenantPreferences:
+        now = self.clock.now_ms()
+        held = self._held.get(tenant_id)
+        if held is not None and now - held[0] < self.ttl_ms:
+            return held[1]
+        preferences = await load_preferences(conn, tenant_id)
+        self._held[tenant_id] = (now, preferences)
+        return preferences
+
+    def forget(self, tenant_id: str) -> None:
+        self._held.pop(tenant_id, None)

@@ -29,7 +29,9 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.url = async_url(url)
-        self.engine: AsyncEngine = create_async_engine(self.url)
+        # Device sessions borrow a connection for one short query at a time; a reconnect
+        # storm makes thousands of them wait at once, so the pool is wider than the default.
+        self.engine: AsyncEngine = create_async_engine(self.url, pool_size=20, max_overflow=20, pool_timeout=60)
         self.dialect = self.engine.dialect.name
         self._write_lock = asyncio.Lock()
         if self.dialect == "sqlite":

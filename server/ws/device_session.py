@@ -24,9 +24,8 @@ from server.clock import to_datetime
 from server.node import Node
 from server.services import feeds
 from server.services.errors import Revoked, Unauthorized
-from server.services.identity import DeviceIdentity, authenticate_device, resync_requested
+from server.services.identity import DeviceIdentity, authenticate_device
 from server.services.preferences import tenant_channel
-from server.services.tenant_prefs import load_preferences
 from server.ws.feed_socket import FeedSocket
 
 
@@ -85,13 +84,12 @@ class DeviceSession(FeedSocket):
         self.device = device
         async with node.db.read() as conn:
             heads = await feeds.heads(conn, list(device.carers))
-            preferences = await load_preferences(conn, device.tenant_id)
-            resync = await resync_requested(conn, device.device_id)
+            preferences = await node.preferences.get(conn, device.tenant_id)
         claimed = {p.feed: p for p in hello.positions}
         statuses = []
         for feed_id, name in device.carers.items():
             head = heads[feed_id]
-            action = self.start_position(claimed.get(feed_id), feed_id, head, resync=resync)
+            action = self.start_position(claimed.get(feed_id), feed_id, head, resync=device.resync_requested)
             statuses.append(FeedStatus(feed=feed_id, carer_name=name, epoch=head.epoch, head=head.seq, action=action))
         welcome = Welcome(
             device_id=device.device_id,
