@@ -267,6 +267,9 @@ async def run_fleet(config: FleetConfig) -> dict[str, Any]:
         await asyncio.sleep(0.2)
     finally:
         sampler.cancel()
+        for worker in fleet.workers:
+            if worker.process.returncode is None:
+                worker.process.kill()
         server_cpu = (cpu_s(fleet.server.pid) - server_cpu0) if fleet.server and fleet.server.process else None
         if fleet.server:
             fleet.server.stop()
