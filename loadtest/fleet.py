@@ -243,9 +243,11 @@ async def run_fleet(config: FleetConfig) -> dict[str, Any]:
     sampler = asyncio.create_task(fleet.sample())
     try:
         await fleet.start_workers(base, agency)
-        fleet.notes["connect_all_s"] = round(
-            await fleet.wait_connected(timeout=60 + 2 * config.devices / config.ramp_per_s), 2
-        )
+        patience = 60 + 2 * config.devices / config.ramp_per_s
+        try:
+            fleet.notes["connect_all_s"] = round(await fleet.wait_connected(timeout=patience), 2)
+        except TimeoutError as exc:
+            fleet.notes["connect_all_s"] = f"not reached in {patience:.0f} s: {exc}"
         await asyncio.sleep(1.0)
         if fleet.server:
             fleet.notes["server_rss_per_device_kib"] = round((rss_kib(fleet.server.pid) - rss0) / config.devices, 2)
