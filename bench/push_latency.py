@@ -18,22 +18,19 @@ import json
 import subprocess
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 from websockets.asyncio.client import connect
 
+from bench.mismatch_detection import fresh_postgres
 from bench.support import free_port, percentile, pin_self, process_cpu_s, self_cpu_s, spawn_pinned, summary_ms
 from client_sdk import Device
 from protocol.frames import Change
 from server.node import Node
 from server.seeding import SeededAgency, seed_agency
 from server.settings import Settings
-from server.store.database import async_url
 
 
 async def _seed(url: str, devices: int) -> SeededAgency:
@@ -178,15 +175,6 @@ async def run_peer(devices: int, changes: int, rate: float) -> dict[str, float]:
         server.wait(10)
 
 
-async def _fresh_postgres(admin_url: str) -> str:
-    name = f"caresync_bench_{uuid.uuid4().hex[:8]}"
-    engine = create_async_engine(async_url(admin_url), isolation_level="AUTOCOMMIT")
-    async with engine.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    await engine.dispose()
-    return admin_url.rsplit("/", 1)[0] + "/" + name
-
-
 def _report(label: str, result: dict[str, float]) -> None:
     print(f"{label}: {result['summary']}")
     line = f"  server CPU per change {result['server_cpu_per_change_ms']:.2f} ms"
@@ -216,7 +204,7 @@ async def main() -> None:
         )
         _report("caresync embedded (SQLite, in-process bus, one node)", embedded)
         if args.cluster:
-            url = await _fresh_postgres(args.postgres_admin_url)
+            url = await fresh_postgres(args.postgres_admin_url)
             clustered = await run_caresync(
                 args.devices, args.changes, args.rate, Path(workdir) / "cluster", url, args.redis_url
             )

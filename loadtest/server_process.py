@@ -18,9 +18,17 @@ from loadtest.measure import free_port
 class SpawnedServer:
     """``caresync serve`` on loopback, pinned to core 0 when the machine has two or more."""
 
-    def __init__(self, database_url: str, log_path: Path, port: int | None = None, extra_args: list[str] | None = None):
+    def __init__(
+        self,
+        database_url: str,
+        log_path: Path,
+        port: int | None = None,
+        extra_args: list[str] | None = None,
+        pin: bool = True,
+    ) -> None:
         self.database_url = database_url
         self.extra_args = extra_args or []
+        self.pin = pin
         self.port = port or free_port()
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
@@ -30,6 +38,10 @@ class SpawnedServer:
         return f"http://127.0.0.1:{self.port}"
 
     @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws/device"
+
+    @property
     def pid(self) -> int:
         assert self.process is not None
         return self.process.pid
@@ -37,7 +49,7 @@ class SpawnedServer:
     async def start(self) -> None:
         command = [sys.executable, "-m", "server.cli", "serve", "--database-url", self.database_url]
         command += ["--port", str(self.port), *self.extra_args]
-        if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
+        if self.pin and shutil.which("taskset") and (os.cpu_count() or 1) > 1:
             command = ["taskset", "-c", "0", *command]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
@@ -49,11 +61,12 @@ class SpawnedServer:
                 except httpx.HTTPError:
                     pass
                 if self.process.poll() is not None:
-                    raise RuntimeError(f"server exited; see {self.log_path}")
+                    raise RuntimeError(f"server exited: {self.log_path.read_text()[-2000:]}")
                 await asyncio.sleep(0.05)
         raise RuntimeError("server did not start")
 
     def kill(self) -> None:
+        """SIGKILL: no shutdown handlers, sockets just die."""
         if self.process is not None:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait(10)
