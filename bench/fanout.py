@@ -1,0 +1,149 @@
+"""One frame fanned out to every connected device: caresync against a bare broadcast.
+
+    python -m bench.fanout [--devices 2000] [--rounds 5]
+
+caresync: ``caresync serve`` (SQLite, core 0) with N lean devices connected (core 1);
+each round changes a tenant preference through the REST API, which pushes one
+``preferences`` frame to every device. Peer: bench/peers/ws_broadcast.py with N plain
+sockets; each round broadcasts one frame. Reported: time until every device has the
+frame (median of rounds), server CPU per delivered frame, and server memory per idle
+connection (RSS growth from no connections to N).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from bench.support import pin_self, spawn_pinned
+from loadtest.lean_device import Behaviour, Counters, LeanDevice
+from loadtest.lean_socket import LeanSocket
+from loadtest.measure import cpu_s, free_port, rss_kib
+from loadtest.seed import bulk_agency_with_admin
+from loadtest.server_process import SpawnedServer
+from server.store.database import Database
+
+
+async def _until(condition, timeout: float = 120.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.perf_counter() + timeout
+    while not condition():
+        if time.perf_counter() > deadline:
+            raise TimeoutError("not everyone got the frame")
+        await asyncio.sleep(0.005)
+
+
+async def caresync(devices: int, rounds: int, workdir: Path) -> dict[str, float]:
+    url = f"sqlite:///{workdir / 'fanout.db'}"
+    db = Database(url)
+    await db.migrate()
+    agency = await bulk_agency_with_admin(db, int(time.time() * 1000), devices, 1, 1)
+    await db.close()
+    server = SpawnedServer(url, workdir / "server.log")
+    await server.start()
+    rss0 = rss_kib(server.pid)
+    counters = Counters()
+    ws_url = server.base_url.replace("http", "ws") + "/ws/device"
+    fleet = [LeanDevice(ws_url, d.token, d.uuid, d.carer_id, counters, Behaviour()) for d in agency.devices]
+    tasks = []
+    for i, device in enumerate(fleet):
+        tasks.append(asyncio.create_task(device.run()))
+        if i % 50 == 49:
+            await asyncio.sleep(0.8)
+    await _until(lambda: all(d.connected for d in fleet), 600)
+    await asyncio.sleep(5)
+    rss = rss_kib(server.pid)
+    times, cpu_per_frame = [], []
+    async with httpx.AsyncClient(
+        base_url=server.base_url, headers={"authorization": f"Bearer {agency.admin_token}"}
+    ) as http:
+        for r in range(rounds):
+            before, cpu = counters.preferences, cpu_s(server.pid)
+            started = time.perf_counter()
+            await http.patch("/api/v1/tenant/preferences", json={"auto_sync_interval_s": 600 + r})
+            await _until(lambda before=before: counters.preferences - before >= devices)
+            times.append((time.perf_counter() - started) * 1000)
+            cpu_per_frame.append((cpu_s(server.pid) - cpu) / devices * 1e6)
+            await asyncio.sleep(1)
+    for device in fleet:
+        device.stop()
+    server.stop()
+    return {
+        "all_ms": statistics.median(times),
+        "cpu_us": statistics.median(cpu_per_frame),
+        "kib": (rss - rss0) / devices,
+    }
+
+
+async def peer(devices: int, rounds: int) -> dict[str, float]:
+    port = free_port()
+    server = spawn_pinned(["-m", "bench.peers.ws_broadcast", str(port)], core=0)
+    assert server.stdout is not None
+    server.stdout.readline()
+    rss0 = rss_kib(server.pid)
+    received = [0]
+
+    def on_text(_text: str) -> None:
+        received[0] += 1
+
+    sockets = []
+    for i in range(devices):
+        sock = await LeanSocket.open(f"ws://127.0.0.1:{port}/", on_text, lambda _code: None)
+        sock.send("hello")
+        sockets.append(sock)
+        if i % 200 == 199:
+            await asyncio.sleep(0.05)
+    await asyncio.sleep(3)
+    rss = rss_kib(server.pid)
+    control = await LeanSocket.open(f"ws://127.0.0.1:{port}/", lambda _t: None, lambda _c: None)
+    control.send("control")
+    await asyncio.sleep(0.2)
+    times, cpu_per_frame = [], []
+    for _ in range(rounds):
+        before, cpu = received[0], cpu_s(server.pid)
+        started = time.perf_counter()
+        control.send("fanout")
+        await _until(lambda before=before: received[0] - before >= devices)
+        times.append((time.perf_counter() - started) * 1000)
+        cpu_per_frame.append((cpu_s(server.pid) - cpu) / devices * 1e6)
+        await asyncio.sleep(1)
+    for sock in sockets:
+        sock.close()
+    server.terminate()
+    return {
+        "all_ms": statistics.median(times),
+        "cpu_us": statistics.median(cpu_per_frame),
+        "kib": (rss - rss0) / devices,
+    }
+
+
+def _summary(times: list[float], cpu_per_frame: list[float], kib: float) -> dict[str, float]:
+    return {"all_ms": statistics.median(times), "cpu_us": statistics.median(cpu_per_frame), "kib": kib}
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--devices", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    pin_self(1)
+    with tempfile.TemporaryDirectory() as workdir:
+        ours = await caresync(args.devices, args.rounds, Path(workdir))
+    theirs = await peer(args.devices, args.rounds)
+    print(f"devices={args.devices} rounds={args.rounds} (medians)")
+    for name, r in (("caresync preferences push", ours), ("peer websockets.broadcast", theirs)):
+        line = f"  {name:28s} all delivered {r['all_ms']:7.1f} ms | server CPU {r['cpu_us']:6.1f} us/frame"
+        print(f"{line} | {r['kib']:5.1f} KiB/connection")
+    print(
+        f"  ratios caresync/peer: time {ours['all_ms'] / theirs['all_ms']:.1f}x, CPU per frame "
+        f"{ours['cpu_us'] / theirs['cpu_us']:.1f}x, memory per connection {ours['kib'] / theirs['kib']:.1f}x"
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
