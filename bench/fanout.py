@@ -126,22 +126,98 @@ def _summary(times: list[float], cpu_per_frame: list[float], kib: float) -> dict
     return {"all_ms": statistics.median(times), "cpu_us": statistics.median(cpu_per_frame), "kib": kib}
 
 
+def _attach(state: object, sock: LeanSocket, on_text: object) -> None:
+    state["sock"] = sock  # type: ignore[index]
+    for text in state.pop("early", []):  # type: ignore[attr-defined]
+        on_text(text)  # type: ignore[operator]
+
+
+async def socketio_peer(devices: int, rounds: int, redis_url: str) -> dict[str, float]:
+    """The same fan-out through python-socketio rooms, spoken over lean sockets (engine.io v4)."""
+    port = free_port()
+    server = spawn_pinned(["-m", "bench.peers.socketio_rooms", str(port), redis_url], core=0)
+    assert server.stdout is not None
+    server.stdout.readline()
+    await asyncio.sleep(2.0)
+    rss0 = rss_kib(server.pid)
+    received = [0]
+    url = f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket"
+
+    def client(carer: str) -> tuple[object, object]:
+        state: dict[str, LeanSocket] = {}
+
+        def on_text(text: str) -> None:
+            if "sock" not in state:  # arrived during the handshake: answered once open
+                state.setdefault("early", []).append(text)  # type: ignore[attr-defined, arg-type]
+                return
+            if text.startswith("0"):  # engine.io open: connect to the default namespace
+                state["sock"].send("40")
+            elif text.startswith("40"):
+                state["sock"].send(f'42["join","{carer}"]')
+            elif text == "2":  # engine.io ping
+                state["sock"].send("3")
+            elif text.startswith('42["preferences"'):
+                received[0] += 1
+
+        return state, on_text
+
+    sockets = []
+    for i in range(devices):
+        state, on_text = client(f"carer-{i}")
+        sock = await LeanSocket.open(url, on_text, lambda _code: None)  # type: ignore[arg-type]
+        _attach(state, sock, on_text)
+        sockets.append(sock)
+        if i % 100 == 99:
+            await asyncio.sleep(0.1)
+    await asyncio.sleep(5)
+    rss = rss_kib(server.pid)
+    control_state, control_text = client("control")
+    control = await LeanSocket.open(url, control_text, lambda _code: None)  # type: ignore[arg-type]
+    _attach(control_state, control, control_text)
+    await asyncio.sleep(1)
+    times, cpu_per_frame = [], []
+    for _ in range(rounds):
+        before, cpu = received[0], cpu_s(server.pid)
+        started = time.perf_counter()
+        control.send('42["fanout"]')
+        await _until(lambda before=before: received[0] - before >= devices, 300)
+        times.append((time.perf_counter() - started) * 1000)
+        cpu_per_frame.append((cpu_s(server.pid) - cpu) / devices * 1e6)
+        await asyncio.sleep(1)
+    for sock in sockets:
+        sock.close()
+    server.terminate()
+    return _summary(times, cpu_per_frame, (rss - rss0) / devices)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--devices", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0", help="for the python-socketio peer")
     args = parser.parse_args()
     pin_self(1)
     with tempfile.TemporaryDirectory() as workdir:
         ours = await caresync(args.devices, args.rounds, Path(workdir))
     theirs = await peer(args.devices, args.rounds)
+    sio = await socketio_peer(args.devices, args.rounds, args.redis_url)
     print(f"devices={args.devices} rounds={args.rounds} (medians)")
-    for name, r in (("caresync preferences push", ours), ("peer websockets.broadcast", theirs)):
+    rows = (
+        ("caresync preferences push", ours),
+        ("peer websockets.broadcast", theirs),
+        ("peer python-socketio rooms", sio),
+    )
+    for name, r in rows:
         line = f"  {name:28s} all delivered {r['all_ms']:7.1f} ms | server CPU {r['cpu_us']:6.1f} us/frame"
         print(f"{line} | {r['kib']:5.1f} KiB/connection")
     print(
         f"  ratios caresync/peer: time {ours['all_ms'] / theirs['all_ms']:.1f}x, CPU per frame "
         f"{ours['cpu_us'] / theirs['cpu_us']:.1f}x, memory per connection {ours['kib'] / theirs['kib']:.1f}x"
+    )
+
+    print(
+        f"  ratios caresync/socketio: time {ours['all_ms'] / sio['all_ms']:.2f}x, CPU per frame "
+        f"{ours['cpu_us'] / sio['cpu_us']:.2f}x, memory per connection {ours['kib'] / sio['kib']:.2f}x"
     )
 
 
