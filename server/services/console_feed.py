@@ -21,10 +21,12 @@ def scope_of(tenant_id: str, branch_id: str | None) -> str:
 
 
 async def append_event(
-    conn: AsyncConnection, tenant_id: str, scope_id: str, payload: ConsolePayload, now_ms: int
+    conn: AsyncConnection, tenant_id: str, scope_id: str, payload: ConsolePayload, now_ms: int, *, ensure: bool = True
 ) -> feeds.Appended:
-    """Append an event to a scope's feed inside the caller's transaction."""
-    await feeds.ensure_console_feed(conn, tenant_id, scope_id)
+    """Append an event to a scope's feed inside the caller's transaction (creating the
+    feed first unless the caller already did, ``ensure=False``)."""
+    if ensure:
+        await feeds.ensure_console_feed(conn, tenant_id, scope_id)
 
     def build(epoch: int, seq: int) -> bytes:
         return encode(ConsoleEvent(feed=scope_id, epoch=epoch, seq=seq, at=to_datetime(now_ms), event=payload))
@@ -64,7 +66,12 @@ async def append_device_events(
     ):
         carers.setdefault(link.device_id, []).append(link.user_id)
     appended = []
+    ensured: set[str] = set()
     for r in rows:
+        scope = scope_of(r.tenant_id, r.branch_id)
+        if scope not in ensured:  # a reconnect storm brings hundreds of devices of one branch
+            await feeds.ensure_console_feed(conn, r.tenant_id, scope)
+            ensured.add(scope)
         payload = kind(device_id=r.id, device_name=r.name, carer_ids=sorted(carers.get(r.id, [])))
-        appended.append(await append_event(conn, r.tenant_id, scope_of(r.tenant_id, r.branch_id), payload, now_ms))  # type: ignore[arg-type]
+        appended.append(await append_event(conn, r.tenant_id, scope, payload, now_ms, ensure=False))  # type: ignore[arg-type]
     return appended
