@@ -22,14 +22,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 
 from loadtest.measure import cpu_s, percentile, rss_kib
 from loadtest.report import write_report
 from loadtest.seed import BulkAgency, bulk_agency_with_admin
 from loadtest.server_process import SpawnedServer
 from server.store.database import Database
-from server.store.schema import feeds, mismatch_alerts
+from server.store.schema import device_acks, feed_entries, feeds, mismatch_alerts
 
 SCENARIOS = ("steady", "burst", "storm", "flaky", "clean", "slow")
 
@@ -328,6 +328,20 @@ async def _check(fleet: Fleet, db: Database, agency: BulkAgency, server_cpu: flo
     async with db.read() as conn:
         heads = {r.carer_id: (r.epoch, r.head_seq) for r in await conn.execute(select(feeds))}
         alerts = int((await conn.execute(select(func.count()).select_from(mismatch_alerts))).scalar_one())
+        # Ack lag: from a change's commit to the server recording the device's ack of it.
+        ack_rows = await conn.execute(
+            select(device_acks.c.acked_at - feed_entries.c.committed_at, feeds.c.head_seq - device_acks.c.seq)
+            .join(
+                feed_entries,
+                and_(
+                    feed_entries.c.carer_id == device_acks.c.carer_id,
+                    feed_entries.c.epoch == device_acks.c.epoch,
+                    feed_entries.c.seq == device_acks.c.seq,
+                ),
+            )
+            .join(feeds, feeds.c.carer_id == device_acks.c.carer_id)
+        )
+        ack_lags = [(float(lag), int(behind)) for lag, behind in ack_rows]
     slow = fleet.config.scenario == "slow"
     lost = behind = 0
     for device in agency.devices:
@@ -361,6 +375,11 @@ async def _check(fleet: Fleet, db: Database, agency: BulkAgency, server_cpu: flo
         "reconnects": fleet.total("reconnects"),
         "close_codes": fleet.closes(),
         "mismatch_alerts": alerts,
+        "ack_lag_ms": {
+            "p50": percentile([lag for lag, _ in ack_lags], 50),
+            "p99": percentile([lag for lag, _ in ack_lags], 99),
+            "devices_acked_behind_head": sum(1 for _, behind in ack_lags if behind > 0),
+        },
         "server_cpu_s": round(server_cpu, 2) if server_cpu is not None else None,
         "generator_cpu_s": round(fleet.generator_cpu_s, 2),
         **fleet.notes,

@@ -22,6 +22,8 @@ async def test_steady_fleet_loses_nothing_and_writes_its_report(tmp_path: Path) 
     assert report["mismatch_alerts"] == 0
     assert report["latency_ms"]["samples"] == 20
     assert report["latency_ms"]["p99"] > 0
+    assert report["ack_lag_ms"]["p50"] >= 0
+    assert report["ack_lag_ms"]["devices_acked_behind_head"] == 0, "every device's last ack reached its head"
     folder = tmp_path / "report"
     assert {p.name for p in folder.iterdir()} == {
         "report.json",
