@@ -17,6 +17,7 @@ import asyncio
 import statistics
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -58,26 +59,18 @@ async def caresync(devices: int, rounds: int, workdir: Path) -> dict[str, float]
     await _until(lambda: all(d.connected for d in fleet), 600)
     await asyncio.sleep(5)
     rss = rss_kib(server.pid)
-    times, cpu_per_frame = [], []
-    async with httpx.AsyncClient(
-        base_url=server.base_url, headers={"authorization": f"Bearer {agency.admin_token}"}
-    ) as http:
-        for r in range(rounds):
-            before, cpu = counters.preferences, cpu_s(server.pid)
-            started = time.perf_counter()
-            await http.patch("/api/v1/tenant/preferences", json={"auto_sync_interval_s": 600 + r})
-            await _until(lambda before=before: counters.preferences - before >= devices)
-            times.append((time.perf_counter() - started) * 1000)
-            cpu_per_frame.append((cpu_s(server.pid) - cpu) / devices * 1e6)
-            await asyncio.sleep(1)
+    headers = {"authorization": f"Bearer {agency.admin_token}"}
+    async with httpx.AsyncClient(base_url=server.base_url, headers=headers) as http:
+        intervals = iter(range(600, 600 + rounds))
+
+        async def push() -> None:
+            await http.patch("/api/v1/tenant/preferences", json={"auto_sync_interval_s": next(intervals)})
+
+        result = await _rounds(server.pid, devices, rounds, push, lambda: counters.preferences)
     for device in fleet:
         device.stop()
     server.stop()
-    return {
-        "all_ms": statistics.median(times),
-        "cpu_us": statistics.median(cpu_per_frame),
-        "kib": (rss - rss0) / devices,
-    }
+    return {**result, "kib": (rss - rss0) / devices}
 
 
 async def peer(devices: int, rounds: int) -> dict[str, float]:
@@ -103,27 +96,36 @@ async def peer(devices: int, rounds: int) -> dict[str, float]:
     control = await LeanSocket.open(f"ws://127.0.0.1:{port}/", lambda _t: None, lambda _c: None)
     control.send("control")
     await asyncio.sleep(0.2)
-    times, cpu_per_frame = [], []
-    for _ in range(rounds):
-        before, cpu = received[0], cpu_s(server.pid)
-        started = time.perf_counter()
+
+    async def fanout() -> None:
         control.send("fanout")
-        await _until(lambda before=before: received[0] - before >= devices)
-        times.append((time.perf_counter() - started) * 1000)
-        cpu_per_frame.append((cpu_s(server.pid) - cpu) / devices * 1e6)
-        await asyncio.sleep(1)
+
+    result = await _rounds(server.pid, devices, rounds, fanout, lambda: received[0])
     for sock in sockets:
         sock.close()
     server.terminate()
-    return {
-        "all_ms": statistics.median(times),
-        "cpu_us": statistics.median(cpu_per_frame),
-        "kib": (rss - rss0) / devices,
-    }
+    return {**result, "kib": (rss - rss0) / devices}
 
 
-def _summary(times: list[float], cpu_per_frame: list[float], kib: float) -> dict[str, float]:
-    return {"all_ms": statistics.median(times), "cpu_us": statistics.median(cpu_per_frame), "kib": kib}
+async def _rounds(
+    pid: int,
+    devices: int,
+    rounds: int,
+    trigger: Callable[[], Awaitable[None]],
+    delivered: Callable[[], int],
+    timeout: float = 120.0,
+) -> dict[str, float]:
+    """One fan-out per round: time until every device has it, and server CPU per frame."""
+    times, cpu_per_frame = [], []
+    for _ in range(rounds):
+        before, cpu = delivered(), cpu_s(pid)
+        started = time.perf_counter()
+        await trigger()
+        await _until(lambda before=before: delivered() - before >= devices, timeout)
+        times.append((time.perf_counter() - started) * 1000)
+        cpu_per_frame.append((cpu_s(pid) - cpu) / devices * 1e6)
+        await asyncio.sleep(1)
+    return {"all_ms": statistics.median(times), "cpu_us": statistics.median(cpu_per_frame)}
 
 
 def _attach(state: object, sock: LeanSocket, on_text: object) -> None:
@@ -175,19 +177,15 @@ async def socketio_peer(devices: int, rounds: int, redis_url: str) -> dict[str, 
     control = await LeanSocket.open(url, control_text, lambda _code: None)  # type: ignore[arg-type]
     _attach(control_state, control, control_text)
     await asyncio.sleep(1)
-    times, cpu_per_frame = [], []
-    for _ in range(rounds):
-        before, cpu = received[0], cpu_s(server.pid)
-        started = time.perf_counter()
+
+    async def fanout() -> None:
         control.send('42["fanout"]')
-        await _until(lambda before=before: received[0] - before >= devices, 300)
-        times.append((time.perf_counter() - started) * 1000)
-        cpu_per_frame.append((cpu_s(server.pid) - cpu) / devices * 1e6)
-        await asyncio.sleep(1)
+
+    result = await _rounds(server.pid, devices, rounds, fanout, lambda: received[0], timeout=300)
     for sock in sockets:
         sock.close()
     server.terminate()
-    return _summary(times, cpu_per_frame, (rss - rss0) / devices)
+    return {**result, "kib": (rss - rss0) / devices}
 
 
 async def main() -> None:

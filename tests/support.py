@@ -82,11 +82,28 @@ async def device_matches_server(device: Device, node: Node, admin: Staff, carer_
     return device.visits(carer_id) == await server_visits(node, admin, carer_id)
 
 
-class RawDevice:
-    """A bare socket speaking the protocol by hand, for bad-input and cut-off tests."""
+class _RawSocket:
+    """What the hand-spoken sockets share: waiting for the server's close, closing."""
 
     def __init__(self, ws: ClientConnection) -> None:
         self.ws = ws
+
+    async def close_code(self, timeout: float = 5.0) -> int | None:
+        """Read until the server closes; return its close code."""
+        async with asyncio.timeout(timeout):
+            try:
+                while True:
+                    await self.ws.recv()
+            except ConnectionClosed:
+                pass
+        return self.ws.close_code
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+
+class RawDevice(_RawSocket):
+    """A bare socket speaking the protocol by hand, for bad-input and cut-off tests."""
 
     @classmethod
     async def connect(cls, running: RunningServer) -> RawDevice:
@@ -124,25 +141,12 @@ class RawDevice:
                 if isinstance(frame, kind):
                     return frame
 
-    async def close_code(self, timeout: float = 5.0) -> int | None:
-        """Read until the server closes; return its close code."""
-        async with asyncio.timeout(timeout):
-            try:
-                while True:
-                    await self.ws.recv()
-            except ConnectionClosed:
-                pass
-        return self.ws.close_code
 
-    async def close(self) -> None:
-        await self.ws.close()
-
-
-class RawConsole:
+class RawConsole(_RawSocket):
     """The office console's live feed, spoken by hand."""
 
     def __init__(self, ws: ClientConnection) -> None:
-        self.ws = ws
+        super().__init__(ws)
         self.positions: dict[str, FeedPosition] = {}
 
     @classmethod
@@ -182,15 +186,3 @@ class RawConsole:
         except TimeoutError:
             pass
         return found
-
-    async def close_code(self, timeout: float = 5.0) -> int | None:
-        async with asyncio.timeout(timeout):
-            try:
-                while True:
-                    await self.ws.recv()
-            except ConnectionClosed:
-                pass
-        return self.ws.close_code
-
-    async def close(self) -> None:
-        await self.ws.close()
