@@ -66,10 +66,12 @@ users = Table(
     Column("name", String(200), nullable=False),
     Column("role", String(16), nullable=False),
     Column("created_at", BigInteger, nullable=False),
-    Column("login", String(200), nullable=True, unique=True),
+    Column("login", String(200), nullable=True),
     Column("password_hash", String(200), nullable=True),
+    UniqueConstraint("tenant_id", "login"),
 )
-"""``login`` and ``password_hash`` (scrypt) are set for office staff who sign in."""
+"""``login`` and ``password_hash`` (argon2id; older rows scrypt) are set for office staff
+who sign in. A login is unique within its tenant only, so no tenant learns another's."""
 
 clients = Table(
     "clients",
@@ -187,8 +189,11 @@ credentials = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("revoked_at", BigInteger, nullable=True),
     Column("expires_at", BigInteger, nullable=True),
+    Column("name", String(100), nullable=True),
+    Column("last_used_at", BigInteger, nullable=True),
 )
-"""Opaque bearer tokens, stored as SHA-256 digests (they carry 256 random bits)."""
+"""Opaque bearer tokens, stored as SHA-256 digests (they carry 256 random bits). Staff API
+tokens carry a name and their last use (recorded at most once a minute)."""
 
 device_mutations = Table(
     "device_mutations",
@@ -331,6 +336,7 @@ enrolment_codes = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("expires_at", BigInteger, nullable=False),
     Column("used_at", BigInteger, nullable=True),
+    Column("voided_at", BigInteger, nullable=True),
 )
 """One-time, short-lived codes an app exchanges for its device token."""
 
