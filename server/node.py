@@ -14,7 +14,7 @@ from server.bus.memory import MemoryBus
 from server.bus.redis import RedisBus
 from server.clock import Clock, SystemClock
 from server.cluster.leases import ClusterJob
-from server.cluster.presence import TOUCH_INTERVAL_S, Presence, remove_dead_nodes
+from server.cluster.presence import Presence, remove_dead_nodes
 from server.services.activity import ActivityRecorder
 from server.services.clean_sync import CleanSyncService
 from server.services.devices import DeviceService
@@ -28,6 +28,7 @@ from server.services.tenant_prefs import PreferencesCache
 from server.settings import Settings
 from server.startup import StartupError, check_database, redacted
 from server.store.database import Database
+from server.tunables import PRESENCE_TOUCH_INTERVAL_S
 from server.ws.hub import Hub
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,7 @@ class Node:
             preferences=PreferencesCache(clock),
         )
         node.jobs.append(
-            ClusterJob("remove-dead-nodes", TOUCH_INTERVAL_S * 2, node._remove_dead_nodes, db, clock, node_id)
+            ClusterJob("remove-dead-nodes", PRESENCE_TOUCH_INTERVAL_S * 2, node._remove_dead_nodes, db, clock, node_id)
         )
         node.jobs.append(ClusterJob("feed-retention", settings.retention_interval_s, node._compact, db, clock, node_id))
         if settings.mismatch_interval_s > 0:

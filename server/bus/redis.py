@@ -23,10 +23,10 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from server.bus.base import Bus, Handler
+from server.tunables import REDIS_SUBSCRIBE_CHUNK as _CHUNK
 
 log = logging.getLogger(__name__)
 
-_CHUNK = 1000
 
 
 class RedisBus(Bus):

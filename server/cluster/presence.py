@@ -20,8 +20,8 @@ from server.services.console_feed import append_device_events
 from server.store.database import Database
 from server.store.schema import device_connections, nodes
 from server.store.upsert import insert_for
+from server.tunables import PRESENCE_TOUCH_INTERVAL_S as TOUCH_INTERVAL_S
 
-TOUCH_INTERVAL_S = 5.0
 DEAD_AFTER_MS = int(TOUCH_INTERVAL_S * 3 * 1000)
 
 

@@ -16,7 +16,7 @@ from server.services.console_feed import visible_scopes
 from server.services.errors import Conflict, Forbidden, NotFound, Unauthorized
 from server.services.identity import Staff
 from server.services.mismatch.listing import AlertDesk, AlertFilter
-from server.services.staff_auth import STAFF_TOKEN_TTL_S
+from server.tunables import STAFF_TOKEN_TTL_S
 
 
 async def sign_in_page(request: Request) -> Response:

@@ -26,9 +26,8 @@ from server.services.identity import DeviceIdentity
 from server.services.visit_views import load_visit_views
 from server.store.database import Database
 from server.store.schema import devices, feeds, snapshot_pages, snapshots, tenants, visit_assignments, visits
-
-SNAPSHOT_TTL_S = 10 * 60
-PAGE_BYTES = 192 * 1024
+from server.tunables import CLEAN_SYNC_PAGE_BYTES as PAGE_BYTES
+from server.tunables import SNAPSHOT_TTL_S
 
 _visits_decoder = msgspec.json.Decoder(list[VisitView])
 

@@ -34,6 +34,8 @@ from server.store.schema import (
     tenants,
     users,
 )
+from server.tunables import REPORT_MAX_PAGE_SIZE as MAX_PAGE_SIZE
+from server.tunables import REPORT_QUERY_CHUNK as _CHUNK
 
 COLUMNS = [
     "device_name",
@@ -58,8 +60,6 @@ COLUMNS = [
     "branch_id",
 ]
 """Report columns, in CSV order; every one can be sorted on."""
-MAX_PAGE_SIZE = 500
-_CHUNK = 500
 
 
 @dataclass
@@ -133,11 +133,7 @@ class DeviceReport:
 
     async def build(self, staff: Staff, query: ReportQuery) -> ReportPage:
         query.check()
-        branch = query.branch_id
-        if staff.role != "admin":
-            if branch is not None:
-                staff.require_branch(branch)
-            branch = staff.branch_id
+        branch = staff.scope_branch(query.branch_id)
         now = self.clock.now_ms()
         async with self.db.read() as conn:
             tenant = (await conn.execute(select(tenants).where(tenants.c.id == staff.tenant_id))).one()

@@ -18,8 +18,8 @@ from server.ids import hash_token, new_id, new_token
 from server.services.errors import Conflict, Gone, InvalidInput, NotFound, Unauthorized
 from server.store.database import Database
 from server.store.schema import branches, credentials, device_users, devices, enrolment_codes, users
+from server.tunables import ENROLMENT_CODE_TTL_S
 
-ENROLMENT_CODE_TTL_S = 15 * 60
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read out over the phone
 
 

@@ -17,11 +17,9 @@ from server.services.activity import ActivityRecorder
 from server.services.identity import DeviceIdentity
 from server.services.mutations import apply_mutations
 from server.store.database import Database
+from server.tunables import SYNC_RESPONSE_CHANGE_BYTES as RESPONSE_CHANGE_BYTES
 
 _change_decoder = msgspec.json.Decoder(Change)
-
-RESPONSE_CHANGE_BYTES = 192 * 1024
-"""Changes per response stop at about this many bytes, keeping responses under the frame limit."""
 
 
 class SyncService:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from server.store.migrate import upgrade_to_head
+from server.tunables import MIGRATION_LOCK_ID
 
 
 def async_url(url: str) -> str:
@@ -58,7 +59,7 @@ class Database:
         async with self.write() as conn:
             if self.dialect == "postgresql":
                 # Nodes starting together migrate one after another, not concurrently.
-                await conn.execute(text("SELECT pg_advisory_xact_lock(7262001)"))
+                await conn.execute(text(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})"))
             await conn.run_sync(upgrade_to_head)
 
     async def close(self) -> None:

@@ -22,10 +22,10 @@ from protocol.frames import FeedPosition, Heartbeat
 from server.clock import Clock, to_datetime
 from server.services import feeds
 from server.store.database import Database
+from server.tunables import STREAMER_FILL_PAGE as _FILL_PAGE
 
 log = logging.getLogger(__name__)
 
-_FILL_PAGE = 200
 
 
 @dataclass

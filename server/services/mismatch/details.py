@@ -9,9 +9,7 @@ from protocol.console import AlertDevice, AlertVisit, DeviceState, Diagnosis, Se
 from server.clock import to_datetime
 from server.cluster.presence import connected_devices
 from server.store.schema import clients, device_acks, device_users, devices, feed_entries, visits
-
-HIGH_SEVERITY_WITHIN_MS = 60 * 60 * 1000
-"""A visit starting within the hour (or already under way) makes an alert high severity."""
+from server.tunables import HIGH_SEVERITY_WITHIN_MS
 
 
 async def devices_of(conn: AsyncConnection, carer_id: str, epoch: int, head_seq: int, now_ms: int) -> list[AlertDevice]:

@@ -21,8 +21,7 @@ from server.services import feeds
 from server.services.mismatch import acks_view, alerts
 from server.store.database import Database
 from server.store.schema import mismatch_alerts
-
-REFRESH_AFTER_MS = 60_000
+from server.tunables import ALERT_REFRESH_AFTER_MS as REFRESH_AFTER_MS
 
 
 @dataclass

@@ -14,11 +14,11 @@ from server.services.mismatch.alerts import view_of
 from server.services.mismatch.detector import MismatchDetector
 from server.store.database import Database
 from server.store.schema import mismatch_alerts
+from server.tunables import ALERTS_MAX_LIMIT as MAX_LIMIT
+from server.tunables import RECENT_ALERTS_MS as RECENT_MS
 
 STATUSES = ("open", "recent", "all")
 SEVERITIES = ("high", "normal")
-RECENT_MS = 24 * 3600 * 1000
-MAX_LIMIT = 500
 
 
 @dataclass(frozen=True)
@@ -49,11 +49,7 @@ class AlertDesk:
     async def list(self, staff: Staff, wanted: AlertFilter) -> list[AlertView]:
         wanted.check()
         query = select(mismatch_alerts).where(mismatch_alerts.c.tenant_id == staff.tenant_id)
-        branch = wanted.branch_id
-        if staff.role != "admin":
-            if branch is not None:
-                staff.require_branch(branch)
-            branch = staff.branch_id
+        branch = staff.scope_branch(wanted.branch_id)
         if branch is not None:
             query = query.where(mismatch_alerts.c.branch_id == branch)
         if wanted.severity is not None:

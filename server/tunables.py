@@ -1,0 +1,44 @@
+"""Named constants the server is built around, in one place.
+
+These are not operator settings (those are in :mod:`server.settings`): they are limits
+and periods other parts of the design depend on (frame sizes, the protocol, token
+lifetimes promised in the docs). Change one here and read what depends on it first.
+"""
+
+from __future__ import annotations
+
+# -- sizes of pages and responses (all under protocol.MAX_FRAME_BYTES, 256 KiB)
+SYNC_RESPONSE_CHANGE_BYTES = 192 * 1024
+"""A sync response stops adding changes at about this many bytes."""
+CLEAN_SYNC_PAGE_BYTES = 192 * 1024
+"""A clean-sync snapshot page holds about this many bytes of visits."""
+STREAMER_FILL_PAGE = 200
+"""Feed entries read from the store per page when a socket catches up."""
+REPORT_MAX_PAGE_SIZE = 500
+"""Largest ``page_size`` of the device report."""
+REPORT_QUERY_CHUNK = 500
+"""Devices per query when the device report joins its details."""
+ALERTS_MAX_LIMIT = 500
+"""Largest ``limit`` of the alert listing."""
+REDIS_SUBSCRIBE_CHUNK = 1000
+"""Channels per Redis SUBSCRIBE/UNSUBSCRIBE command."""
+
+# -- lifetimes
+ENROLMENT_CODE_TTL_S = 15 * 60
+"""Default lifetime of a device enrolment code."""
+STAFF_TOKEN_TTL_S = 12 * 3600
+"""A working shift: staff sign in again after 12 hours."""
+SNAPSHOT_TTL_S = 10 * 60
+"""How long an unfinished clean-sync snapshot may be resumed."""
+RECENT_ALERTS_MS = 24 * 3600 * 1000
+"""Closed alerts listed as ``recent`` for this long."""
+ALERT_REFRESH_AFTER_MS = 60_000
+"""An open alert's details are recomputed at most this often."""
+HIGH_SEVERITY_WITHIN_MS = 60 * 60 * 1000
+"""A visit starting within the hour (or already under way) makes an alert high severity."""
+
+# -- cluster bookkeeping
+PRESENCE_TOUCH_INTERVAL_S = 5.0
+"""How often a node marks itself alive; three missed touches and it counts as dead."""
+MIGRATION_LOCK_ID = 7262001
+"""PostgreSQL advisory lock taken while migrating, so nodes starting together take turns."""
