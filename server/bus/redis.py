@@ -28,7 +28,6 @@ from server.tunables import REDIS_SUBSCRIBE_CHUNK as _CHUNK
 log = logging.getLogger(__name__)
 
 
-
 class RedisBus(Bus):
     def __init__(self, url: str) -> None:
         self.url = url

@@ -27,7 +27,6 @@ from server.tunables import STREAMER_FILL_PAGE as _FILL_PAGE
 log = logging.getLogger(__name__)
 
 
-
 @dataclass
 class _Live:
     feed: str
