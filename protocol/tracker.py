@@ -95,6 +95,22 @@ def decide_head(stored: FeedPosition, epoch: int, head: int) -> HeadDecision:
     return Gap(stored.seq + 1, head)
 
 
+def proven_ack(reported: FeedPosition, head: FeedPosition) -> FeedPosition | None:
+    """What a position a device reports proves it holds, as an ack; ``None`` if nothing.
+
+    Every position a device reports (an ``ack``, the positions in ``hello`` and in a
+    ``sync_request`` on any transport, the next report after a clean-sync swap) is the
+    position it has durably applied, so it counts as an ack when it can be one: in the
+    feed's current epoch, not ahead of the head ``head`` the server knows, and past seq 0
+    (seq 0 proves nothing). A refused report records nothing.
+    """
+    if reported.feed != head.feed or reported.epoch != head.epoch:
+        return None
+    if not 0 < reported.seq <= head.seq:
+        return None
+    return reported
+
+
 class FeedTracker:
     """Tracks the durably stored position of one feed on a device."""
 

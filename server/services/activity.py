@@ -4,8 +4,15 @@ written together, never one database write per frame or per request.
 The first record into an empty buffer starts a short linger (``linger_s``); when it
 ends, everything buffered is written in one transaction. Under load that is one write
 per linger however many devices are busy; when quiet, a record is written within
-``linger_s``. A crash loses at most the buffered records: the device re-acks on its next
-connection (acks are cumulative), and bookkeeping is refreshed by its next request.
+``linger_s``.
+
+Every position a device reports counts as an ack (docs/protocol.md, section 2): ``ack``
+frames, the positions in ``hello`` and in every ``sync_request`` (socket or HTTP, which
+includes the standard sync that follows a clean-sync swap). All of them go through
+:meth:`ActivityRecorder.record_position`, which accepts only what
+:func:`protocol.tracker.proven_ack` allows. So a crash that loses buffered acks is
+healed by the device's next report on any transport: its ``hello`` on reconnect, or its
+next sync. Bookkeeping is likewise refreshed by its next request.
 """
 
 from __future__ import annotations
@@ -19,6 +26,8 @@ from sqlalchemy import BigInteger, String, bindparam, func, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from protocol.console import DeviceSynced
+from protocol.frames import FeedPosition
+from protocol.tracker import proven_ack
 from server.bus.base import Bus
 from server.clock import Clock
 from server.services import feeds
@@ -60,7 +69,21 @@ class ActivityRecorder:
         self._task: asyncio.Task[None] | None = None
         self.flushes = 0
 
+    def record_position(self, device_id: str, reported: FeedPosition, head: FeedPosition) -> bool:
+        """Record a position the device reported as its ack, if it proves one (True).
+
+        The one entry point for every transport: ``head`` is the feed's head as the caller
+        knows it (announced on the socket, or just read from the store). A position in
+        another epoch or ahead of ``head`` records nothing; a recorded ack never moves back.
+        """
+        proven = proven_ack(reported, head)
+        if proven is None:
+            return False
+        self.record(device_id, proven.feed, proven.epoch, proven.seq)
+        return True
+
     def record(self, device_id: str, carer_id: str, epoch: int, seq: int) -> None:
+        """Buffer an already validated ack (use :meth:`record_position` for reports)."""
         key = (device_id, carer_id)
         held = self._pending.get(key)
         if held is None or (epoch, seq) > (held[0], held[1]):

@@ -68,6 +68,9 @@ class SyncService:
             for feed_id in device.carers:
                 head = head_of[feed_id]
                 position = positions.get(feed_id)
+                if position is not None:
+                    at_head = FeedPosition(feed=feed_id, epoch=head.epoch, seq=head.seq)
+                    self.activity.record_position(device.device_id, position, at_head)
                 after = 0
                 if position is not None and position.epoch == head.epoch and position.seq <= head.seq:
                     after = position.seq

@@ -13,6 +13,7 @@ from protocol.frames import (
     Ack,
     CleanSyncRequest,
     DeviceFrame,
+    FeedPosition,
     FeedStatus,
     Heartbeat,
     Hello,
@@ -89,6 +90,10 @@ class DeviceSession(FeedSocket):
         statuses = []
         for feed_id, name in device.carers.items():
             head = heads[feed_id]
+            reported = claimed.get(feed_id)
+            if reported is not None:
+                at_head = FeedPosition(feed=feed_id, epoch=head.epoch, seq=head.seq)
+                node.activity.record_position(device.device_id, reported, at_head)
             action = self.start_position(claimed.get(feed_id), feed_id, head, resync=device.resync_requested)
             statuses.append(FeedStatus(feed=feed_id, carer_name=name, epoch=head.epoch, head=head.seq, action=action))
         welcome = Welcome(
@@ -139,7 +144,10 @@ class DeviceSession(FeedSocket):
         known = self.streamer.heads_seen.get(ack.feed, 0)
         if ack.seq > known:
             raise ProtocolError(ErrorCode.POSITION_AHEAD, f"ack {ack.seq} is ahead of feed {ack.feed} head {known}")
-        self.node.activity.record(self.device_id, ack.feed, ack.epoch, ack.seq)
+        reported = FeedPosition(feed=ack.feed, epoch=ack.epoch, seq=ack.seq)
+        self.node.activity.record_position(
+            self.device_id, reported, FeedPosition(feed=ack.feed, epoch=sent.epoch, seq=known)
+        )
         self.streamer.acked[ack.feed] = max(ack.seq, self.streamer.acked.get(ack.feed, 0))
 
 

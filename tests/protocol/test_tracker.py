@@ -15,6 +15,7 @@ from protocol.tracker import (
     InSync,
     decide_change,
     decide_head,
+    proven_ack,
 )
 
 AT_5 = FeedPosition(feed="f", epoch=2, seq=5)
@@ -77,3 +78,21 @@ def test_applying_only_apply_decisions_yields_contiguous_sequence(arrivals: list
             assert decision.first == tracker.position.seq + 1
             assert decision.last == seq - 1
     assert applied == list(range(1, len(applied) + 1))
+
+
+@pytest.mark.parametrize(
+    ("reported", "proven"),
+    [
+        (FeedPosition(feed="f", epoch=2, seq=5), True),
+        (FeedPosition(feed="f", epoch=2, seq=1), True),
+        (FeedPosition(feed="f", epoch=2, seq=0), False),
+        (FeedPosition(feed="f", epoch=2, seq=6), False),
+        (FeedPosition(feed="f", epoch=1, seq=3), False),
+        (FeedPosition(feed="g", epoch=2, seq=3), False),
+    ],
+)
+def test_a_reported_position_is_an_ack_only_within_the_current_epoch_and_head(
+    reported: FeedPosition, proven: bool
+) -> None:
+    assert (proven_ack(reported, AT_5) == reported) is proven
+    assert (proven_ack(reported, AT_5) is None) is not proven
