@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import msgspec
 
 from protocol import MAX_FRAME_BYTES
 from protocol.console import ConsoleEvent, ConsoleHello, ConsoleWelcome
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.frames import AnyFrame, DeviceFrame, Error, Heartbeat, ServerFrame
+
+T = TypeVar("T")
 
 ConsoleClientFrame = ConsoleHello | Heartbeat
 ConsoleServerFrame = ConsoleWelcome | ConsoleEvent | Heartbeat | Error
@@ -55,8 +59,21 @@ def decode_console_server_frame(data: bytes | str) -> ConsoleServerFrame:
     return result
 
 
+_body_decoders: dict[type, msgspec.json.Decoder] = {}  # type: ignore[type-arg]
+
+
+def decode_as(kind: type[T], data: bytes | str) -> T:
+    """Decode any wire body (an HTTP request, a frame) as ``kind``, with the frame error codes."""
+    decoder = _body_decoders.get(kind)
+    if decoder is None:
+        decoder = _body_decoders[kind] = msgspec.json.Decoder(kind)
+    result: T = _decode(decoder, data)
+    return result
+
+
 def _decode(decoder: msgspec.json.Decoder, data: bytes | str):  # type: ignore[no-untyped-def,type-arg]
-    raw = data.encode() if isinstance(data, str) else data
+    """Decode with ``decoder``; every failure, whatever the input, is a :class:`ProtocolError`."""
+    raw = data.encode("utf-8", errors="surrogatepass") if isinstance(data, str) else data
     if len(raw) > MAX_FRAME_BYTES:
         raise ProtocolError(
             ErrorCode.FRAME_TOO_LARGE,
@@ -72,12 +89,14 @@ def _decode(decoder: msgspec.json.Decoder, data: bytes | str):  # type: ignore[n
         raise ProtocolError(code, message, _request_id_of(raw)) from exc
     except msgspec.DecodeError as exc:
         raise ProtocolError(ErrorCode.MALFORMED_FRAME, f"not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise ProtocolError(ErrorCode.INVALID_FRAME, "frame nested too deeply") from exc
 
 
 def _request_id_of(raw: bytes) -> str | None:
     """Best-effort recovery of a request id from a frame that failed validation."""
     try:
         probe = _probe_decoder.decode(raw)
-    except (msgspec.ValidationError, msgspec.DecodeError):
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
         return None
     return probe.request_id

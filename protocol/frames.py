@@ -14,11 +14,25 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-Seq = Annotated[int, msgspec.Meta(ge=0)]
-Epoch = Annotated[int, msgspec.Meta(ge=1)]
-ShortText = Annotated[str, msgspec.Meta(max_length=200)]
-LongText = Annotated[str, msgspec.Meta(max_length=10_000)]
+MAX_WIRE_INT = 2**63 - 1
+"""Largest integer any frame may carry (a signed 64-bit value: Kotlin ``Long``, Swift ``Int``)."""
+
+MAX_ID_CHARS = 64
+MAX_SHORT_TEXT_CHARS = 200
+MAX_LONG_TEXT_CHARS = 10_000
+MAX_APP_VERSION_CHARS = 64
+
+_NO_NUL = "^[^\\x00]*$"
+"""Strings never carry U+0000: SQL text columns cannot hold it."""
+
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_CHARS, pattern=_NO_NUL)]
+Seq = Annotated[int, msgspec.Meta(ge=0, le=MAX_WIRE_INT)]
+Epoch = Annotated[int, msgspec.Meta(ge=1, le=MAX_WIRE_INT)]
+WireInt = Annotated[int, msgspec.Meta(ge=0, le=MAX_WIRE_INT)]
+ShortText = Annotated[str, msgspec.Meta(max_length=MAX_SHORT_TEXT_CHARS, pattern=_NO_NUL)]
+LongText = Annotated[str, msgspec.Meta(max_length=MAX_LONG_TEXT_CHARS, pattern=_NO_NUL)]
+Time = Annotated[datetime, msgspec.Meta(tz=True)]
+"""An RFC 3339 time that carries an offset; a time without one is an ``invalid_frame``."""
 
 
 class Struct(msgspec.Struct, kw_only=True):
@@ -72,7 +86,7 @@ class ClientView(Struct):
 class TaskView(Struct):
     id: Id
     title: ShortText
-    position: int
+    position: WireInt
     removed: bool = False
 
 
@@ -85,12 +99,12 @@ class VisitView(Struct):
     id: Id
     branch_id: Id
     client: ClientView
-    starts_at: datetime
-    ends_at: datetime
+    starts_at: Time
+    ends_at: Time
     status: VisitStatus
     carer_ids: list[Id]
     tasks: list[TaskView]
-    version: int
+    version: WireInt
     notes: LongText = ""
 
 
@@ -125,10 +139,10 @@ class Location(Struct):
 class MutationBase(Struct, tag_field="kind"):
     """Fields of every mutation. ``mutation_id`` is unique and increasing per device."""
 
-    mutation_id: Annotated[int, msgspec.Meta(ge=1)]
+    mutation_id: Annotated[int, msgspec.Meta(ge=1, le=MAX_WIRE_INT)]
     carer_id: Id
     visit_id: Id
-    captured_at: datetime
+    captured_at: Time
 
 
 class CheckIn(MutationBase, tag="check_in"):
@@ -152,6 +166,7 @@ class VisitNote(MutationBase, tag="visit_note"):
 class FormSubmission(MutationBase, tag="form_submission"):
     form: ShortText
     data: dict[str, Any]
+    """Any JSON object; nesting deeper than the decoder allows is an ``invalid_frame``."""
 
 
 Mutation = CheckIn | CheckOut | TaskOutcome | VisitNote | FormSubmission
@@ -177,16 +192,16 @@ class MutationResult(Struct):
 
 
 class Hello(Struct, tag_field="type", tag="hello"):
-    token: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    token: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_SHORT_TEXT_CHARS, pattern=_NO_NUL)]
     device_uuid: Id
-    app_version: ShortText
-    protocol_version: int
+    app_version: Annotated[str, msgspec.Meta(max_length=MAX_APP_VERSION_CHARS, pattern=_NO_NUL)]
+    protocol_version: WireInt
     positions: list[FeedPosition] = []
 
 
 class Welcome(Struct, tag_field="type", tag="welcome"):
     device_id: Id
-    server_time: datetime
+    server_time: Time
     feeds: list[FeedStatus]
     preferences: TenantPreferences
     heartbeat_interval_s: float
@@ -196,8 +211,8 @@ class Welcome(Struct, tag_field="type", tag="welcome"):
 class Change(Struct, tag_field="type", tag="change"):
     feed: Id
     epoch: Epoch
-    seq: Annotated[int, msgspec.Meta(ge=1)]
-    committed_at: datetime
+    seq: Annotated[int, msgspec.Meta(ge=1, le=MAX_WIRE_INT)]
+    committed_at: Time
     payload: ChangePayload
 
 
@@ -209,14 +224,14 @@ class Ack(Struct, tag_field="type", tag="ack"):
 
 class Heartbeat(Struct, tag_field="type", tag="heartbeat"):
     heads: list[FeedPosition] = []
-    server_time: datetime | None = None
+    server_time: Time | None = None
 
 
 class SyncRequest(Struct, tag_field="type", tag="sync_request"):
     request_id: Id
     mutations: list[Mutation] = []
     positions: list[FeedPosition] = []
-    page_size: Annotated[int, msgspec.Meta(ge=1)] = 500
+    page_size: Annotated[int, msgspec.Meta(ge=1, le=MAX_WIRE_INT)] = 500
 
 
 class SyncResponse(Struct, tag_field="type", tag="sync_response"):
@@ -235,7 +250,7 @@ class CleanSyncRequest(Struct, tag_field="type", tag="clean_sync_request"):
 
     request_id: Id
     feed: Id
-    cursor: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    cursor: ShortText | None = None
     page_size: Annotated[int, msgspec.Meta(ge=1, le=200)] = 50
 
 

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from protocol import MAX_FRAME_BYTES
+from protocol.codec import decode_as
 from protocol.errors import ErrorCode, ProtocolError
 from server.node import Node
 from server.services.errors import ServiceError, Unauthorized
@@ -38,15 +39,11 @@ def node_of(request: Request) -> Node:
 
 
 async def read_body(request: Request, kind: type[T]) -> T:
+    """The JSON body as ``kind``; any bad body (size, JSON, nesting, fields) is a ProtocolError."""
     raw = await request.body()
     if len(raw) > MAX_FRAME_BYTES:
         raise ProtocolError(ErrorCode.FRAME_TOO_LARGE, f"body over {MAX_FRAME_BYTES} bytes")
-    try:
-        return msgspec.json.decode(raw, type=kind)
-    except msgspec.ValidationError as exc:
-        raise ProtocolError(ErrorCode.INVALID_FRAME, str(exc)) from exc
-    except msgspec.DecodeError as exc:
-        raise ProtocolError(ErrorCode.MALFORMED_FRAME, f"not valid JSON: {exc}") from exc
+    return decode_as(kind, raw)
 
 
 def bearer(request: Request) -> str:
