@@ -68,6 +68,9 @@ class CloseCode(enum.IntEnum):
     UNSUPPORTED_VERSION = 4104
     REPLACED = 4105
     """A newer connection of the same device took over; reconnecting would fight it."""
+    SESSION_ENDED = 4106
+    """Console only: the staff token was signed out, revoked (password change, token
+    revocation) or expired; sign in again."""
 
 
 RECONNECT_RANGE = range(4000, 4100)

@@ -25,6 +25,7 @@ from server.services.rota import RotaService
 from server.services.staff_auth import StaffAuth
 from server.services.sync import SyncService
 from server.services.tenant_prefs import PreferencesCache
+from server.services.throttle import ENROLMENT_PER_ADDRESS, AddressThrottle
 from server.settings import Settings
 from server.startup import StartupError, check_database, redacted
 from server.store.database import Database
@@ -53,6 +54,7 @@ class Node:
     mismatch: MismatchDetector
     staff_auth: StaffAuth
     preferences: PreferencesCache
+    enrolment_throttle: AddressThrottle
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None, bus: Bus | None = None) -> Node:
@@ -81,8 +83,9 @@ class Node:
             sync=SyncService(db, clock, activity),
             clean_sync=CleanSyncService(db, clock, activity),
             mismatch=detector,
-            staff_auth=StaffAuth(db, clock),
+            staff_auth=StaffAuth(db, clock, bus=bus),
             preferences=PreferencesCache(clock),
+            enrolment_throttle=AddressThrottle(ENROLMENT_PER_ADDRESS, clock, "enrolment"),
         )
         node.jobs.append(
             ClusterJob("remove-dead-nodes", PRESENCE_TOUCH_INTERVAL_S * 2, node._remove_dead_nodes, db, clock, node_id)

@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from server.api.http import bearer, handles_errors, json_response, node_of, read_body, staff_of
+from server.api.http import bearer, client_address, handles_errors, json_response, node_of, read_body, staff_of
 from server.clock import to_datetime
 from server.services.errors import InvalidInput
 from server.services.mismatch.listing import AlertDesk, AlertFilter
@@ -18,6 +18,8 @@ _FILTERS = {"status", "branch_id", "severity", "carer_id", "limit"}
 class SignInBody(msgspec.Struct):
     login: str
     password: str
+    tenant_id: str | None = None
+    """Needed only when the same login exists in several agencies."""
 
 
 class PasswordBody(msgspec.Struct):
@@ -33,7 +35,8 @@ def _desk(request: Request) -> AlertDesk:
 @handles_errors
 async def sign_in(request: Request) -> Response:
     body = await read_body(request, SignInBody)
-    signed = await node_of(request).staff_auth.sign_in(body.login, body.password)
+    auth = node_of(request).staff_auth
+    signed = await auth.sign_in(body.login, body.password, client=client_address(request), tenant_id=body.tenant_id)
     return json_response(
         {
             "token": signed.token,
@@ -53,8 +56,8 @@ async def sign_out(request: Request) -> Response:
 @handles_errors
 async def set_password(request: Request) -> Response:
     """An admin sets an office user's login and password."""
-    body = await read_body(request, PasswordBody)
     staff = await staff_of(request)
+    body = await read_body(request, PasswordBody)
     staff.require_admin()
     await node_of(request).staff_auth.set_password(
         staff.tenant_id, request.path_params["user_id"], body.login, body.password

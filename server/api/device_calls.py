@@ -9,7 +9,7 @@ from starlette.routing import Route
 
 from protocol.errors import ProtocolError
 from protocol.frames import CleanSyncRequest, SyncRequest
-from server.api.http import device_of, handles_errors, json_response, node_of, read_body
+from server.api.http import client_address, device_of, handles_errors, json_response, node_of, read_body
 
 
 class EnrolBody(msgspec.Struct):
@@ -22,6 +22,7 @@ class EnrolBody(msgspec.Struct):
 @handles_errors
 async def enrol(request: Request) -> Response:
     """``POST /api/v1/device/enrol``: exchange a one-time code for the device token."""
+    node_of(request).enrolment_throttle.admit(client_address(request))
     body = await read_body(request, EnrolBody)
     enrolled = await node_of(request).devices.enrol(body.code, body.uuid, body.app_version, body.platform)
     return json_response({"device_id": enrolled.device_id, "token": enrolled.token}, 201)

@@ -18,6 +18,7 @@ from protocol.errors import ErrorCode, ProtocolError
 from server.node import Node
 from server.services.errors import ServiceError, Unauthorized
 from server.services.identity import DeviceIdentity, Staff, authenticate_device, authenticate_staff
+from server.services.throttle import TooManyAttempts
 
 T = TypeVar("T")
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -46,6 +47,12 @@ async def read_body(request: Request, kind: type[T]) -> T:
     return decode_as(kind, raw)
 
 
+def client_address(request: Request) -> str:
+    """The caller's address (from X-Forwarded-For only behind a trusted proxy, which
+    uvicorn's ``forwarded_allow_ips`` decides), for per-address limits."""
+    return request.client.host if request.client else "unknown"
+
+
 def bearer(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
@@ -57,7 +64,10 @@ def bearer(request: Request) -> str:
 async def staff_of(request: Request) -> Staff:
     node = node_of(request)
     async with node.db.read() as conn:
-        return await authenticate_staff(conn, bearer(request), node.clock.now_ms())
+        staff = await authenticate_staff(conn, bearer(request), node.clock.now_ms())
+    if staff.credential_id is not None:
+        await node.staff_auth.tokens.note_use(staff.credential_id, staff.last_used_ms)
+    return staff
 
 
 async def device_of(request: Request) -> DeviceIdentity:
@@ -75,6 +85,10 @@ def handles_errors(endpoint: Endpoint) -> Endpoint:
     async def wrapped(request: Request) -> Response:
         try:
             return await endpoint(request)
+        except TooManyAttempts as exc:
+            response = error_response(exc.status, exc.code, exc.message)
+            response.headers["retry-after"] = str(exc.retry_after_s)
+            return response
         except ServiceError as exc:
             return error_response(exc.status, exc.code, exc.message)
         except ProtocolError as exc:

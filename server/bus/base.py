@@ -41,3 +41,8 @@ def feed_channel(carer_id: str) -> str:
 
 def device_control_channel(device_id: str) -> str:
     return f"device:{device_id}"
+
+
+def staff_control_channel(user_id: str) -> str:
+    """Rung when a staff user's tokens change (sign-out, revocation, password change)."""
+    return f"staff:{user_id}"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import quote
 
 from sqlalchemy import select
 from starlette.requests import Request
@@ -42,7 +41,7 @@ def signed_in(page: Page) -> Callable[[Request], Awaitable[Response]]:
         except SignInRequired as exc:
             if request.method != "GET" or request.url.path.endswith(".csv"):
                 return Response(exc.reason, status_code=401)
-            return RedirectResponse(f"/console/sign-in?message={quote(exc.reason)}", status_code=303)
+            return RedirectResponse(f"/console/sign-in?message={exc.code}", status_code=303)
         try:
             return await page(request, staff)
         except ServiceError as exc:

@@ -8,7 +8,9 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from protocol.frames import FeedPosition
+from server.api.http import client_address
 from server.console.guard import node_of, page_context, signed_in
+from server.console.notices import notice_of
 from server.console.session import CSRF_COOKIE, SESSION_COOKIE, check_csrf, new_csrf_token
 from server.console.templating import render
 from server.services import feeds
@@ -16,14 +18,12 @@ from server.services.console_feed import visible_scopes
 from server.services.errors import Conflict, Forbidden, NotFound, Unauthorized
 from server.services.identity import Staff
 from server.services.mismatch.listing import AlertDesk, AlertFilter
+from server.services.throttle import TooManyAttempts
 from server.tunables import STAFF_TOKEN_TTL_S
 
 
 async def sign_in_page(request: Request) -> Response:
-    message = request.query_params.get("message")
-    if request.query_params.get("expired"):
-        message = "Your session has expired; please sign in again."
-    return render(request, "sign_in.html", message=message, login=None, staff=None)
+    return render(request, "sign_in.html", message=notice_of(request), login=None, staff=None)
 
 
 async def sign_in(request: Request) -> Response:
@@ -34,7 +34,13 @@ async def sign_in(request: Request) -> Response:
         return render(request, "sign_in.html", status=403, message=exc.message, login=None, staff=None)
     login, password = str(form.get("login", "")), str(form.get("password", ""))
     try:
-        signed = await node_of(request).staff_auth.sign_in(login, password)
+        signed = await node_of(request).staff_auth.sign_in(login, password, client=client_address(request))
+    except TooManyAttempts as exc:
+        refused = render(request, "sign_in.html", status=429, message=exc.message, login=login, staff=None)
+        refused.headers["retry-after"] = str(exc.retry_after_s)
+        return refused
+    except Forbidden as exc:
+        return render(request, "sign_in.html", status=403, message=exc.message, login=login, staff=None)
     except Unauthorized:
         return render(request, "sign_in.html", status=401, message="Wrong login or password.", login=login, staff=None)
     response = RedirectResponse("/console/notifications", status_code=303)
@@ -50,7 +56,7 @@ async def sign_out(request: Request, staff: Staff) -> Response:
     form = await request.form()
     await check_csrf(request, str(form.get("csrf_token", "")))
     await node_of(request).staff_auth.sign_out(request.cookies.get(SESSION_COOKIE, ""))
-    response = RedirectResponse("/console/sign-in?message=Signed%20out.", status_code=303)
+    response = RedirectResponse("/console/sign-in?message=signed-out", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
 

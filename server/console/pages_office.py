@@ -11,6 +11,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from server.console.guard import node_of, page_context, signed_in
+from server.console.notices import notice_of
 from server.console.session import check_csrf
 from server.console.templating import render
 from server.services.device_report import COLUMNS, DeviceReport, ReportQuery, to_csv
@@ -123,7 +124,7 @@ async def rota(request: Request, staff: Staff) -> Response:
         names=names,
         branches=visible,
         branch_id=branch_id,
-        message=request.query_params.get("message"),
+        message=notice_of(request),
         **context,
     )
 
@@ -145,14 +146,14 @@ async def rota_action(request: Request, staff: Staff) -> Response:
         except ValueError as exc:
             raise InvalidInput("give the new start as HH:MM") from exc
         await node.rota.reschedule(staff, visit_id, starts, starts + (visit.ends_at - visit.starts_at))
-        said = "Visit rescheduled; the carer's phone has been sent the change."
+        said = "rescheduled"
     elif action == "reassign":
         carer_ids = [str(c) for c in form.getlist("carer_ids") if c]
         await node.rota.reassign(staff, visit_id, carer_ids)
-        said = "Carers changed; both carers' phones have been sent the change."
+        said = "reassigned"
     elif action == "cancel":
         await node.rota.cancel(staff, visit_id)
-        said = "Visit cancelled; the carer's phone has been sent the change."
+        said = "cancelled"
     else:
         raise NotFound(f"unknown action {action}")
     return RedirectResponse(f"/console/rota?branch_id={visit.branch_id}&message={said}", status_code=303)
@@ -170,7 +171,7 @@ async def carer_view(request: Request, staff: Staff) -> Response:
                 )
             )
         ).first()
-    if carer is None or (carer.branch_id is not None and not staff.may_see_branch(carer.branch_id)):
+    if carer is None or not staff.may_see_branch(carer.branch_id):
         raise NotFound("no such carer in your branches")
     report = await DeviceReport(node.db, node.clock).build(staff, ReportQuery(user_id=carer_id, page_size=None))
     alerts = await AlertDesk(node.db, node.clock, node.mismatch).list(

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from starlette.requests import HTTPConnection, Request
 
+from server.console.notices import NOTICES
 from server.node import Node
 from server.services.errors import Forbidden, Unauthorized
 from server.services.identity import Staff, authenticate_staff
@@ -23,24 +24,23 @@ CSRF_HEADER = "x-csrf-token"
 
 
 class SignInRequired(Exception):
-    """No valid session: send the browser to the sign-in page (with ``reason``)."""
+    """No valid session: send the browser to the sign-in page with notice ``code``."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+        self.reason = NOTICES[code]
 
 
 async def staff_from_cookie(connection: HTTPConnection, node: Node) -> Staff:
     token = connection.cookies.get(SESSION_COOKIE)
     if not token:
-        raise SignInRequired("Please sign in.")
+        raise SignInRequired("sign-in")
     try:
         async with node.db.read() as conn:
             return await authenticate_staff(conn, token, node.clock.now_ms())
     except Unauthorized as exc:
-        raise SignInRequired(
-            "Your session has expired; please sign in again." if exc.code == "expired" else "Please sign in."
-        ) from exc
+        raise SignInRequired("expired" if exc.code == "expired" else "sign-in") from exc
 
 
 def new_csrf_token() -> str:

@@ -119,6 +119,7 @@ class DeviceService:
         async with self.db.write() as conn:
             await _live_device(conn, tenant_id, device_id)
             await conn.execute(update(devices).where(devices.c.id == device_id).values(active=False))
+            await _void_codes(conn, device_id, self.clock.now_ms())
 
     async def delete(self, tenant_id: str, device_id: str) -> None:
         """Hide the device for good, revoke its tokens; its records stay."""
@@ -127,6 +128,7 @@ class DeviceService:
             await _live_device(conn, tenant_id, device_id)
             await conn.execute(update(devices).where(devices.c.id == device_id).values(active=False, deleted_at=now))
             await _revoke_tokens(conn, device_id, now)
+            await _void_codes(conn, device_id, now)
 
     async def demand_resync(self, tenant_id: str, device_id: str) -> None:
         """Remember that the office wants a clean sync; cleared when one completes."""
@@ -141,7 +143,8 @@ class DeviceService:
         now = self.clock.now_ms()
         async with self.db.write() as conn:
             await _live_device(conn, tenant_id, device_id)
-            if not await _revoke_tokens(conn, device_id, now):
+            voided = await _void_codes(conn, device_id, now)
+            if not await _revoke_tokens(conn, device_id, now) and not voided:
                 raise NotFound(f"device {device_id} has no live token")
 
     async def rotate_token(self, tenant_id: str, device_id: str) -> str:
@@ -187,9 +190,13 @@ class DeviceService:
                 raise Unauthorized("unknown enrolment code")
             if row.used_at is not None:
                 raise Gone("this enrolment code was already used; ask the office for a new one")
+            if row.voided_at is not None:
+                raise Gone("this enrolment code was voided (device revoked or deactivated); ask the office")
             if row.expires_at <= now:
                 raise Gone("this enrolment code has expired; ask the office for a new one")
             device = await _live_device(conn, row.tenant_id, row.device_id)
+            if not device.active:
+                raise Gone("this device was deactivated; ask the office")
             if device.uuid is not None and device.uuid != device_uuid:
                 raise Conflict("this code belongs to a device with another UUID")
             if device.uuid is None:
@@ -274,6 +281,21 @@ async def _revoke_tokens(conn: AsyncConnection, device_id: str, now: int) -> int
         update(credentials)
         .where(credentials.c.device_id == device_id, credentials.c.revoked_at.is_(None))
         .values(revoked_at=now)
+    )
+    return int(result.rowcount)
+
+
+async def _void_codes(conn: AsyncConnection, device_id: str, now: int) -> int:
+    """Void the device's outstanding enrolment codes (revoked, deactivated or deleted)."""
+    result = await conn.execute(
+        update(enrolment_codes)
+        .where(
+            enrolment_codes.c.device_id == device_id,
+            enrolment_codes.c.used_at.is_(None),
+            enrolment_codes.c.voided_at.is_(None),
+            enrolment_codes.c.expires_at > now,
+        )
+        .values(voided_at=now)
     )
     return int(result.rowcount)
 

@@ -8,13 +8,18 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.clock import Clock
-from server.ids import hash_token, new_id, new_token
+from server.ids import new_id
 from server.services import feeds
 from server.services.errors import InvalidInput, NotFound
+from server.services.staff_tokens import StaffTokens, insert_token
 from server.store.database import Database
-from server.store.schema import branches, clients, credentials, tenants, users
+from server.store.schema import branches, clients, tenants, users
 
 ROLES = ("carer", "coordinator", "admin")
+INITIAL_ADMIN_TOKEN_NAME = "initial admin token"
+INITIAL_ADMIN_TOKEN_TTL_S = 30 * 24 * 3600
+"""The token ``caresync tenant`` prints expires after 30 days: make named tokens
+(``caresync tokens create``) or sign in with a password for anything longer-lived."""
 
 
 @dataclass(frozen=True)
@@ -46,8 +51,10 @@ class DirectoryService:
                     created_at=now,
                 )
             )
-            token = await _issue_staff_token(conn, tenant_id, admin_id, now)
-        return NewTenant(tenant_id=tenant_id, admin_id=admin_id, admin_token=token)
+            issued = await insert_token(
+                conn, tenant_id, admin_id, INITIAL_ADMIN_TOKEN_NAME, now, INITIAL_ADMIN_TOKEN_TTL_S
+            )
+        return NewTenant(tenant_id=tenant_id, admin_id=admin_id, admin_token=issued.token)
 
     async def create_branch(self, tenant_id: str, name: str) -> str:
         _require_text(name, "name")
@@ -61,6 +68,8 @@ class DirectoryService:
         _require_text(name, "name")
         if role not in ROLES:
             raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
+        if role == "coordinator" and branch_id is None:
+            raise InvalidInput("a coordinator needs a branch_id: coordinators see their branch only")
         user_id = new_id()
         async with self.db.write() as conn:
             if branch_id is not None:
@@ -95,29 +104,11 @@ class DirectoryService:
             )
         return client_id
 
-    async def issue_staff_token(self, tenant_id: str, user_id: str) -> str:
-        async with self.db.write() as conn:
-            row = (
-                await conn.execute(select(users).where(users.c.id == user_id, users.c.tenant_id == tenant_id))
-            ).first()
-            if row is None or row.role not in ("admin", "coordinator"):
-                raise NotFound(f"office user {user_id} not found")
-            return await _issue_staff_token(conn, tenant_id, user_id, self.clock.now_ms())
-
-
-async def _issue_staff_token(conn: AsyncConnection, tenant_id: str, user_id: str, now: int) -> str:
-    token = new_token("cst")
-    await conn.execute(
-        insert(credentials).values(
-            id=new_id(),
-            tenant_id=tenant_id,
-            kind="staff",
-            token_hash=hash_token(token),
-            user_id=user_id,
-            created_at=now,
-        )
-    )
-    return token
+    async def issue_staff_token(
+        self, tenant_id: str, user_id: str, name: str = "API token", ttl_s: int | None = None
+    ) -> str:
+        """A named API token for an office user (see :class:`StaffTokens` for the rest)."""
+        return (await StaffTokens(self.db, self.clock).issue(tenant_id, user_id, name, ttl_s)).token
 
 
 async def _require_branch(conn: AsyncConnection, tenant_id: str, branch_id: str) -> None:

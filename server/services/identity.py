@@ -18,9 +18,28 @@ class Staff:
     tenant_id: str
     role: str
     branch_id: str | None
+    """A coordinator's branch (never None for one); None for an admin, who sees every branch."""
+    credential_id: str | None = field(default=None, compare=False)
+    """The token this staff member authenticated with (None when built in-process)."""
+    expires_at_ms: int | None = field(default=None, compare=False)
+    last_used_ms: int | None = field(default=None, compare=False)
 
-    def may_see_branch(self, branch_id: str) -> bool:
-        return self.role == "admin" or self.branch_id == branch_id
+    def __post_init__(self) -> None:
+        if self.role != "admin" and self.branch_id is None:
+            raise ValueError("an office user other than an admin needs a branch")
+
+    def may_see_branch(self, branch_id: str | None) -> bool:
+        if self.role == "admin":
+            return True
+        return branch_id is not None and self.branch_id == branch_id
+
+    def scope_branch(self, wanted: str | None = None) -> str | None:
+        """The branch a listing is limited to: ``wanted`` if visible, a coordinator's own
+        branch when none is wanted, None (every branch) for an admin only."""
+        if wanted is not None:
+            self.require_branch(wanted)
+            return wanted
+        return None if self.role == "admin" else self.branch_id
 
     def require_branch(self, branch_id: str) -> None:
         if not self.may_see_branch(branch_id):
@@ -46,7 +65,7 @@ async def authenticate_staff(conn: AsyncConnection, token: str, now_ms: int) -> 
     row = (
         await conn.execute(
             select(credentials.c.revoked_at, credentials.c.expires_at, users.c.id, users.c.tenant_id, users.c.role)
-            .add_columns(users.c.branch_id)
+            .add_columns(users.c.branch_id, credentials.c.id.label("credential_id"), credentials.c.last_used_at)
             .join(users, users.c.id == credentials.c.user_id)
             .where(credentials.c.token_hash == hash_token(token), credentials.c.kind == "staff")
         )
@@ -59,7 +78,17 @@ async def authenticate_staff(conn: AsyncConnection, token: str, now_ms: int) -> 
         raise Expired("staff token expired; sign in again")
     if row.role not in ("admin", "coordinator"):
         raise Forbidden("not an office user")
-    return Staff(user_id=row.id, tenant_id=row.tenant_id, role=row.role, branch_id=row.branch_id)
+    if row.role != "admin" and row.branch_id is None:
+        raise Forbidden("this coordinator has no branch; an admin must give them one")
+    return Staff(
+        user_id=row.id,
+        tenant_id=row.tenant_id,
+        role=row.role,
+        branch_id=row.branch_id,
+        credential_id=row.credential_id,
+        expires_at_ms=row.expires_at,
+        last_used_ms=row.last_used_at,
+    )
 
 
 async def authenticate_device(conn: AsyncConnection, token: str) -> DeviceIdentity:

@@ -57,7 +57,7 @@ class RotaService:
             if client is None:
                 raise NotFound(f"client {client_id} not found")
             actor.require_branch(client.branch_id)
-            await _check_carers(conn, actor.tenant_id, carer_ids)
+            await _check_carers(conn, actor, carer_ids)
             await conn.execute(
                 insert(visits).values(
                     id=visit_id,
@@ -93,7 +93,7 @@ class RotaService:
         now = self.clock.now_ms()
         async with self.db.write() as conn:
             await self._editable_visit(conn, actor, visit_id)
-            await _check_carers(conn, actor.tenant_id, carer_ids)
+            await _check_carers(conn, actor, carer_ids)
             before = await current_carers(conn, visit_id)
             gone = [c for c in before if c not in carer_ids]
             if gone:
@@ -177,8 +177,8 @@ class RotaService:
             carer = (
                 await conn.execute(select(users).where(users.c.id == carer_id, users.c.tenant_id == actor.tenant_id))
             ).first()
-            if carer is None or carer.role != "carer":
-                raise NotFound(f"carer {carer_id} not found")
+            if carer is None or carer.role != "carer" or not actor.may_see_branch(carer.branch_id):
+                raise NotFound(f"carer {carer_id} not found")  # out of scope answers as missing
             ids = await conn.execute(
                 select(visits.c.id, visits.c.branch_id)
                 .join(visit_assignments, visit_assignments.c.visit_id == visits.c.id)
@@ -258,20 +258,22 @@ async def _insert_task(conn: AsyncConnection, visit_id: str, title: str, positio
     )
 
 
-async def _check_carers(conn: AsyncConnection, tenant_id: str, carer_ids: list[str]) -> None:
+async def _check_carers(conn: AsyncConnection, actor: Staff, carer_ids: list[str]) -> None:
+    """Every carer exists in the tenant and, for a coordinator, in their branch; a carer
+    outside the actor's scope is reported exactly like an unknown id."""
     if len(set(carer_ids)) != len(carer_ids):
         raise InvalidInput("a carer is listed twice")
     if not carer_ids:
         return
-    found = {
-        r.id
-        for r in await conn.execute(
-            select(users.c.id).where(users.c.id.in_(carer_ids), users.c.tenant_id == tenant_id, users.c.role == "carer")
+    rows = await conn.execute(
+        select(users.c.id, users.c.branch_id).where(
+            users.c.id.in_(carer_ids), users.c.tenant_id == actor.tenant_id, users.c.role == "carer"
         )
-    }
+    )
+    found = {r.id for r in rows if actor.may_see_branch(r.branch_id)}
     missing = [c for c in carer_ids if c not in found]
     if missing:
-        raise InvalidInput(f"not carers of this tenant: {', '.join(missing)}")
+        raise InvalidInput(f"not carers you can assign: {', '.join(missing)}")
 
 
 async def _assign(conn: AsyncConnection, visit_id: str, carer_ids: list[str], now: int) -> None:

@@ -7,6 +7,9 @@ tenant-wide feed), resumes from the positions it sends, then receives events liv
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 from starlette.websockets import WebSocket
 
 from protocol.codec import ConsoleClientFrame, decode_console_client_frame
@@ -34,6 +37,34 @@ class ConsoleSession(FeedSocket):
         self.node = node
         self.staff: Staff | None = None
         self.scopes: dict[str, str] = {}
+        self._token = ""
+        self._recheck = asyncio.Event()
+        self._watch: asyncio.Task[None] | None = None
+
+    @property
+    def staff_key(self) -> str | None:
+        return self.staff.user_id if self.staff is not None else None
+
+    def recheck(self) -> None:
+        self._recheck.set()
+
+    async def _watch_token(self) -> None:
+        """Close the socket (4106) once its token is signed out, revoked or expired:
+        at once when the bus says the user's tokens changed, and at every heartbeat
+        interval otherwise (a lost bus message, or plain expiry)."""
+        node = self.node
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(node.settings.heartbeat_interval_s):
+                    await self._recheck.wait()
+            self._recheck.clear()
+            try:
+                async with node.db.read() as conn:
+                    await authenticate_staff(conn, self._token, node.clock.now_ms())
+            except ServiceError as exc:
+                reason = "session ended: " + (exc.message if exc.code != "unauthorized" else "signed out")
+                await self.close(CloseCode.SESSION_ENDED, reason[:120])
+                return
 
     @property
     def channels(self) -> list[str]:
@@ -57,7 +88,7 @@ class ConsoleSession(FeedSocket):
         except (Unauthorized, ServiceError) as exc:
             await self.fail(ErrorCode.AUTH_FAILED, exc.message, CloseCode.AUTH_FAILED)
             return False
-        self.staff = staff
+        self.staff, self._token = staff, token
         async with node.db.write() as conn:
             self.scopes = await visible_scopes(conn, staff)
         async with node.db.read() as conn:
@@ -82,9 +113,12 @@ class ConsoleSession(FeedSocket):
         )
         self.send_welcome(welcome, sorted(set(claimed) - set(self.scopes)))
         await node.hub.register_console(self)
+        self._watch = asyncio.get_running_loop().create_task(self._watch_token(), name="console-token-watch")
         return True
 
     def on_closed(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
         self.node.hub.unregister(self)
 
     async def handle(self, frame: ConsoleClientFrame) -> None:

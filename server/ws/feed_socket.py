@@ -67,6 +67,15 @@ class FeedSocket(abc.ABC):
         """The device id, for device sockets (one socket per device)."""
         return None
 
+    @property
+    def staff_key(self) -> str | None:
+        """The staff user id, for console sockets (closed when their token is revoked)."""
+        return None
+
+    def recheck(self) -> None:
+        """Re-check the socket's credentials now (console sockets; devices: nothing)."""
+        return None
+
     hello_type: type
 
     # ------------------------------------------------------------ lifecycle

@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING
 
 from protocol.errors import CloseCode
 from server.bus import envelope
-from server.bus.base import Bus, device_control_channel
+from server.bus.base import Bus, device_control_channel, staff_control_channel
 from server.cluster.presence import Presence
 from server.periodic import Periodic
 from server.services import feeds
 from server.store.database import Database
 
 if TYPE_CHECKING:
+    from server.ws.console_session import ConsoleSession
     from server.ws.device_session import DeviceSession
     from server.ws.feed_socket import FeedSocket
 
@@ -37,6 +38,7 @@ class Hub(Periodic):
         self.presence = presence
         self._by_channel: dict[str, set[FeedSocket]] = {}
         self._by_device: dict[str, DeviceSession] = {}
+        self._by_staff: dict[str, set[FeedSocket]] = {}
         self._sockets: set[FeedSocket] = set()
         bus.set_handler(self._on_message)
 
@@ -70,8 +72,13 @@ class Hub(Periodic):
         self.presence.connected(session.device_id)
         await self._subscribe(session, [device_control_channel(session.device_id)])
 
-    async def register_console(self, socket: FeedSocket) -> None:
-        await self._subscribe(socket, [])
+    async def register_console(self, socket: ConsoleSession) -> None:
+        """Follow the console's feeds and its user's control channel (sign-out, revocation)."""
+        user_id = socket.staff_key or ""
+        sockets = self._by_staff.setdefault(user_id, set())
+        extra = [] if sockets else [staff_control_channel(user_id)]
+        sockets.add(socket)
+        await self._subscribe(socket, extra)
 
     async def _subscribe(self, socket: FeedSocket, extra: list[str]) -> None:
         self._sockets.add(socket)
@@ -91,6 +98,13 @@ class Hub(Periodic):
             del self._by_device[device_id]
             self.presence.disconnected(device_id)
             idle.append(device_control_channel(device_id))
+        user_id = socket.staff_key
+        consoles = self._by_staff.get(user_id) if user_id is not None else None
+        if user_id is not None and consoles is not None and socket in consoles:
+            consoles.discard(socket)
+            if not consoles:
+                del self._by_staff[user_id]
+                idle.append(staff_control_channel(user_id))
         for channel in socket.channels:
             members = self._by_channel.get(channel)
             if members is not None:
@@ -127,6 +141,9 @@ class Hub(Periodic):
             text = frame.decode()
             for socket in list(members):
                 socket.streamer.push_live(key, epoch, seq, text)
+        elif kind == "staff":
+            for console in list(self._by_staff.get(key, ())):
+                console.recheck()
         elif kind == "device" and payload == RESYNC:
             target = self._by_device.get(key)
             if target is not None:
