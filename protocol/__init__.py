@@ -5,11 +5,13 @@ are passed in by the caller, so the same code runs in the server, the device SDK
 the load generator.
 """
 
+from protocol.limits import MAX_FRAME_BYTES
+
+__all__ = ["MAX_CHANGES_PER_PAGE", "MAX_FRAME_BYTES", "MAX_MUTATIONS_PER_SYNC", "PROTOCOL_VERSION"]
+
 PROTOCOL_VERSION = 1
 """Bumped when a frame changes incompatibly; sent by the device in ``hello``."""
 
-MAX_FRAME_BYTES = 256 * 1024
-"""Largest text frame either side may send (UTF-8 bytes). Larger frames close 4103."""
 
 MAX_MUTATIONS_PER_SYNC = 200
 """Most mutations one ``sync_request`` may carry; split larger outboxes."""

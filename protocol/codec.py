@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TypeVar
 
 import msgspec
@@ -12,6 +13,11 @@ from protocol.errors import ErrorCode, ProtocolError
 from protocol.frames import AnyFrame, DeviceFrame, Error, Heartbeat, ServerFrame
 
 T = TypeVar("T")
+
+_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+"""A JSON ``\\u0000`` escape that is not itself an escaped backslash followed by ``u0000``.
+SQL text columns cannot hold U+0000, so no frame may carry it (checked on the raw bytes:
+far cheaper than a pattern on every string)."""
 
 ConsoleClientFrame = ConsoleHello | Heartbeat
 ConsoleServerFrame = ConsoleWelcome | ConsoleEvent | Heartbeat | Error
@@ -79,6 +85,8 @@ def _decode(decoder: msgspec.json.Decoder, data: bytes | str):  # type: ignore[n
             ErrorCode.FRAME_TOO_LARGE,
             f"frame of {len(raw)} bytes exceeds the limit of {MAX_FRAME_BYTES}",
         )
+    if b"\\u0000" in raw and _NUL_ESCAPE.search(raw):
+        raise ProtocolError(ErrorCode.INVALID_FRAME, "strings must not contain U+0000", _request_id_of(raw))
     try:
         return decoder.decode(raw)
     except msgspec.ValidationError as exc:

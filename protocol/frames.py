@@ -14,23 +14,20 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-MAX_WIRE_INT = 2**63 - 1
-"""Largest integer any frame may carry (a signed 64-bit value: Kotlin ``Long``, Swift ``Int``)."""
+from protocol.limits import (
+    MAX_APP_VERSION_CHARS,
+    MAX_ID_CHARS,
+    MAX_LONG_TEXT_CHARS,
+    MAX_SHORT_TEXT_CHARS,
+    MAX_WIRE_INT,
+)
 
-MAX_ID_CHARS = 64
-MAX_SHORT_TEXT_CHARS = 200
-MAX_LONG_TEXT_CHARS = 10_000
-MAX_APP_VERSION_CHARS = 64
-
-_NO_NUL = "^[^\\x00]*$"
-"""Strings never carry U+0000: SQL text columns cannot hold it."""
-
-Id = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_CHARS, pattern=_NO_NUL)]
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_CHARS)]
 Seq = Annotated[int, msgspec.Meta(ge=0, le=MAX_WIRE_INT)]
 Epoch = Annotated[int, msgspec.Meta(ge=1, le=MAX_WIRE_INT)]
 WireInt = Annotated[int, msgspec.Meta(ge=0, le=MAX_WIRE_INT)]
-ShortText = Annotated[str, msgspec.Meta(max_length=MAX_SHORT_TEXT_CHARS, pattern=_NO_NUL)]
-LongText = Annotated[str, msgspec.Meta(max_length=MAX_LONG_TEXT_CHARS, pattern=_NO_NUL)]
+ShortText = Annotated[str, msgspec.Meta(max_length=MAX_SHORT_TEXT_CHARS)]
+LongText = Annotated[str, msgspec.Meta(max_length=MAX_LONG_TEXT_CHARS)]
 Time = Annotated[datetime, msgspec.Meta(tz=True)]
 """An RFC 3339 time that carries an offset; a time without one is an ``invalid_frame``."""
 
@@ -192,9 +189,9 @@ class MutationResult(Struct):
 
 
 class Hello(Struct, tag_field="type", tag="hello"):
-    token: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_SHORT_TEXT_CHARS, pattern=_NO_NUL)]
+    token: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_SHORT_TEXT_CHARS)]
     device_uuid: Id
-    app_version: Annotated[str, msgspec.Meta(max_length=MAX_APP_VERSION_CHARS, pattern=_NO_NUL)]
+    app_version: Annotated[str, msgspec.Meta(max_length=MAX_APP_VERSION_CHARS)]
     protocol_version: WireInt
     positions: list[FeedPosition] = []
 

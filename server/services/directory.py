@@ -11,6 +11,7 @@ from server.clock import Clock
 from server.ids import new_id
 from server.services import feeds
 from server.services.errors import InvalidInput, NotFound
+from server.services.office_input import checked_text
 from server.services.staff_tokens import StaffTokens, insert_token
 from server.store.database import Database
 from server.store.schema import branches, clients, tenants, users
@@ -90,6 +91,7 @@ class DirectoryService:
 
     async def create_client(self, tenant_id: str, branch_id: str, name: str, address: str = "") -> str:
         _require_text(name, "name")
+        checked_text(address, "address", required=False)
         client_id = new_id()
         async with self.db.write() as conn:
             await _require_branch(conn, tenant_id, branch_id)
@@ -120,5 +122,4 @@ async def _require_branch(conn: AsyncConnection, tenant_id: str, branch_id: str)
 
 
 def _require_text(value: str, field: str) -> None:
-    if not value.strip() or len(value) > 200:
-        raise InvalidInput(f"{field} must be 1 to 200 characters")
+    checked_text(value, field)

@@ -7,19 +7,24 @@ frame already encoded, so pushes and replays send the same bytes without re-enco
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from sqlalchemy import Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from protocol.codec import encode
-from protocol.frames import Change, ChangePayload
+from protocol.frames import Change, ChangePayload, Time, VisitUpsert
+from protocol.limits import MAX_CHANGE_FRAME_BYTES
 from server.bus import envelope
 from server.bus.base import Bus
 from server.clock import to_datetime
-from server.store.schema import console_events, console_feeds, feed_entries, feeds
+from server.services.office_input import checked_change_frame
+from server.services.visit_views import load_visit_view
+from server.store.schema import console_events, console_feeds, feed_entries, feeds, visits
 from server.store.upsert import insert_for
 
 
@@ -34,6 +39,8 @@ class FeedFamily:
     def channel(self, feed_id: str) -> str:
         return f"{self.channel_prefix}:{feed_id}"
 
+
+log = logging.getLogger(__name__)
 
 CARERS = FeedFamily(feeds, feed_entries, "carer_id", "feed")
 CONSOLE = FeedFamily(console_feeds, console_events, "scope_id", "console")
@@ -105,7 +112,8 @@ async def append_change(
     """Append a rota change to a carer's feed."""
 
     def build(epoch: int, seq: int) -> bytes:
-        return encode(Change(feed=carer_id, epoch=epoch, seq=seq, committed_at=to_datetime(now_ms), payload=payload))
+        change = Change(feed=carer_id, epoch=epoch, seq=seq, committed_at=to_datetime(now_ms), payload=payload)
+        return checked_change_frame(encode(change))
 
     values = {"visit_id": visit_id, "committed_at": now_ms, "summary": summary[:120]}
     return await append_entry(conn, CARERS, carer_id, build, values)
@@ -135,7 +143,44 @@ async def read_frames(
         .order_by(entries.c.seq)
         .limit(limit)
     )
-    return [(r.seq, r.frame.encode()) for r in rows]
+    found = [(r.seq, r.frame.encode()) for r in rows]
+    if family is CARERS:
+        for index, (seq, frame) in enumerate(found):
+            if not _device_can_decode(frame):
+                found[index] = (seq, await _rerendered(conn, frame))
+    return found
+
+
+_change_decoder = msgspec.json.Decoder(Change)
+
+
+def _device_can_decode(frame: bytes) -> bool:
+    if len(frame) > MAX_CHANGE_FRAME_BYTES:
+        return False
+    try:
+        _change_decoder.decode(frame)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return False
+    return True
+
+
+async def _rerendered(conn: AsyncConnection, frame: bytes) -> bytes:
+    """A stored change no device can decode (written before the wire limits were enforced
+    on office input) is sent as the visit's current state, cut to the limits, at the same
+    position: the device stays level instead of failing on it for good."""
+    stored = msgspec.json.decode(frame)
+    visit_id = stored["payload"]["visit"]["id"]
+    row = (await conn.execute(select(visits.c.tenant_id).where(visits.c.id == visit_id))).one()
+    view = await load_visit_view(conn, row.tenant_id, visit_id)
+    change = Change(
+        feed=stored["feed"],
+        epoch=stored["epoch"],
+        seq=stored["seq"],
+        committed_at=msgspec.convert(stored["committed_at"], Time),
+        payload=VisitUpsert(visit=view),
+    )
+    log.warning("feed %s seq %s: stored change undecodable; sent the visit's current state", change.feed, change.seq)
+    return encode(change)
 
 
 async def ring(bus: Bus, appended: list[Appended]) -> None:

@@ -16,6 +16,7 @@ from server.ids import new_id
 from server.services import feeds
 from server.services.errors import InvalidInput, NotFound
 from server.services.identity import Staff
+from server.services.office_input import check_task_count, checked_notes, checked_text
 from server.services.visit_views import current_carers, load_visit_row, load_visit_view, load_visit_views
 from server.store.database import Database
 from server.store.schema import clients, tasks, users, visit_assignments, visits
@@ -46,6 +47,8 @@ class RotaService:
         notes: str = "",
     ) -> VisitView:
         start_ms, end_ms = _checked_times(starts_at, ends_at)
+        checked_notes(notes)
+        check_task_count(len(tasks_))
         now = self.clock.now_ms()
         visit_id = new_id()
         async with self.db.write() as conn:
@@ -80,7 +83,7 @@ class RotaService:
         return view
 
     async def update_notes(self, actor: Staff, visit_id: str, notes: str) -> VisitView:
-        return await self._edit(actor, visit_id, {"notes": notes}, "notes changed")
+        return await self._edit(actor, visit_id, {"notes": checked_notes(notes)}, "notes changed")
 
     async def reschedule(self, actor: Staff, visit_id: str, starts_at: datetime, ends_at: datetime) -> VisitView:
         start_ms, end_ms = _checked_times(starts_at, ends_at)
@@ -116,6 +119,8 @@ class RotaService:
         now = self.clock.now_ms()
         async with self.db.write() as conn:
             await self._editable_visit(conn, actor, visit_id)
+            count = (await conn.execute(select(func.count()).where(tasks.c.visit_id == visit_id))).scalar_one()
+            check_task_count(count + 1)
             last = (await conn.execute(select(func.max(tasks.c.position)).where(tasks.c.visit_id == visit_id))).scalar()
             await _insert_task(conn, visit_id, title, (last if last is not None else -1) + 1)
             before = await current_carers(conn, visit_id)
@@ -246,10 +251,7 @@ def _checked_times(starts_at: datetime, ends_at: datetime) -> tuple[int, int]:
 
 
 def _checked_title(title: str) -> str:
-    title = title.strip()
-    if not title or len(title) > 200:
-        raise InvalidInput("a task title is 1 to 200 characters")
-    return title
+    return checked_text(title.strip(), "a task title")
 
 
 async def _insert_task(conn: AsyncConnection, visit_id: str, title: str, position: int) -> None:

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from protocol.frames import ClientView, TaskView, VisitView
 from server.clock import to_datetime
 from server.services.errors import NotFound
+from server.services.office_input import clamped_view
 from server.store.schema import clients, tasks, visit_assignments, visits
 
 
@@ -39,17 +40,19 @@ async def load_visit_view(conn: AsyncConnection, tenant_id: str, visit_id: str) 
     task_rows = await conn.execute(
         select(tasks).where(tasks.c.visit_id == visit_id).order_by(tasks.c.position, tasks.c.id)
     )
-    return VisitView(
-        id=row.id,
-        branch_id=row.branch_id,
-        client=ClientView(id=client.id, name=client.name, address=client.address),
-        starts_at=to_datetime(row.starts_at),
-        ends_at=to_datetime(row.ends_at),
-        status=row.status,
-        carer_ids=await current_carers(conn, visit_id),
-        tasks=[TaskView(id=t.id, title=t.title, position=t.position, removed=bool(t.removed)) for t in task_rows],
-        notes=row.notes,
-        version=row.version,
+    return clamped_view(
+        VisitView(
+            id=row.id,
+            branch_id=row.branch_id,
+            client=ClientView(id=client.id, name=client.name, address=client.address),
+            starts_at=to_datetime(row.starts_at),
+            ends_at=to_datetime(row.ends_at),
+            status=row.status,
+            carer_ids=await current_carers(conn, visit_id),
+            tasks=[TaskView(id=t.id, title=t.title, position=t.position, removed=bool(t.removed)) for t in task_rows],
+            notes=row.notes,
+            version=row.version,
+        )
     )
 
 
@@ -80,16 +83,18 @@ async def load_visit_views(conn: AsyncConnection, tenant_id: str, visit_ids: lis
         ):
             carers.setdefault(a.visit_id, []).append(a.carer_id)
         for row in rows:
-            views[row.id] = VisitView(
-                id=row.id,
-                branch_id=row.branch_id,
-                client=ClientView(id=row.client_id, name=row.client_name, address=row.client_address),
-                starts_at=to_datetime(row.starts_at),
-                ends_at=to_datetime(row.ends_at),
-                status=row.status,
-                carer_ids=carers.get(row.id, []),
-                tasks=task_lists.get(row.id, []),
-                notes=row.notes,
-                version=row.version,
+            views[row.id] = clamped_view(
+                VisitView(
+                    id=row.id,
+                    branch_id=row.branch_id,
+                    client=ClientView(id=row.client_id, name=row.client_name, address=row.client_address),
+                    starts_at=to_datetime(row.starts_at),
+                    ends_at=to_datetime(row.ends_at),
+                    status=row.status,
+                    carer_ids=carers.get(row.id, []),
+                    tasks=task_lists.get(row.id, []),
+                    notes=row.notes,
+                    version=row.version,
+                )
             )
     return [views[v] for v in visit_ids if v in views]
