@@ -11,6 +11,7 @@ import msgspec
 from protocol import MAX_CHANGES_PER_PAGE, MAX_MUTATIONS_PER_SYNC
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.frames import Change, FeedPosition, SyncRequest, SyncResponse
+from protocol.session import HeadRead, sync_start
 from server.clock import Clock
 from server.services import feeds
 from server.services.activity import ActivityRecorder
@@ -68,20 +69,18 @@ class SyncService:
             for feed_id in device.carers:
                 head = head_of[feed_id]
                 position = positions.get(feed_id)
+                read = HeadRead(feed=feed_id, epoch=head.epoch, seq=head.seq, compacted=head.compacted)
                 if position is not None:
                     at_head = FeedPosition(feed=feed_id, epoch=head.epoch, seq=head.seq)
                     self.activity.record_position(device.device_id, position, at_head)
-                after = 0
-                if position is not None and position.epoch == head.epoch and position.seq <= head.seq:
-                    after = position.seq
-                elif position is not None:
+                start = sync_start(position, read)
+                if start.reset:
                     resets.append(feed_id)
-                if head.compacted and after < head.compacted:
-                    # History the device needs is gone: only a clean sync can bring it level.
+                if start.resync:
                     resync.append(feed_id)
+                if not start.behind:
                     continue
-                if after >= head.seq:
-                    continue
+                after = start.after
                 if budget == 0 or bytes_left <= 0:
                     more = True
                     continue
@@ -94,13 +93,13 @@ class SyncService:
                     bytes_left -= len(frame)
                     budget -= 1
                     last = seq
-                more = more or last < head.seq
+                more = more or start.more_after(last)
         return SyncResponse(
             request_id=request.request_id,
             results=results,
             changes=changes,
             heads=[FeedPosition(feed=f, epoch=h.epoch, seq=h.seq) for f, h in head_of.items()],
-            resets=[f for f in resets if f not in resync],
+            resets=resets,
             resync=resync,
             more=more,
         )

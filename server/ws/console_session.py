@@ -93,16 +93,11 @@ class ConsoleSession(FeedSocket):
             self.scopes = await visible_scopes(conn, staff)
         async with node.db.read() as conn:
             heads = await feeds.heads(conn, list(self.scopes), feeds.CONSOLE)
-        claimed = {p.feed: p for p in hello.positions}
+        started, _ = self.start_feeds(hello.positions, {scope: heads[scope] for scope in self.scopes})
         statuses = [
-            ConsoleFeedStatus(
-                feed=scope,
-                name=name,
-                epoch=heads[scope].epoch,
-                head=heads[scope].seq,
-                action=self.start_position(claimed.get(scope), scope, heads[scope]),
-            )
+            ConsoleFeedStatus(feed=scope, name=name, epoch=s.epoch, head=s.head, action=s.action)
             for scope, name in self.scopes.items()
+            for s in (started[scope],)
         ]
         welcome = ConsoleWelcome(
             user_id=staff.user_id,
@@ -111,7 +106,7 @@ class ConsoleSession(FeedSocket):
             feeds=statuses,
             heartbeat_interval_s=node.settings.heartbeat_interval_s,
         )
-        self.send_welcome(welcome, sorted(set(claimed) - set(self.scopes)))
+        self.send_welcome(welcome)
         await node.hub.register_console(self)
         self._watch = asyncio.get_running_loop().create_task(self._watch_token(), name="console-token-watch")
         return True

@@ -13,7 +13,6 @@ from protocol.frames import (
     Ack,
     CleanSyncRequest,
     DeviceFrame,
-    FeedPosition,
     FeedStatus,
     Heartbeat,
     Hello,
@@ -21,6 +20,7 @@ from protocol.frames import (
     SyncRequest,
     Welcome,
 )
+from protocol.session import AckReceived, RecordAck, SyncAnswered
 from server.clock import to_datetime
 from server.node import Node
 from server.services import feeds
@@ -86,28 +86,26 @@ class DeviceSession(FeedSocket):
         async with node.db.read() as conn:
             heads = await feeds.heads(conn, list(device.carers))
             preferences = await node.preferences.get(conn, device.tenant_id)
-        claimed = {p.feed: p for p in hello.positions}
-        statuses = []
-        for feed_id, name in device.carers.items():
-            head = heads[feed_id]
-            reported = claimed.get(feed_id)
-            if reported is not None:
-                at_head = FeedPosition(feed=feed_id, epoch=head.epoch, seq=head.seq)
-                node.activity.record_position(device.device_id, reported, at_head)
-            action = self.start_position(claimed.get(feed_id), feed_id, head, resync=device.resync_requested)
-            statuses.append(FeedStatus(feed=feed_id, carer_name=name, epoch=head.epoch, head=head.seq, action=action))
+        statuses, acks = self.start_feeds(
+            hello.positions, {f: heads[f] for f in device.carers}, resync=device.resync_requested
+        )
+        for ack in acks:
+            node.activity.record_position(device.device_id, ack.reported, ack.head)
         welcome = Welcome(
             device_id=device.device_id,
             server_time=to_datetime(node.clock.now_ms()),
-            feeds=statuses,
+            feeds=[
+                FeedStatus(
+                    feed=f, carer_name=name, epoch=statuses[f].epoch, head=statuses[f].head, action=statuses[f].action
+                )
+                for f, name in device.carers.items()
+            ],
             preferences=preferences,
             heartbeat_interval_s=node.settings.heartbeat_interval_s,
             max_frame_bytes=MAX_FRAME_BYTES,
         )
-        self.send_welcome(welcome, sorted(set(claimed) - set(device.carers)))
-        self.streamer.max_unacked = node.settings.max_unacked
-        for feed_id in device.carers:
-            self.streamer.acked[feed_id] = self.streamer.sent[feed_id].seq
+        self.streamer.session.max_unacked = node.settings.max_unacked
+        self.send_welcome(welcome)
         await node.hub.register_device(self)
         node.activity.record_call(device.device_id, ok=True, app_version=hello.app_version)
         return True
@@ -128,27 +126,15 @@ class DeviceSession(FeedSocket):
             self.streamer.send_frame(await self.node.clean_sync.serve(device, frame))
         elif isinstance(frame, SyncRequest):
             response = await self.node.sync.standard_sync(device, frame)
-            for head in response.heads:
-                seen = self.streamer.heads_seen
-                seen[head.feed] = max(head.seq, seen.get(head.feed, 0))
+            self.streamer.session.handle(SyncAnswered(heads=tuple(response.heads)))
             self.streamer.send_frame(response)
         else:
             raise ProtocolError(ErrorCode.UNEXPECTED_FRAME, "hello was already received")
 
     def _on_ack(self, ack: Ack) -> None:
-        sent = self.streamer.sent.get(ack.feed)
-        if sent is None:
-            raise ProtocolError(ErrorCode.UNKNOWN_FEED, f"feed {ack.feed} is not on this device")
-        if ack.epoch != sent.epoch:
-            raise ProtocolError(ErrorCode.STALE_EPOCH, f"feed {ack.feed} is in epoch {sent.epoch}, not {ack.epoch}")
-        known = self.streamer.heads_seen.get(ack.feed, 0)
-        if ack.seq > known:
-            raise ProtocolError(ErrorCode.POSITION_AHEAD, f"ack {ack.seq} is ahead of feed {ack.feed} head {known}")
-        reported = FeedPosition(feed=ack.feed, epoch=ack.epoch, seq=ack.seq)
-        self.node.activity.record_position(
-            self.device_id, reported, FeedPosition(feed=ack.feed, epoch=sent.epoch, seq=known)
-        )
-        self.streamer.acked[ack.feed] = max(ack.seq, self.streamer.acked.get(ack.feed, 0))
+        for command in self.streamer.session.handle(AckReceived(feed=ack.feed, epoch=ack.epoch, seq=ack.seq)):
+            if isinstance(command, RecordAck):
+                self.node.activity.record_position(self.device_id, command.reported, command.head)
 
 
 def _canonical(device_uuid: str) -> str:

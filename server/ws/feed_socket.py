@@ -14,12 +14,13 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from protocol import MAX_FRAME_BYTES
 from protocol.codec import encode
 from protocol.errors import CloseCode, ErrorCode, ProtocolError
-from protocol.frames import Error, FeedAction, FeedPosition
+from protocol.frames import Error, FeedPosition
+from protocol.session import AnnounceFeed, Greeted, RecordAck, SendError, ServerCommand
 from server.clock import Clock
 from server.services import feeds
 from server.settings import Settings
 from server.store.database import Database
-from server.ws.streamer import FeedStreamer
+from server.ws.streamer import FeedStreamer, head_reads
 
 
 class FeedSocket(abc.ABC):
@@ -28,16 +29,10 @@ class FeedSocket(abc.ABC):
     ) -> None:
         self.ws = websocket
         self.settings = settings
-        self.streamer = FeedStreamer(
-            websocket,
-            db,
-            clock,
-            family,
-            settings.send_queue_limit,
-            lambda: self.close(CloseCode.SLOW_CONSUMER, "send queue full; reconnect and resume"),
-        )
+        self.streamer = FeedStreamer(websocket, db, clock, family, settings.send_queue_limit, self.close)
         self._closed = False
         self._hello_errors: list[Error] = []
+        self._catch_up: list[ServerCommand] = []
 
     # ------------------------------------------------------------ to implement
 
@@ -119,14 +114,14 @@ class FeedSocket(abc.ABC):
             await self.ws.send_text(encode(Error(code=code, message=message)).decode())
         await self.close(close, message[:120])
 
-    def send_welcome(self, welcome: msgspec.Struct, unknown_feeds: list[str]) -> None:
-        """Queue the welcome, then the errors about the hello's positions."""
+    def send_welcome(self, welcome: msgspec.Struct) -> None:
+        """Queue the welcome, then the errors about the hello's positions, then catch-up."""
         self.streamer.send_frame(welcome)
         for error in self._hello_errors:
             self.streamer.send_frame(error)
-        for feed_id in unknown_feeds:
-            self.send_error(ErrorCode.UNKNOWN_FEED, f"feed {feed_id} is not on this socket")
         self._hello_errors.clear()
+        self.streamer.run_commands(self._catch_up)
+        self._catch_up = []
 
     def send_error(self, code: ErrorCode, message: str, request_id: str | None = None) -> None:
         self.streamer.send_frame(Error(code=code, message=message, request_id=request_id))
@@ -184,30 +179,25 @@ class FeedSocket(abc.ABC):
 
     # ------------------------------------------------------------ positions
 
-    def start_position(
-        self, claimed: FeedPosition | None, feed_id: str, head: feeds.Head, *, resync: bool = False
-    ) -> FeedAction:
-        """Decide where this socket starts ``feed_id`` and record it with the streamer.
+    def start_feeds(
+        self, claimed: list[FeedPosition], heads: dict[str, feeds.Head], *, resync: bool = False
+    ) -> tuple[dict[str, AnnounceFeed], list[RecordAck]]:
+        """Start this socket's feeds from the hello's positions (the session decides).
 
-        A position that cannot be continued is ``reset`` (replay from seq 1) while the
-        whole history is kept, and ``clean_sync`` once retention removed part of it (or
-        when the office asked for a clean sync, ``resync``).
+        Returns each feed's welcome status and the hello positions that count as acks;
+        queues the errors about the hello's positions (sent right after the welcome) and
+        the catch-up reads (run when the streamer starts).
         """
-        origin = FeedPosition(feed=feed_id, epoch=head.epoch, seq=0)
-        at_head = FeedPosition(feed=feed_id, epoch=head.epoch, seq=head.seq)
-        action: FeedAction
-        start = origin
-        continuable = claimed is not None and claimed.epoch == head.epoch and claimed.seq <= head.seq
-        if claimed is not None and claimed.epoch == head.epoch and claimed.seq > head.seq:
-            message = f"feed {feed_id}: position {claimed.seq} is ahead of head {head.seq}"
-            self._hello_errors.append(Error(code=ErrorCode.POSITION_AHEAD, message=message))
-        if resync or (head.compacted and not (continuable and claimed is not None and claimed.seq >= head.compacted)):
-            action, start = "clean_sync", at_head
-        elif claimed is None:
-            action = "catch_up" if head.seq else "resume"
-        elif not continuable:
-            action = "reset"
-        else:
-            action, start = ("resume" if claimed.seq == head.seq else "catch_up"), claimed
-        self.streamer.track(feed_id, start, head.seq)
-        return action
+        event = Greeted(claimed=tuple(claimed), heads=head_reads(heads), resync=resync)
+        statuses: dict[str, AnnounceFeed] = {}
+        acks: list[RecordAck] = []
+        for command in self.streamer.session.handle(event):
+            if isinstance(command, AnnounceFeed):
+                statuses[command.feed] = command
+            elif isinstance(command, RecordAck):
+                acks.append(command)
+            elif isinstance(command, SendError):
+                self._hello_errors.append(Error(code=command.code, message=command.message))
+            else:
+                self._catch_up.append(command)
+        return statuses, acks

@@ -171,4 +171,4 @@ class Hub(Periodic):
             heads = {family: await feeds.heads(conn, ids, family) for family, ids in wanted.items() if ids}
         for socket in list(self._sockets):
             known = heads.get(socket.streamer.family, {})
-            socket.streamer.push_heads({f: known[f] for f in socket.streamer.sent if f in known})
+            socket.streamer.push_heads({f: known[f] for f in socket.streamer.session.feeds if f in known})

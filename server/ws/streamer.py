@@ -1,9 +1,10 @@
-"""Ordered delivery of one socket's feeds: pushes, catch-up from the store, heartbeats.
+"""Ordered delivery of one socket's feeds: the adapter around :class:`ServerFeedSession`.
 
 Everything a socket sends goes through one writer task and a bounded queue, so live
-pushes, replays and responses leave in order, each feed's frames strictly by seq with no
-duplicates. A live push that skips ahead (a lost doorbell) is filled from the store.
-When the queue overflows, ``on_overflow`` runs (the session closes as a slow consumer).
+pushes, replays and responses leave in order. What to send for a live push, a heads
+read or a page from the store is decided by the session (``protocol/session.py``); this
+module only runs its commands: send bytes, read the store, close. When the queue
+overflows, the socket closes as a slow consumer.
 """
 
 from __future__ import annotations
@@ -18,34 +19,58 @@ import msgspec
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from protocol.codec import encode
-from protocol.frames import FeedPosition, Heartbeat
+from protocol.errors import CloseCode
+from protocol.frames import Error, Heartbeat
+from protocol.session import (
+    AnnounceHeads,
+    AnnouncementDue,
+    Close,
+    HeadRead,
+    HeadsRead,
+    LivePublished,
+    PageRead,
+    ReadStore,
+    SendError,
+    SendHeartbeat,
+    SendLive,
+    SendStored,
+    ServerCommand,
+    ServerFeedSession,
+)
 from server.clock import Clock, to_datetime
 from server.services import feeds
 from server.store.database import Database
-from server.tunables import STREAMER_FILL_PAGE as _FILL_PAGE
 
 log = logging.getLogger(__name__)
 
+FILL_PAGE = 200
+"""Stored changes read per query when a socket catches up."""
 
-@dataclass
+CloseCallback = Callable[[CloseCode, str], Coroutine[Any, Any, None]]
+
+
+@dataclass(frozen=True, slots=True)
 class _Live:
-    feed: str
-    epoch: int
-    seq: int
+    event: LivePublished
     text: str
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class _Heads:
-    heads: dict[str, feeds.Head]
+    heads: tuple[HeadRead, ...]
 
 
-@dataclass
-class _CatchUp:
-    feed: str
+@dataclass(frozen=True, slots=True)
+class _Run:
+    commands: tuple[ServerCommand, ...]
 
 
-_Item = str | _Live | _Heads | _CatchUp
+_Item = str | _Live | _Heads | _Run
+
+
+def head_reads(heads: dict[str, feeds.Head]) -> tuple[HeadRead, ...]:
+    """Store heads as session events' :class:`HeadRead` values."""
+    return tuple(HeadRead(feed=f, epoch=h.epoch, seq=h.seq, compacted=h.compacted) for f, h in heads.items())
 
 
 class FeedStreamer:
@@ -56,32 +81,19 @@ class FeedStreamer:
         clock: Clock,
         family: feeds.FeedFamily,
         queue_limit: int,
-        on_overflow: Callable[[], Coroutine[Any, Any, None]],
+        on_close: CloseCallback,
     ) -> None:
         self.ws = ws
         self.db = db
         self.clock = clock
         self.family = family
-        self.on_overflow = on_overflow
-        self.sent: dict[str, FeedPosition] = {}
-        """Per feed, the last position this socket delivered."""
-        self.heads_seen: dict[str, int] = {}
-        """Per feed, the highest head announced on this socket (welcome, heartbeat, sync)."""
-        self.acked: dict[str, int] = {}
-        self.max_unacked: int | None = None
-        """Pushed-but-unacknowledged changes a peer may hold before it counts as a slow consumer
-        (device sockets only; the kernel's socket buffers hide a reader that stopped)."""
+        self.on_close = on_close
+        self.session = ServerFeedSession()
         self._queue: asyncio.Queue[_Item] = asyncio.Queue(queue_limit)
         self._task: asyncio.Task[None] | None = None
         self.closed = False
 
-    def track(self, feed_id: str, start: FeedPosition, head: int) -> None:
-        self.sent[feed_id] = start
-        self.heads_seen[feed_id] = head
-
     def start(self) -> None:
-        for feed_id in self.sent:
-            self._put(_CatchUp(feed_id))
         self._task = asyncio.create_task(self._run(), name="feed-streamer")
 
     def stop(self) -> None:
@@ -95,11 +107,16 @@ class FeedStreamer:
     def send_frame(self, frame: msgspec.Struct) -> None:
         self._put(encode(frame).decode())
 
+    def run_commands(self, commands: list[ServerCommand]) -> None:
+        """Queue session commands to run in order with everything else sent."""
+        if commands:
+            self._put(_Run(tuple(commands)))
+
     def push_live(self, feed_id: str, epoch: int, seq: int, text: str) -> None:
-        self._put(_Live(feed_id, epoch, seq, text))
+        self._put(_Live(LivePublished(feed=feed_id, epoch=epoch, seq=seq), text))
 
     def push_heads(self, heads: dict[str, feeds.Head]) -> None:
-        self._put(_Heads(heads))
+        self._put(_Heads(head_reads(heads)))
 
     def _put(self, item: _Item) -> None:
         if self.closed:
@@ -107,8 +124,11 @@ class FeedStreamer:
         try:
             self._queue.put_nowait(item)
         except asyncio.QueueFull:
-            self.closed = True
-            asyncio.get_running_loop().create_task(self.on_overflow())
+            self._close(CloseCode.SLOW_CONSUMER, "send queue full; reconnect and resume")
+
+    def _close(self, code: CloseCode, reason: str) -> None:
+        self.closed = True
+        asyncio.get_running_loop().create_task(self.on_close(code, reason))
 
     async def _run(self) -> None:
         try:
@@ -117,11 +137,11 @@ class FeedStreamer:
                 if isinstance(item, str):
                     await self.ws.send_text(item)
                 elif isinstance(item, _Live):
-                    await self._send_live(item)
-                elif isinstance(item, _CatchUp):
-                    await self._fill(item.feed)
+                    await self._execute(self.session.handle(item.event), live=item.text)
+                elif isinstance(item, _Heads):
+                    await self._execute(self.session.handle(HeadsRead(heads=item.heads)))
                 else:
-                    await self._send_heads(item.heads)
+                    await self._execute(list(item.commands))
         except (WebSocketDisconnect, RuntimeError, OSError):
             self.closed = True
         except asyncio.CancelledError:
@@ -129,52 +149,32 @@ class FeedStreamer:
         except Exception:
             log.exception("feed streamer failed")
             self.closed = True
-            await self.on_overflow()
+            await self.on_close(CloseCode.SLOW_CONSUMER, "send failed; reconnect and resume")
 
-    async def _send_live(self, item: _Live) -> None:
-        sent = self.sent.get(item.feed)
-        if sent is None or item.epoch != sent.epoch or item.seq <= sent.seq:
-            return
-        if item.seq == sent.seq + 1:
-            await self.ws.send_text(item.text)
-            self.sent[item.feed] = FeedPosition(feed=item.feed, epoch=sent.epoch, seq=item.seq)
-            self.heads_seen[item.feed] = max(item.seq, self.heads_seen.get(item.feed, 0))
-            self._check_unacked(item.feed)
-            return
-        await self._fill(item.feed)
-
-    def _check_unacked(self, feed_id: str) -> None:
-        if self.max_unacked is None:
-            return
-        if self.sent[feed_id].seq - self.acked.get(feed_id, self.sent[feed_id].seq) > self.max_unacked:
-            self.closed = True
-            asyncio.get_running_loop().create_task(self.on_overflow())
-
-    async def _send_heads(self, heads: dict[str, feeds.Head]) -> None:
-        announced = []
-        for feed_id, head in heads.items():
-            sent = self.sent.get(feed_id)
-            seq = head.seq
-            if sent is not None and head.epoch == sent.epoch:
-                if head.seq > sent.seq:
-                    await self._fill(feed_id)
-                # Heads were read before changes that may have been pushed since:
-                # never announce less than this socket has already delivered.
-                seq = max(head.seq, self.sent[feed_id].seq)
-            self.heads_seen[feed_id] = max(seq, self.heads_seen.get(feed_id, 0))
-            announced.append(FeedPosition(feed=feed_id, epoch=head.epoch, seq=seq))
-        frame = Heartbeat(heads=announced, server_time=to_datetime(self.clock.now_ms()))
-        await self.ws.send_text(encode(frame).decode())
-
-    async def _fill(self, feed_id: str) -> None:
-        """Send stored frames after what this socket has sent, up to the store's head."""
-        while True:
-            sent = self.sent[feed_id]
-            async with self.db.read() as conn:
-                frames = await feeds.read_frames(conn, feed_id, sent.epoch, sent.seq, _FILL_PAGE, self.family)
-            for seq, frame in frames:
-                await self.ws.send_text(frame.decode())
-                self.sent[feed_id] = FeedPosition(feed=feed_id, epoch=sent.epoch, seq=seq)
-                self.heads_seen[feed_id] = max(seq, self.heads_seen.get(feed_id, 0))
-            if len(frames) < _FILL_PAGE:
+    async def _execute(
+        self, commands: list[ServerCommand], live: str = "", page: dict[int, bytes] | None = None
+    ) -> None:
+        for command in commands:
+            if isinstance(command, SendLive):
+                await self.ws.send_text(live)
+            elif isinstance(command, SendStored):
+                assert page is not None
+                await self.ws.send_text(page[command.seq].decode())
+            elif isinstance(command, ReadStore):
+                await self._read(command)
+            elif isinstance(command, AnnounceHeads):
+                await self._execute(self.session.handle(AnnouncementDue(heads=command.heads)))
+            elif isinstance(command, SendHeartbeat):
+                frame = Heartbeat(heads=list(command.heads), server_time=to_datetime(self.clock.now_ms()))
+                await self.ws.send_text(encode(frame).decode())
+            elif isinstance(command, SendError):
+                await self.ws.send_text(encode(Error(code=command.code, message=command.message)).decode())
+            elif isinstance(command, Close):
+                self._close(command.code, command.reason)
                 return
+
+    async def _read(self, command: ReadStore) -> None:
+        async with self.db.read() as conn:
+            frames = await feeds.read_frames(conn, command.feed, command.epoch, command.after, FILL_PAGE, self.family)
+        event = PageRead(feed=command.feed, seqs=tuple(seq for seq, _ in frames), page_size=FILL_PAGE)
+        await self._execute(self.session.handle(event), page=dict(frames))
