@@ -131,8 +131,7 @@ class Node:
         except (RedisError, OSError) as exc:
             await self.db.close()
             raise StartupError(f"cannot reach Redis at {redacted(self.settings.redis_url or '')}: {exc}") from exc
-        if isinstance(self.bus, RedisBus):
-            self.bus.on_reconnect = self.hub.beat
+        self.bus.set_reconnect_hook(self.hub.beat)
         await self.presence.register()
         self.presence.start()
         self.hub.start()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from server.bus.base import Bus, Handler
+from server.bus.base import Bus, BusState, Handler
 
 
 class MemoryBus(Bus):
@@ -11,10 +11,11 @@ class MemoryBus(Bus):
         self._handler: Handler | None = None
 
     async def start(self) -> None:
-        return None
+        self.state = BusState.CONNECTED
 
     async def close(self) -> None:
         self._channels.clear()
+        self.state = BusState.CLOSED
 
     async def publish(self, channel: str, payload: bytes) -> None:
         if self._handler is not None and channel in self._channels:

@@ -19,8 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from protocol.codec import encode
 from protocol.frames import Change, ChangePayload, Time, VisitUpsert
 from protocol.limits import MAX_CHANGE_FRAME_BYTES
-from server.bus import envelope
+from server.bus import channels, envelope
 from server.bus.base import Bus
+from server.bus.channels import ChannelKind
 from server.clock import to_datetime
 from server.services.office_input import checked_change_frame
 from server.services.visit_views import load_visit_view
@@ -34,16 +35,17 @@ class FeedFamily:
     entries: Table
     key: str
     """Name of the feed-id column in both tables."""
-    channel_prefix: str
+    channel_kind: ChannelKind
 
     def channel(self, feed_id: str) -> str:
-        return f"{self.channel_prefix}:{feed_id}"
+        return channels.name(self.channel_kind, feed_id)
 
 
 log = logging.getLogger(__name__)
 
-CARERS = FeedFamily(feeds, feed_entries, "carer_id", "feed")
-CONSOLE = FeedFamily(console_feeds, console_events, "scope_id", "console")
+CARERS = FeedFamily(feeds, feed_entries, "carer_id", ChannelKind.FEED)
+CONSOLE = FeedFamily(console_feeds, console_events, "scope_id", ChannelKind.CONSOLE)
+FAMILY_OF_KIND = {CARERS.channel_kind: CARERS, CONSOLE.channel_kind: CONSOLE}
 
 
 @dataclass(frozen=True)

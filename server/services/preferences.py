@@ -10,6 +10,7 @@ from sqlalchemy import update
 from protocol.codec import encode
 from protocol.frames import Preferences, TenantPreferences
 from server.bus.base import Bus
+from server.bus.channels import tenant_channel as tenant_channel  # device sockets import it from here
 from server.services.errors import InvalidInput
 from server.services.tenant_prefs import load_preferences
 from server.store.database import Database
@@ -35,10 +36,6 @@ class PreferenceChange(msgspec.Struct, forbid_unknown_fields=True):
     clean_sync_days_back: int | None = None
     clean_sync_days_ahead: int | None = None
     timezone: str | None = None
-
-
-def tenant_channel(tenant_id: str) -> str:
-    return f"tenant:{tenant_id}"
 
 
 async def change_preferences(db: Database, bus: Bus, tenant_id: str, change: PreferenceChange) -> TenantPreferences:

@@ -11,7 +11,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from protocol.errors import CloseCode
-from server.bus import envelope
+from server.bus import channels, envelope
 from server.bus.base import Bus, device_control_channel, staff_control_channel
 from server.cluster.presence import Presence
 from server.periodic import Periodic
@@ -130,7 +130,7 @@ class Hub(Periodic):
     # ------------------------------------------------------------ delivery
 
     def _on_message(self, channel: str, payload: bytes) -> None:
-        kind, _, key = channel.partition(":")
+        kind, key = channels.parse(channel)
         members = self._by_channel.get(channel)
         if members and kind == "tenant":
             text = payload.decode()  # an encoded frame for every device of the tenant
@@ -162,9 +162,10 @@ class Hub(Periodic):
         """Send every socket its feed heads, read in one batched query per feed family."""
         wanted: dict[feeds.FeedFamily, list[str]] = {feeds.CARERS: [], feeds.CONSOLE: []}
         for channel in self._by_channel:
-            prefix, _, feed_id = channel.partition(":")
-            family = feeds.CARERS if prefix == feeds.CARERS.channel_prefix else feeds.CONSOLE
-            wanted[family].append(feed_id)
+            kind, feed_id = channels.parse(channel)
+            family = feeds.FAMILY_OF_KIND.get(kind) if kind else None
+            if family is not None:  # tenant channels carry no feed
+                wanted[family].append(feed_id)
         if not any(wanted.values()):
             return
         async with self.db.read() as conn:
