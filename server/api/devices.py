@@ -47,8 +47,8 @@ async def _admin(request: Request) -> tuple[Node, Staff, str]:
 async def create_device(request: Request) -> Response:
     """Register a device. With a UUID, its token is returned once (and never stored);
     without one, the app enrols with a code from ``/enrolment-codes``."""
-    body = await read_body(request, DeviceBody)
     node, staff, _ = await _admin(request)
+    body = await read_body(request, DeviceBody)
     created = await node.devices.create_device(
         staff.tenant_id,
         name=body.name,
@@ -65,8 +65,8 @@ async def create_device(request: Request) -> Response:
 
 @handles_errors
 async def rename_device(request: Request) -> Response:
-    body = await read_body(request, RenameBody)
     node, staff, device_id = await _admin(request)
+    body = await read_body(request, RenameBody)
     await node.devices.rename(staff.tenant_id, device_id, body.name)
     return json_response({"id": device_id, "name": body.name})
 
@@ -74,8 +74,8 @@ async def rename_device(request: Request) -> Response:
 @handles_errors
 async def assign_device(request: Request) -> Response:
     """Replace the carers (and optionally the branch); the device reconnects to follow them."""
-    body = await read_body(request, AssignBody)
     node, staff, device_id = await _admin(request)
+    body = await read_body(request, AssignBody)
     await node.devices.assign(staff.tenant_id, device_id, body.carer_ids, body.branch_id)
     await node.hub.refresh_device(device_id)
     return json_response({"id": device_id, "carer_ids": body.carer_ids})
@@ -116,8 +116,8 @@ async def rotate_token(request: Request) -> Response:
 
 @handles_errors
 async def enrolment_code(request: Request) -> Response:
-    body = await read_body(request, CodeBody) if await request.body() else CodeBody()
     node, staff, device_id = await _admin(request)
+    body = await read_body(request, CodeBody) if await request.body() else CodeBody()
     if not 60 <= body.ttl_s <= 24 * 3600:
         raise InvalidInput("ttl_s must be 60 to 86400 seconds")
     issued = await node.devices.issue_enrolment_code(staff.tenant_id, device_id, body.ttl_s)

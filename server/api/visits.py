@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import msgspec
@@ -9,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from protocol.frames import VisitView
 from server.api.http import handles_errors, json_response, node_of, read_body, staff_of
 from server.services.errors import InvalidInput
 from server.services.rota import NewTask
@@ -47,9 +49,10 @@ class ChangeTaskBody(msgspec.Struct):
 
 @handles_errors
 async def create_visit(request: Request) -> Response:
+    staff = await staff_of(request)
     body = await read_body(request, CreateVisitBody)
     view = await node_of(request).rota.create_visit(
-        await staff_of(request),
+        staff,
         client_id=body.client_id,
         starts_at=body.starts_at,
         ends_at=body.ends_at,
@@ -68,23 +71,23 @@ async def get_visit(request: Request) -> Response:
 
 @handles_errors
 async def update_visit(request: Request) -> Response:
-    body = await read_body(request, NotesBody)
     staff = await staff_of(request)
+    body = await read_body(request, NotesBody)
     return json_response(await node_of(request).rota.update_notes(staff, request.path_params["visit_id"], body.notes))
 
 
 @handles_errors
 async def reschedule(request: Request) -> Response:
-    body = await read_body(request, RescheduleBody)
     staff = await staff_of(request)
+    body = await read_body(request, RescheduleBody)
     rota = node_of(request).rota
     return json_response(await rota.reschedule(staff, request.path_params["visit_id"], body.starts_at, body.ends_at))
 
 
 @handles_errors
 async def reassign(request: Request) -> Response:
-    body = await read_body(request, ReassignBody)
     staff = await staff_of(request)
+    body = await read_body(request, ReassignBody)
     return json_response(await node_of(request).rota.reassign(staff, request.path_params["visit_id"], body.carer_ids))
 
 
@@ -96,16 +99,16 @@ async def cancel(request: Request) -> Response:
 
 @handles_errors
 async def add_task(request: Request) -> Response:
-    body = await read_body(request, TaskBody)
     staff = await staff_of(request)
+    body = await read_body(request, TaskBody)
     view = await node_of(request).rota.add_task(staff, request.path_params["visit_id"], body.title)
     return json_response(view, 201)
 
 
 @handles_errors
 async def change_task(request: Request) -> Response:
-    body = await read_body(request, ChangeTaskBody)
     staff = await staff_of(request)
+    body = await read_body(request, ChangeTaskBody)
     view = await node_of(request).rota.change_task(
         staff,
         request.path_params["visit_id"],
@@ -116,15 +119,33 @@ async def change_task(request: Request) -> Response:
     return json_response(view)
 
 
+MAX_WINDOW_DAYS = 62
+"""The longest ``from``..``to`` window a visit list covers (two months)."""
+MAX_PAGE_SIZE = 500
+EARLIEST, LATEST = datetime(2000, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
+_LIST_PARAMS = {"from", "to", "page", "page_size"}
+
+
 def _window(request: Request) -> tuple[datetime, datetime]:
-    """``?from=&to=`` as RFC 3339 times; default: today (UTC) and the next 14 days."""
+    """``?from=&to=`` as RFC 3339 times; default: today (UTC) and the next 14 days.
+
+    Both lie between 2000 and 2200, ``to`` after ``from`` and at most 62 days later."""
+    params = request.query_params
+    unknown = sorted(set(params) - _LIST_PARAMS)
+    if unknown:
+        raise InvalidInput(f"unknown parameter(s): {', '.join(unknown)}; use {', '.join(sorted(_LIST_PARAMS))}")
     try:
-        since = _parse(request.query_params.get("from"))
-        until = _parse(request.query_params.get("to"))
+        since = _parse(params.get("from"))
+        until = _parse(params.get("to"))
     except ValueError as exc:
         raise InvalidInput(f"from/to must be RFC 3339 times with an offset: {exc}") from exc
     start = since or datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    return start, until or start + timedelta(days=15)
+    end = until or start + timedelta(days=15)
+    if end <= start:
+        raise InvalidInput("to must be after from")
+    if end - start > timedelta(days=MAX_WINDOW_DAYS):
+        raise InvalidInput(f"from..to spans at most {MAX_WINDOW_DAYS} days; page through longer periods")
+    return start, end
 
 
 def _parse(value: str | None) -> datetime | None:
@@ -133,23 +154,49 @@ def _parse(value: str | None) -> datetime | None:
     moment = datetime.fromisoformat(value)
     if moment.tzinfo is None:
         raise ValueError(f"{value!r} has no offset")
+    if not EARLIEST <= moment < LATEST:
+        raise ValueError(f"{value!r} is outside {EARLIEST.year}..{LATEST.year}")
     return moment
+
+
+def _page(request: Request) -> tuple[int, int]:
+    """``?page=`` (from 1) and ``?page_size=`` (1 to 500, default 200)."""
+    try:
+        page = int(request.query_params.get("page", "1"))
+        size = int(request.query_params.get("page_size", "200"))
+    except ValueError as exc:
+        raise InvalidInput("page and page_size are whole numbers") from exc
+    if page < 1 or not 1 <= size <= MAX_PAGE_SIZE:
+        raise InvalidInput(f"page is 1 or more; page_size is 1 to {MAX_PAGE_SIZE}")
+    return page, size
+
+
+async def _listed(request: Request, fetch: Callable[[int, int], Awaitable[list[VisitView]]]) -> Response:
+    page, size = _page(request)
+    found = await fetch(size + 1, (page - 1) * size)
+    return json_response(
+        {"visits": found[:size], "page": page, "page_size": size, "next_page": page + 1 if len(found) > size else None}
+    )
 
 
 @handles_errors
 async def branch_visits(request: Request) -> Response:
     staff = await staff_of(request)
     since, until = _window(request)
-    visits = await node_of(request).rota.branch_visits(staff, request.path_params["branch_id"], since, until)
-    return json_response({"visits": visits})
+    rota, branch_id = node_of(request).rota, request.path_params["branch_id"]
+    return await _listed(
+        request, lambda limit, offset: rota.branch_visits(staff, branch_id, since, until, limit=limit, offset=offset)
+    )
 
 
 @handles_errors
 async def carer_visits(request: Request) -> Response:
     staff = await staff_of(request)
     since, until = _window(request)
-    visits = await node_of(request).rota.carer_visits(staff, request.path_params["carer_id"], since, until)
-    return json_response({"visits": visits})
+    rota, carer_id = node_of(request).rota, request.path_params["carer_id"]
+    return await _listed(
+        request, lambda limit, offset: rota.carer_visits(staff, carer_id, since, until, limit=limit, offset=offset)
+    )
 
 
 routes = [

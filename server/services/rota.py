@@ -162,7 +162,17 @@ class RotaService:
         actor.require_branch(view.branch_id)
         return view
 
-    async def branch_visits(self, actor: Staff, branch_id: str, since: datetime, until: datetime) -> list[VisitView]:
+    async def branch_visits(
+        self,
+        actor: Staff,
+        branch_id: str,
+        since: datetime,
+        until: datetime,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[VisitView]:
+        """Visits starting in [since, until), in start order; ``limit``/``offset`` page them."""
         actor.require_branch(branch_id)
         async with self.db.read() as conn:
             ids = await conn.execute(
@@ -174,18 +184,30 @@ class RotaService:
                     visits.c.starts_at < to_ms(until),
                 )
                 .order_by(visits.c.starts_at, visits.c.id)
+                .limit(limit)
+                .offset(offset)
             )
             return await load_visit_views(conn, actor.tenant_id, [r.id for r in ids.all()])
 
-    async def carer_visits(self, actor: Staff, carer_id: str, since: datetime, until: datetime) -> list[VisitView]:
+    async def carer_visits(
+        self,
+        actor: Staff,
+        carer_id: str,
+        since: datetime,
+        until: datetime,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[VisitView]:
+        """The carer's current visits in [since, until) that ``actor`` may see, paged."""
         async with self.db.read() as conn:
             carer = (
                 await conn.execute(select(users).where(users.c.id == carer_id, users.c.tenant_id == actor.tenant_id))
             ).first()
             if carer is None or carer.role != "carer" or not actor.may_see_branch(carer.branch_id):
                 raise NotFound(f"carer {carer_id} not found")  # out of scope answers as missing
-            ids = await conn.execute(
-                select(visits.c.id, visits.c.branch_id)
+            query = (
+                select(visits.c.id)
                 .join(visit_assignments, visit_assignments.c.visit_id == visits.c.id)
                 .where(
                     visit_assignments.c.carer_id == carer_id,
@@ -193,10 +215,12 @@ class RotaService:
                     visits.c.starts_at >= to_ms(since),
                     visits.c.starts_at < to_ms(until),
                 )
-                .order_by(visits.c.starts_at, visits.c.id)
             )
-            visible = [r.id for r in ids.all() if actor.may_see_branch(r.branch_id)]
-            return await load_visit_views(conn, actor.tenant_id, visible)
+            branch = actor.scope_branch()
+            if branch is not None:
+                query = query.where(visits.c.branch_id == branch)
+            ids = await conn.execute(query.order_by(visits.c.starts_at, visits.c.id).limit(limit).offset(offset))
+            return await load_visit_views(conn, actor.tenant_id, [r.id for r in ids.all()])
 
     # ----------------------------------------------------------------- internals
 
