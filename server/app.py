@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -14,30 +15,22 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
 from server.api import alerts, device_calls, devices, directory, reports, visits
-from server.api.http import json_response
 from server.console import pages_alerts, pages_office
 from server.node import Node
+from server.observability import health, metrics
+from server.observability.requests import RequestIds
+from server.observability.sockets import SocketMetrics
 from server.ws.console_session import ConsoleSession
 from server.ws.device_session import DeviceSession
-from server.ws.feed_socket import FeedSocket
 
 DEVICE_SOCKET_PATH = "/ws/device"
 CONSOLE_SOCKET_PATH = "/ws/console"
 CONSOLE_STATIC = Path(pages_office.__file__).with_name("static")
 
 
-async def health(request: Request) -> Response:
+async def metrics_page(request: Request) -> Response:
     node: Node = request.app.state.node
-    lag, node.loop_lag_max_ms = node.loop_lag_max_ms, 0.0
-    return json_response(
-        {
-            "status": "ok",
-            "node": node.node_id,
-            "sessions": node.hub.session_count,
-            "loop_lag_max_ms": round(lag, 1),
-            "slow_consumers_closed": FeedSocket.slow_consumers_closed,
-        }
-    )
+    return Response(await metrics.render(node), media_type=metrics.CONTENT_TYPE)
 
 
 async def device_socket(websocket: WebSocket) -> None:
@@ -59,9 +52,12 @@ def create_app(node: Node) -> Starlette:
         finally:
             await node.stop()
 
+    metrics.instrument_database(node.db)
+    metrics.instrument_services(node)
     app = Starlette(
         routes=[
-            Route("/healthz", health),
+            *health.routes,
+            Route("/metrics", metrics_page),
             WebSocketRoute(DEVICE_SOCKET_PATH, device_socket),
             WebSocketRoute(CONSOLE_SOCKET_PATH, console_socket),
             *visits.routes,
@@ -77,6 +73,10 @@ def create_app(node: Node) -> Starlette:
             ),
         ],
         lifespan=lifespan,
+        middleware=[
+            Middleware(RequestIds),
+            Middleware(SocketMetrics, kinds={DEVICE_SOCKET_PATH: "device", CONSOLE_SOCKET_PATH: "console"}),
+        ],
     )
     app.state.node = node
     return app

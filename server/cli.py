@@ -8,7 +8,8 @@ import sys
 from collections.abc import Sequence
 
 from server.cli_devices import add_commands as add_device_commands
-from server.settings import DEFAULT_DATABASE_URL, Settings
+from server.cli_directory import add_commands as add_directory_commands
+from server.settings import SettingError, Settings, add_flags, from_args, markdown_table
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -21,25 +22,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     return result
 
 
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed_version
+
+    try:
+        return installed_version("caresync")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="caresync", description="Real-time sync server for home-care rotas.")
+    parser.add_argument("--version", action="version", version=f"caresync {version()}")
     commands = parser.add_subparsers(title="commands")
 
-    serve = commands.add_parser("serve", help="run a server node")
-    _database_flag(serve)
-    serve.add_argument(
-        "--redis-url", default=None, help="Redis URL for pub/sub across nodes (default: $CARESYNC_REDIS_URL or none)"
+    serve = commands.add_parser(
+        "serve",
+        help="run a server node",
+        description="Run a server node. Every flag can also be set by its CARESYNC_* environment variable.",
     )
-    serve.add_argument("--node-id", default=None, help="this node's name in the cluster (default: random)")
-    serve.add_argument("--send-queue-limit", type=int, default=2000, help="frames queued per socket before 4001")
-    serve.add_argument("--max-unacked", type=int, default=2000, help="unacknowledged pushes per device before 4001")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--heartbeat", type=float, default=25.0, help="heartbeat interval in seconds")
-    serve.add_argument(
-        "--mismatch-interval", type=float, default=10.0, help="seconds between sync-mismatch passes (0: off)"
-    )
+    add_flags(serve)
     serve.set_defaults(run=_serve)
+
+    settings = commands.add_parser("settings", help="print the effective settings (secrets hidden)")
+    add_flags(settings)
+    settings.add_argument("--markdown", action="store_true", help="print the table of every setting instead")
+    settings.set_defaults(run=_settings_command)
 
     migrate = commands.add_parser("migrate", help="bring the database schema up to date")
     _database_flag(migrate)
@@ -63,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     token.set_defaults(run=_device_token)
 
     add_device_commands(commands, _database_flag)
+    add_directory_commands(commands)
 
     fleet = commands.add_parser("fleet", help="simulate a fleet of devices and report (see docs/benchmarks.md)")
     fleet.add_argument("--devices", type=int, default=200)
@@ -89,55 +99,48 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _database_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--database-url",
-        default=None,
-        help=f"SQLAlchemy URL (default: $CARESYNC_DATABASE_URL or {DEFAULT_DATABASE_URL})",
-    )
+    add_flags(parser, ["database_url"])
 
 
-def _settings(args: argparse.Namespace, **extra: object) -> Settings:
-    values: dict[str, object] = dict(extra)
-    if args.database_url:
-        values["database_url"] = args.database_url
-    return Settings(**values)  # type: ignore[arg-type]
+def _settings(args: argparse.Namespace) -> Settings:
+    return from_args(args)
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from protocol import MAX_FRAME_BYTES
-    from server.app import create_app
     from server.node import Node
+    from server.observability.logs import check_logging, configure_logging
+    from server.serving import serve
     from server.startup import StartupError, preflight
 
-    extra: dict[str, object] = {
-        "host": args.host,
-        "port": args.port,
-        "heartbeat_interval_s": args.heartbeat,
-        "mismatch_interval_s": args.mismatch_interval,
-        "send_queue_limit": args.send_queue_limit,
-        "max_unacked": args.max_unacked,
-    }
-    if args.redis_url:
-        extra["redis_url"] = args.redis_url
-    if args.node_id:
-        extra["node_id"] = args.node_id
-    settings = _settings(args, **extra)
+    try:
+        settings = from_args(args)
+        check_logging(settings.log_level, settings.log_format)
+    except (SettingError, ValueError) as exc:
+        print(f"caresync: {exc}", file=sys.stderr)
+        return 2
     try:
         asyncio.run(preflight(settings.database_url, settings.redis_url))
     except StartupError as exc:
         print(f"caresync: {exc}", file=sys.stderr)
         return 2
-    app = create_app(Node.build(settings))
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        ws_max_size=4 * MAX_FRAME_BYTES,
-        ws_per_message_deflate=False,
-        log_level="info",
-    )
+    node = Node.build(settings)
+    configure_logging(settings.log_level, settings.log_format, node.node_id)
+    serve(settings, node)
+    return 0
+
+
+def _settings_command(args: argparse.Namespace) -> int:
+    import json
+
+    if args.markdown:
+        sys.stdout.write(markdown_table())
+        return 0
+    try:
+        settings = from_args(args)
+    except SettingError as exc:
+        print(f"caresync: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(settings.redacted(), indent=2, default=str))
     return 0
 
 

@@ -69,7 +69,7 @@ def add_commands(commands: Any, database_flag: Callable[[argparse.ArgumentParser
 def _run(args: argparse.Namespace, run: Callable[[Node, Staff, argparse.Namespace], Awaitable[int]]) -> int:
     async def main() -> int:
         values = {"database_url": args.database_url} if args.database_url else {}
-        node = Node.build(Settings(**values))
+        node = Node.build(Settings.load(**values))
         await node.db.migrate()
         try:
             async with node.db.read() as conn:

@@ -15,6 +15,7 @@ from server.bus.redis import RedisBus
 from server.clock import Clock, SystemClock
 from server.cluster.leases import ClusterJob
 from server.cluster.presence import Presence, remove_dead_nodes
+from server.observability.metrics import LOOP_LAG
 from server.services.activity import ActivityRecorder
 from server.services.clean_sync import CleanSyncService
 from server.services.devices import DeviceService
@@ -113,7 +114,9 @@ class Node:
             log.warning("removed %d dead node(s) and their device connections", removed)
 
     loop_lag_max_ms: float = 0.0
-    """Worst event-loop lag seen since /healthz last reported it (load tests read it)."""
+    """Worst event-loop lag seen since start (/healthz and /metrics show it; reading never resets it)."""
+    draining: bool = False
+    """Set when the node starts shutting down: /readyz answers 503 from then on."""
 
     async def _watch_loop(self) -> None:
         while True:
@@ -121,6 +124,7 @@ class Node:
             await asyncio.sleep(0.1)
             lag = (asyncio.get_running_loop().time() - before - 0.1) * 1000
             self.loop_lag_max_ms = max(self.loop_lag_max_ms, lag)
+            LOOP_LAG.observe(max(0.0, lag / 1000))
 
     async def start(self) -> None:
         """Check the URLs, migrate, join the cluster. Raise :class:`StartupError` on failure."""

@@ -1,35 +1,256 @@
-"""Server settings from flags and ``CARESYNC_*`` environment variables."""
+"""Server settings: one definition per setting, read from flags and ``CARESYNC_*`` variables.
+
+Each field of :class:`Settings` is the whole definition of a setting: its name, type,
+default and help text (``setting(...)`` puts the help in the field's metadata). From those
+fields come the ``caresync serve`` flags, the environment variables, the README's
+settings table (``caresync settings --markdown``) and the configuration logged at start.
+Adding a setting is adding one field here.
+
+Precedence: a flag given on the command line, else its environment variable, else the
+default. The environment variable is ``CARESYNC_`` plus the flag's name in capitals
+(``--log-level`` -> ``CARESYNC_LOG_LEVEL``).
+"""
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import os
-from dataclasses import dataclass, field
+import types
+import typing
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 DEFAULT_DATABASE_URL = "sqlite:///./caresync.db"
+ENV_PREFIX = "CARESYNC_"
+
+Secrecy = Literal["public", "url", "secret"]
+"""How a value is shown in logs and ``caresync settings``: as is, a URL without its
+password, or not at all."""
+
+
+def setting(default: Any, help: str, *, flag: str | None = None, secrecy: Secrecy = "public") -> Any:
+    """A field of :class:`Settings` with its help text (and optionally a shorter flag name)."""
+    metadata = {"help": help, "flag": flag, "secrecy": secrecy}
+    if isinstance(default, list):
+        frozen = tuple(default)
+        return dataclasses.field(default=frozen, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True)
 class Settings:
-    database_url: str = field(default_factory=lambda: os.environ.get("CARESYNC_DATABASE_URL", DEFAULT_DATABASE_URL))
-    redis_url: str | None = field(default_factory=lambda: os.environ.get("CARESYNC_REDIS_URL") or None)
-    """Unset: the in-process bus (one node). Set: Redis pub/sub shared by every node."""
-    node_id: str = field(default_factory=lambda: os.environ.get("CARESYNC_NODE_ID", ""))
-    """Names this node in the cluster tables; empty means a random id at start."""
-    host: str = "127.0.0.1"
-    port: int = 8000
-    heartbeat_interval_s: float = 25.0
-    """Sent to devices in ``welcome``. 25 s keeps carrier NAT mappings (often 30 s+) open
-    while letting a phone's radio sleep between beats."""
-    hello_timeout_s: float = 10.0
-    ack_flush_interval_s: float = 0.1
-    """How long acks (and presence changes) linger in memory to be written together."""
-    mismatch_interval_s: float = 10.0
-    """How often (once per cluster) the sync-mismatch detector runs; 0 turns it off."""
-    retention_interval_s: float = 3600.0
-    """How often (once per cluster) feed retention and snapshot expiry run."""
-    send_queue_limit: int = 2000
-    """Frames queued for one socket before it counts as a slow consumer and is closed."""
-    max_consecutive_errors: int = 20
-    max_unacked: int = 2000
-    """Pushed changes a device may leave unacknowledged before it is closed as a slow consumer
-    (4001; it reconnects and resumes)."""
+    database_url: str = setting(
+        DEFAULT_DATABASE_URL, "SQLAlchemy URL: sqlite:///path (embedded) or postgresql://… (cluster)", secrecy="url"
+    )
+    redis_url: str | None = setting(
+        None, "Redis URL for pub/sub across nodes; unset: the in-process bus (one node)", secrecy="url"
+    )
+    node_id: str = setting("", "this node's name in the cluster tables; empty: a random id at start")
+    host: str = setting("127.0.0.1", "address to listen on (0.0.0.0 in a container)")
+    port: int = setting(8000, "TCP port to listen on")
+    heartbeat_interval_s: float = setting(
+        25.0,
+        "seconds between heartbeats; sent to devices in welcome (25 s keeps carrier NAT mappings open "
+        "while letting a phone's radio sleep)",
+        flag="heartbeat",
+    )
+    hello_timeout_s: float = setting(10.0, "seconds a new socket has to send its hello", flag="hello-timeout")
+    ack_flush_interval_s: float = setting(
+        0.1, "seconds acks and presence changes linger in memory to be written together", flag="ack-flush-interval"
+    )
+    mismatch_interval_s: float = setting(
+        10.0, "seconds between sync-mismatch passes (once per cluster); 0 turns them off", flag="mismatch-interval"
+    )
+    retention_interval_s: float = setting(
+        3600.0,
+        "seconds between feed-retention and snapshot-expiry passes (once per cluster)",
+        flag="retention-interval",
+    )
+    send_queue_limit: int = setting(2000, "frames queued for one socket before it is closed as a slow consumer (4001)")
+    max_consecutive_errors: int = setting(20, "bad frames in a row before a socket is closed")
+    max_unacked: int = setting(
+        2000, "pushed changes a device may leave unacknowledged before it is closed as a slow consumer (4001)"
+    )
+    log_level: str = setting("info", "log level: debug, info, warning or error")
+    log_format: str = setting("text", "log line format: text (one line, key=value ids) or json (one object a line)")
+    drain_s: float = setting(
+        5.0, "on SIGTERM, seconds over which sockets are told to reconnect elsewhere (close 4000)", flag="drain-window"
+    )
+    forwarded_allow_ips: str = setting(
+        "127.0.0.1",
+        "comma-separated proxy addresses whose X-Forwarded-For/-Proto headers are trusted ('*': any)",
+    )
+    allowed_origins: tuple[str, ...] = setting(
+        [],
+        "comma-separated extra origins (scheme://host[:port]) the console accepts state-changing requests from, "
+        "besides its own",
+    )
+    allowed_hosts: tuple[str, ...] = setting(
+        ["127.0.0.1", "localhost", "::1"],
+        "comma-separated host names this server answers to (Host header; '*.example.org' wildcards, '*': any); "
+        "others get 400. List the names users and the load balancer use",
+    )
+    secure_cookies: str = setting(
+        "auto",
+        "Secure flag on console cookies: auto (when the request came over HTTPS, directly or through a trusted "
+        "proxy's X-Forwarded-Proto), always, never",
+    )
+    header_timeout_s: float = setting(10.0, "seconds a client has to send a request's headers before it is cut off")
+    keep_alive_timeout_s: float = setting(5.0, "seconds an idle HTTP keep-alive connection stays open")
+    max_connections: int = setting(
+        16384, "concurrent connections (HTTP and WebSocket) per node; HTTP beyond it gets 503 (0: no cap)"
+    )
+
+    def items(self) -> Iterator[tuple[str, Any]]:
+        for spec in fields():
+            yield spec.name, getattr(self, spec.name)
+
+    def redacted(self) -> dict[str, Any]:
+        """Every setting, with passwords in URLs and secret values hidden (for logs)."""
+        return {spec.name: spec.shown(getattr(self, spec.name)) for spec in fields()}
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Defaults, then ``CARESYNC_*`` variables, then ``overrides`` (e.g. flags given)."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for spec in fields():
+            raw = environ.get(spec.env)
+            if raw is not None and raw != "":
+                values[spec.name] = spec.parse(raw, source=spec.env)
+        values.update({name: value for name, value in overrides.items() if value is not None})
+        return cls(**values)
+
+
+class SettingError(ValueError):
+    """A setting's value cannot be read; ``str()`` names the setting and the expected type."""
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    """One setting as described by its :class:`Settings` field."""
+
+    name: str
+    kind: Any
+    default: Any
+    help: str
+    flag: str
+    secrecy: Secrecy
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.flag.removeprefix("--").replace("-", "_").upper()
+
+    @property
+    def type_name(self) -> str:
+        return {str: "text", int: "integer", float: "number", bool: "true/false"}.get(self.base, "list")
+
+    @property
+    def base(self) -> Any:
+        """The type without ``| None``."""
+        args = [arg for arg in typing.get_args(self.kind) if arg is not type(None)]
+        if isinstance(self.kind, types.UnionType) and len(args) == 1:
+            return args[0]
+        return self.kind
+
+    def parse(self, raw: str, source: str) -> Any:
+        base = self.base
+        try:
+            if base is bool:
+                lowered = raw.strip().lower()
+                if lowered not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+                    raise ValueError(raw)
+                return lowered in ("1", "true", "yes", "on")
+            if typing.get_origin(base) is tuple:
+                return tuple(part.strip() for part in raw.split(",") if part.strip())
+            converted: Any = base(raw)
+            return converted
+        except ValueError:
+            raise SettingError(f"{source}: expected {self.type_name}, got {raw!r}") from None
+
+    def shown(self, value: Any) -> Any:
+        if self.secrecy == "secret" and value:
+            return "***"
+        if self.secrecy == "url" and isinstance(value, str):
+            return redact_url(value)
+        return value
+
+    def shown_default(self) -> str:
+        value = self.default
+        if value is None or value == "" or value == ():
+            return "(unset)"
+        if isinstance(value, tuple):
+            return ",".join(value)
+        return str(value)
+
+
+def fields() -> list[SettingSpec]:
+    hints = typing.get_type_hints(Settings)
+    specs = []
+    for field in dataclasses.fields(Settings):
+        flag = field.metadata.get("flag") or field.name.replace("_", "-")
+        specs.append(
+            SettingSpec(
+                name=field.name,
+                kind=hints[field.name],
+                default=field.default,
+                help=field.metadata["help"],
+                flag=f"--{flag}",
+                secrecy=field.metadata["secrecy"],
+            )
+        )
+    return specs
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def add_flags(parser: argparse.ArgumentParser, names: Iterable[str] | None = None) -> None:
+    """Add a flag for each setting (or those named); a flag not given reads as ``None``."""
+    wanted = None if names is None else set(names)
+    for spec in fields():
+        if wanted is not None and spec.name not in wanted:
+            continue
+        parser.add_argument(
+            spec.flag,
+            dest=spec.name,
+            default=None,
+            type=_flag_parser(spec),
+            metavar=spec.name.upper() if spec.base is not bool else "BOOL",
+            help=f"{spec.help} (${spec.env}; default: {spec.shown_default()})",
+        )
+
+
+def _flag_parser(spec: SettingSpec) -> Callable[[str], Any]:
+    def parse(raw: str) -> Any:
+        try:
+            return spec.parse(raw, source=spec.flag)
+        except SettingError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
+
+
+def from_args(args: argparse.Namespace, environ: Mapping[str, str] | None = None, **extra: Any) -> Settings:
+    """Settings from the flags in ``args`` (those given), the environment and defaults."""
+    given = {spec.name: getattr(args, spec.name) for spec in fields() if getattr(args, spec.name, None) is not None}
+    given.update(extra)
+    return Settings.load(environ, **given)
+
+
+def markdown_table() -> str:
+    """The README's settings table, generated from the definitions above."""
+    lines = ["| flag | environment | default | meaning |", "| --- | --- | --- | --- |"]
+    for spec in fields():
+        help_text = spec.help.replace("|", "\\|")
+        lines.append(f"| `{spec.flag}` | `{spec.env}` | `{spec.shown_default()}` | {help_text} |")
+    return "\n".join(lines) + "\n"

@@ -114,6 +114,14 @@ class ThrowawayPostgres:
             self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
         shutil.rmtree(self.workdir, ignore_errors=True)
 
+    def pause(self) -> None:
+        """Stop the server abruptly, keeping its data, so :meth:`resume` can start it again."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+
+    def resume(self) -> None:
+        options = f"-p {self.port} -k {self.workdir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.workdir / "log"), "-w", "start")
+
 
 def _postgres_bindir() -> Path | None:
     found = shutil.which("pg_ctl")

@@ -16,6 +16,7 @@ from protocol import MAX_FRAME_BYTES
 from protocol.codec import decode_as
 from protocol.errors import ErrorCode, ProtocolError
 from server.node import Node
+from server.observability.logs import bind
 from server.services.errors import ServiceError, Unauthorized
 from server.services.identity import DeviceIdentity, Staff, authenticate_device, authenticate_staff
 from server.services.throttle import TooManyAttempts
@@ -65,6 +66,7 @@ async def staff_of(request: Request) -> Staff:
     node = node_of(request)
     async with node.db.read() as conn:
         staff = await authenticate_staff(conn, bearer(request), node.clock.now_ms())
+    bind(tenant=staff.tenant_id)
     if staff.credential_id is not None:
         await node.staff_auth.tokens.note_use(staff.credential_id, staff.last_used_ms)
     return staff
@@ -73,7 +75,9 @@ async def staff_of(request: Request) -> Staff:
 async def device_of(request: Request) -> DeviceIdentity:
     node = node_of(request)
     async with node.db.read() as conn:
-        return await authenticate_device(conn, bearer(request))
+        device = await authenticate_device(conn, bearer(request))
+    bind(tenant=device.tenant_id, device=device.device_id, carer=",".join(sorted(device.carers)) or None)
+    return device
 
 
 _PROTOCOL_STATUS = {ErrorCode.FRAME_TOO_LARGE: 413}

@@ -53,8 +53,7 @@ def csrf_of(request: Request) -> str:
 
 async def check_csrf(request: Request, submitted: str | None = None) -> None:
     """Refuse cross-site requests: same origin, and the token from the cookie echoed back."""
-    origin = request.headers.get("origin")
-    if origin is not None and urlsplit(origin).netloc != request.headers.get("host", ""):
+    if not origin_allowed(request):
         raise Forbidden("cross-site request refused")
     expected = request.cookies.get(CSRF_COOKIE, "")
     given = submitted if submitted is not None else request.headers.get(CSRF_HEADER, "")
@@ -64,5 +63,14 @@ async def check_csrf(request: Request, submitted: str | None = None) -> None:
 
 def same_origin_socket(connection: HTTPConnection) -> bool:
     """A cookie-authenticated WebSocket must come from this site (no cross-site hijack)."""
+    return origin_allowed(connection)
+
+
+def origin_allowed(connection: HTTPConnection) -> bool:
+    """No ``Origin``, one naming this site (its ``Host``), or one the operator allowed with
+    ``--allowed-origins`` (e.g. the public address when a proxy does not pass ``Host`` on)."""
     origin = connection.headers.get("origin")
-    return origin is None or urlsplit(origin).netloc == connection.headers.get("host", "")
+    if origin is None or urlsplit(origin).netloc == connection.headers.get("host", ""):
+        return True
+    node: Node = connection.app.state.node
+    return origin.rstrip("/") in {allowed.rstrip("/") for allowed in node.settings.allowed_origins}

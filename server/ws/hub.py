@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from protocol.errors import CloseCode
@@ -24,6 +25,9 @@ if TYPE_CHECKING:
     from server.ws.feed_socket import FeedSocket
 
 log = logging.getLogger(__name__)
+
+DRAIN_SLICES = 50
+"""Groups a draining node closes its sockets in, one group per ``window / DRAIN_SLICES``."""
 
 REVOKE = b"revoke"
 RECONNECT = b"reconnect"
@@ -57,6 +61,19 @@ class Hub(Periodic):
         await super().stop()
         for socket in list(self._sockets):
             await socket.close(CloseCode.SERVER_SHUTDOWN, "server shutting down")
+
+    async def drain(self, window_s: float, close: Callable[[FeedSocket], Awaitable[None]]) -> None:
+        """Close every socket with ``close``, spread over ``window_s`` in up to ``DRAIN_SLICES``
+        slices, so the sockets of a stopping node move to the other nodes gradually."""
+        sockets = list(self._sockets)
+        if not sockets:
+            return
+        slices = min(DRAIN_SLICES, len(sockets))
+        size = -(-len(sockets) // slices)
+        for start in range(0, len(sockets), size):
+            if start:
+                await asyncio.sleep(window_s / slices)
+            await asyncio.gather(*(close(socket) for socket in sockets[start : start + size]))
 
     async def step(self) -> None:
         await self.beat()
