@@ -22,6 +22,7 @@ from server.clock import Clock, to_datetime
 from server.cluster.presence import connected_devices
 from server.services.errors import InvalidInput
 from server.services.identity import Staff
+from server.services.spreadsheet import safe_cell
 from server.store.database import Database
 from server.store.schema import (
     branches,
@@ -298,8 +299,8 @@ def _cell(value: Any, zone: ZoneInfo) -> str:
         return "yes" if value else "no"
     if isinstance(value, datetime):
         return value.astimezone(zone).isoformat(timespec="seconds")
+    if isinstance(value, int | float):
+        return str(value)
     if isinstance(value, list):
-        return "; ".join(str(v) for v in value)
-    text = str(value)
-    # A cell a spreadsheet would run as a formula is quoted as text.
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+        return safe_cell("; ".join(str(v) for v in value))
+    return safe_cell(str(value))  # any text: names, versions, error codes
