@@ -15,6 +15,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
 from server.api import alerts, device_calls, devices, directory, reports, visits
+from server.api.request_guards import request_guards
 from server.console import pages_alerts, pages_office
 from server.node import Node
 from server.observability import health, metrics
@@ -74,6 +75,7 @@ def create_app(node: Node) -> Starlette:
         ],
         lifespan=lifespan,
         middleware=[
+            *request_guards(node.settings.allowed_hosts),
             Middleware(RequestIds),
             Middleware(SocketMetrics, kinds={DEVICE_SOCKET_PATH: "device", CONSOLE_SOCKET_PATH: "console"}),
         ],

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from server.cli_devices import add_commands as add_device_commands
 from server.cli_directory import add_commands as add_directory_commands
+from server.cli_tokens import add_commands as add_token_commands
 from server.settings import SettingError, Settings, add_flags, from_args, markdown_table
 
 
@@ -73,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
 
     add_device_commands(commands, _database_flag)
     add_directory_commands(commands)
+    add_token_commands(commands)
 
     fleet = commands.add_parser("fleet", help="simulate a fleet of devices and report (see docs/benchmarks.md)")
     fleet.add_argument("--devices", type=int, default=200)
@@ -208,8 +210,16 @@ def _device_token(args: argparse.Namespace) -> int:
 
 
 def _fleet(args: argparse.Namespace) -> int:
+    import importlib.util
     from pathlib import Path
 
+    if importlib.util.find_spec("matplotlib") is None:
+        print(
+            "caresync: the fleet draws its report charts with matplotlib, which is not installed; "
+            "install the extra: pip install 'caresync[fleet]'",
+            file=sys.stderr,
+        )
+        return 2
     from loadtest.fleet import FleetConfig, run_fleet
 
     if args.url and not args.database_url:

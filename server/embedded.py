@@ -14,6 +14,7 @@ import uvicorn
 
 from protocol import MAX_FRAME_BYTES
 from server.app import CONSOLE_SOCKET_PATH, DEVICE_SOCKET_PATH, create_app
+from server.connection_limits import uvicorn_limits
 from server.node import Node
 
 
@@ -47,6 +48,9 @@ async def start_server(node: Node, port: int = 0) -> RunningServer:
         ws_max_size=4 * MAX_FRAME_BYTES,
         ws_per_message_deflate=False,
         lifespan="on",
+        **uvicorn_limits(
+            node.settings.header_timeout_s, node.settings.keep_alive_timeout_s, node.settings.max_connections
+        ),
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

@@ -20,6 +20,7 @@ import uvicorn
 from protocol import MAX_FRAME_BYTES
 from protocol.errors import CloseCode
 from server.app import create_app
+from server.connection_limits import uvicorn_limits
 from server.node import Node
 from server.observability.sockets import watch_of
 from server.settings import Settings
@@ -93,5 +94,6 @@ def serve(settings: Settings, node: Node) -> None:
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
         timeout_graceful_shutdown=int(settings.drain_s + SYNC_ANSWER_GRACE_S + 20),
+        **uvicorn_limits(settings.header_timeout_s, settings.keep_alive_timeout_s, settings.max_connections),
     )
     DrainingServer(config, node, settings.drain_s).run()

@@ -1,0 +1,90 @@
+"""Checks every HTTP request and WebSocket upgrade passes before any route sees it.
+
+- **Host.** Only the names in the ``allowed_hosts`` setting are served (400 otherwise),
+  so a web page on another site cannot reach a server on loopback or a LAN through DNS
+  rebinding. The default fits ``caresync serve`` on loopback; a deployment lists the
+  names its users and load balancer use.
+- **Body size.** A request body over :data:`MAX_BODY_BYTES` is refused with 413: at once
+  when ``Content-Length`` says so, and as soon as the limit is passed when the body is
+  streamed (chunked), so no request makes the server hold more than the limit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import msgspec
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from protocol import MAX_FRAME_BYTES
+from protocol.errors import ErrorCode
+
+MAX_BODY_BYTES = MAX_FRAME_BYTES
+"""The largest request body: a device's sync request is the largest legitimate one."""
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _refuse(send: Send, status: int, code: str, message: str) -> None:
+    body = msgspec.json.encode({"error": {"code": code, "message": message}})
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": [*headers, (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class BodyLimit:
+    """Refuse request bodies over ``limit`` bytes (413 ``frame_too_large``)."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        too_large = f"request body over {self.limit} bytes"
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None:
+            try:
+                length = int(declared)
+            except ValueError:
+                await _refuse(send, 400, "bad_request", "Content-Length is not a number")
+                return
+            if length > self.limit:
+                await _refuse(send, 413, ErrorCode.FRAME_TOO_LARGE, too_large)
+                return
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise _BodyTooLarge
+            return message
+
+        async def watched_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, watched_send)
+        except _BodyTooLarge:
+            if not started:
+                await _refuse(send, 413, ErrorCode.FRAME_TOO_LARGE, too_large)
+
+
+def request_guards(allowed_hosts: Sequence[str]) -> list[Middleware]:
+    """The middleware, outermost first: the Host check, then the body limit."""
+    return [
+        Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts) or ["127.0.0.1"], www_redirect=False),
+        Middleware(BodyLimit, limit=MAX_BODY_BYTES),
+    ]

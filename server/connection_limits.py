@@ -1,0 +1,78 @@
+"""Connection-level limits for uvicorn: slow or silent clients cannot hold the server.
+
+uvicorn times out an idle keep-alive connection, but not a new connection that sends
+nothing, nor one that sends half a request's headers and stops (slowloris): both stay
+open for as long as the client likes. :class:`HeaderDeadlineProtocol` gives every request
+a deadline for its headers, from the moment the connection opens or the next request's
+first byte arrives; a client that misses it is disconnected. With a cap on concurrent
+connections (503 beyond it) and small header limits, a few hundred slow clients can no
+longer fill the file table and lock phones out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+DEFAULT_HEADER_TIMEOUT_S = 10.0
+DEFAULT_KEEP_ALIVE_TIMEOUT_S = 5.0
+DEFAULT_MAX_CONNECTIONS = 16_384
+MAX_HEADER_BYTES = 16 * 1024
+"""Request line plus headers (h11's limit; httptools refuses far longer headers itself)."""
+
+
+class HeaderDeadlineProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, closing connections whose headers do not arrive in time."""
+
+    header_timeout_s = DEFAULT_HEADER_TIMEOUT_S
+    _header_deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def data_received(self, data: bytes) -> None:
+        if self._header_deadline is None and (self.cycle is None or self.cycle.response_complete):
+            self._arm()  # the first bytes of the next request on a kept-alive connection
+        super().data_received(data)
+
+    def on_headers_complete(self) -> None:
+        self._disarm()  # also before a WebSocket upgrade hands the transport over
+        super().on_headers_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._header_deadline = self.loop.call_later(self.header_timeout_s, self._headers_too_slow)
+
+    def _disarm(self) -> None:
+        if self._header_deadline is not None:
+            self._header_deadline.cancel()
+            self._header_deadline = None
+
+    def _headers_too_slow(self) -> None:
+        self._header_deadline = None
+        if not self.transport.is_closing():
+            self.transport.close()
+
+
+def uvicorn_limits(
+    header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S,
+    keep_alive_timeout_s: float = DEFAULT_KEEP_ALIVE_TIMEOUT_S,
+    max_connections: int = DEFAULT_MAX_CONNECTIONS,
+) -> dict[str, Any]:
+    """Keyword arguments for ``uvicorn.Config``: timeouts, the connection cap, header
+    limits, and no ``Server`` header naming the stack."""
+    protocol = type("HeaderDeadline", (HeaderDeadlineProtocol,), {"header_timeout_s": header_timeout_s})
+    return {
+        "http": protocol,
+        "timeout_keep_alive": max(1, round(keep_alive_timeout_s)),
+        "limit_concurrency": max_connections if max_connections > 0 else None,
+        "h11_max_incomplete_event_size": MAX_HEADER_BYTES,
+        "server_header": False,
+    }
