@@ -36,6 +36,11 @@ def signed_in(page: Page) -> Callable[[Request], Awaitable[Response]]:
     """Run ``page`` for the signed-in staff member; otherwise go to sign-in."""
 
     async def endpoint(request: Request) -> Response:
+        response = await guarded(request)
+        response.headers["cache-control"] = "no-store"  # signed-in content stays out of caches
+        return response
+
+    async def guarded(request: Request) -> Response:
         try:
             staff = await staff_from_cookie(request, node_of(request))
         except SignInRequired as exc:

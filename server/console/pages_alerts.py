@@ -11,7 +11,7 @@ from protocol.frames import FeedPosition
 from server.api.http import client_address
 from server.console.guard import node_of, page_context, signed_in
 from server.console.notices import notice_of
-from server.console.session import CSRF_COOKIE, SESSION_COOKIE, check_csrf, new_csrf_token
+from server.console.session import CSRF_COOKIE, SESSION_COOKIE, check_csrf, cookies_secure, new_csrf_token
 from server.console.templating import render
 from server.services import feeds
 from server.services.console_feed import visible_scopes
@@ -44,10 +44,13 @@ async def sign_in(request: Request) -> Response:
     except Unauthorized:
         return render(request, "sign_in.html", status=401, message="Wrong login or password.", login=login, staff=None)
     response = RedirectResponse("/console/notifications", status_code=303)
+    secure = cookies_secure(request)
     response.set_cookie(
-        SESSION_COOKIE, signed.token, max_age=STAFF_TOKEN_TTL_S, httponly=True, samesite="lax", path="/"
+        SESSION_COOKIE, signed.token, max_age=STAFF_TOKEN_TTL_S, httponly=True, samesite="lax", path="/", secure=secure
     )
-    response.set_cookie(CSRF_COOKIE, new_csrf_token(), httponly=False, samesite="strict", path="/console")
+    response.set_cookie(
+        CSRF_COOKIE, new_csrf_token(), httponly=False, samesite="strict", path="/console", secure=secure
+    )
     return response
 
 
@@ -57,7 +60,7 @@ async def sign_out(request: Request, staff: Staff) -> Response:
     await check_csrf(request, str(form.get("csrf_token", "")))
     await node_of(request).staff_auth.sign_out(request.cookies.get(SESSION_COOKIE, ""))
     response = RedirectResponse("/console/sign-in?message=signed-out", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(SESSION_COOKIE, path="/", secure=cookies_secure(request), httponly=True, samesite="lax")
     return response
 
 

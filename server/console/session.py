@@ -43,6 +43,17 @@ async def staff_from_cookie(connection: HTTPConnection, node: Node) -> Staff:
         raise SignInRequired("expired" if exc.code == "expired" else "sign-in") from exc
 
 
+def cookies_secure(connection: HTTPConnection) -> bool:
+    """Whether console cookies get the ``Secure`` flag (the ``secure_cookies`` setting):
+    ``always``, ``never``, or ``auto``: when this request came over HTTPS, directly or
+    through a trusted proxy that said so in ``X-Forwarded-Proto``."""
+    node: Node = connection.app.state.node
+    mode = node.settings.secure_cookies.strip().lower()
+    if mode in ("always", "never"):
+        return mode == "always"
+    return connection.url.scheme in ("https", "wss")
+
+
 def new_csrf_token() -> str:
     return secrets.token_urlsafe(24)
 

@@ -11,7 +11,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from server.console.session import CSRF_COOKIE, csrf_of, new_csrf_token
+from server.console.session import CSRF_COOKIE, cookies_secure, csrf_of, new_csrf_token
 
 _env = Environment(
     loader=FileSystemLoader(Path(__file__).with_name("templates")),
@@ -36,7 +36,10 @@ def render(request: Request, template: str, *, status: int = 200, **context: Any
     body = _env.get_template(template).render(request=request, csrf_token=token, **context)
     response = HTMLResponse(body, status_code=status)
     if not csrf_of(request):
-        response.set_cookie(CSRF_COOKIE, token, httponly=False, samesite="strict", path="/console")
+        response.set_cookie(
+            CSRF_COOKIE, token, httponly=False, samesite="strict", path="/console", secure=cookies_secure(request)
+        )
+    response.headers["cache-control"] = "no-store"  # pages name carers and clients: keep them out of caches
     response.headers["content-security-policy"] = (
         "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; frame-ancestors 'none'"
     )
