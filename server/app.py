@@ -15,7 +15,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
 from server.api import alerts, device_calls, devices, directory, reports, visits
-from server.api.request_guards import request_guards
+from server.api.http import json_response
+from server.api.request_guards import internal_caller, request_guards
 from server.console import pages_alerts, pages_office
 from server.node import Node
 from server.observability import health, metrics
@@ -31,6 +32,8 @@ CONSOLE_STATIC = Path(pages_office.__file__).with_name("static")
 
 async def metrics_page(request: Request) -> Response:
     node: Node = request.app.state.node
+    if not internal_caller(request):
+        return json_response({"error": {"code": "not_found", "message": "not found"}}, 404)
     return Response(await metrics.render(node), media_type=metrics.CONTENT_TYPE)
 
 

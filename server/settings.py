@@ -103,6 +103,11 @@ class Settings:
     max_connections: int = setting(
         16384, "concurrent connections (HTTP and WebSocket) per node; HTTP beyond it gets 503 (0: no cap)"
     )
+    internal_networks: tuple[str, ...] = setting(
+        ["127.0.0.0/8", "::1/128"],
+        "comma-separated networks (CIDR) whose callers see node ids, session counts and failure reasons on "
+        "/healthz, /livez and /readyz, and /metrics; others get the status only (and 404 for /metrics)",
+    )
 
     def items(self) -> Iterator[tuple[str, Any]]:
         for spec in fields():

@@ -11,11 +11,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 
 import msgspec
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from protocol import MAX_FRAME_BYTES
@@ -80,6 +82,18 @@ class BodyLimit:
         except _BodyTooLarge:
             if not started:
                 await _refuse(send, 413, ErrorCode.FRAME_TOO_LARGE, too_large)
+
+
+def internal_caller(request: Request) -> bool:
+    """Whether the caller is in the ``internal_networks`` setting (operators, probes,
+    Prometheus): only they see node ids, counts and failure reasons. Behind a trusted
+    proxy the caller is the address it forwarded."""
+    networks: Sequence[str] = request.app.state.node.settings.internal_networks
+    try:
+        address = ipaddress.ip_address(request.client.host if request.client else "")
+    except ValueError:
+        return False
+    return any(address in ipaddress.ip_network(network, strict=False) for network in networks)
 
 
 def request_guards(allowed_hosts: Sequence[str]) -> list[Middleware]:

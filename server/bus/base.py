@@ -82,7 +82,3 @@ class Bus(abc.ABC):
     async def ping(self) -> None:
         """Return if the bus can deliver now; raise otherwise (readiness checks call it)."""
         return None
-
-    async def ping(self) -> None:
-        """Return if the bus can deliver now; raise otherwise (readiness checks call it)."""
-        return None

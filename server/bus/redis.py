@@ -96,9 +96,6 @@ class RedisBus(Bus):
     async def ping(self) -> None:
         await self._client.ping()
 
-    async def ping(self) -> None:
-        await self._client.ping()
-
     async def publish(self, channel: str, payload: bytes) -> None:
         try:
             await self._client.publish(channel, payload)

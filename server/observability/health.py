@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from server.api.http import json_response
+from server.api.request_guards import internal_caller
 from server.node import Node
 
 PROBE_TIMEOUT_S = 2.0
@@ -56,22 +57,32 @@ async def failing(node: Node) -> dict[str, str]:
     return found
 
 
+def _who(request: Request, node: Node) -> dict[str, str]:
+    """The node id, for internal callers only (docs/security.md)."""
+    return {"node": node.node_id} if internal_caller(request) else {}
+
+
 async def livez(request: Request) -> Response:
     node: Node = request.app.state.node
-    return json_response({"status": "ok", "node": node.node_id})
+    return json_response({"status": "ok", **_who(request, node)})
 
 
 async def readyz(request: Request) -> Response:
     node: Node = request.app.state.node
     problems = await failing(node)
     if problems:
-        return json_response({"status": "unavailable", "node": node.node_id, "failing": problems}, 503)
-    return json_response({"status": "ok", "node": node.node_id})
+        if not internal_caller(request):
+            problems = dict.fromkeys(problems, "failing")  # what failed, not how (hosts, errors)
+        return json_response({"status": "unavailable", **_who(request, node), "failing": problems}, 503)
+    return json_response({"status": "ok", **_who(request, node)})
 
 
 async def healthz(request: Request) -> Response:
-    """The original probe, kept for existing scripts: liveness plus a few figures (read-only)."""
+    """The original probe, kept for existing scripts: liveness plus, for internal callers
+    only, a few figures (read-only)."""
     node: Node = request.app.state.node
+    if not internal_caller(request):
+        return json_response({"status": "ok"})
     return json_response(
         {
             "status": "ok",
