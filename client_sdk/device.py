@@ -35,6 +35,23 @@ from client_sdk.errors import CleanSyncRefused, DeviceStopped, RequestFailed
 from client_sdk.link import Link, http_base
 from client_sdk.local_store import LocalStore
 from protocol import MAX_MUTATIONS_PER_SYNC, PROTOCOL_VERSION
+from protocol.device_session import (
+    ApplyChange,
+    ChangeArrived,
+    DeviceCommand,
+    DeviceFeedSession,
+    FeedOffer,
+    HeadsAnnounced,
+    KeepFeeds,
+    ResetFeed,
+    ResyncDemanded,
+    RunCleanSync,
+    RunStandardSync,
+    SendAck,
+    SnapshotSwapped,
+    SyncAnswer,
+    Welcomed,
+)
 from protocol.errors import ErrorCode
 from protocol.frames import (
     Ack,
@@ -62,7 +79,6 @@ from protocol.frames import (
     VisitView,
     Welcome,
 )
-from protocol.tracker import Apply, EpochReset, Gap, HeadBehind, decide_change, decide_head
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +126,8 @@ class Device:
         self._listeners: list[ChangeListener] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._sync_lock = asyncio.Lock()
-        self._wanted_clean: set[str] = set()
+        self.session = DeviceFeedSession(self.store.position)
+        """Decides what every frame means for the stored positions (``protocol/``)."""
         self._wanted_sync = asyncio.Event()
         self._prefs_changed = asyncio.Event()
 
@@ -176,54 +193,56 @@ class Device:
         if isinstance(frame, Change):
             await self._on_change(frame)
         elif isinstance(frame, Welcome):
-            self._on_welcome(frame)
+            await self._on_welcome(frame)
         elif isinstance(frame, Heartbeat):
-            self._on_heartbeat(frame)
+            await self._run(self.session.handle(HeadsAnnounced(heads=tuple(frame.heads))))
         elif isinstance(frame, ResyncRequired):
-            self._want_clean(frame.feeds)
+            await self._run(self.session.handle(ResyncDemanded(feeds=tuple(frame.feeds))))
         elif isinstance(frame, Preferences):
             self._set_preferences(frame.preferences)
         elif isinstance(frame, Error):
             self.errors.append(frame)
 
-    def _on_welcome(self, welcome: Welcome) -> None:
+    async def _on_welcome(self, welcome: Welcome) -> None:
         had_dropped = self.link.drops > 0
         self.welcome = welcome
         self._set_preferences(welcome.preferences)
-        self.store.forget_feeds_except({f.feed for f in welcome.feeds})
-        for status in welcome.feeds:
-            position = self.store.ensure_feed(status.feed, status.epoch, status.carer_name)
-            if status.action == "clean_sync":
-                self._want_clean([status.feed])
-            elif status.action == "reset" or position.epoch != status.epoch:
-                self.store.reset_feed(status.feed, status.epoch)
+        offers = tuple(FeedOffer(feed=f.feed, epoch=f.epoch, head=f.head, action=f.action) for f in welcome.feeds)
+        names = {f.feed: f.carer_name for f in welcome.feeds}
+        await self._run(self.session.handle(Welcomed(feeds=offers)), names=names)
         self.link.welcomed()
         if had_dropped or self.store.pending_count():
             self._wanted_sync.set()  # the push channel was down: sync at once
 
     async def _on_change(self, change: Change) -> None:
         self.received_changes += 1
-        stored = self.store.position(change.feed)
-        if stored is None or change.feed in self._wanted_clean:
-            return
-        decision = decide_change(stored, change.epoch, change.seq)
-        if isinstance(decision, Apply):
-            self._apply(change)
-            await self._ack(change.feed, change.epoch, change.seq)
-        elif isinstance(decision, Gap | EpochReset):
-            self._wanted_sync.set()
+        event = ChangeArrived(feed=change.feed, epoch=change.epoch, seq=change.seq)
+        await self._run(self.session.handle(event), {(change.feed, change.epoch, change.seq): change})
 
-    def _on_heartbeat(self, heartbeat: Heartbeat) -> None:
-        for head in heartbeat.heads:
-            stored = self.store.position(head.feed)
-            if stored is None:
-                continue
-            decision = decide_head(stored, head.epoch, head.seq)
-            if isinstance(decision, EpochReset | HeadBehind):
-                self.store.reset_feed(head.feed, head.epoch)
+    async def _run(
+        self,
+        commands: list[DeviceCommand],
+        changes: dict[tuple[str, int, int], Change] | None = None,
+        names: dict[str, str] | None = None,
+    ) -> int:
+        """Run the session's commands in order; return how many changes were applied."""
+        applied = 0
+        for command in commands:
+            if isinstance(command, ApplyChange):
+                assert changes is not None
+                self._apply(changes[(command.feed, command.epoch, command.seq)])
+                applied += 1
+            elif isinstance(command, SendAck):
+                await self._ack(command.feed, command.epoch, command.seq)
+            elif isinstance(command, ResetFeed):
+                self.store.reset_feed(command.feed, command.epoch)
+            elif isinstance(command, KeepFeeds):
+                self.store.forget_feeds_except({offer.feed for offer in command.feeds})
+                for offer in command.feeds:
+                    self.store.ensure_feed(offer.feed, offer.epoch, (names or {}).get(offer.feed, ""))
+            elif isinstance(command, RunStandardSync | RunCleanSync):
                 self._wanted_sync.set()
-            elif isinstance(decision, Gap):
-                self._wanted_sync.set()
+        return applied
 
     def _set_preferences(self, preferences: TenantPreferences) -> None:
         self.preferences = preferences
@@ -238,10 +257,6 @@ class Device:
         if self.acking:
             await self.link.send(Ack(feed=feed, epoch=epoch, seq=seq))
 
-    def _want_clean(self, feeds: list[str]) -> None:
-        self._wanted_clean.update(feeds)
-        self._wanted_sync.set()
-
     # ------------------------------------------------------------ background work
 
     async def _background(self) -> None:
@@ -250,10 +265,8 @@ class Device:
             await self._wanted_sync.wait()
             self._wanted_sync.clear()
             try:
-                if self._wanted_clean:
-                    feeds = sorted(self._wanted_clean)
-                    await self.clean_sync(feeds, force=True)
-                    self._wanted_clean.difference_update(feeds)
+                if self.session.wanted_clean:
+                    await self.clean_sync(sorted(self.session.wanted_clean), force=True)
                 await self.sync()
             except (ConnectionError, RequestFailed, TimeoutError, OSError) as exc:
                 log.info("background sync failed (%s); retrying when possible", exc)
@@ -311,31 +324,17 @@ class Device:
                 summary.uploaded += len(response.results)
                 summary.results.extend(response.results)
                 summary.applied += await self._apply_response(response)
-                if response.resync:
-                    self._want_clean(response.resync)
                 if not response.more and len(mutations) < MAX_MUTATIONS_PER_SYNC:
                     return summary
 
     async def _apply_response(self, response: SyncResponse) -> int:
-        epochs = {h.feed: h.epoch for h in response.heads}
-        for feed in response.resets:
-            self.store.reset_feed(feed, epochs[feed])
-        applied = 0
-        latest: dict[str, Change] = {}
-        for change in response.changes:
-            stored = self.store.position(change.feed)
-            if stored is None:
-                continue
-            if stored.epoch != change.epoch and change.feed in epochs:
-                self.store.reset_feed(change.feed, change.epoch)
-                stored = FeedPosition(feed=change.feed, epoch=change.epoch, seq=0)
-            if isinstance(decide_change(stored, change.epoch, change.seq), Apply):
-                self._apply(change)
-                latest[change.feed] = change
-                applied += 1
-        for change in latest.values():
-            await self._ack(change.feed, change.epoch, change.seq)
-        return applied
+        answer = SyncAnswer(
+            resets=tuple(response.resets),
+            heads=tuple(response.heads),
+            changes=tuple(FeedPosition(feed=c.feed, epoch=c.epoch, seq=c.seq) for c in response.changes),
+            resync=tuple(response.resync),
+        )
+        return await self._run(self.session.handle(answer), {(c.feed, c.epoch, c.seq): c for c in response.changes})
 
     # ------------------------------------------------------------ clean sync
 
@@ -387,7 +386,9 @@ class Device:
             self.store.stage_page(response)
             if response.next_cursor is None:
                 break
-        return self.store.swap_in(feed)
+        position = self.store.swap_in(feed)
+        await self._run(self.session.handle(SnapshotSwapped(position=position)))
+        return position
 
     # ------------------------------------------------------------ recordings
 

@@ -28,6 +28,8 @@ from loadtest.measure import cpu_s, percentile, rss_kib
 from loadtest.report import write_report
 from loadtest.seed import BulkAgency, bulk_agency_with_admin
 from loadtest.server_process import SpawnedServer
+from protocol.frames import FeedPosition
+from protocol.tracker import Gap, decide_head
 from server.store.database import Database
 from server.store.schema import device_acks, feed_entries, feeds, mismatch_alerts
 
@@ -347,8 +349,9 @@ async def _check(fleet: Fleet, db: Database, agency: BulkAgency, server_cpu: flo
     for device in agency.devices:
         epoch, head = heads[device.carer_id]
         got = positions.get(device.carer_id, [0, 0])
-        if got[0] == epoch and got[1] < head:
-            lost += head - got[1]
+        missing = decide_head(FeedPosition(feed=device.carer_id, epoch=got[0], seq=got[1]), epoch, head)
+        if isinstance(missing, Gap):
+            lost += missing.last - missing.first + 1
             behind += 1
     latencies = fleet.latencies
     elapsed = max(1e-9, fleet.timeline.seconds[-1] if fleet.timeline.seconds else 1.0)

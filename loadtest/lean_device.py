@@ -1,7 +1,8 @@
 """A simulated carer device for load tests: the real protocol, minimal state.
 
-It keeps one feed position, applies changes strictly in order (the same tracker as the
-SDK), acks each one, closes gaps with a standard sync, reconnects with backoff, and counts
+It keeps one feed position in memory and lets the device feed session (the same one as
+the SDK, ``protocol/device_session.py``) decide what each frame means: apply and ack,
+close gaps with a standard sync, reset, clean-sync. It reconnects with backoff and counts
 what the fleet report needs. Frames are decoded only as far as needed.
 """
 
@@ -13,15 +14,31 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal
 
 import msgspec
 
 from loadtest.lean_socket import LeanSocket
 from protocol import PROTOCOL_VERSION
 from protocol.codec import encode
+from protocol.device_session import (
+    ApplyChange,
+    ChangeArrived,
+    DeviceCommand,
+    DeviceFeedSession,
+    FeedOffer,
+    HeadsAnnounced,
+    ResetFeed,
+    RunCleanSync,
+    RunStandardSync,
+    SendAck,
+    SnapshotSwapped,
+    SyncAnswer,
+    Welcomed,
+)
 from protocol.errors import should_reconnect
 from protocol.frames import Ack, CleanSyncRequest, FeedPosition, Hello, SyncRequest
-from protocol.tracker import Apply, Duplicate, InSync, decide_change, decide_head
+from protocol.tracker import Duplicate, decide_change
 
 
 class _Head(msgspec.Struct):
@@ -36,13 +53,14 @@ class _Head(msgspec.Struct):
     next_cursor: str | None = None
     request_id: str = ""
     resync: list[str] = []
+    resets: list[str] = []
 
 
 class _Status(msgspec.Struct):
     feed: str
     epoch: int
     head: int
-    action: str
+    action: Literal["resume", "catch_up", "reset", "clean_sync"]
 
 
 _head = msgspec.json.Decoder(_Head)
@@ -83,7 +101,9 @@ class LeanDevice:
         self.counters = counters
         self.behaviour = behaviour
         self.position = FeedPosition(feed=carer_id, epoch=1, seq=0)
-        self.max_applied = 0
+        self.session = DeviceFeedSession(lambda feed: self.position if feed == self.carer_id else None)
+        self.max_applied = FeedPosition(feed=carer_id, epoch=1, seq=0)
+        """The furthest change ever applied (to catch one applied twice)."""
         self.connected = False
         self.welcomed = asyncio.Event()
         self.socket: LeanSocket | None = None
@@ -150,11 +170,7 @@ class LeanDevice:
         elif kind == "welcome":
             self._on_welcome(frame)
         elif kind == "heartbeat":
-            for head in frame.heads:
-                if head.feed == self.carer_id and not isinstance(
-                    decide_head(self.position, head.epoch, head.seq), InSync
-                ):
-                    self._sync()
+            self._run(self.session.handle(HeadsAnnounced(heads=tuple(frame.heads))))
         elif kind == "sync_response":
             self._on_sync_response(text)
         elif kind == "clean_sync_response":
@@ -163,37 +179,46 @@ class LeanDevice:
             self.counters.preferences += 1
 
     def _on_welcome(self, frame: _Head) -> None:
-        for raw in frame.feeds:
-            status = _status.decode(raw)
-            if status.feed == self.carer_id and (
-                status.action in ("reset", "clean_sync") or status.epoch != self.position.epoch
-            ):
-                self.position = FeedPosition(feed=self.carer_id, epoch=status.epoch, seq=0)
+        statuses = [_status.decode(raw) for raw in frame.feeds]
+        offers = tuple(FeedOffer(feed=s.feed, epoch=s.epoch, head=s.head, action=s.action) for s in statuses)
         self.connected = True
         self.welcomed.set()
+        self._run(self.session.handle(Welcomed(feeds=offers)))
         if self.behaviour.slow and self.socket is not None:
             self.socket.pause_reading()
 
     def _on_change(self, frame: _Head) -> None:
-        if self.behaviour.drop_one_change and not self._dropped and self.welcomed.is_set() and frame.seq > 1:
+        if self.behaviour.drop_one_change and not self._dropped and self.welcomed.is_set() and self.counters.applied:
             self._dropped = True
             return
-        decision = decide_change(self.position, frame.epoch, frame.seq)
-        if isinstance(decision, Apply):
-            self._apply(frame.epoch, frame.seq, frame.committed_at)
-            if self.behaviour.ack and self.socket is not None:
-                self.socket.send(encode(Ack(feed=self.carer_id, epoch=frame.epoch, seq=frame.seq)).decode())
-        elif isinstance(decision, Duplicate):
+        event = ChangeArrived(feed=frame.feed, epoch=frame.epoch, seq=frame.seq)
+        outcome = self.session.classify(event)
+        if outcome == "duplicate":
             self.counters.duplicates += 1
-        else:
+        elif outcome == "repair":
             self.counters.gaps += 1
-            self._sync()
+        self._run(self.session.handle(event), frame.committed_at)
+
+    def _run(self, commands: list[DeviceCommand], committed_at: datetime | None = None) -> None:
+        for command in commands:
+            if isinstance(command, ApplyChange):
+                self._apply(command.epoch, command.seq, committed_at)
+            elif isinstance(command, SendAck):
+                if self.behaviour.ack and self.socket is not None:
+                    self.socket.send(encode(Ack(feed=command.feed, epoch=command.epoch, seq=command.seq)).decode())
+            elif isinstance(command, ResetFeed):
+                self.position = FeedPosition(feed=self.carer_id, epoch=command.epoch, seq=0)
+            elif isinstance(command, RunStandardSync):
+                self._sync()
+            elif isinstance(command, RunCleanSync):
+                self._start_clean_sync()
 
     def _apply(self, epoch: int, seq: int, committed_at: datetime | None) -> None:
-        if epoch == self.position.epoch and seq <= self.max_applied:
+        if isinstance(decide_change(self.max_applied, epoch, seq), Duplicate):
             self.counters.applied_twice += 1
+        else:
+            self.max_applied = FeedPosition(feed=self.carer_id, epoch=epoch, seq=seq)
         self.position = FeedPosition(feed=self.carer_id, epoch=epoch, seq=seq)
-        self.max_applied = max(self.max_applied, seq)
         self.counters.applied += 1
         if committed_at is not None:
             self.counters.latencies_ms.append((time.time() - committed_at.timestamp()) * 1000)
@@ -209,12 +234,14 @@ class LeanDevice:
     def _on_sync_response(self, text: str) -> None:
         self._syncing = False
         frame = _head.decode(text)
-        for raw in frame.changes:
-            change = _head.decode(raw)
-            if isinstance(decide_change(self.position, change.epoch, change.seq), Apply):
-                self._apply(change.epoch, change.seq, None)
-        if self.behaviour.ack and self.socket is not None and self.position.seq:
-            self.socket.send(encode(Ack(feed=self.carer_id, epoch=self.position.epoch, seq=self.position.seq)).decode())
+        changes = [_head.decode(raw) for raw in frame.changes]
+        answer = SyncAnswer(
+            resets=tuple(frame.resets),
+            heads=tuple(frame.heads),
+            changes=tuple(FeedPosition(feed=c.feed, epoch=c.epoch, seq=c.seq) for c in changes),
+            resync=tuple(frame.resync),
+        )
+        self._run(self.session.handle(answer))
 
     # ------------------------------------------------------------ clean sync
 
@@ -223,14 +250,23 @@ class LeanDevice:
         if self.socket is None:
             raise ConnectionError("not connected")
         self._clean_done = asyncio.get_running_loop().create_future()
-        self.socket.send(encode(CleanSyncRequest(request_id="clean", feed=self.carer_id)).decode())
+        self._start_clean_sync()
         await self._clean_done
         self.counters.clean_syncs += 1
+
+    def _start_clean_sync(self) -> None:
+        if self.socket is not None:
+            self.socket.send(encode(CleanSyncRequest(request_id="clean", feed=self.carer_id)).decode())
 
     def _on_clean_page(self, frame: _Head) -> None:
         if frame.next_cursor is not None and self.socket is not None:
             request = CleanSyncRequest(request_id="clean", feed=self.carer_id, cursor=frame.next_cursor)
             self.socket.send(encode(request).decode())
             return
+        # The whole snapshot is here: take its position, then report it with a standard sync.
+        self.position = FeedPosition(feed=self.carer_id, epoch=frame.epoch, seq=frame.seq)
+        self.max_applied = self.position
+        self._run(self.session.handle(SnapshotSwapped(position=self.position)))
+        self._sync()
         if self._clean_done is not None and not self._clean_done.done():
             self._clean_done.set_result(None)

@@ -12,7 +12,7 @@ positions.
 sections 3 and 4): the welcome action of each feed, live-or-fill, heads never announced
 below what was sent, ack validation, the unacknowledged-push bound.
 :func:`sync_start` is where a standard sync continues a feed. :class:`DeviceFeedSession`
-is the device side: apply-then-ack, gaps, epoch changes, resets, resync triggers.
+(in :mod:`protocol.device_session`) is the device side: apply-then-ack, gaps, epoch changes, resets, resync triggers.
 """
 
 from __future__ import annotations
@@ -25,14 +25,15 @@ from protocol.errors import CloseCode, ErrorCode, ProtocolError
 from protocol.frames import FeedAction, FeedPosition
 
 
-class _Frozen(msgspec.Struct, frozen=True, kw_only=True):
-    """Base of session events and commands: immutable values."""
+class Frozen(msgspec.Struct, frozen=True, kw_only=True):
+    """Base of session events and commands: immutable values (subclasses repeat
+    ``frozen=True`` so type checkers see it too)."""
 
 
 # =========================================================================== server side
 
 
-class HeadRead(_Frozen, frozen=True):
+class HeadRead(Frozen, frozen=True):
     """A feed's head as read from the store; ``compacted``: retention removed up to here."""
 
     feed: str
@@ -44,7 +45,7 @@ class HeadRead(_Frozen, frozen=True):
 # ----------------------------------------------------------------- server events
 
 
-class Greeted(_Frozen, frozen=True):
+class Greeted(Frozen, frozen=True):
     """The hello was authenticated: its positions, and the heads of the socket's feeds."""
 
     claimed: tuple[FeedPosition, ...]
@@ -53,7 +54,7 @@ class Greeted(_Frozen, frozen=True):
     """The office asked for a clean sync of every feed."""
 
 
-class LivePublished(_Frozen, frozen=True):
+class LivePublished(Frozen, frozen=True):
     """A committed change rang the bus for ``feed`` at ``(epoch, seq)``."""
 
     feed: str
@@ -61,7 +62,7 @@ class LivePublished(_Frozen, frozen=True):
     seq: int
 
 
-class PageRead(_Frozen, frozen=True):
+class PageRead(Frozen, frozen=True):
     """The store returned these seqs after what was sent (``page_size`` asked for)."""
 
     feed: str
@@ -69,25 +70,25 @@ class PageRead(_Frozen, frozen=True):
     page_size: int
 
 
-class HeadsRead(_Frozen, frozen=True):
+class HeadsRead(Frozen, frozen=True):
     """Heads were read for a heartbeat (timer or the peer's probe)."""
 
     heads: tuple[HeadRead, ...]
 
 
-class AnnouncementDue(_Frozen, frozen=True):
+class AnnouncementDue(Frozen, frozen=True):
     """The fills that a :class:`HeadsRead` asked for are done: announce the heads now."""
 
     heads: tuple[HeadRead, ...]
 
 
-class AckReceived(_Frozen, frozen=True):
+class AckReceived(Frozen, frozen=True):
     feed: str
     epoch: int
     seq: int
 
 
-class SyncAnswered(_Frozen, frozen=True):
+class SyncAnswered(Frozen, frozen=True):
     """A ``sync_response`` with these heads is going out on this socket."""
 
     heads: tuple[FeedPosition, ...]
@@ -99,7 +100,7 @@ ServerEvent = Greeted | LivePublished | PageRead | HeadsRead | AnnouncementDue |
 # ----------------------------------------------------------------- server commands
 
 
-class AnnounceFeed(_Frozen, frozen=True):
+class AnnounceFeed(Frozen, frozen=True):
     """One ``welcome`` feed status (the adapter adds names and the rest of the frame)."""
 
     feed: str
@@ -108,19 +109,19 @@ class AnnounceFeed(_Frozen, frozen=True):
     action: FeedAction
 
 
-class SendError(_Frozen, frozen=True):
+class SendError(Frozen, frozen=True):
     code: ErrorCode
     message: str
 
 
-class SendLive(_Frozen, frozen=True):
+class SendLive(Frozen, frozen=True):
     """Send the live change just published (the adapter holds its encoded bytes)."""
 
     feed: str
     seq: int
 
 
-class ReadStore(_Frozen, frozen=True):
+class ReadStore(Frozen, frozen=True):
     """Read stored changes of ``feed`` after ``after`` in ``epoch``; answer with :class:`PageRead`."""
 
     feed: str
@@ -128,33 +129,33 @@ class ReadStore(_Frozen, frozen=True):
     after: int
 
 
-class SendStored(_Frozen, frozen=True):
+class SendStored(Frozen, frozen=True):
     """Send the stored change ``seq`` of the page just read."""
 
     feed: str
     seq: int
 
 
-class AnnounceHeads(_Frozen, frozen=True):
+class AnnounceHeads(Frozen, frozen=True):
     """Run the reads before this command, then answer with :class:`AnnouncementDue`."""
 
     heads: tuple[HeadRead, ...]
 
 
-class SendHeartbeat(_Frozen, frozen=True):
+class SendHeartbeat(Frozen, frozen=True):
     """Send a ``heartbeat`` with these heads (the adapter adds the server time)."""
 
     heads: tuple[FeedPosition, ...]
 
 
-class RecordAck(_Frozen, frozen=True):
+class RecordAck(Frozen, frozen=True):
     """Record ``reported`` as the device's ack, checked against ``head``."""
 
     reported: FeedPosition
     head: FeedPosition
 
 
-class Close(_Frozen, frozen=True):
+class Close(Frozen, frozen=True):
     code: CloseCode
     reason: str
 
@@ -194,7 +195,7 @@ def welcome_action(claimed: FeedPosition | None, head: HeadRead, resync: bool) -
     return ("resume" if start == head.seq else "catch_up"), start, ahead
 
 
-class SyncStart(_Frozen, frozen=True):
+class SyncStart(Frozen, frozen=True):
     """Where a standard sync continues one feed (docs/protocol.md, section 4)."""
 
     after: int

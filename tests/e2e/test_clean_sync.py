@@ -215,7 +215,7 @@ async def test_offline_past_retention_is_made_to_clean_sync(
     try:
         assert back.welcome is not None
         assert [f.action for f in back.welcome.feeds] == ["clean_sync"]
-        await eventually(lambda: back.store.pending_count() == 0 and not back._wanted_clean, timeout=10)
+        await eventually(lambda: back.store.pending_count() == 0 and not back.session.wanted_clean, timeout=10)
         # A clean sync holds the tenant's window (yesterday to 14 days ahead): the month-old
         # visits are gone from the phone, the new ones are there, exactly as on the server.
         since = to_datetime(clock.now_ms()) - timedelta(days=1)
