@@ -5,13 +5,19 @@ balancer that passes WebSocket upgrades."""
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
-from server.cli import _parser
+from server.settings import Settings
+from tests.conftest import RunningServer
 
 ROOT = Path(__file__).parents[1]
 
@@ -54,9 +60,73 @@ def test_balancer_passes_upgrades_to_every_node() -> None:
     assert "proxy_http_version 1.1" in nginx
 
 
-def test_dockerfile_serves_with_the_cli_and_a_health_check() -> None:
+def test_dockerfile_serves_with_the_cli_settings_and_health_checks() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert 'CMD ["caresync", "serve", "--host", "0.0.0.0", "--port", "8000"]' in dockerfile
-    assert "/healthz" in dockerfile
-    args = _parser().parse_args(["serve", "--host", "0.0.0.0", "--port", "8000"])
-    assert (args.host, args.port) == ("0.0.0.0", 8000)
+    assert 'CMD ["caresync", "serve"]' in dockerfile
+    assert "/livez" in dockerfile
+    assert "pip install --require-hashes --no-deps -r requirements.lock" in dockerfile
+    env = dict(re.findall(r"(CARESYNC_[A-Z_]+)=(\S+)", dockerfile))
+    settings = Settings.load(env)
+    assert (settings.host, settings.port) == ("0.0.0.0", 8000)
+
+
+def test_every_long_running_service_restarts_and_nodes_report_readiness() -> None:
+    compose = _compose()
+    for name, service in compose["services"].items():
+        if name == "migrate":
+            assert service["restart"] == "on-failure"
+        else:
+            assert service["restart"] == "unless-stopped", name
+    for service in _nodes(compose).values():
+        assert "/readyz" in " ".join(service["healthcheck"]["test"])
+        assert service["environment"]["CARESYNC_FORWARDED_ALLOW_IPS"]
+    assert "/readyz" in " ".join(compose["services"]["balancer"]["healthcheck"]["test"])
+
+
+def test_nginx_passes_the_host_with_its_port_and_the_forwarded_headers() -> None:
+    nginx = (ROOT / "deploy" / "nginx.conf").read_text()
+    assert "proxy_set_header Host $http_host;" in nginx
+    assert "proxy_set_header X-Forwarded-Proto $scheme;" in nginx
+    assert "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;" in nginx
+
+
+def test_prometheus_scrapes_every_node_and_grafana_is_provisioned() -> None:
+    compose = _compose()
+    scrape = yaml.safe_load((ROOT / "deploy" / "prometheus.yml").read_text())
+    targets = {t for job in scrape["scrape_configs"] for c in job["static_configs"] for t in c["targets"]}
+    assert targets == {f"{name}:8000" for name in _nodes(compose)}
+    subnet = compose["networks"]["default"]["ipam"]["config"][0]["subnet"]
+    for node in _nodes(compose).values():  # Prometheus scrapes from the compose network
+        assert subnet in node["environment"]["CARESYNC_INTERNAL_NETWORKS"].split(",")
+    grafana = compose["services"]["grafana"]
+    assert "./deploy/grafana/dashboards:/var/lib/grafana/dashboards:ro" in grafana["volumes"]
+    provider = yaml.safe_load((ROOT / "deploy/grafana/provisioning/dashboards/caresync.yml").read_text())
+    assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
+
+
+def test_dashboard_and_its_documented_panels_are_current() -> None:
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "dashboard.py"), "--check"], capture_output=True)
+    assert result.returncode == 0, result.stderr.decode()
+
+
+async def test_every_metric_the_dashboard_queries_is_served(running: RunningServer) -> None:
+    dashboard = json.loads((ROOT / "deploy/grafana/dashboards/caresync.json").read_text())
+    exprs = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    wanted = {name for expr in exprs for name in re.findall(r"\b(caresync_[a-z_]+)", expr)}
+    async with running.http() as http:
+        served = (await http.get("/metrics")).text
+    families = {family.name for family in text_string_to_metric_families(served)}
+    # A labelled metric with no samples yet is still declared: compare family names.
+    assert {re.sub(r"_(total|bucket|count|sum)$", "", name) for name in wanted} - families == set()
+
+
+def test_the_server_lock_pins_every_runtime_dependency_and_no_chart_library() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    lock = (ROOT / "requirements.lock").read_text()
+    pinned = {m.group(1).lower().replace("_", "-") for m in re.finditer(r"^([A-Za-z0-9_.-]+)==", lock, re.M)}
+    for requirement in project["dependencies"]:
+        name = re.split(r"[\[<>=!~ ]", requirement, maxsplit=1)[0].lower()
+        assert name in pinned, name
+    assert "--hash=sha256:" in lock
+    assert "matplotlib" not in pinned and "numpy" not in pinned
+    assert project["optional-dependencies"]["fleet"] == ["matplotlib>=3.8"]

@@ -40,6 +40,8 @@ async def _check_database(node: Node) -> str | None:
 
 
 async def _check_bus(node: Node) -> str | None:
+    if not getattr(node.bus, "is_healthy", True):  # the bus knows it is reconnecting
+        return f"bus is {getattr(node.bus, 'state', 'unhealthy')}"
     try:
         async with asyncio.timeout(PROBE_TIMEOUT_S):
             await node.bus.ping()
