@@ -58,6 +58,9 @@ class CloseCode(enum.IntEnum):
     SERVER_SHUTDOWN = 4000
     SLOW_CONSUMER = 4001
     HELLO_TIMEOUT = 4002
+    TRY_AGAIN_LATER = 4003
+    """The server cannot serve the device now (its database is unavailable); the close
+    reason says how long to wait (``retry in N s``) before reconnecting."""
     FEEDS_CHANGED = 4004
     """The device's carers changed: reconnect to follow the new set of feeds."""
     # Terminal range: do not reconnect automatically.
@@ -92,7 +95,8 @@ class ProtocolError(Exception):
     """A frame broke the protocol. Carries the stable code and the request id, if any."""
 
     def __init__(self, code: ErrorCode, message: str, request_id: str | None = None) -> None:
+        message = message.replace("\x00", "\\u0000")  # quoted input never puts U+0000 on the wire
         super().__init__(message)
         self.code = code
         self.message = message
-        self.request_id = request_id
+        self.request_id = request_id if request_id is None or "\x00" not in request_id else None

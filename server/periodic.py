@@ -1,4 +1,9 @@
-"""A background loop that runs a step every interval and survives its failures."""
+"""A background loop that runs a step every interval and survives its failures.
+
+After a failure it waits longer each time (doubling up to :data:`MAX_BACKOFF_S`), so a
+store outage costs a few quiet retries, not a traceback every 0.1 s; a store outage is
+logged once by the store, so it is not logged here again.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,11 @@ import abc
 import asyncio
 import logging
 
+from server.store.outage import StoreUnavailable
+
 log = logging.getLogger(__name__)
+
+MAX_BACKOFF_S = 10.0
 
 
 class Periodic(abc.ABC):
@@ -29,9 +38,23 @@ class Periodic(abc.ABC):
             self._task = None
 
     async def _loop(self) -> None:
+        failures = 0
         while True:
-            await asyncio.sleep(self.interval_s)
+            await asyncio.sleep(backoff_s(self.interval_s, failures))
             try:
                 await self.step()
+            except StoreUnavailable:
+                failures += 1
             except Exception:
-                log.exception("%s failed; retrying next round", self.name)
+                if failures == 0:
+                    log.exception("%s failed; retrying with backoff", self.name)
+                failures += 1
+            else:
+                failures = 0
+
+
+def backoff_s(interval_s: float, failures: int) -> float:
+    """The wait before the next round: the interval, doubled per failure in a row, capped."""
+    if failures == 0:
+        return interval_s
+    return float(min(MAX_BACKOFF_S, max(interval_s, 0.5) * 2.0 ** min(failures, 10)))

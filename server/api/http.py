@@ -1,10 +1,12 @@
 """Shared HTTP plumbing: JSON bodies via msgspec, bearer auth, uniform error bodies.
 
-Every error is ``{"error": {"code": ..., "message": ...}}`` with a matching status.
+Every error is ``{"error": {"code": ..., "message": ...}}`` with a matching status; a
+store outage is 503 ``unavailable`` with ``Retry-After``, never a plain-text 500.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -20,6 +22,9 @@ from server.observability.logs import bind
 from server.services.errors import ServiceError, Unauthorized
 from server.services.identity import DeviceIdentity, Staff, authenticate_device, authenticate_staff
 from server.services.throttle import TooManyAttempts
+from server.store.outage import StoreUnavailable
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -97,6 +102,13 @@ def handles_errors(endpoint: Endpoint) -> Endpoint:
             return error_response(exc.status, exc.code, exc.message)
         except ProtocolError as exc:
             return error_response(_PROTOCOL_STATUS.get(exc.code, 422), exc.code, exc.message)
+        except StoreUnavailable as exc:  # logged once per outage by the store itself
+            response = error_response(503, "unavailable", str(exc))
+            response.headers["retry-after"] = str(exc.retry_after_s)
+            return response
+        except Exception:
+            log.exception("%s %s failed", request.method, request.url.path)
+            return error_response(500, ErrorCode.INTERNAL_ERROR, "the server failed; retry later")
 
     wrapped.__name__ = endpoint.__name__
     wrapped.__doc__ = endpoint.__doc__

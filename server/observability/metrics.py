@@ -98,6 +98,8 @@ def instrument_database(db: Database) -> None:
 
     def _ended(outcome: str) -> Callable[[Connection], None]:
         def ended(conn: Connection) -> None:
+            if conn.invalidated:  # a broken connection's info cannot be read (PendingRollbackError)
+                return
             began = conn.info.pop("caresync_began", None)
             if began is not None:
                 STORE_TRANSACTION.labels(outcome).observe(time.perf_counter() - began)

@@ -30,9 +30,11 @@ from protocol.frames import FeedPosition
 from protocol.tracker import proven_ack
 from server.bus.base import Bus
 from server.clock import Clock
+from server.periodic import backoff_s
 from server.services import feeds
 from server.services.console_feed import append_device_events
 from server.store.database import Database
+from server.store.outage import StoreUnavailable
 from server.store.schema import device_acks, devices
 from server.store.upsert import insert_for
 
@@ -126,16 +128,19 @@ class ActivityRecorder:
         await self.flush()
 
     async def _run(self) -> None:
+        failures = 0
         while True:
             await self._arrived.wait()
-            await asyncio.sleep(self.linger_s)
+            await asyncio.sleep(backoff_s(self.linger_s, failures))
             self._arrived.clear()
             try:
                 await self.flush()
-            except Exception:
-                log.exception("writing acks failed; retrying")
+                failures = 0
+            except Exception as exc:
+                if failures == 0 and not isinstance(exc, StoreUnavailable):  # an outage is logged by the store
+                    log.exception("writing acks failed; retrying with backoff")
+                failures += 1
                 self._arrived.set()
-                await asyncio.sleep(1.0)
 
     async def flush(self) -> None:
         if not self._pending and not self._calls:

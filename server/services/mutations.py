@@ -17,6 +17,7 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import insert, select, tuple_
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from protocol.errors import ConflictReason, RejectReason
@@ -46,9 +47,32 @@ class _Known:
 async def apply_mutations(
     conn: AsyncConnection, device: DeviceIdentity, mutations: list[Mutation], now_ms: int
 ) -> list[MutationResult]:
-    """Apply each mutation once inside the caller's transaction; answer each one in order."""
+    """Apply each mutation once inside the caller's transaction; answer each one in order.
+
+    The same upload may be running on another node (a device retried after a cut
+    connection): the loser of the race on the ledger's key rolls back to a savepoint and
+    judges again, now seeing the winner's entries, so it answers ``duplicate``.
+    """
     if not mutations:
         return []
+    for _attempt in range(_RACE_RETRIES):
+        try:
+            async with conn.begin_nested():
+                return await _apply(conn, device, mutations, now_ms)
+        except IntegrityError:
+            continue
+    async with conn.begin_nested():
+        return await _apply(conn, device, mutations, now_ms)
+
+
+_RACE_RETRIES = 2
+_ID_COLUMN_CHARS = 36
+"""Ids in the store are UUIDs; a longer id cannot name anything there (it is rejected)."""
+
+
+async def _apply(
+    conn: AsyncConnection, device: DeviceIdentity, mutations: list[Mutation], now_ms: int
+) -> list[MutationResult]:
     known = await _load(conn, device, mutations)
     results: list[MutationResult] = []
     records: list[dict[str, object]] = []
@@ -91,8 +115,8 @@ async def apply_mutations(
             "device_id": device.device_id,
             "mutation_id": m.mutation_id,
             "kind": kind,
-            "carer_id": m.carer_id,
-            "visit_id": m.visit_id,
+            "carer_id": m.carer_id[:_ID_COLUMN_CHARS],  # cut only when rejected; the payload keeps it whole
+            "visit_id": m.visit_id[:_ID_COLUMN_CHARS],
             "received_at": now_ms,
             "status": verdict.status,
             "reason": verdict.reason,

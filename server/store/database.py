@@ -8,11 +8,12 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from server.store.migrate import upgrade_to_head
+from server.store.outage import OutageLog, StoreUnavailable, is_unavailable
 from server.tunables import MIGRATION_LOCK_ID
 
 
@@ -32,27 +33,46 @@ class Database:
         self.url = async_url(url)
         # Device sessions borrow a connection for one short query at a time; a reconnect
         # storm makes thousands of them wait at once, so the pool is wider than the default.
-        self.engine: AsyncEngine = create_async_engine(self.url, pool_size=20, max_overflow=20, pool_timeout=60)
+        # A checkout that waits longer than pool_timeout means the store cannot keep up: it is
+        # answered as unavailable (503) rather than left hanging.
+        self.engine: AsyncEngine = create_async_engine(self.url, pool_size=20, max_overflow=20, pool_timeout=30)
         self.dialect = self.engine.dialect.name
         self._write_lock = asyncio.Lock()
+        self.outage = OutageLog()
+        _discard_broken_connections(self.engine)
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.connect() as conn:
-            yield conn
+        try:
+            async with self.engine.connect() as conn:
+                yield conn
+        except Exception as exc:
+            raise self._classified(exc) from exc
+        self.outage.succeeded()
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
-        if self.dialect != "sqlite":
-            async with self.engine.begin() as conn:
-                yield conn
-            return
-        async with self._write_lock, self.engine.connect() as raw:
-            conn = await raw.execution_options(sqlite_begin="IMMEDIATE")
-            async with conn.begin():
-                yield conn
+        try:
+            if self.dialect != "sqlite":
+                async with self.engine.begin() as conn:
+                    yield conn
+            else:
+                async with self._write_lock, self.engine.connect() as raw:
+                    conn = await raw.execution_options(sqlite_begin="IMMEDIATE")
+                    async with conn.begin():
+                        yield conn
+        except Exception as exc:
+            raise self._classified(exc) from exc
+        self.outage.succeeded()
+
+    def _classified(self, error: Exception) -> Exception:
+        """A store outage becomes :class:`StoreUnavailable` (logged once per outage)."""
+        if isinstance(error, StoreUnavailable) or not is_unavailable(error):
+            return error
+        self.outage.failed(error)
+        return StoreUnavailable(error)
 
     async def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision."""
@@ -64,6 +84,17 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+def _discard_broken_connections(engine: AsyncEngine) -> None:
+    """Treat every outage error as a disconnect, so SQLAlchemy invalidates the connection
+    (and the pool's older ones) instead of handing a broken connection to the next caller.
+    Costs nothing per checkout, unlike a pre-ping."""
+
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def _on_error(context: ExceptionContext) -> None:
+        if not context.is_disconnect and is_unavailable(context.original_exception):
+            context.is_disconnect = True
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

@@ -20,6 +20,7 @@ from server.clock import Clock
 from server.services import feeds
 from server.settings import Settings
 from server.store.database import Database
+from server.store.outage import StoreUnavailable
 from server.ws.streamer import FeedStreamer, head_reads
 
 
@@ -82,7 +83,11 @@ class FeedSocket(abc.ABC):
             hello = await self._receive_hello()
             if hello is None:
                 return
-            greeted = await self.greet(hello)
+            try:
+                greeted = await self.greet(hello)
+            except StoreUnavailable as exc:  # the device retries after the hint in the reason
+                await self.fail(ErrorCode.INTERNAL_ERROR, str(exc), CloseCode.TRY_AGAIN_LATER)
+                return
             if greeted:
                 self.streamer.start()
                 await self._read_loop()
@@ -167,9 +172,13 @@ class FeedSocket(abc.ABC):
         errors_in_a_row = 0
         while not self._closed:
             text = await self._receive_text()
+            frame: Any = None
             try:
-                await self.handle(self.decode(text))
+                frame = self.decode(text)
+                await self.handle(frame)
                 errors_in_a_row = 0
+            except StoreUnavailable as exc:  # answered, and the socket stays open
+                self.send_error(ErrorCode.INTERNAL_ERROR, str(exc), getattr(frame, "request_id", None))
             except ProtocolError as exc:
                 errors_in_a_row += 1
                 self.send_error(exc.code, exc.message, exc.request_id)

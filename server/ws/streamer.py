@@ -19,7 +19,7 @@ import msgspec
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from protocol.codec import encode
-from protocol.errors import CloseCode
+from protocol.errors import CloseCode, ErrorCode
 from protocol.frames import Error, Heartbeat
 from protocol.session import (
     AnnounceHeads,
@@ -38,8 +38,10 @@ from protocol.session import (
     ServerFeedSession,
 )
 from server.clock import Clock, to_datetime
+from server.periodic import backoff_s
 from server.services import feeds
 from server.store.database import Database
+from server.store.outage import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +176,18 @@ class FeedStreamer:
                 return
 
     async def _read(self, command: ReadStore) -> None:
-        async with self.db.read() as conn:
-            frames = await feeds.read_frames(conn, command.feed, command.epoch, command.after, FILL_PAGE, self.family)
+        failures = 0
+        while True:  # a store outage delays the fill; the socket stays open
+            try:
+                async with self.db.read() as conn:
+                    frames = await feeds.read_frames(
+                        conn, command.feed, command.epoch, command.after, FILL_PAGE, self.family
+                    )
+                break
+            except StoreUnavailable as exc:
+                if not failures:
+                    await self.ws.send_text(encode(Error(code=ErrorCode.INTERNAL_ERROR, message=str(exc))).decode())
+                failures += 1
+                await asyncio.sleep(backoff_s(0.5, failures))
         event = PageRead(feed=command.feed, seqs=tuple(seq for seq, _ in frames), page_size=FILL_PAGE)
         await self._execute(self.session.handle(event), page=dict(frames))

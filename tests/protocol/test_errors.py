@@ -6,7 +6,13 @@ from protocol.errors import RECONNECT_RANGE, TERMINAL_RANGE, CloseCode, ErrorCod
 
 
 def test_close_codes_sit_in_their_documented_ranges() -> None:
-    reconnect = {CloseCode.SERVER_SHUTDOWN, CloseCode.SLOW_CONSUMER, CloseCode.HELLO_TIMEOUT, CloseCode.FEEDS_CHANGED}
+    reconnect = {
+        CloseCode.SERVER_SHUTDOWN,
+        CloseCode.SLOW_CONSUMER,
+        CloseCode.HELLO_TIMEOUT,
+        CloseCode.TRY_AGAIN_LATER,
+        CloseCode.FEEDS_CHANGED,
+    }
     for code in CloseCode:
         expected = RECONNECT_RANGE if code in reconnect else TERMINAL_RANGE
         assert code in expected, code
@@ -61,3 +67,8 @@ def test_error_code_values_are_stable() -> None:
         "too_many_mutations",
         "internal_error",
     }
+
+
+def test_an_error_never_carries_u0000() -> None:
+    error = ProtocolError(ErrorCode.INVALID_FRAME, "bad \x00 value", "r\x00")
+    assert "\x00" not in error.message and error.request_id is None
