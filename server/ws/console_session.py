@@ -18,11 +18,11 @@ from protocol.errors import CloseCode, ErrorCode, ProtocolError
 from protocol.frames import Heartbeat
 from server.clock import to_datetime
 from server.console.session import SESSION_COOKIE, same_origin_socket
-from server.node import Node
 from server.services import feeds
 from server.services.console_feed import visible_scopes
 from server.services.errors import Revoked, ServiceError, Unauthorized
 from server.services.identity import Staff, authenticate_staff
+from server.ws.context import SessionContext
 from server.ws.feed_socket import FeedSocket
 
 COOKIE_TOKEN = "cookie"
@@ -32,7 +32,7 @@ COOKIE_TOKEN = "cookie"
 class ConsoleSession(FeedSocket):
     hello_type = ConsoleHello
 
-    def __init__(self, websocket: WebSocket, node: Node) -> None:
+    def __init__(self, websocket: WebSocket, node: SessionContext) -> None:
         super().__init__(websocket, node.settings, node.db, node.clock, feeds.CONSOLE)
         self.node = node
         self.staff: Staff | None = None

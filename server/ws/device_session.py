@@ -22,18 +22,18 @@ from protocol.frames import (
 )
 from protocol.session import AckReceived, RecordAck, SyncAnswered
 from server.clock import to_datetime
-from server.node import Node
 from server.services import feeds
 from server.services.errors import Revoked, Unauthorized
 from server.services.identity import DeviceIdentity, authenticate_device
 from server.services.preferences import tenant_channel
+from server.ws.context import SessionContext
 from server.ws.feed_socket import FeedSocket
 
 
 class DeviceSession(FeedSocket):
     hello_type = Hello
 
-    def __init__(self, websocket: WebSocket, node: Node) -> None:
+    def __init__(self, websocket: WebSocket, node: SessionContext) -> None:
         super().__init__(websocket, node.settings, node.db, node.clock, feeds.CARERS)
         self.node = node
         self.device: DeviceIdentity | None = None

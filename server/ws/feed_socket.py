@@ -72,6 +72,10 @@ class FeedSocket(abc.ABC):
         """Re-check the socket's credentials now (console sockets; devices: nothing)."""
         return None
 
+    def demand_resync(self, reason: str) -> None:
+        """Ask the peer for a clean sync of its feeds (device sockets; consoles: nothing)."""
+        return None
+
     hello_type: type
 
     # ------------------------------------------------------------ lifecycle

@@ -20,8 +20,6 @@ from server.services import feeds
 from server.store.database import Database
 
 if TYPE_CHECKING:
-    from server.ws.console_session import ConsoleSession
-    from server.ws.device_session import DeviceSession
     from server.ws.feed_socket import FeedSocket
 
 log = logging.getLogger(__name__)
@@ -41,7 +39,7 @@ class Hub(Periodic):
         self.bus = bus
         self.presence = presence
         self._by_channel: dict[str, set[FeedSocket]] = {}
-        self._by_device: dict[str, DeviceSession] = {}
+        self._by_device: dict[str, FeedSocket] = {}
         self._by_staff: dict[str, set[FeedSocket]] = {}
         self._sockets: set[FeedSocket] = set()
         bus.set_handler(self._on_message)
@@ -80,16 +78,18 @@ class Hub(Periodic):
 
     # ------------------------------------------------------------ registration
 
-    async def register_device(self, session: DeviceSession) -> None:
-        previous = self._by_device.get(session.device_id)
+    async def register_device(self, session: FeedSocket) -> None:
+        device_id = session.device_key
+        assert device_id is not None, "only a greeted device socket registers as a device"
+        previous = self._by_device.get(device_id)
         if previous is not None:
             await previous.close(CloseCode.REPLACED, "another connection of this device took over")
             self.unregister(previous)
-        self._by_device[session.device_id] = session
-        self.presence.connected(session.device_id)
-        await self._subscribe(session, [device_control_channel(session.device_id)])
+        self._by_device[device_id] = session
+        self.presence.connected(device_id)
+        await self._subscribe(session, [device_control_channel(device_id)])
 
-    async def register_console(self, socket: ConsoleSession) -> None:
+    async def register_console(self, socket: FeedSocket) -> None:
         """Follow the console's feeds and its user's control channel (sign-out, revocation)."""
         user_id = socket.staff_key or ""
         sockets = self._by_staff.setdefault(user_id, set())
