@@ -363,3 +363,16 @@ snapshot_pages = Table(
     Column("body", Text, nullable=False),
 )
 """Pages rendered when the snapshot was taken, so every page is of the same moment."""
+
+device_effects = Table(
+    "device_effects",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("device_id", ID, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("created_at", BigInteger, nullable=False, index=True),
+)
+"""What a change to a device means for its open socket (revoke, reconnect, resync),
+written in the same transaction as the change. Every node polls recent rows, so an
+effect reaches the socket whichever process made the change (the CLI included); the
+bus only makes it faster. Rows older than a minute are pruned."""
