@@ -4,6 +4,12 @@ Every field of the seed product's report (branch, users, last API call time and 
 last successful sync, device name, app version, UUID) plus: connected now (across
 nodes), sync lag per feed (changes and seconds behind), open sync-mismatch alerts, and a
 stale flag for devices without a successful sync for longer than the tenant allows.
+
+**Last successful sync** is the last moment the device was proven level with every feed:
+now, for a connected device that has acknowledged every feed's head (in a push system
+that device is in sync, whether or not it ever ran a standard sync); otherwise the later
+of its last completed standard or clean sync and the acknowledgement that made it level.
+What it last did stays visible: ``last_standard_sync_at`` and ``last_ack_at``.
 """
 
 from __future__ import annotations
@@ -47,6 +53,9 @@ COLUMNS = [
     "last_api_call_ok",
     "last_api_error",
     "last_successful_sync_at",
+    "in_sync",
+    "last_standard_sync_at",
+    "last_ack_at",
     "app_version",
     "platform",
     "model",
@@ -85,6 +94,12 @@ class ReportRow:
     last_api_call_ok: bool | None
     last_api_error: str | None
     last_successful_sync_at: datetime | None
+    in_sync: bool
+    """Every feed on the device acknowledged up to its head."""
+    last_standard_sync_at: datetime | None
+    """The last standard or clean sync that completed (what the device last ran)."""
+    last_ack_at: datetime | None
+    """The last position the device reported (ack, hello, sync request)."""
     app_version: str
     platform: str
     model: str
@@ -172,6 +187,7 @@ async def _rows(
     ids = [d.id for d in found]
     carers: dict[str, list[tuple[str, str]]] = {}
     acks: dict[tuple[str, str], tuple[int, int]] = {}
+    acked_at: dict[str, int] = {}
     online: dict[str, str] = {}
     for chunk in _chunks(ids):
         for r in await conn.execute(
@@ -183,6 +199,7 @@ async def _rows(
             carers.setdefault(r.device_id, []).append((r.id, r.name))
         for ack in await conn.execute(select(device_acks).where(device_acks.c.device_id.in_(chunk))):
             acks[(ack.device_id, ack.carer_id)] = (ack.epoch, ack.seq)
+            acked_at[ack.device_id] = max(ack.acked_at, acked_at.get(ack.device_id, 0))
         online.update(await connected_devices(conn, chunk, now))
     carer_ids = sorted({c for pairs in carers.values() for c, _ in pairs})
     heads: dict[str, tuple[int, int]] = {}
@@ -215,6 +232,13 @@ async def _rows(
                     lag_seconds=0 if since is None or head <= acked else max(0, (now - since) // 1000),
                 )
             )
+        in_sync = bool(feed_lags) and all(f.lag_changes == 0 for f in feed_lags)
+        last_ack = acked_at.get(d.id)
+        if in_sync and d.id in online:
+            last_success: int | None = now
+        else:
+            proven = [t for t in (d.last_sync_at, last_ack if in_sync else None) if t is not None]
+            last_success = max(proven, default=None)
         report.append(
             ReportRow(
                 device_id=d.id,
@@ -226,7 +250,10 @@ async def _rows(
                 last_api_call_at=_time(d.last_api_call_at),
                 last_api_call_ok=d.last_api_call_ok,
                 last_api_error=d.last_api_error,
-                last_successful_sync_at=_time(d.last_sync_at),
+                last_successful_sync_at=_time(last_success),
+                in_sync=in_sync,
+                last_standard_sync_at=_time(d.last_sync_at),
+                last_ack_at=_time(last_ack),
                 app_version=d.app_version,
                 platform=d.platform,
                 model=d.model,
@@ -235,7 +262,7 @@ async def _rows(
                 connected_now=d.id in online,
                 sync_lag_changes=sum(f.lag_changes for f in feed_lags),
                 sync_lag_seconds=max((f.lag_seconds for f in feed_lags), default=0),
-                stale=d.last_sync_at is None or now - d.last_sync_at > stale_ms,
+                stale=last_success is None or now - last_success > stale_ms,
                 open_alerts=sorted(a for c, _n in carers.get(d.id, []) for a in alerts.get(c, [])),
                 feeds=feed_lags,
             )
