@@ -39,10 +39,18 @@ class World:
     other_agency: SeededAgency
 
 
+def carer_name_of(branch_id: str) -> str:
+    return f"Carer {branch_id[:8]}"
+
+
+def address_of(branch_id: str) -> str:
+    return f"{branch_id[:8]} Secret Lane"
+
+
 async def _branch_of(running: RunningServer, agency: SeededAgency, branch_id: str, admin: Staff) -> Branch:
     node = running.node
-    carer_id = await node.directory.create_user(agency.tenant_id, branch_id, f"Carer {branch_id[:4]}", "carer")
-    client_id = await node.directory.create_client(agency.tenant_id, branch_id, "Mrs Client", "1 Secret Lane")
+    carer_id = await node.directory.create_user(agency.tenant_id, branch_id, carer_name_of(branch_id), "carer")
+    client_id = await node.directory.create_client(agency.tenant_id, branch_id, "Mrs Client", address_of(branch_id))
     start = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
     visit = await node.rota.create_visit(
         admin,
