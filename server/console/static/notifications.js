@@ -117,8 +117,10 @@
       }
     });
     socket.addEventListener("close", (closed) => {
-      if (closed.code === 4100) {
-        location.href = "/console/sign-in?expired=1";
+      if (closed.code === 4100 || closed.code === 4106) {
+        // 4100: the session cookie no longer signs in; 4106: the session ended (signed out,
+        // revoked, password changed or expired) while the page was open.
+        location.href = "/console/sign-in?message=expired";
         return;
       }
       setLive("down", "Disconnected: reconnecting…");
