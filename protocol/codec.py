@@ -37,8 +37,21 @@ _probe_decoder = msgspec.json.Decoder(_RequestIdProbe)
 
 
 def encode(frame: AnyFrame | msgspec.Struct) -> bytes:
-    """Encode a frame to its JSON bytes (UTF-8). Encode once, send the bytes to many."""
-    return _encoder.encode(frame)
+    """Encode a frame to its JSON bytes (UTF-8). Encode once, send the bytes to many.
+
+    Every time is written with exactly three fractional digits and ``Z``
+    (``2026-11-26T09:30:00.000Z``): msgspec writes none or six, and a fixed shape is what
+    strict ISO 8601 parsers (Swift's ``ISO8601DateFormatter``) need.
+    """
+    return _UTC_TIME.sub(_milliseconds, _encoder.encode(frame))
+
+
+_UTC_TIME = re.compile(rb'"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?Z"')
+
+
+def _milliseconds(match: re.Match[bytes]) -> bytes:
+    fraction = (match.group(2) or b"") + b"000"
+    return b'"%s.%sZ"' % (match.group(1), fraction[:3])
 
 
 def decode_device_frame(data: bytes | str) -> DeviceFrame:

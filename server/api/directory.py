@@ -12,7 +12,7 @@ from server.clock import to_datetime
 from server.services.identity import Staff
 from server.services.preferences import PreferenceChange, change_preferences
 from server.services.staff_tokens import TokenInfo
-from server.services.tenant_prefs import load_preferences
+from server.services.tenant_prefs import load_all_preferences
 
 
 class BranchBody(msgspec.Struct):
@@ -119,7 +119,7 @@ async def create_client(request: Request) -> Response:
 async def get_preferences(request: Request) -> Response:
     staff = await staff_of(request)
     async with node_of(request).db.read() as conn:
-        return json_response(await load_preferences(conn, staff.tenant_id))
+        return json_response(await load_all_preferences(conn, staff.tenant_id))
 
 
 @handles_errors

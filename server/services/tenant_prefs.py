@@ -24,6 +24,33 @@ async def load_preferences(conn: AsyncConnection, tenant_id: str) -> TenantPrefe
     )
 
 
+PREFERENCE_COLUMNS = (
+    "auto_sync_enabled",
+    "auto_sync_interval_s",
+    "auto_sync_uploads",
+    "mismatch_grace_s",
+    "stale_after_s",
+    "feed_retention_days",
+    "clean_sync_days_back",
+    "clean_sync_days_ahead",
+    "timezone",
+)
+"""Every tenant preference (docs/protocol.md, "Tenant preferences")."""
+
+
+async def load_all_preferences(conn: AsyncConnection, tenant_id: str) -> dict[str, object]:
+    """Every preference of the tenant, as the office sees and changes them."""
+    row = (
+        await conn.execute(select(*(tenants.c[name] for name in PREFERENCE_COLUMNS)).where(tenants.c.id == tenant_id))
+    ).first()
+    if row is None:
+        raise NotFound(f"tenant {tenant_id} not found")
+    values = dict(row._mapping)
+    for flag in ("auto_sync_enabled", "auto_sync_uploads"):
+        values[flag] = bool(values[flag])
+    return values
+
+
 class PreferencesCache:
     """Tenant preferences for the hello path, kept for ``ttl_s`` per tenant.
 

@@ -149,4 +149,4 @@ def test_oversize_frame_is_refused_before_parsing() -> None:
 
 def test_naive_times_are_accepted_only_with_offset_in_output() -> None:
     encoded = encode(Heartbeat(server_time=NOW))
-    assert b"2026-11-26T09:30:00Z" in encoded
+    assert b"2026-11-26T09:30:00.000Z" in encoded

@@ -134,7 +134,7 @@ def _decode_or_code(text: str | bytes) -> DeviceFrame | ErrorCode:
     except ProtocolError as exc:
         return exc.code
     _assert_usable(frame)
-    assert decode_device_frame(encode(frame)) == frame  # what the server accepts, it can echo
+    assert encode(decode_device_frame(encode(frame))) == encode(frame)  # what the server accepts, it can echo
     return frame
 
 

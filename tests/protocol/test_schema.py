@@ -1,15 +1,38 @@
 from __future__ import annotations
 
 import json
+import re
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import jsonschema
+import pytest
 
 from protocol.codec import encode
 from protocol.schema import frames_schema, frames_schema_json
 from tests.protocol.test_codec import DEVICE_FRAMES, SERVER_FRAMES
 
 COMMITTED = Path(__file__).parents[2] / "docs" / "frames.schema.json"
+FORMATS = jsonschema.FormatChecker()
+
+
+@FORMATS.checks("date-time", raises=ValueError)
+def _rfc3339(value: object) -> bool:
+    """RFC 3339 date-time: a full date and time with an offset (no extra package needed)."""
+    if not isinstance(value, str) or not re.fullmatch(
+        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)", value
+    ):
+        return False
+    datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return True
+
+
+def _validator(entry: str | None = None) -> jsonschema.Draft202012Validator:
+    schema: dict[str, Any] = json.loads(COMMITTED.read_text())
+    if entry is not None:
+        schema = {**schema, "oneOf": [{"$ref": f"#/$defs/{entry}"}]}
+    return jsonschema.Draft202012Validator(schema, format_checker=FORMATS)
 
 
 def test_committed_schema_matches_the_frames() -> None:
@@ -18,12 +41,42 @@ def test_committed_schema_matches_the_frames() -> None:
     )
 
 
-def test_every_example_frame_validates_against_the_schema() -> None:
+def test_the_published_schema_is_valid_strict_2020_12() -> None:
+    schema = json.loads(COMMITTED.read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    assert schema["type"] == "object" and "oneOf" in schema
+    assert "discriminator" not in COMMITTED.read_text()
 
-    schema = frames_schema()
-    device = {**schema["properties"]["deviceFrame"], "$defs": schema["$defs"]}
-    server = {**schema["properties"]["serverFrame"], "$defs": schema["$defs"]}
+
+def test_every_example_frame_validates_as_published() -> None:
+    root = _validator()
+    for frame in [*DEVICE_FRAMES, *SERVER_FRAMES]:
+        root.validate(json.loads(encode(frame)))
     for frame in DEVICE_FRAMES:
-        jsonschema.validate(json.loads(encode(frame)), device)  # type: ignore[arg-type]
+        _validator("DeviceFrame").validate(json.loads(encode(frame)))
     for frame in SERVER_FRAMES:
-        jsonschema.validate(json.loads(encode(frame)), server)  # type: ignore[arg-type]
+        _validator("ServerFrame").validate(json.loads(encode(frame)))
+    for example in frames_schema()["examples"]:
+        root.validate(example)
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {},
+        {"type": "teleport"},
+        {"type": "ack", "feed": "k1", "epoch": 0, "seq": 1},
+        {"type": "heartbeat", "server_time": "yesterday"},
+        {"type": "sync_request"},
+        "not an object",
+    ],
+)
+def test_invalid_frames_are_refused_by_the_schema(frame: object) -> None:
+    assert not _validator().is_valid(frame)
+
+
+def test_times_are_emitted_with_exactly_milliseconds() -> None:
+    times = re.compile(rb'"\d{4}-\d\d-\d\dT[^"]*"')
+    for frame in SERVER_FRAMES:
+        for found in times.findall(encode(frame)):
+            assert re.fullmatch(rb'"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"', found), found
