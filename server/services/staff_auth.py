@@ -107,7 +107,6 @@ class StaffAuth:
         if not candidates:
             await self._off_loop(verify_password, password, decoy_hash())  # the same work as a real login
         if len(matched) != 1:
-            self.throttle.failed(login)
             if matched:
                 raise Unauthorized("this login is used by several agencies: sign in with your agency's tenant id")
             raise Unauthorized(WRONG)

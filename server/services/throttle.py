@@ -86,7 +86,12 @@ class SlidingWindow:
 
 
 class SignInThrottle:
-    """Per client address (every attempt) and per login (wrong passwords)."""
+    """Per client address (every attempt) and per login (attempts since the last success).
+
+    An attempt counts against its login when it is admitted, before the password is
+    checked, so guesses sent all at once are limited like guesses sent one by one; a
+    correct sign-in clears the login's count.
+    """
 
     def __init__(self, clock: Clock) -> None:
         self.by_address = SlidingWindow(SIGN_IN_PER_ADDRESS, clock)
@@ -98,8 +103,6 @@ class SignInThrottle:
         if wait:
             raise TooManyAttempts(f"too many sign-in attempts; try again in {wait} s", wait)
         self.by_address.record(address)
-
-    def failed(self, login: str) -> None:
         self.by_login.record(login)
 
     def succeeded(self, login: str) -> None:

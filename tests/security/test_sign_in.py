@@ -3,6 +3,7 @@ threads, the same work for unknown logins, and logins that do not leak across ag
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import threading
@@ -33,6 +34,17 @@ async def test_wrong_passwords_for_one_login_are_limited(world: World) -> None:
         assert refused.status_code == 429
         assert int(refused.headers["retry-after"]) > 60
         assert "token" not in refused.json()
+
+
+async def test_guesses_sent_at_once_are_limited_like_guesses_one_by_one(world: World) -> None:
+    wrong = {"login": world.coordinator_login, "password": "not the password"}
+    async with world.running.http() as http:
+        answers = await asyncio.gather(
+            *(http.post("/api/v1/auth/sign-in", json=wrong, headers=_address(n)) for n in range(20))
+        )
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses.count(401) == SIGN_IN_FAILURES_PER_LOGIN.limit
+    assert statuses.count(429) == 20 - SIGN_IN_FAILURES_PER_LOGIN.limit
 
 
 async def test_attempts_from_one_address_are_limited(world: World) -> None:
