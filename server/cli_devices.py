@@ -84,6 +84,7 @@ def _run(args: argparse.Namespace, run: Callable[[Node, Staff, argparse.Namespac
             print(f"error: {exc.message}", file=sys.stderr)
             return 1
         finally:
+            await node.bus.close()
             await node.db.close()
 
     return asyncio.run(main())
@@ -114,7 +115,7 @@ async def _rename(node: Node, staff: Staff, args: argparse.Namespace) -> int:
 
 async def _assign(node: Node, staff: Staff, args: argparse.Namespace) -> int:
     await node.devices.assign(staff.tenant_id, args.device_id, args.carer, args.branch)
-    print("carers replaced; a connected device reconnects when a server node next sees the change")
+    print("carers replaced; a connected device is told to reconnect within a second")
     return 0
 
 

@@ -31,6 +31,7 @@ from server.settings import Settings
 from server.startup import StartupError, check_database, redacted
 from server.store.database import Database
 from server.tunables import PRESENCE_TOUCH_INTERVAL_S
+from server.ws.effects import EffectRelay
 from server.ws.hub import Hub
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ class Node:
     db: Database
     bus: Bus
     hub: Hub
+    effects: EffectRelay
     activity: ActivityRecorder
     presence: Presence
     jobs: list[ClusterJob]
@@ -64,8 +66,9 @@ class Node:
             bus = RedisBus(settings.redis_url) if settings.redis_url else MemoryBus()
         node_id = settings.node_id or f"node-{uuid.uuid4().hex[:12]}"
         db = Database(settings.database_url)
-        devices = DeviceService(db, clock)
+        devices = DeviceService(db, clock, bus)
         presence = Presence(db, clock, node_id, settings.ack_flush_interval_s, bus)
+        hub = Hub(db, bus, settings.heartbeat_interval_s, presence)
         detector = MismatchDetector(db, bus, clock)
         activity = ActivityRecorder(db, clock, settings.ack_flush_interval_s, detector.resolve_covered, bus)
         node = cls(
@@ -74,7 +77,8 @@ class Node:
             clock=clock,
             db=db,
             bus=bus,
-            hub=Hub(db, bus, settings.heartbeat_interval_s, presence),
+            hub=hub,
+            effects=EffectRelay(db, clock, hub),
             activity=activity,
             presence=presence,
             jobs=[],
@@ -139,6 +143,7 @@ class Node:
         await self.presence.register()
         self.presence.start()
         self.hub.start()
+        self.effects.start()
         self.activity.start()
         for job in self.jobs:
             job.start()
@@ -150,6 +155,7 @@ class Node:
             watcher.cancel()
         for job in self.jobs:
             await job.stop()
+        await self.effects.stop()
         await self.hub.stop()
         await self.activity.stop()
         await self.presence.retire()

@@ -77,7 +77,6 @@ async def assign_device(request: Request) -> Response:
     node, staff, device_id = await _admin(request)
     body = await read_body(request, AssignBody)
     await node.devices.assign(staff.tenant_id, device_id, body.carer_ids, body.branch_id)
-    await node.hub.refresh_device(device_id)
     return json_response({"id": device_id, "carer_ids": body.carer_ids})
 
 
@@ -85,7 +84,6 @@ async def assign_device(request: Request) -> Response:
 async def deactivate_device(request: Request) -> Response:
     node, staff, device_id = await _admin(request)
     await node.devices.deactivate(staff.tenant_id, device_id)
-    await node.hub.disconnect_device(device_id)
     return json_response({"id": device_id, "active": False})
 
 
@@ -93,7 +91,6 @@ async def deactivate_device(request: Request) -> Response:
 async def delete_device(request: Request) -> Response:
     node, staff, device_id = await _admin(request)
     await node.devices.delete(staff.tenant_id, device_id)
-    await node.hub.disconnect_device(device_id)
     return json_response({"id": device_id, "deleted": True})
 
 
@@ -102,7 +99,6 @@ async def revoke_device(request: Request) -> Response:
     """Revoke the device's tokens and close its socket on whichever node holds it."""
     node, staff, device_id = await _admin(request)
     await node.devices.revoke(staff.tenant_id, device_id)
-    await node.hub.disconnect_device(device_id)
     return json_response({"id": device_id, "revoked": True})
 
 
@@ -110,7 +106,6 @@ async def revoke_device(request: Request) -> Response:
 async def rotate_token(request: Request) -> Response:
     node, staff, device_id = await _admin(request)
     token = await node.devices.rotate_token(staff.tenant_id, device_id)
-    await node.hub.disconnect_device(device_id)
     return json_response({"id": device_id, "token": token}, 201)
 
 
@@ -129,7 +124,6 @@ async def demand_resync(request: Request) -> Response:
     """Ask the device for a clean sync: now if connected, else at its next connection."""
     node, staff, device_id = await _admin(request)
     await node.devices.demand_resync(staff.tenant_id, device_id)
-    await node.hub.demand_resync(device_id)
     return json_response({"id": device_id, "resync_requested": True})
 
 

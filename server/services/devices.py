@@ -13,8 +13,11 @@ from dataclasses import dataclass
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from server.bus.base import Bus
 from server.clock import Clock
 from server.ids import hash_token, new_id, new_token
+from server.services import device_effects
+from server.services.device_effects import EffectKind
 from server.services.errors import Conflict, Gone, InvalidInput, NotFound, Unauthorized
 from server.store.database import Database
 from server.store.schema import branches, credentials, device_users, devices, enrolment_codes, users
@@ -50,9 +53,13 @@ def canonical_uuid(value: str) -> str:
 
 
 class DeviceService:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    """The registry; every change that affects an open socket emits its effect here
+    (``server/services/device_effects.py``), whichever entry point called."""
+
+    def __init__(self, db: Database, clock: Clock, bus: Bus | None = None) -> None:
         self.db = db
         self.clock = clock
+        self.bus = bus
 
     # ------------------------------------------------------------ registry
 
@@ -114,12 +121,16 @@ class DeviceService:
             await conn.execute(delete(device_users).where(device_users.c.device_id == device_id))
             await _set_carers(conn, device_id, carer_ids)
             await conn.execute(update(devices).where(devices.c.id == device_id).values(shared=len(carer_ids) > 1))
+            effect = await device_effects.record(conn, device_id, EffectKind.RECONNECT, self.clock.now_ms())
+        await device_effects.announce(self.bus, effect)
 
     async def deactivate(self, tenant_id: str, device_id: str) -> None:
         async with self.db.write() as conn:
             await _live_device(conn, tenant_id, device_id)
             await conn.execute(update(devices).where(devices.c.id == device_id).values(active=False))
             await _void_codes(conn, device_id, self.clock.now_ms())
+            effect = await device_effects.record(conn, device_id, EffectKind.REVOKE, self.clock.now_ms())
+        await device_effects.announce(self.bus, effect)
 
     async def delete(self, tenant_id: str, device_id: str) -> None:
         """Hide the device for good, revoke its tokens; its records stay."""
@@ -129,6 +140,8 @@ class DeviceService:
             await conn.execute(update(devices).where(devices.c.id == device_id).values(active=False, deleted_at=now))
             await _revoke_tokens(conn, device_id, now)
             await _void_codes(conn, device_id, now)
+            effect = await device_effects.record(conn, device_id, EffectKind.REVOKE, now)
+        await device_effects.announce(self.bus, effect)
 
     async def demand_resync(self, tenant_id: str, device_id: str) -> None:
         """Remember that the office wants a clean sync; cleared when one completes."""
@@ -137,23 +150,30 @@ class DeviceService:
             await conn.execute(
                 update(devices).where(devices.c.id == device_id).values(resync_requested_at=self.clock.now_ms())
             )
+            effect = await device_effects.record(conn, device_id, EffectKind.RESYNC, self.clock.now_ms())
+        await device_effects.announce(self.bus, effect)
 
     async def revoke(self, tenant_id: str, device_id: str) -> None:
-        """Revoke every token of the device. Live sockets are closed by the caller."""
+        """Revoke every token of the device; its open socket is closed (4101)."""
         now = self.clock.now_ms()
         async with self.db.write() as conn:
             await _live_device(conn, tenant_id, device_id)
             voided = await _void_codes(conn, device_id, now)
             if not await _revoke_tokens(conn, device_id, now) and not voided:
                 raise NotFound(f"device {device_id} has no live token")
+            effect = await device_effects.record(conn, device_id, EffectKind.REVOKE, now)
+        await device_effects.announce(self.bus, effect)
 
     async def rotate_token(self, tenant_id: str, device_id: str) -> str:
-        """A new token; the old ones stop working at once."""
+        """A new token; the old ones stop working at once (an open socket is closed, 4101)."""
         now = self.clock.now_ms()
         async with self.db.write() as conn:
             await _live_device(conn, tenant_id, device_id)
             await _revoke_tokens(conn, device_id, now)
-            return await _issue_device_token(conn, tenant_id, device_id, now)
+            token = await _issue_device_token(conn, tenant_id, device_id, now)
+            effect = await device_effects.record(conn, device_id, EffectKind.REVOKE, now)
+        await device_effects.announce(self.bus, effect)
+        return token
 
     # ------------------------------------------------------------ enrolment
 

@@ -30,6 +30,8 @@ class FeedSocket(abc.ABC):
     ) -> None:
         self.ws = websocket
         self.settings = settings
+        self.opened_at_ms = clock.now_ms()
+        """When the socket was accepted: effects made before it apply to it, later ones do not."""
         self.streamer = FeedStreamer(websocket, db, clock, family, settings.send_queue_limit, self.close)
         self._closed = False
         self._hello_errors: list[Error] = []
@@ -121,6 +123,12 @@ class FeedSocket(abc.ABC):
         """Send an error frame directly (not queued), then close."""
         with contextlib.suppress(Exception):
             await self.ws.send_text(encode(Error(code=code, message=message)).decode())
+        await self.close(close, message[:120])
+
+    async def fail_queued(self, code: ErrorCode, message: str, close: CloseCode) -> None:
+        """Send an error frame behind what is already queued, then close (a live socket)."""
+        self.send_error(code, message)
+        await self.streamer.drained(timeout_s=1.0)
         await self.close(close, message[:120])
 
     def send_welcome(self, welcome: msgspec.Struct) -> None:

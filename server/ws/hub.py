@@ -27,10 +27,6 @@ log = logging.getLogger(__name__)
 DRAIN_SLICES = 50
 """Groups a draining node closes its sockets in, one group per ``window / DRAIN_SLICES``."""
 
-REVOKE = b"revoke"
-RECONNECT = b"reconnect"
-RESYNC = b"resync"
-
 
 class Hub(Periodic):
     def __init__(self, db: Database, bus: Bus, heartbeat_interval_s: float, presence: Presence) -> None:
@@ -42,6 +38,8 @@ class Hub(Periodic):
         self._by_device: dict[str, FeedSocket] = {}
         self._by_staff: dict[str, set[FeedSocket]] = {}
         self._sockets: set[FeedSocket] = set()
+        self.on_device_control: Callable[[str, bytes], None] | None = None
+        """Handles messages on device control channels (set by the effect relay)."""
         bus.set_handler(self._on_message)
 
     @property
@@ -132,17 +130,9 @@ class Hub(Periodic):
         if idle:
             asyncio.get_running_loop().create_task(self.bus.unsubscribe(idle))
 
-    async def disconnect_device(self, device_id: str) -> None:
-        """Close the device's socket wherever it is, for good: ring its control channel."""
-        await self.bus.publish(device_control_channel(device_id), REVOKE)
-
-    async def demand_resync(self, device_id: str) -> None:
-        """Ask the device for a clean sync of every feed, wherever its socket is."""
-        await self.bus.publish(device_control_channel(device_id), RESYNC)
-
-    async def refresh_device(self, device_id: str) -> None:
-        """Make the device reconnect (its carers changed), wherever its socket is."""
-        await self.bus.publish(device_control_channel(device_id), RECONNECT)
+    def device_socket(self, device_id: str) -> FeedSocket | None:
+        """The device's socket on this node, if it is connected here."""
+        return self._by_device.get(device_id)
 
     # ------------------------------------------------------------ delivery
 
@@ -161,19 +151,8 @@ class Hub(Periodic):
         elif kind == "staff":
             for console in list(self._by_staff.get(key, ())):
                 console.recheck()
-        elif kind == "device" and payload == RESYNC:
-            target = self._by_device.get(key)
-            if target is not None:
-                target.demand_resync("requested by the office")
-        elif kind == "device" and payload in (REVOKE, RECONNECT):
-            target = self._by_device.get(key)
-            if target is not None:
-                code, reason = (
-                    (CloseCode.DEVICE_REVOKED, "device revoked")
-                    if payload == REVOKE
-                    else (CloseCode.FEEDS_CHANGED, "carers on this device changed; reconnect")
-                )
-                asyncio.get_running_loop().create_task(target.close(code, reason))
+        elif kind == "device" and self.on_device_control is not None:
+            self.on_device_control(key, payload)  # a device effect (server/ws/effects.py)
 
     async def beat(self) -> None:
         """Send every socket its feed heads, read in one batched query per feed family."""

@@ -10,6 +10,7 @@ overflows, the socket closes as a slow consumer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -120,6 +121,12 @@ class FeedStreamer:
     def push_heads(self, heads: dict[str, feeds.Head]) -> None:
         self._put(_Heads(head_reads(heads)))
 
+    async def drained(self, timeout_s: float) -> None:
+        """Wait until everything queued so far was sent (at most ``timeout_s``)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                await self._queue.join()
+
     def _put(self, item: _Item) -> None:
         if self.closed:
             return
@@ -144,6 +151,7 @@ class FeedStreamer:
                     await self._execute(self.session.handle(HeadsRead(heads=item.heads)))
                 else:
                     await self._execute(list(item.commands))
+                self._queue.task_done()
         except (WebSocketDisconnect, RuntimeError, OSError):
             self.closed = True
         except asyncio.CancelledError:

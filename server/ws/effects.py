@@ -1,0 +1,73 @@
+"""Applies device effects (``server/services/device_effects.py``) to the sockets this node holds.
+
+Effects arrive twice: on the bus (fast, when the process that made the change shares a
+bus with this node) and from the store, polled every ``POLL_INTERVAL_S`` (always). Each
+is applied once per node. An effect applies only to a socket that was opened before the
+effect was made: a device that reconnects after being told to, on this node or another,
+is not closed again by a late copy of the same effect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from protocol.errors import CloseCode, ErrorCode
+from server.clock import Clock
+from server.periodic import Periodic
+from server.services import device_effects
+from server.services.device_effects import Effect, EffectKind
+from server.store.database import Database
+from server.ws.hub import Hub
+
+PRUNE_EVERY = 40
+"""Polls between two deletions of expired effects."""
+
+
+class EffectRelay(Periodic):
+    def __init__(self, db: Database, clock: Clock, hub: Hub) -> None:
+        super().__init__(device_effects.POLL_INTERVAL_S, "device-effects")
+        self.db = db
+        self.clock = clock
+        self.hub = hub
+        self._applied: dict[str, int] = {}
+        """Effect id -> created_at, for effects applied here (forgotten after the lookback)."""
+        self._polls = 0
+        hub.on_device_control = self.on_bus
+
+    def on_bus(self, device_id: str, payload: bytes) -> None:
+        effect = Effect.decode(device_id, payload)
+        if effect is not None:
+            self.apply(effect)
+
+    async def step(self) -> None:
+        now = self.clock.now_ms()
+        self._polls += 1
+        if self._polls % PRUNE_EVERY == 0:
+            async with self.db.write() as conn:
+                await device_effects.prune(conn, now - device_effects.RETENTION_MS)
+        if not self.hub.session_count:
+            return
+        async with self.db.read() as conn:
+            effects = await device_effects.recent(conn, now - device_effects.LOOKBACK_MS)
+        for effect in effects:
+            self.apply(effect)
+        horizon = now - 2 * device_effects.LOOKBACK_MS
+        self._applied = {k: at for k, at in self._applied.items() if at >= horizon}
+
+    def apply(self, effect: Effect) -> bool:
+        """Act on the device's socket here, if any and opened before the effect; True if acted."""
+        if effect.id in self._applied:
+            return False
+        target = self.hub.device_socket(effect.device_id)
+        if target is None or target.opened_at_ms > effect.created_at:
+            return False
+        self._applied[effect.id] = effect.created_at
+        if effect.kind == EffectKind.RESYNC:
+            target.demand_resync("requested by the office")
+        elif effect.kind == EffectKind.REVOKE:
+            revoked = target.fail_queued(ErrorCode.DEVICE_REVOKED, "device revoked", CloseCode.DEVICE_REVOKED)
+            asyncio.get_running_loop().create_task(revoked)
+        else:
+            reconnect = target.close(CloseCode.FEEDS_CHANGED, "carers on this device changed; reconnect")
+            asyncio.get_running_loop().create_task(reconnect)
+        return True
