@@ -19,8 +19,12 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 DEFAULT_HEADER_TIMEOUT_S = 10.0
 DEFAULT_KEEP_ALIVE_TIMEOUT_S = 5.0
 DEFAULT_MAX_CONNECTIONS = 16_384
-MAX_HEADER_BYTES = 16 * 1024
-"""Request line plus headers (h11's limit; httptools refuses far longer headers itself)."""
+MAX_HEADER_BYTES = 32 * 1024
+"""Request line plus headers; more gets 431 and the connection is closed."""
+_TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain\r\n"
+    b"content-length: 26\r\nconnection: close\r\n\r\nrequest headers too large\n"
+)
 
 
 class HeaderDeadlineProtocol(HttpToolsProtocol):
@@ -28,6 +32,7 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
 
     header_timeout_s = DEFAULT_HEADER_TIMEOUT_S
     _header_deadline: asyncio.TimerHandle | None = None
+    _header_bytes = 0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -37,6 +42,12 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
         if self._header_deadline is None and (self.cycle is None or self.cycle.response_complete):
             self._arm()  # the first bytes of the next request on a kept-alive connection
         super().data_received(data)
+        if self._header_deadline is not None:  # the headers are still incomplete
+            self._header_bytes += len(data)
+            if self._header_bytes > MAX_HEADER_BYTES and not self.transport.is_closing():
+                self._disarm()
+                self.transport.write(_TOO_LARGE)
+                self.transport.close()
 
     def on_headers_complete(self) -> None:
         self._disarm()  # also before a WebSocket upgrade hands the transport over
@@ -48,6 +59,7 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
 
     def _arm(self) -> None:
         self._disarm()
+        self._header_bytes = 0
         self._header_deadline = self.loop.call_later(self.header_timeout_s, self._headers_too_slow)
 
     def _disarm(self) -> None:
@@ -67,7 +79,7 @@ def uvicorn_limits(
     max_connections: int = DEFAULT_MAX_CONNECTIONS,
 ) -> dict[str, Any]:
     """Keyword arguments for ``uvicorn.Config``: timeouts, the connection cap, header
-    limits, and no ``Server`` header naming the stack."""
+    limits (ours for httptools, h11's own), and no ``Server`` header naming the stack."""
     protocol = type("HeaderDeadline", (HeaderDeadlineProtocol,), {"header_timeout_s": header_timeout_s})
     return {
         "http": protocol,

@@ -21,14 +21,18 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from protocol import MAX_FRAME_BYTES
-from protocol.errors import ErrorCode
+from protocol.errors import ErrorCode, ProtocolError
 
 MAX_BODY_BYTES = MAX_FRAME_BYTES
 """The largest request body: a device's sync request is the largest legitimate one."""
 
 
-class _BodyTooLarge(Exception):
-    pass
+class BodyTooLarge(ProtocolError):
+    """Raised while reading a body past the limit: endpoints that turn protocol errors
+    into answers give 413 themselves; for the others, :class:`BodyLimit` does."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(ErrorCode.FRAME_TOO_LARGE, f"request body over {limit} bytes")
 
 
 async def _refuse(send: Send, status: int, code: str, message: str) -> None:
@@ -69,7 +73,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.limit:
-                    raise _BodyTooLarge
+                    raise BodyTooLarge(self.limit)
             return message
 
         async def watched_send(message: Message) -> None:
@@ -79,7 +83,7 @@ class BodyLimit:
 
         try:
             await self.app(scope, limited_receive, watched_send)
-        except _BodyTooLarge:
+        except BodyTooLarge:
             if not started:
                 await _refuse(send, 413, ErrorCode.FRAME_TOO_LARGE, too_large)
 

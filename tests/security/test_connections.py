@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from protocol import MAX_FRAME_BYTES
+from server.connection_limits import MAX_HEADER_BYTES
 from server.node import Node
 from tests import conftest
 from tests.conftest import RunningServer, start_server, stop_server
@@ -23,12 +24,16 @@ async def test_a_declared_oversize_body_is_refused_unread(running: RunningServer
     assert answer.json()["error"]["code"] == "frame_too_large"
 
 
-async def test_a_streamed_body_stops_being_read_at_the_limit(running: RunningServer) -> None:
+@pytest.mark.parametrize(
+    ("path", "kind"),
+    [(b"/api/v1/device/enrol", b"application/json"), (b"/console/sign-in", b"application/x-www-form-urlencoded")],
+)
+async def test_a_streamed_body_stops_being_read_at_the_limit(running: RunningServer, path: bytes, kind: bytes) -> None:
     """Chunked, with no end: the server must answer 413 without waiting for the rest."""
     reader, writer = await asyncio.open_connection("127.0.0.1", running.port)
     writer.write(
-        b"POST /api/v1/device/enrol HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-        b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"POST " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: " + kind + b"\r\nTransfer-Encoding: chunked\r\n\r\n"
     )
     chunk = b"x" * 65536
     for _ in range(MAX_FRAME_BYTES // len(chunk) + 2):
@@ -59,6 +64,17 @@ async def test_slow_or_silent_clients_are_cut_off(impatient: RunningServer, sent
     # A prompt client on the same server is served.
     async with impatient.http() as http:
         assert (await http.get("/api/v1/alerts")).status_code == 401
+
+
+async def test_oversized_headers_are_refused(running: RunningServer) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", running.port)
+    writer.write(b"GET /livez HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+    for n in range(MAX_HEADER_BYTES // 1000 + 2):
+        writer.write(b"X-Pad-%d: %s\r\n" % (n, b"a" * 1000))
+    await writer.drain()
+    async with asyncio.timeout(10):
+        assert b" 431 " in await reader.readline()
+    writer.close()
 
 
 async def test_the_server_header_does_not_name_the_stack(running: RunningServer) -> None:
