@@ -67,6 +67,8 @@ class AlertView(Struct):
     devices: list[AlertDevice]
     visits: list[AlertVisit]
     action: str
+    closed_by_name: ShortText | None = None
+    """The name of the staff user who closed it (None while open, or resolved by an ack)."""
 
 
 class AlertEventBase(Struct, tag_field="kind"):

@@ -73,10 +73,12 @@ async def notifications(request: Request, staff: Staff) -> Response:
     async with node.db.read() as conn:
         heads = await feeds.heads(conn, list(scopes), feeds.CONSOLE)
     positions = {s: FeedPosition(feed=s, epoch=h.epoch, seq=h.seq) for s, h in heads.items()}
-    alerts = await AlertDesk(node.db, node.clock, node.mismatch).list(staff, AlertFilter(status="open", limit=500))
+    recent = await AlertDesk(node.db, node.clock, node.mismatch).list(staff, AlertFilter(status="recent", limit=500))
+    alerts = [a for a in recent if a.status == "open"]
+    closed = sorted((a for a in recent if a.status != "open"), key=lambda a: a.closed_at or a.updated_at, reverse=True)
     context = await page_context(request, staff)
     positions_json = msgspec.json.encode(positions).decode()
-    return render(request, "notifications.html", alerts=alerts, positions_json=positions_json, **context)
+    return render(request, "notifications.html", alerts=alerts, closed=closed, positions_json=positions_json, **context)
 
 
 @signed_in

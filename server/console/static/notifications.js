@@ -30,11 +30,49 @@
     return node;
   }
 
-  function urgencyText(alert) {
-    const minutes = alert.minutes_until_start;
+  function urgencyText(minutes) {
     if (minutes === null) return "No upcoming visit affected.";
     if (minutes < 0) return `First affected visit started ${-minutes} min ago.`;
     return `First affected visit starts in ${minutes} min.`;
+  }
+
+  // The server says how many minutes were left when it computed the alert; the card
+  // counts down from there on this browser's clock, so it never goes out of date.
+  function track(item, minutes) {
+    item.dataset.baseMinutes = minutes === null ? "" : String(minutes);
+    item.dataset.seenAt = String(Date.now());
+  }
+
+  function tick() {
+    for (const item of list.querySelectorAll("li.alert")) {
+      if (item.dataset.baseMinutes === undefined || item.dataset.baseMinutes === "") continue;
+      const elapsed = Math.floor((Date.now() - Number(item.dataset.seenAt)) / 60000);
+      const minutes = Number(item.dataset.baseMinutes) - elapsed;
+      item.dataset.minutes = String(minutes);
+      const urgency = item.querySelector(".urgency");
+      if (urgency) urgency.textContent = urgencyText(minutes);
+    }
+    sortCards();
+  }
+
+  function reachText(alert) {
+    const phones = alert.devices.map((device) => {
+      const state = device.connected ? "connected now"
+        : device.last_seen_at ? `last seen ${timeFormat.format(new Date(device.last_seen_at))}` : "never seen";
+      return `phone \u201c${device.name}\u201d ${state}`;
+    });
+    return `To reach ${alert.carer_name}: ${phones.length ? phones.join("; ") : "no phone registered"}. `;
+  }
+
+  function closedItem(alert) {
+    const item = el("li");
+    item.dataset.alertId = alert.id;
+    item.append(el("strong", "", alert.carer_name));
+    const who = alert.status === "resolved" ? "resolved (the phone acknowledged the changes)"
+      : `Closed by ${alert.closed_by_name || "a coordinator"}`;
+    const at = alert.closed_at ? timeFormat.format(new Date(alert.closed_at)) : "";
+    item.append(document.createTextNode(`: ${who} at ${at}; raised ${timeFormat.format(new Date(alert.raised_at))}.`));
+    return item;
   }
 
   function card(alert) {
@@ -56,7 +94,17 @@
     for (const visit of alert.visits) {
       visits.append(el("li", "", `${visit.client_name} at ${timeFormat.format(new Date(visit.starts_at))}: ${visit.change}`));
     }
-    item.append(head, el("p", "urgency", urgencyText(alert)), visits, el("p", "action", alert.action));
+    const raised = el("p", "raised", `Raised ${timeFormat.format(new Date(alert.raised_at))}`);
+    const reach = el("p", "reach", reachText(alert));
+    const page = el("a", "", "Carer's page");
+    page.href = link.href;
+    reach.append(page);
+    const error = el("p", "dismiss-error");
+    error.setAttribute("role", "alert");
+    error.hidden = true;
+    item.append(head, el("p", "urgency", urgencyText(alert.minutes_until_start)), raised, visits,
+      el("p", "action", alert.action), reach, error);
+    track(item, alert.minutes_until_start);
     return item;
   }
 
@@ -74,8 +122,11 @@
     if (event.kind === "alert_raised" || event.kind === "alert_updated") {
       const fresh = card(event.alert);
       if (existing) existing.replaceWith(fresh); else list.append(fresh);
-    } else if (existing) {
-      existing.remove();
+    } else {
+      existing?.remove();
+      const closedList = document.getElementById("closed");
+      closedList.querySelector(`[data-alert-id="${CSS.escape(event.alert.id)}"]`)?.remove();
+      closedList.prepend(closedItem(event.alert));
     }
     sortCards();
   }
@@ -83,15 +134,28 @@
   list.addEventListener("click", async (click) => {
     const button = click.target.closest("button.dismiss");
     if (!button) return;
+    const item = button.closest("li.alert");
+    const error = item?.querySelector(".dismiss-error");
+    const failed = (text) => {
+      if (error) { error.textContent = text; error.hidden = false; }
+      button.disabled = false;
+    };
     button.disabled = true;
-    const response = await fetch(`/console/alerts/${encodeURIComponent(button.dataset.alertId)}/dismiss`, {
-      method: "POST", headers: { "X-CSRF-Token": csrf }, credentials: "same-origin",
-    });
+    if (error) error.hidden = true;
+    let response;
+    try {
+      response = await fetch(`/console/alerts/${encodeURIComponent(button.dataset.alertId)}/dismiss`, {
+        method: "POST", headers: { "X-CSRF-Token": csrf }, credentials: "same-origin",
+      });
+    } catch {
+      failed("Could not close the alert: the server cannot be reached. Try again.");
+      return;
+    }
     if (response.ok || response.status === 409) {
-      button.closest("li.alert")?.remove();
+      item?.remove();
       sortCards();
     } else {
-      button.disabled = false;
+      failed(`Could not close the alert (error ${response.status}). Try again.`);
     }
   });
 
@@ -129,6 +193,11 @@
     });
   }
 
+  for (const item of list.querySelectorAll("li.alert")) {
+    const minutes = item.dataset.minutes === "100000" ? null : Number(item.dataset.minutes);
+    track(item, minutes);
+  }
   sortCards();
+  setInterval(tick, 15000);
   connect();
 })();

@@ -5,7 +5,7 @@ returns the console entries to ring after commit."""
 from __future__ import annotations
 
 import msgspec
-from sqlalchemy import Row, insert, select, text, update
+from sqlalchemy import Row, Select, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from protocol.console import (
@@ -20,21 +20,30 @@ from server.ids import new_id
 from server.services import feeds
 from server.services.console_feed import append_event, scope_of
 from server.services.mismatch import details
-from server.store.schema import alert_audit, mismatch_alerts
+from server.store.schema import alert_audit, mismatch_alerts, users
 from server.store.upsert import insert_for
 
 _view_decoder = msgspec.json.Decoder(AlertView)
 
 
 def view_of(row: Row) -> AlertView:  # type: ignore[type-arg]
-    """The alert as stored (details JSON) with the row's live status fields."""
+    """The alert as stored (details JSON) with the row's live status fields (and the
+    closer's name, when the query joined it as ``closer_name``)."""
     stored = _view_decoder.decode(row.details)
     return msgspec.structs.replace(
         stored,
         status=row.status,
         closed_at=None if row.closed_at is None else to_datetime(row.closed_at),
         closed_by=row.closed_by,
+        closed_by_name=row._mapping.get("closer_name"),
         updated_at=to_datetime(row.updated_at),
+    )
+
+
+def with_closer(query: Select) -> Select:  # type: ignore[type-arg]
+    """``query`` over mismatch_alerts, joined with the name of the user who closed each."""
+    return query.add_columns(users.c.name.label("closer_name")).outerjoin(
+        users, users.c.id == mismatch_alerts.c.closed_by
     )
 
 
@@ -144,7 +153,7 @@ async def close_alert(
     )
     if not closed.rowcount:
         return None
-    row = (await conn.execute(select(mismatch_alerts).where(mismatch_alerts.c.id == alert_id))).one()
+    row = (await conn.execute(with_closer(select(mismatch_alerts)).where(mismatch_alerts.c.id == alert_id))).one()
     await _audit(conn, alert_id, status, actor_id, now_ms)
     view = view_of(row)
     event = AlertResolved(alert=view) if status == "resolved" else AlertDismissed(alert=view)

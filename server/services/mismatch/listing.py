@@ -10,7 +10,7 @@ from protocol.console import AlertView
 from server.clock import Clock
 from server.services.errors import Conflict, InvalidInput, NotFound
 from server.services.identity import Staff
-from server.services.mismatch.alerts import view_of
+from server.services.mismatch.alerts import view_of, with_closer
 from server.services.mismatch.detector import MismatchDetector
 from server.store.database import Database
 from server.store.schema import mismatch_alerts
@@ -48,7 +48,7 @@ class AlertDesk:
 
     async def list(self, staff: Staff, wanted: AlertFilter) -> list[AlertView]:
         wanted.check()
-        query = select(mismatch_alerts).where(mismatch_alerts.c.tenant_id == staff.tenant_id)
+        query = with_closer(select(mismatch_alerts)).where(mismatch_alerts.c.tenant_id == staff.tenant_id)
         branch = staff.scope_branch(wanted.branch_id)
         if branch is not None:
             query = query.where(mismatch_alerts.c.branch_id == branch)
@@ -70,7 +70,7 @@ class AlertDesk:
         async with self.db.read() as conn:
             row = (
                 await conn.execute(
-                    select(mismatch_alerts).where(
+                    with_closer(select(mismatch_alerts)).where(
                         mismatch_alerts.c.id == alert_id, mismatch_alerts.c.tenant_id == staff.tenant_id
                     )
                 )
