@@ -64,14 +64,14 @@ class Database:
                     async with conn.begin():
                         yield conn
         except Exception as exc:
-            raise self._classified(exc) from exc
-        self.outage.succeeded()
+            raise self._classified(exc, writing=True) from exc
+        self.outage.succeeded(writing=True)
 
-    def _classified(self, error: Exception) -> Exception:
+    def _classified(self, error: Exception, *, writing: bool = False) -> Exception:
         """A store outage becomes :class:`StoreUnavailable` (logged once per outage)."""
         if isinstance(error, StoreUnavailable) or not is_unavailable(error):
             return error
-        self.outage.failed(error)
+        self.outage.failed(error, writing=writing)
         return StoreUnavailable(error)
 
     async def migrate(self) -> None:

@@ -68,12 +68,15 @@ class OutageLog:
     def __init__(self) -> None:
         self.failures = 0
         self.outages = 0
+        self._writes_failed = False
+        """A full disk fails writes while reads succeed: such an outage ends on a write."""
 
     @property
     def in_outage(self) -> bool:
         return self.failures > 0
 
-    def failed(self, error: BaseException) -> None:
+    def failed(self, error: BaseException, *, writing: bool = False) -> None:
+        self._writes_failed = self._writes_failed or writing
         if self.failures == 0:
             self.outages += 1
             log.warning(
@@ -83,7 +86,8 @@ class OutageLog:
             )
         self.failures += 1
 
-    def succeeded(self) -> None:
-        if self.failures:
+    def succeeded(self, *, writing: bool = False) -> None:
+        if self.failures and (writing or not self._writes_failed):
+            self._writes_failed = False
             log.warning("database available again after %d failed operations", self.failures)
             self.failures = 0
