@@ -7,21 +7,23 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
 from server.api import alerts, device_calls, devices, directory, reports, visits
-from server.api.http import json_response
+from server.api.http import error_response, json_response
 from server.api.request_guards import internal_caller, request_guards
 from server.console import pages_alerts, pages_office
 from server.node import Node
 from server.observability import health, metrics
 from server.observability.requests import RequestIds
 from server.observability.sockets import SocketMetrics
+from server.openapi.document import document_json
 from server.ws.console_session import ConsoleSession
 from server.ws.device_session import DeviceSession
 
@@ -35,6 +37,33 @@ async def metrics_page(request: Request) -> Response:
     if not internal_caller(request):
         return json_response({"error": {"code": "not_found", "message": "not found"}}, 404)
     return Response(await metrics.render(node), media_type=metrics.CONTENT_TYPE)
+
+
+async def openapi_json(request: Request) -> Response:
+    """The OpenAPI 3.1 description of the REST API (server/openapi/)."""
+    return Response(document_json(), media_type="application/json")
+
+
+_HTTP_ERROR_CODES = {404: "not_found", 405: "method_not_allowed"}
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """Unknown paths and methods: the JSON error envelope (the console keeps plain text)."""
+    assert isinstance(exc, HTTPException)
+    if request.url.path.startswith("/console"):
+        return PlainTextResponse(exc.detail, exc.status_code, headers=exc.headers)
+    code = _HTTP_ERROR_CODES.get(exc.status_code, "bad_request" if exc.status_code < 500 else "internal_error")
+    message = "no such endpoint" if exc.status_code == 404 else str(exc.detail)
+    response = error_response(exc.status_code, code, message)
+    response.headers.update(exc.headers or {})
+    return response
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    """An error nothing else handled (logged by uvicorn): the JSON error envelope."""
+    if request.url.path.startswith("/console"):
+        return PlainTextResponse("Internal Server Error", 500)
+    return error_response(500, "internal_error", "the server failed; retry later")
 
 
 async def device_socket(websocket: WebSocket) -> None:
@@ -62,6 +91,7 @@ def create_app(node: Node) -> Starlette:
         routes=[
             *health.routes,
             Route("/metrics", metrics_page),
+            Route("/api/v1/openapi.json", openapi_json),
             WebSocketRoute(DEVICE_SOCKET_PATH, device_socket),
             WebSocketRoute(CONSOLE_SOCKET_PATH, console_socket),
             *visits.routes,
@@ -77,6 +107,7 @@ def create_app(node: Node) -> Starlette:
             ),
         ],
         lifespan=lifespan,
+        exception_handlers={HTTPException: http_error, Exception: server_error},
         middleware=[
             *request_guards(node.settings.allowed_hosts),
             Middleware(RequestIds),

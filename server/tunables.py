@@ -42,3 +42,7 @@ PRESENCE_TOUCH_INTERVAL_S = 5.0
 """How often a node marks itself alive; three missed touches and it counts as dead."""
 MIGRATION_LOCK_ID = 7262001
 """PostgreSQL advisory lock taken while migrating, so nodes starting together take turns."""
+
+# -- query strings
+MAX_PAGE_NUMBER = 1_000_000
+"""Largest ``page`` a listing accepts: offsets stay far inside 64-bit integers."""

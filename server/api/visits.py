@@ -14,6 +14,7 @@ from protocol.frames import VisitView
 from server.api.http import handles_errors, json_response, node_of, read_body, staff_of
 from server.services.errors import InvalidInput
 from server.services.rota import NewTask
+from server.tunables import MAX_PAGE_NUMBER
 
 
 class TaskBody(msgspec.Struct):
@@ -166,8 +167,8 @@ def _page(request: Request) -> tuple[int, int]:
         size = int(request.query_params.get("page_size", "200"))
     except ValueError as exc:
         raise InvalidInput("page and page_size are whole numbers") from exc
-    if page < 1 or not 1 <= size <= MAX_PAGE_SIZE:
-        raise InvalidInput(f"page is 1 or more; page_size is 1 to {MAX_PAGE_SIZE}")
+    if not 1 <= page <= MAX_PAGE_NUMBER or not 1 <= size <= MAX_PAGE_SIZE:
+        raise InvalidInput(f"page is 1 to {MAX_PAGE_NUMBER}; page_size is 1 to {MAX_PAGE_SIZE}")
     return page, size
 
 

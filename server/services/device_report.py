@@ -41,6 +41,7 @@ from server.store.schema import (
     tenants,
     users,
 )
+from server.tunables import MAX_PAGE_NUMBER
 from server.tunables import REPORT_MAX_PAGE_SIZE as MAX_PAGE_SIZE
 from server.tunables import REPORT_QUERY_CHUNK as _CHUNK
 
@@ -127,8 +128,8 @@ class ReportQuery:
     def check(self) -> None:
         if self.sort not in COLUMNS:
             raise InvalidInput(f"cannot sort on {self.sort!r}; columns: {', '.join(COLUMNS)}")
-        if self.page < 1:
-            raise InvalidInput("page starts at 1")
+        if not 1 <= self.page <= MAX_PAGE_NUMBER:
+            raise InvalidInput(f"page is 1 to {MAX_PAGE_NUMBER}")
         if self.page_size is not None and not 1 <= self.page_size <= MAX_PAGE_SIZE:
             raise InvalidInput(f"page_size must be 1 to {MAX_PAGE_SIZE}")
 
