@@ -12,6 +12,7 @@ per-frame cost to a prefix match; a peer's frame is only decoded when it is an a
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 from collections import deque
@@ -26,6 +27,8 @@ from server.observability import metrics
 
 _TYPE = re.compile(r'\s*\{\s*"type"\s*:\s*"([a-z_]{1,32})"')
 _CHANGE = re.compile(r'\{"type":"change","feed":"([^"]+)","epoch":\d+,"seq":(\d+),"committed_at":"([^"]+)"')
+log = logging.getLogger(__name__)
+
 SCOPE_KEY = "caresync.socket_watch"
 _REQUESTS = frozenset({"sync_request", "clean_sync_request"})
 _ANSWERS = frozenset({"sync_response", "clean_sync_response", "error"})
@@ -56,6 +59,7 @@ class SocketWatch:
         self.kind = kind
         self.accepted = False
         self.closed = False
+        self.close_code: int | None = None
         self.sent_at: dict[str, deque[tuple[int, float]]] = {}
         self.unanswered = 0
         """Sync requests received and not yet answered (a response or an error frame)."""
@@ -86,6 +90,7 @@ class SocketWatch:
         if self.closed or not self.accepted:
             return
         self.closed = True
+        self.close_code = code
         metrics.SOCKET_CLOSES.labels(self.kind, str(code)).inc()
         if code == CloseCode.SLOW_CONSUMER:
             metrics.SLOW_CONSUMER_CLOSES.labels(self.kind).inc()
@@ -164,6 +169,8 @@ class SocketMetrics:
             await self.app(scope, counted_receive, counted_send)
         finally:
             socket.on_close(1006)
+            if socket.accepted:  # the session's ids (tenant, device, carer) are bound by now
+                log.debug("%s socket closed with %s", kind, socket.close_code)
 
 
 def watch_of(scope: Scope) -> SocketWatch | None:

@@ -22,6 +22,7 @@ from protocol.frames import (
 )
 from protocol.session import AckReceived, RecordAck, SyncAnswered
 from server.clock import to_datetime
+from server.observability.logs import bind
 from server.services import feeds
 from server.services.errors import Revoked, Unauthorized
 from server.services.identity import DeviceIdentity, authenticate_device
@@ -83,6 +84,7 @@ class DeviceSession(FeedSocket):
             await self.fail(ErrorCode.AUTH_FAILED, "token belongs to another device uuid", CloseCode.AUTH_FAILED)
             return False
         self.device = device
+        bind(tenant=device.tenant_id, device=device.device_id, carer=",".join(sorted(device.carers)) or None)
         async with node.db.read() as conn:
             heads = await feeds.heads(conn, list(device.carers))
             preferences = await node.preferences.get(conn, device.tenant_id)

@@ -73,6 +73,7 @@ async def test_sigterm_closes_every_device_with_4000_and_loses_no_ack_or_recordi
         assert await asyncio.to_thread(server.process.wait, 30) in (0, -signal.SIGTERM)
         log = (tmp_path / "serve.log").read_text()
         assert "drained" in log
+        assert 'configuration: {"database_url": "sqlite:///' in log  # the effective settings, logged at start
 
         for carer in agency.carers:
             assert await acked_seq(seeder, carer.device_id, carer.id) == VISITS

@@ -100,3 +100,22 @@ async def test_requests_carry_an_id_and_their_lines_the_tenant(running: RunningS
     assert lines[-1]["tenant"] == agency.tenant_id
     assert lines[-1]["device"] == carer.device_id
     assert lines[-1]["carer"] == carer.id
+
+
+async def test_socket_lines_carry_the_device_tenant_and_carer(running: RunningServer, captured: io.StringIO) -> None:
+    from server.seeding import seed_agency
+    from tests.support import RawDevice, eventually
+
+    agency = await seed_agency(running.node, carers=1)
+    carer = agency.carers[0]
+    device = await RawDevice.connect(running)
+    await device.hello(carer)
+    await device.close()
+
+    def closed_line() -> list[dict[str, object]]:
+        return [line for line in _lines(captured) if str(line["message"]).startswith("device socket closed")]
+
+    await eventually(closed_line)
+    line = closed_line()[0]
+    assert (line["tenant"], line["device"], line["carer"]) == (agency.tenant_id, carer.device_id, carer.id)
+    assert line["request_id"]
