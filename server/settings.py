@@ -70,6 +70,11 @@ class Settings:
         flag="retention-interval",
     )
     send_queue_limit: int = setting(2000, "frames queued for one socket before it is closed as a slow consumer (4001)")
+    send_stall_s: float = setting(
+        10.0,
+        "seconds a send may stay blocked (the device not reading) before the socket is closed as a slow consumer "
+        "(4001); below the 20 s + 20 s keepalive, so the device sees 4001 rather than an abnormal close",
+    )
     max_consecutive_errors: int = setting(20, "bad frames in a row before a socket is closed")
     max_unacked: int = setting(
         2000, "pushed changes a device may leave unacknowledged before it is closed as a slow consumer (4001)"

@@ -32,7 +32,9 @@ class FeedSocket(abc.ABC):
         self.settings = settings
         self.opened_at_ms = clock.now_ms()
         """When the socket was accepted: effects made before it apply to it, later ones do not."""
-        self.streamer = FeedStreamer(websocket, db, clock, family, settings.send_queue_limit, self.close)
+        self.streamer = FeedStreamer(
+            websocket, db, clock, family, settings.send_queue_limit, self.close, stall_s=settings.send_stall_s
+        )
         self._closed = False
         self._hello_errors: list[Error] = []
         self._catch_up: list[ServerCommand] = []

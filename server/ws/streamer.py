@@ -76,6 +76,10 @@ def head_reads(heads: dict[str, feeds.Head]) -> tuple[HeadRead, ...]:
     return tuple(HeadRead(feed=f, epoch=h.epoch, seq=h.seq, compacted=h.compacted) for f, h in heads.items())
 
 
+class _Stalled(Exception):
+    """A send stayed blocked longer than the stall limit: the peer stopped reading."""
+
+
 class FeedStreamer:
     def __init__(
         self,
@@ -85,12 +89,16 @@ class FeedStreamer:
         family: feeds.FeedFamily,
         queue_limit: int,
         on_close: CloseCallback,
+        *,
+        stall_s: float = 10.0,
     ) -> None:
         self.ws = ws
         self.db = db
         self.clock = clock
         self.family = family
         self.on_close = on_close
+        self.stall_s = stall_s
+        """A send blocked this long (the peer stopped reading) makes it a slow consumer."""
         self.session = ServerFeedSession()
         self._queue: asyncio.Queue[_Item] = asyncio.Queue(queue_limit)
         self._task: asyncio.Task[None] | None = None
@@ -139,12 +147,19 @@ class FeedStreamer:
         self.closed = True
         asyncio.get_running_loop().create_task(self.on_close(code, reason))
 
+    async def _send(self, text: str) -> None:
+        try:
+            async with asyncio.timeout(self.stall_s):
+                await self.ws.send_text(text)
+        except TimeoutError:
+            raise _Stalled from None
+
     async def _run(self) -> None:
         try:
             while True:
                 item = await self._queue.get()
                 if isinstance(item, str):
-                    await self.ws.send_text(item)
+                    await self._send(item)
                 elif isinstance(item, _Live):
                     await self._execute(self.session.handle(item.event), live=item.text)
                 elif isinstance(item, _Heads):
@@ -152,6 +167,8 @@ class FeedStreamer:
                 else:
                     await self._execute(list(item.commands))
                 self._queue.task_done()
+        except _Stalled:  # closed from another task: closing cancels this one
+            self._close(CloseCode.SLOW_CONSUMER, "not reading; reconnect and resume")
         except (WebSocketDisconnect, RuntimeError, OSError):
             self.closed = True
         except asyncio.CancelledError:
@@ -166,19 +183,19 @@ class FeedStreamer:
     ) -> None:
         for command in commands:
             if isinstance(command, SendLive):
-                await self.ws.send_text(live)
+                await self._send(live)
             elif isinstance(command, SendStored):
                 assert page is not None
-                await self.ws.send_text(page[command.seq].decode())
+                await self._send(page[command.seq].decode())
             elif isinstance(command, ReadStore):
                 await self._read(command)
             elif isinstance(command, AnnounceHeads):
                 await self._execute(self.session.handle(AnnouncementDue(heads=command.heads)))
             elif isinstance(command, SendHeartbeat):
                 frame = Heartbeat(heads=list(command.heads), server_time=to_datetime(self.clock.now_ms()))
-                await self.ws.send_text(encode(frame).decode())
+                await self._send(encode(frame).decode())
             elif isinstance(command, SendError):
-                await self.ws.send_text(encode(Error(code=command.code, message=command.message)).decode())
+                await self._send(encode(Error(code=command.code, message=command.message)).decode())
             elif isinstance(command, Close):
                 self._close(command.code, command.reason)
                 return
@@ -194,7 +211,7 @@ class FeedStreamer:
                 break
             except StoreUnavailable as exc:
                 if not failures:
-                    await self.ws.send_text(encode(Error(code=ErrorCode.INTERNAL_ERROR, message=str(exc))).decode())
+                    await self._send(encode(Error(code=ErrorCode.INTERNAL_ERROR, message=str(exc))).decode())
                 failures += 1
                 await asyncio.sleep(backoff_s(0.5, failures))
         event = PageRead(feed=command.feed, seqs=tuple(seq for seq, _ in frames), page_size=FILL_PAGE)
