@@ -24,6 +24,7 @@ from server.observability import health, metrics
 from server.observability.requests import RequestIds
 from server.observability.sockets import SocketMetrics
 from server.openapi.document import document_json
+from server.store.outage import StoreUnavailable
 from server.ws.console_session import ConsoleSession
 from server.ws.device_session import DeviceSession
 
@@ -56,6 +57,18 @@ async def http_error(request: Request, exc: Exception) -> Response:
     message = "no such endpoint" if exc.status_code == 404 else str(exc.detail)
     response = error_response(exc.status_code, code, message)
     response.headers.update(exc.headers or {})
+    return response
+
+
+async def store_unavailable(request: Request, exc: Exception) -> Response:
+    """A store outage no endpoint answered itself: 503 with Retry-After, logged once by the store."""
+    assert isinstance(exc, StoreUnavailable)
+    headers = {"retry-after": str(exc.retry_after_s)}
+    if request.url.path.startswith("/console"):
+        text = f"The database is unavailable just now; try again in {exc.retry_after_s} seconds."
+        return PlainTextResponse(text, 503, headers=headers)
+    response = error_response(503, "unavailable", str(exc))
+    response.headers.update(headers)
     return response
 
 
@@ -107,7 +120,7 @@ def create_app(node: Node) -> Starlette:
             ),
         ],
         lifespan=lifespan,
-        exception_handlers={HTTPException: http_error, Exception: server_error},
+        exception_handlers={HTTPException: http_error, StoreUnavailable: store_unavailable, Exception: server_error},
         middleware=[
             *request_guards(node.settings.allowed_hosts),
             Middleware(RequestIds),

@@ -79,6 +79,13 @@ async def test_a_database_outage_is_answered_and_survived(postgres: StoppablePos
                 assert response.json()["error"]["code"] == "unavailable"
                 assert int(response.headers["retry-after"]) > 0
 
+            # The console's pages too: 503 with Retry-After, never a traceback.
+            page = await http.get(
+                "/console/notifications", headers={"cookie": f"caresync_session={agency.admin_token}"}
+            )
+            assert page.status_code == 503, page.text
+            assert int(page.headers["retry-after"]) > 0
+
         # The connected device is answered and keeps its socket.
         await raw.send(SyncRequest(request_id="during"))
         error = await raw.receive_until(Error)
