@@ -21,6 +21,10 @@ DEFAULT_KEEP_ALIVE_TIMEOUT_S = 5.0
 DEFAULT_MAX_CONNECTIONS = 16_384
 MAX_HEADER_BYTES = 32 * 1024
 """Request line plus headers; more gets 431 and the connection is closed."""
+_BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\nretry-after: 5\r\n"
+    b"content-length: 28\r\nconnection: close\r\n\r\ntoo many connections; retry\n"
+)
 _TOO_LARGE = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain\r\n"
     b"content-length: 26\r\nconnection: close\r\n\r\nrequest headers too large\n"
@@ -36,6 +40,13 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        limit = self.limit_concurrency
+        if limit is not None and len(self.connections) > limit:
+            # uvicorn only refuses HTTP requests over the cap; a new connection of any kind
+            # (a WebSocket upgrade too) is refused here, before it holds anything.
+            transport.write(_BUSY)
+            transport.close()
+            return
         self._arm()
 
     def data_received(self, data: bytes) -> None:

@@ -106,7 +106,8 @@ class Settings:
     header_timeout_s: float = setting(10.0, "seconds a client has to send a request's headers before it is cut off")
     keep_alive_timeout_s: float = setting(5.0, "seconds an idle HTTP keep-alive connection stays open")
     max_connections: int = setting(
-        16384, "concurrent connections (HTTP and WebSocket) per node; HTTP beyond it gets 503 (0: no cap)"
+        16384,
+        "concurrent connections (HTTP and WebSocket) per node; a new one beyond it gets 503 and is closed (0: no cap)",
     )
     internal_networks: tuple[str, ...] = setting(
         ["127.0.0.0/8", "::1/128"],

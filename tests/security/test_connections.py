@@ -15,6 +15,7 @@ from server.connection_limits import MAX_HEADER_BYTES
 from server.node import Node
 from tests import conftest
 from tests.conftest import RunningServer, start_server, stop_server
+from tests.support import eventually
 
 
 async def test_a_declared_oversize_body_is_refused_unread(running: RunningServer) -> None:
@@ -64,6 +65,32 @@ async def test_slow_or_silent_clients_are_cut_off(impatient: RunningServer, sent
     # A prompt client on the same server is served.
     async with impatient.http() as http:
         assert (await http.get("/api/v1/alerts")).status_code == 401
+
+
+@pytest.fixture
+async def crowded(tmp_path: Path) -> AsyncIterator[RunningServer]:
+    """A server that holds at most three connections."""
+    started = await start_server(Node.build(conftest.test_settings(tmp_path, max_connections=3)))
+    yield started
+    await stop_server(started)
+
+
+async def test_connections_beyond_the_cap_are_refused(crowded: RunningServer) -> None:
+    held = [await asyncio.open_connection("127.0.0.1", crowded.port) for _ in range(3)]
+    reader, writer = await asyncio.open_connection("127.0.0.1", crowded.port)
+    async with asyncio.timeout(10):
+        assert b" 503 " in await reader.readline()
+        assert b"too many connections" in await reader.read()  # read to the server's close
+    writer.close()
+    for _, held_writer in held:
+        held_writer.close()
+        await held_writer.wait_closed()
+
+    async def served() -> bool:
+        async with crowded.http() as http:
+            return (await http.get("/livez")).status_code == 200
+
+    await eventually(served)  # once they are gone, new clients are served again
 
 
 async def test_oversized_headers_are_refused(running: RunningServer) -> None:
