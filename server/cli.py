@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from server.cli_devices import add_commands as add_device_commands
 from server.cli_directory import add_commands as add_directory_commands
 from server.cli_tokens import add_commands as add_token_commands
-from server.settings import SettingError, Settings, add_flags, from_args, markdown_table
+from server.settings import SettingError, Settings, add_config_flag, add_flags, from_args, markdown_table
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -44,10 +44,12 @@ def _parser() -> argparse.ArgumentParser:
         description="Run a server node. Every flag can also be set by its CARESYNC_* environment variable.",
     )
     add_flags(serve)
+    add_config_flag(serve)
     serve.set_defaults(run=_serve)
 
     settings = commands.add_parser("settings", help="print the effective settings (secrets hidden)")
     add_flags(settings)
+    add_config_flag(settings)
     settings.add_argument("--markdown", action="store_true", help="print the table of every setting instead")
     settings.set_defaults(run=_settings_command)
 

@@ -7,8 +7,9 @@ settings table (``caresync settings --markdown``) and the configuration logged a
 Adding a setting is adding one field here.
 
 Precedence: a flag given on the command line, else its environment variable, else the
-default. The environment variable is ``CARESYNC_`` plus the flag's name in capitals
-(``--log-level`` -> ``CARESYNC_LOG_LEVEL``).
+config file (``--config`` or ``CARESYNC_CONFIG``, TOML), else the default. The environment
+variable is ``CARESYNC_`` plus the flag's name in capitals (``--log-level`` ->
+``CARESYNC_LOG_LEVEL``).
 """
 
 from __future__ import annotations
@@ -16,15 +17,18 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import tomllib
 import types
 import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 DEFAULT_DATABASE_URL = "sqlite:///./caresync.db"
 ENV_PREFIX = "CARESYNC_"
+CONFIG_ENV = "CARESYNC_CONFIG"
 
 Secrecy = Literal["public", "url", "secret"]
 """How a value is shown in logs and ``caresync settings``: as is, a URL without its
@@ -125,9 +129,13 @@ class Settings:
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-        """Defaults, then ``CARESYNC_*`` variables, then ``overrides`` (e.g. flags given)."""
+        """Defaults, then the config file (``CARESYNC_CONFIG``), then ``CARESYNC_*``
+        variables, then ``overrides`` (e.g. flags given)."""
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
+        config = overrides.pop("config", None) or environ.get(CONFIG_ENV)
+        if config:
+            values.update(read_config_file(Path(config)))
         for spec in fields():
             raw = environ.get(spec.env)
             if raw is not None and raw != "":
@@ -252,10 +260,47 @@ def _flag_parser(spec: SettingSpec) -> Callable[[str], Any]:
 
 
 def from_args(args: argparse.Namespace, environ: Mapping[str, str] | None = None, **extra: Any) -> Settings:
-    """Settings from the flags in ``args`` (those given), the environment and defaults."""
+    """Settings from the flags in ``args`` (those given), the environment, the config file
+    (``--config``) and the defaults."""
     given = {spec.name: getattr(args, spec.name) for spec in fields() if getattr(args, spec.name, None) is not None}
     given.update(extra)
-    return Settings.load(environ, **given)
+    return Settings.load(environ, config=getattr(args, "config", None), **given)
+
+
+def add_config_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        default=None,
+        metavar="FILE",
+        help=f"a TOML file of settings (names as in the table, e.g. port = 8080); flags and "
+        f"variables win over it (${CONFIG_ENV})",
+    )
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The settings in a TOML file: ``name = value`` with the names of the settings table
+    (``log_level`` or ``log-level``). An unknown name or a wrong type is a :class:`SettingError`."""
+    try:
+        loaded = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise SettingError(f"{path}: cannot read the config file: {exc}") from None
+    by_name = {spec.name: spec for spec in fields()} | {spec.flag.removeprefix("--"): spec for spec in fields()}
+    values: dict[str, Any] = {}
+    for key, value in loaded.items():
+        spec = by_name.get(key.replace("_", "-")) or by_name.get(key)
+        if spec is None:
+            raise SettingError(f"{path}: unknown setting {key!r} (see caresync settings --markdown)")
+        values[spec.name] = spec.parse(_as_text(value), source=f"{path}: {key}")
+    return values
+
+
+def _as_text(value: Any) -> str:
+    """A TOML value as the text a flag would carry (lists comma-separated)."""
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def markdown_table() -> str:

@@ -89,3 +89,27 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--version"])
     assert exited.value.code == 0
     assert re.fullmatch(r"caresync \S+\n", capsys.readouterr().out)
+
+
+def test_a_config_file_sits_between_the_defaults_and_the_environment(tmp_path: Path) -> None:
+    config = tmp_path / "caresync.toml"
+    config.write_text(
+        'port = 9100\nlog-level = "debug"\nheartbeat_interval_s = 12.5\nallowed_origins = ["https://a.example"]\n'
+    )
+    args = _parser().parse_args(["serve", "--config", str(config), "--heartbeat", "30"])
+    settings = from_args(args, {"CARESYNC_LOG_LEVEL": "warning"})
+    assert settings.port == 9100  # from the file
+    assert settings.log_level == "warning"  # the variable wins over the file
+    assert settings.heartbeat_interval_s == 30.0  # the flag wins over both
+    assert settings.allowed_origins == ("https://a.example",)
+    assert Settings.load({"CARESYNC_CONFIG": str(config)}).port == 9100
+
+
+def test_a_config_file_with_an_unknown_name_or_a_bad_value_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "caresync.toml"
+    config.write_text("prot = 9100\n")
+    with pytest.raises(SettingError, match="unknown setting 'prot'"):
+        Settings.load({"CARESYNC_CONFIG": str(config)})
+    config.write_text('port = "eighty"\n')
+    with pytest.raises(SettingError, match="port: expected integer"):
+        Settings.load({"CARESYNC_CONFIG": str(config)})
