@@ -64,6 +64,11 @@ def decoy_hash() -> str:
     return hash_password(secrets.token_urlsafe(16))
 
 
+def verify_decoy(password: str) -> bool:
+    """The work of checking a password, against :func:`decoy_hash` (always False)."""
+    return verify_password(password, decoy_hash()) and False
+
+
 def _verify_scrypt(password: str, stored: str) -> bool:
     try:
         _scheme, n, r, p, salt, digest = stored.split("$")

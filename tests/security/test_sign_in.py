@@ -77,12 +77,18 @@ def hash_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The threads password verifications ran on."""
     calls: list[str] = []
     real: Callable[[str, str], bool] = staff_auth.verify_password
+    real_decoy: Callable[[str], bool] = staff_auth.verify_decoy
 
     def counting(password: str, stored: str) -> bool:
         calls.append(threading.current_thread().name)
         return real(password, stored)
 
+    def counting_decoy(password: str) -> bool:
+        calls.append(threading.current_thread().name)
+        return real_decoy(password)
+
     monkeypatch.setattr(staff_auth, "verify_password", counting)
+    monkeypatch.setattr(staff_auth, "verify_decoy", counting_decoy)
     return calls
 
 
