@@ -38,9 +38,12 @@ async def staff_from_cookie(connection: HTTPConnection, node: Node) -> Staff:
         raise SignInRequired("sign-in")
     try:
         async with node.db.read() as conn:
-            return await authenticate_staff(conn, token, node.clock.now_ms())
+            staff = await authenticate_staff(conn, token, node.clock.now_ms())
     except Unauthorized as exc:
         raise SignInRequired("expired" if exc.code == "expired" else "sign-in") from exc
+    if staff.credential_id is not None:
+        await node.staff_auth.tokens.note_use(staff.credential_id, staff.last_used_ms)
+    return staff
 
 
 def cookies_secure(connection: HTTPConnection) -> bool:

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from server.clock import ManualClock
 from tests.conftest import RunningServer
-from tests.security.conftest import World, build_world
+from tests.security.conftest import PASSWORD, World, build_world
 
 
 async def test_tokens_are_named_listed_and_revoked(world: World) -> None:
@@ -67,3 +67,15 @@ async def test_api_tokens_and_the_initial_admin_token_expire(clocked: RunningSer
     clock.advance(31 * 24 * 3600)
     async with clocked.http(world.agency.admin_token) as admin:
         assert (await admin.get("/api/v1/alerts")).status_code == 401
+
+
+async def test_console_sessions_record_their_last_use(world: World) -> None:
+    async with world.running.http() as http:
+        page = await http.get("/console/sign-in")
+        form = {"login": world.coordinator_login, "password": PASSWORD, "csrf_token": page.cookies["caresync_csrf"]}
+        assert (await http.post("/console/sign-in", data=form)).status_code == 303
+        assert (await http.get("/console/notifications")).status_code == 200
+    async with world.running.http(world.coordinator_token) as http:
+        tokens = (await http.get(f"/api/v1/users/{world.coordinator_id}/tokens")).json()["tokens"]
+    session = next(t for t in tokens if t["name"] == "sign-in")
+    assert session["last_used_at"] is not None and session["expires_at"] is not None
