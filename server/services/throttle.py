@@ -41,7 +41,7 @@ SIGN_IN_PER_ADDRESS = Limit(30, 60.0)
 SIGN_IN_FAILURES_PER_LOGIN = Limit(10, 15 * 60.0)
 """Wrong passwords for one login per 15 minutes; a correct sign-in clears the count."""
 ENROLMENT_PER_ADDRESS = Limit(20, 60.0)
-"""Enrolment-code attempts from one client address per minute."""
+"""Failed enrolment-code attempts from one client address per minute."""
 
 
 class SlidingWindow:
@@ -74,6 +74,12 @@ class SlidingWindow:
 
     def clear(self, key: str) -> None:
         self._events.pop(key, None)
+
+    def forget_one(self, key: str) -> None:
+        """Take back the latest event of ``key`` (an attempt that turned out legitimate)."""
+        events = self._events.get(key)
+        if events:
+            events.pop()
 
     def _current(self, key: str) -> deque[int] | None:
         events = self._events.get(key)
@@ -110,7 +116,9 @@ class SignInThrottle:
 
 
 class AddressThrottle:
-    """Every attempt from one client address (enrolment codes)."""
+    """Attempts from one client address (enrolment codes). Each attempt counts when it
+    is admitted (so a burst is limited like a trickle); a successful one is taken back,
+    so an office enrolling many phones from one address is not held up."""
 
     def __init__(self, limit: Limit, clock: Clock, what: str) -> None:
         self.window = SlidingWindow(limit, clock)
@@ -121,3 +129,6 @@ class AddressThrottle:
         if wait:
             raise TooManyAttempts(f"too many {self.what} attempts; try again in {wait} s", wait)
         self.window.record(address)
+
+    def succeeded(self, address: str) -> None:
+        self.window.forget_one(address)

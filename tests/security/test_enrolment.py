@@ -36,3 +36,19 @@ async def test_enrolment_attempts_are_throttled_per_address(world: World) -> Non
         # Another client address (through a trusted proxy) is not affected.
         elsewhere = await app.post("/api/v1/device/enrol", json=body, headers={"x-forwarded-for": "203.0.113.9"})
         assert elsewhere.status_code == 401
+
+
+async def test_successful_enrolments_do_not_count(world: World) -> None:
+    """An office enrolling a whole team's phones from one address is not held up."""
+    node = world.running.node
+    tenant = world.agency.tenant_id
+    codes = []
+    for n in range(ENROLMENT_PER_ADDRESS.limit + 5):
+        device = await node.devices.create_device(
+            tenant, name=f"Phone {n}", carer_ids=[world.a.carer_id], issue_token=False
+        )
+        codes.append((await node.devices.issue_enrolment_code(tenant, device.device_id)).code)
+    async with world.running.http() as app:
+        for code in codes:
+            body = {"code": code, "uuid": str(uuid.uuid4()), "app_version": "1.0"}
+            assert (await app.post("/api/v1/device/enrol", json=body)).status_code == 201
