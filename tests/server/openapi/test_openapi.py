@@ -63,7 +63,9 @@ async def test_served_and_unknown_paths_answer_json(running: RunningServer) -> N
             assert response.json()["error"]["code"] == code, response.text
 
 
-def _schemathesis(base_url: str, token: str, *selection: str, examples: int) -> subprocess.CompletedProcess[str]:
+def _schemathesis(
+    base_url: str, token: str, workdir: Path, *selection: str, examples: int
+) -> subprocess.CompletedProcess[str]:
     """One bounded run (``examples`` cases per operation, a fixed seed): about half a minute."""
     command = [
         str(SCHEMATHESIS),
@@ -88,7 +90,8 @@ def _schemathesis(base_url: str, token: str, *selection: str, examples: int) -> 
         "--no-color",
         *selection,
     ]
-    return subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ})
+    # Run in the test's folder: schemathesis keeps a cache folder where it runs.
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ}, cwd=workdir)
 
 
 @pytest.mark.e2e
@@ -107,6 +110,7 @@ async def test_schemathesis_finds_no_server_error_and_no_answer_off_schema(tmp_p
             _schemathesis,
             server.base_url,
             agency.admin_token,
+            tmp_path,
             # Signing out would end the run's own session; everything else is fair game.
             "--exclude-path",
             "/api/v1/auth/sign-out",
@@ -119,6 +123,7 @@ async def test_schemathesis_finds_no_server_error_and_no_answer_off_schema(tmp_p
             _schemathesis,
             server.base_url,
             agency.carers[0].device_token,
+            tmp_path,
             "--include-path-regex",
             "^/api/v1/device/",
             examples=25,
