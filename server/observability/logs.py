@@ -154,6 +154,7 @@ class JsonFormatter(logging.Formatter):
 
 
 LEVELS = ("debug", "info", "warning", "error")
+_CHATTY_LIBRARIES = ("aiosqlite", "asyncio", "httpcore", "httpx", "multipart", "python_multipart", "websockets")
 FORMATS = ("text", "json")
 
 
@@ -182,6 +183,10 @@ def configure_logging(level: str, fmt: str, node_id: str, stream: TextIO | None 
             root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # Libraries that log every call at debug level stay at info: --log-level debug is for
+    # caresync's own lines (and uvicorn's per-socket ones).
+    for library in _CHATTY_LIBRARIES:
+        logging.getLogger(library).setLevel(logging.INFO if level.lower() == "debug" else logging.NOTSET)
     chatter = logging.getLogger("uvicorn.error")
     for old_filter in [f for f in chatter.filters if isinstance(f, _QuietSocketChatter)]:
         chatter.removeFilter(old_filter)
