@@ -98,8 +98,9 @@ class Settings:
         "besides its own",
     )
     allowed_hosts: tuple[str, ...] = setting(
-        ["127.0.0.1", "localhost", "::1"],
-        "comma-separated host names this server answers to (Host header; '*.example.org' wildcards, '*': any); "
+        ["127.0.0.1", "localhost", "[::1]"],
+        "comma-separated host names this server answers to (Host header; IPv6 in brackets; '*.example.org' "
+        "wildcards, '*': any); "
         "others get 400. List the names users and the load balancer use",
     )
     secure_cookies: str = setting(

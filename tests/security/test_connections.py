@@ -114,7 +114,7 @@ async def test_unknown_host_names_are_refused(running: RunningServer) -> None:
     async with httpx.AsyncClient(base_url=running.base_url) as http:
         rebound = await http.get("/console/sign-in", headers={"host": "attacker.example"})
         assert rebound.status_code == 400
-        for host in (f"127.0.0.1:{running.port}", f"localhost:{running.port}"):
+        for host in (f"127.0.0.1:{running.port}", f"localhost:{running.port}", f"[::1]:{running.port}"):
             assert (await http.get("/console/sign-in", headers={"host": host})).status_code == 200
     # The same check guards WebSocket upgrades.
     for host, status in ((b"attacker.example", b" 400 "), (b"127.0.0.1", b" 101 ")):
