@@ -21,7 +21,7 @@ DeviceState = Literal["offline", "not_acknowledging", "up_to_date"]
 AlertStatus = Literal["open", "resolved", "dismissed"]
 
 
-class AlertDevice(Struct):
+class AlertDevice(Struct, frozen=True):
     """One of the carer's devices, as it stood when the alert was raised or updated."""
 
     device_id: Id
@@ -35,7 +35,7 @@ class AlertDevice(Struct):
     state: DeviceState
 
 
-class AlertVisit(Struct):
+class AlertVisit(Struct, frozen=True):
     """A visit touched by a change the carer has not received."""
 
     visit_id: Id
@@ -47,7 +47,7 @@ class AlertVisit(Struct):
     seq: int
 
 
-class AlertView(Struct):
+class AlertView(Struct, frozen=True):
     id: Id
     carer_id: Id
     carer_name: ShortText
@@ -71,41 +71,41 @@ class AlertView(Struct):
     """The name of the staff user who closed it (None while open, or resolved by an ack)."""
 
 
-class AlertEventBase(Struct, tag_field="kind"):
+class AlertEventBase(Struct, tag_field="kind", frozen=True):
     alert: AlertView
 
 
-class AlertRaised(AlertEventBase, tag="alert_raised"):
+class AlertRaised(AlertEventBase, tag="alert_raised", frozen=True):
     pass
 
 
-class AlertUpdated(AlertEventBase, tag="alert_updated"):
+class AlertUpdated(AlertEventBase, tag="alert_updated", frozen=True):
     pass
 
 
-class AlertResolved(AlertEventBase, tag="alert_resolved"):
+class AlertResolved(AlertEventBase, tag="alert_resolved", frozen=True):
     pass
 
 
-class AlertDismissed(AlertEventBase, tag="alert_dismissed"):
+class AlertDismissed(AlertEventBase, tag="alert_dismissed", frozen=True):
     pass
 
 
-class DeviceEventBase(Struct, tag_field="kind"):
+class DeviceEventBase(Struct, tag_field="kind", frozen=True):
     device_id: Id
     device_name: ShortText
     carer_ids: list[Id]
 
 
-class DeviceSynced(DeviceEventBase, tag="device_synced"):
+class DeviceSynced(DeviceEventBase, tag="device_synced", frozen=True):
     pass
 
 
-class DeviceConnected(DeviceEventBase, tag="device_connected"):
+class DeviceConnected(DeviceEventBase, tag="device_connected", frozen=True):
     pass
 
 
-class DeviceDisconnected(DeviceEventBase, tag="device_disconnected"):
+class DeviceDisconnected(DeviceEventBase, tag="device_disconnected", frozen=True):
     pass
 
 
@@ -114,12 +114,12 @@ ConsolePayload = (
 )
 
 
-class ConsoleHello(Struct, tag_field="type", tag="console_hello"):
+class ConsoleHello(Struct, tag_field="type", tag="console_hello", frozen=True):
     token: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
     positions: list[FeedPosition] = []
 
 
-class ConsoleFeedStatus(Struct):
+class ConsoleFeedStatus(Struct, frozen=True):
     feed: Id
     name: ShortText
     epoch: Epoch
@@ -127,7 +127,7 @@ class ConsoleFeedStatus(Struct):
     action: FeedAction
 
 
-class ConsoleWelcome(Struct, tag_field="type", tag="console_welcome"):
+class ConsoleWelcome(Struct, tag_field="type", tag="console_welcome", frozen=True):
     user_id: Id
     role: str
     server_time: datetime
@@ -135,7 +135,7 @@ class ConsoleWelcome(Struct, tag_field="type", tag="console_welcome"):
     heartbeat_interval_s: float
 
 
-class ConsoleEvent(Struct, tag_field="type", tag="event"):
+class ConsoleEvent(Struct, tag_field="type", tag="event", frozen=True):
     feed: Id
     epoch: Epoch
     seq: Annotated[int, msgspec.Meta(ge=1)]

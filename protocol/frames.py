@@ -32,14 +32,14 @@ Time = Annotated[datetime, msgspec.Meta(tz=True)]
 """An RFC 3339 time that carries an offset; a time without one is an ``invalid_frame``."""
 
 
-class Struct(msgspec.Struct, kw_only=True):
+class Struct(msgspec.Struct, kw_only=True, frozen=True):
     """Base of every wire struct: keyword-only, immutable; unknown fields are ignored."""
 
 
 # --------------------------------------------------------------------------- positions
 
 
-class FeedPosition(Struct):
+class FeedPosition(Struct, frozen=True):
     """A position in one carer's feed: ``seq`` changes applied within ``epoch``."""
 
     feed: Id
@@ -50,7 +50,7 @@ class FeedPosition(Struct):
 FeedAction = Literal["resume", "catch_up", "reset", "clean_sync"]
 
 
-class FeedStatus(Struct):
+class FeedStatus(Struct, frozen=True):
     """One feed as announced in ``welcome``: its head and what the device must do."""
 
     feed: Id
@@ -60,7 +60,7 @@ class FeedStatus(Struct):
     action: FeedAction
 
 
-class TenantPreferences(Struct):
+class TenantPreferences(Struct, frozen=True):
     """Tenant settings a device needs."""
 
     auto_sync_enabled: bool
@@ -74,13 +74,13 @@ class TenantPreferences(Struct):
 # --------------------------------------------------------------------------- rota views
 
 
-class ClientView(Struct):
+class ClientView(Struct, frozen=True):
     id: Id
     name: ShortText
     address: ShortText = ""
 
 
-class TaskView(Struct):
+class TaskView(Struct, frozen=True):
     id: Id
     title: ShortText
     position: WireInt
@@ -90,7 +90,7 @@ class TaskView(Struct):
 VisitStatus = Literal["scheduled", "cancelled"]
 
 
-class VisitView(Struct):
+class VisitView(Struct, frozen=True):
     """What a carer's device holds of one visit. Owned by the office."""
 
     id: Id
@@ -105,7 +105,7 @@ class VisitView(Struct):
     notes: LongText = ""
 
 
-class VisitUpsert(Struct, tag_field="kind", tag="visit_upsert"):
+class VisitUpsert(Struct, tag_field="kind", tag="visit_upsert", frozen=True):
     """The carer has this visit: store it whole, replacing any older copy."""
 
     visit: VisitView
@@ -114,7 +114,7 @@ class VisitUpsert(Struct, tag_field="kind", tag="visit_upsert"):
 RemovalReason = Literal["reassigned"]
 
 
-class VisitRemoved(Struct, tag_field="kind", tag="visit_removed"):
+class VisitRemoved(Struct, tag_field="kind", tag="visit_removed", frozen=True):
     """The carer no longer has this visit: delete the local copy."""
 
     visit_id: Id
@@ -127,13 +127,13 @@ ChangePayload = VisitUpsert | VisitRemoved
 # --------------------------------------------------------------------------- mutations
 
 
-class Location(Struct):
+class Location(Struct, frozen=True):
     lat: Annotated[float, msgspec.Meta(ge=-90, le=90)]
     lon: Annotated[float, msgspec.Meta(ge=-180, le=180)]
     accuracy_m: Annotated[float, msgspec.Meta(ge=0)] | None = None
 
 
-class MutationBase(Struct, tag_field="kind"):
+class MutationBase(Struct, tag_field="kind", frozen=True):
     """Fields of every mutation. ``mutation_id`` is unique and increasing per device."""
 
     mutation_id: Annotated[int, msgspec.Meta(ge=1, le=MAX_WIRE_INT)]
@@ -142,25 +142,25 @@ class MutationBase(Struct, tag_field="kind"):
     captured_at: Time
 
 
-class CheckIn(MutationBase, tag="check_in"):
+class CheckIn(MutationBase, tag="check_in", frozen=True):
     location: Location | None = None
 
 
-class CheckOut(MutationBase, tag="check_out"):
+class CheckOut(MutationBase, tag="check_out", frozen=True):
     location: Location | None = None
 
 
-class TaskOutcome(MutationBase, tag="task_outcome"):
+class TaskOutcome(MutationBase, tag="task_outcome", frozen=True):
     task_id: Id
     done: bool
     reason: ShortText | None = None
 
 
-class VisitNote(MutationBase, tag="visit_note"):
+class VisitNote(MutationBase, tag="visit_note", frozen=True):
     text: LongText
 
 
-class FormSubmission(MutationBase, tag="form_submission"):
+class FormSubmission(MutationBase, tag="form_submission", frozen=True):
     form: ShortText
     data: dict[str, Any]
     """Any JSON object; nesting deeper than the decoder allows is an ``invalid_frame``."""
@@ -171,7 +171,7 @@ Mutation = CheckIn | CheckOut | TaskOutcome | VisitNote | FormSubmission
 MutationStatus = Literal["applied", "applied_with_conflict", "rejected", "duplicate"]
 
 
-class MutationResult(Struct):
+class MutationResult(Struct, frozen=True):
     """The server's answer for one uploaded mutation.
 
     A retried mutation answers ``duplicate`` with the first answer's status in
@@ -188,7 +188,7 @@ class MutationResult(Struct):
 # --------------------------------------------------------------------------- frames
 
 
-class Hello(Struct, tag_field="type", tag="hello"):
+class Hello(Struct, tag_field="type", tag="hello", frozen=True):
     token: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_SHORT_TEXT_CHARS)]
     device_uuid: Id
     app_version: Annotated[str, msgspec.Meta(max_length=MAX_APP_VERSION_CHARS)]
@@ -196,7 +196,7 @@ class Hello(Struct, tag_field="type", tag="hello"):
     positions: list[FeedPosition] = []
 
 
-class Welcome(Struct, tag_field="type", tag="welcome"):
+class Welcome(Struct, tag_field="type", tag="welcome", frozen=True):
     device_id: Id
     server_time: Time
     feeds: list[FeedStatus]
@@ -205,7 +205,7 @@ class Welcome(Struct, tag_field="type", tag="welcome"):
     max_frame_bytes: int
 
 
-class Change(Struct, tag_field="type", tag="change"):
+class Change(Struct, tag_field="type", tag="change", frozen=True):
     feed: Id
     epoch: Epoch
     seq: Annotated[int, msgspec.Meta(ge=1, le=MAX_WIRE_INT)]
@@ -213,25 +213,25 @@ class Change(Struct, tag_field="type", tag="change"):
     payload: ChangePayload
 
 
-class Ack(Struct, tag_field="type", tag="ack"):
+class Ack(Struct, tag_field="type", tag="ack", frozen=True):
     feed: Id
     epoch: Epoch
     seq: Seq
 
 
-class Heartbeat(Struct, tag_field="type", tag="heartbeat"):
+class Heartbeat(Struct, tag_field="type", tag="heartbeat", frozen=True):
     heads: list[FeedPosition] = []
     server_time: Time | None = None
 
 
-class SyncRequest(Struct, tag_field="type", tag="sync_request"):
+class SyncRequest(Struct, tag_field="type", tag="sync_request", frozen=True):
     request_id: Id
     mutations: list[Mutation] = []
     positions: list[FeedPosition] = []
     page_size: Annotated[int, msgspec.Meta(ge=1, le=MAX_WIRE_INT)] = 500
 
 
-class SyncResponse(Struct, tag_field="type", tag="sync_response"):
+class SyncResponse(Struct, tag_field="type", tag="sync_response", frozen=True):
     request_id: Id
     results: list[MutationResult]
     changes: list[Change]
@@ -242,7 +242,7 @@ class SyncResponse(Struct, tag_field="type", tag="sync_response"):
     more: bool = False
 
 
-class CleanSyncRequest(Struct, tag_field="type", tag="clean_sync_request"):
+class CleanSyncRequest(Struct, tag_field="type", tag="clean_sync_request", frozen=True):
     """Ask for a page of a fresh snapshot of one feed; no cursor starts a new snapshot."""
 
     request_id: Id
@@ -251,7 +251,7 @@ class CleanSyncRequest(Struct, tag_field="type", tag="clean_sync_request"):
     page_size: Annotated[int, msgspec.Meta(ge=1, le=200)] = 50
 
 
-class CleanSyncResponse(Struct, tag_field="type", tag="clean_sync_response"):
+class CleanSyncResponse(Struct, tag_field="type", tag="clean_sync_response", frozen=True):
     """One page of a snapshot taken at ``(epoch, seq)`` of the feed."""
 
     request_id: Id
@@ -266,20 +266,20 @@ class CleanSyncResponse(Struct, tag_field="type", tag="clean_sync_response"):
     """None on the last page: the snapshot is complete."""
 
 
-class ResyncRequired(Struct, tag_field="type", tag="resync_required"):
+class ResyncRequired(Struct, tag_field="type", tag="resync_required", frozen=True):
     """The server asks for a clean sync of these feeds (history gone, reset, or an operator)."""
 
     feeds: list[Id]
     reason: ShortText
 
 
-class Preferences(Struct, tag_field="type", tag="preferences"):
+class Preferences(Struct, tag_field="type", tag="preferences", frozen=True):
     """The tenant's preferences changed; they replace the ones from ``welcome``."""
 
     preferences: TenantPreferences
 
 
-class Error(Struct, tag_field="type", tag="error"):
+class Error(Struct, tag_field="type", tag="error", frozen=True):
     code: str
     message: str
     request_id: str | None = None
