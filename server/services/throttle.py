@@ -8,6 +8,7 @@ balancer spreading one client over N nodes, that client gets up to N times the l
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from collections import OrderedDict, deque
 from dataclasses import dataclass
@@ -91,6 +92,20 @@ class SlidingWindow:
         return events
 
 
+def address_key(address: str) -> str:
+    """The key a client address is counted under: an IPv6 address by its /64 (one
+    subscriber's network, whose 2**64 addresses are one client's), anything else as is."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
 class SignInThrottle:
     """Per client address (every attempt) and per login (attempts since the last success).
 
@@ -105,6 +120,7 @@ class SignInThrottle:
 
     def admit(self, address: str, login: str) -> None:
         """Count an attempt, or refuse it (before any password work is done)."""
+        address = address_key(address)
         wait = max(self.by_address.retry_after_s(address), self.by_login.retry_after_s(login))
         if wait:
             raise TooManyAttempts(f"too many sign-in attempts; try again in {wait} s", wait)
@@ -125,10 +141,11 @@ class AddressThrottle:
         self.what = what
 
     def admit(self, address: str) -> None:
+        address = address_key(address)
         wait = self.window.retry_after_s(address)
         if wait:
             raise TooManyAttempts(f"too many {self.what} attempts; try again in {wait} s", wait)
         self.window.record(address)
 
     def succeeded(self, address: str) -> None:
-        self.window.forget_one(address)
+        self.window.forget_one(address_key(address))

@@ -57,6 +57,20 @@ async def test_attempts_from_one_address_are_limited(world: World) -> None:
         assert 1 <= int(refused.headers["retry-after"]) <= 60
 
 
+async def test_an_ipv6_network_counts_as_one_address(world: World) -> None:
+    """Rotating through the 2**64 addresses of one IPv6 /64 does not escape the limit."""
+    async with world.running.http() as http:
+        for n in range(SIGN_IN_PER_ADDRESS.limit):
+            headers = {"x-forwarded-for": f"2001:db8:1:2::{n + 1:x}"}
+            body = {"login": f"guess{n}@x", "password": "p" * 10}
+            assert (await http.post("/api/v1/auth/sign-in", json=body, headers=headers)).status_code == 401
+        same_net = {"x-forwarded-for": "2001:db8:1:2:ffff::1"}
+        other_net = {"x-forwarded-for": "2001:db8:1:3::1"}
+        body = {"login": "another@x", "password": "p" * 10}
+        assert (await http.post("/api/v1/auth/sign-in", json=body, headers=same_net)).status_code == 429
+        assert (await http.post("/api/v1/auth/sign-in", json=body, headers=other_net)).status_code == 401
+
+
 async def test_the_console_sign_in_form_is_limited_too(world: World) -> None:
     async with world.running.http() as http:
         page = await http.get("/console/sign-in")
