@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from redis.exceptions import RedisError
 
 from server.bus.base import Bus
-from server.bus.memory import MemoryBus
-from server.bus.redis import RedisBus
+from server.bus.factory import bus_for
 from server.clock import Clock, SystemClock
 from server.cluster.leases import ClusterJob
 from server.cluster.presence import Presence, remove_dead_nodes
@@ -63,7 +62,7 @@ class Node:
     def build(cls, settings: Settings, clock: Clock | None = None, bus: Bus | None = None) -> Node:
         clock = clock or SystemClock()
         if bus is None:
-            bus = RedisBus(settings.redis_url) if settings.redis_url else MemoryBus()
+            bus = bus_for(settings.redis_url)
         node_id = settings.node_id or f"node-{uuid.uuid4().hex[:12]}"
         db = Database(settings.database_url)
         devices = DeviceService(db, clock, bus)

@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from server.bus.base import Bus
+from server.bus.base import Bus, BusState
+from server.bus.factory import bus_for
 from server.bus.memory import MemoryBus
 from server.bus.redis import RedisBus
 from tests.support import eventually
@@ -82,3 +83,23 @@ async def test_thousands_of_concurrent_subscribes_are_batched(redis_server_url: 
         assert bus.subscription_commands - before <= 10
     finally:
         await bus.close()
+
+
+async def test_the_lifecycle_is_part_of_the_contract(bus: Bus) -> None:
+    """State, health and the reconnect hook exist on every backend: no caller checks types."""
+    assert bus.state == BusState.CONNECTED and bus.is_healthy
+    calls: list[int] = []
+
+    async def hook() -> None:
+        calls.append(1)
+
+    bus.set_reconnect_hook(hook)
+    await bus.ping()
+    assert bus.reconnects == 0 and bus.publish_failures == 0
+
+
+async def test_closing_is_reported() -> None:
+    bus = bus_for(None)
+    await bus.start()
+    await bus.close()
+    assert bus.state == BusState.CLOSED and not bus.is_healthy
