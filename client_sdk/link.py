@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit, urlunsplit
 
@@ -17,7 +18,7 @@ from websockets.exceptions import ConnectionClosed
 from client_sdk.backoff import Backoff
 from client_sdk.errors import DeviceStopped, RequestFailed
 from protocol.codec import decode_server_frame, encode
-from protocol.errors import ErrorCode, should_reconnect
+from protocol.errors import CloseCode, ErrorCode, retry_hint_s, should_reconnect
 from protocol.frames import (
     CleanSyncRequest,
     CleanSyncResponse,
@@ -90,7 +91,15 @@ class Link:
                 self.stopped_by = DeviceStopped(code, reason)
                 return
             self._url_index += 1
-            await asyncio.sleep(self.backoff.next_delay())
+            await asyncio.sleep(self._delay_after(code, reason))
+
+    def _delay_after(self, code: int, reason: str) -> float:
+        """Backoff, except that a 4003 (server cannot serve now) names its own wait: take it,
+        with jitter, without growing the backoff (the server is fine, its database is not)."""
+        hint = retry_hint_s(reason) if code == CloseCode.TRY_AGAIN_LATER else None
+        if hint is None:
+            return self.backoff.next_delay()
+        return hint * random.uniform(1.0, 1.5)
 
     async def _serve(self, ws: ClientConnection) -> None:
         await self._send(ws, encode(self.hello()).decode())

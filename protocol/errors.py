@@ -10,6 +10,7 @@ Close codes are split in two ranges (docs/protocol.md, "Close codes"):
 from __future__ import annotations
 
 import enum
+import re
 
 
 class ErrorCode(enum.StrEnum):
@@ -89,6 +90,15 @@ def should_reconnect(code: int) -> bool:
     if code in TERMINAL_RANGE:
         return False
     return code not in (1002, 1003, 1007, 1008, 1009)
+
+
+_RETRY_HINT = re.compile(r"retry in (\d+(?:\.\d+)?) s")
+
+
+def retry_hint_s(reason: str) -> float | None:
+    """The wait a 4003 close reason asks for (``retry in N s``), if it names one."""
+    found = _RETRY_HINT.search(reason)
+    return float(found.group(1)) if found else None
 
 
 class ProtocolError(Exception):

@@ -2,7 +2,15 @@ from __future__ import annotations
 
 import pytest
 
-from protocol.errors import RECONNECT_RANGE, TERMINAL_RANGE, CloseCode, ErrorCode, ProtocolError, should_reconnect
+from protocol.errors import (
+    RECONNECT_RANGE,
+    TERMINAL_RANGE,
+    CloseCode,
+    ErrorCode,
+    ProtocolError,
+    retry_hint_s,
+    should_reconnect,
+)
 
 
 def test_close_codes_sit_in_their_documented_ranges() -> None:
@@ -72,3 +80,11 @@ def test_error_code_values_are_stable() -> None:
 def test_an_error_never_carries_u0000() -> None:
     error = ProtocolError(ErrorCode.INVALID_FRAME, "bad \x00 value", "r\x00")
     assert "\x00" not in error.message and error.request_id is None
+
+
+@pytest.mark.parametrize(
+    ("reason", "hint"),
+    [("the database is unavailable (OSError); retry in 2 s", 2.0), ("retry in 0.5 s", 0.5), ("slow", None)],
+)
+def test_the_retry_hint_of_a_try_again_later_close(reason: str, hint: float | None) -> None:
+    assert retry_hint_s(reason) == hint
