@@ -28,6 +28,13 @@ ENROLMENT_CODE_TTL_S = 15 * 60
 """Default lifetime of a device enrolment code."""
 STAFF_TOKEN_TTL_S = 12 * 3600
 """A working shift: staff sign in again after 12 hours."""
+API_TOKEN_MAX_TTL_S = 400 * 24 * 3600
+"""The longest expiry an API token may be given (a little over a year)."""
+API_TOKEN_LAST_USED_GRANULARITY_MS = 60_000
+"""An API token's ``last_used_at`` is written at most this often (a write per request is waste)."""
+INITIAL_ADMIN_TOKEN_TTL_S = 30 * 24 * 3600
+"""The token ``caresync tenant`` prints expires after 30 days: make named tokens
+(``caresync tokens create``) or sign in with a password for anything longer-lived."""
 SNAPSHOT_TTL_S = 10 * 60
 """How long an unfinished clean-sync snapshot may be resumed."""
 RECENT_ALERTS_MS = 24 * 3600 * 1000

@@ -75,9 +75,13 @@ def _token_view(info: TokenInfo) -> dict[str, object]:
 
 @handles_errors
 async def create_staff_token(request: Request) -> Response:
-    """A named API token (``name``, optional ``ttl_s``; absent: no expiry). Shown once."""
+    """A named API token (``name``, optional ``ttl_s``; absent: no expiry). Shown once.
+
+    Only an admin issues tokens (a stolen password must not mint a lasting credential);
+    users list and revoke their own."""
     staff = await staff_of(request)
-    user_id = _token_owner(staff, request)
+    staff.require_admin()
+    user_id: str = request.path_params["user_id"]
     body = await read_body(request, TokenBody) if await request.body() else TokenBody()
     issued = await node_of(request).staff_auth.tokens.issue(staff.tenant_id, user_id, body.name, body.ttl_s)
     expires = None if issued.expires_at_ms is None else to_datetime(issued.expires_at_ms)

@@ -21,7 +21,7 @@ from server.bus.base import Bus
 from server.clock import Clock
 from server.passwords import hash_password, needs_rehash, verify_decoy, verify_password
 from server.services.errors import Forbidden, InvalidInput, NotFound, Unauthorized
-from server.services.staff_tokens import SIGN_IN_TOKEN_NAME, StaffTokens, insert_token, revoke_sign_ins
+from server.services.staff_tokens import SIGN_IN_TOKEN_NAME, StaffTokens, insert_token, revoke_all
 from server.services.throttle import SignInThrottle
 from server.store.database import Database
 from server.store.schema import users
@@ -59,8 +59,9 @@ class StaffAuth:
             return await asyncio.to_thread(work, *args)
 
     async def set_password(self, tenant_id: str, user_id: str, login: str, password: str) -> None:
-        """Set an office user's login and password; their sign-in tokens are revoked and
-        the console sockets open on them are closed (named API tokens stay)."""
+        """Set an office user's login and password. Every token they hold (sign-ins and API
+        tokens) is revoked and their open console sockets close: a reset after a leak
+        leaves the intruder nothing."""
         if len(password) < MIN_PASSWORD_LENGTH:
             raise InvalidInput(f"a password has at least {MIN_PASSWORD_LENGTH} characters")
         if len(password) > 1024:
@@ -87,7 +88,7 @@ class StaffAuth:
             if taken is not None:
                 raise InvalidInput(f"login {login} is taken in this agency")
             await conn.execute(update(users).where(users.c.id == user_id).values(login=login, password_hash=hashed))
-            await revoke_sign_ins(conn, user_id, self.clock.now_ms())
+            await revoke_all(conn, user_id, self.clock.now_ms())
         await self.tokens.notify(user_id)
 
     async def sign_in(self, login: str, password: str, *, client: str = "", tenant_id: str | None = None) -> SignedIn:

@@ -23,12 +23,10 @@ from server.ids import hash_token, new_id, new_token
 from server.services.errors import InvalidInput, NotFound
 from server.store.database import Database
 from server.store.schema import credentials, users
+from server.tunables import API_TOKEN_LAST_USED_GRANULARITY_MS as LAST_USED_GRANULARITY_MS
+from server.tunables import API_TOKEN_MAX_TTL_S
 
 SIGN_IN_TOKEN_NAME = "sign-in"
-API_TOKEN_MAX_TTL_S = 400 * 24 * 3600
-"""The longest expiry an API token may be given (a little over a year)."""
-LAST_USED_GRANULARITY_MS = 60_000
-"""``last_used_at`` is written at most this often per token (a write per request is waste)."""
 RECHECK = b"recheck"
 
 
@@ -150,24 +148,12 @@ async def insert_token(
     return IssuedToken(token_id, token, expires)
 
 
-async def revoke_sign_ins(conn: AsyncConnection, user_id: str, now: int) -> int:
-    """Revoke every sign-in token of a staff user (inside the caller's transaction).
-
-    Named API tokens are separate credentials, not derived from the password: they stay
-    until revoked by name (``DELETE /api/v1/users/{id}/tokens/{token_id}``).
-    """
-    from_sign_in = or_(
-        credentials.c.name == SIGN_IN_TOKEN_NAME,
-        and_(credentials.c.name.is_(None), credentials.c.expires_at.is_not(None)),  # before names existed
-    )
+async def revoke_all(conn: AsyncConnection, user_id: str, now: int) -> int:
+    """Revoke every token of a staff user, sign-ins and API tokens alike (inside the
+    caller's transaction): after a password change nothing issued before it works."""
     result = await conn.execute(
         update(credentials)
-        .where(
-            credentials.c.user_id == user_id,
-            credentials.c.kind == "staff",
-            credentials.c.revoked_at.is_(None),
-            from_sign_in,
-        )
+        .where(credentials.c.user_id == user_id, credentials.c.kind == "staff", credentials.c.revoked_at.is_(None))
         .values(revoked_at=now)
     )
     return int(result.rowcount)

@@ -294,9 +294,10 @@ async def test_console_bad_input(office: Office) -> None:
 
 
 async def _admin_login(office: Office) -> tuple[str, str]:
-    await office.running.node.staff_auth.set_password(
-        office.agency.tenant_id, office.agency.admin.user_id, "admin@agency.test", "a long passphrase"
-    )
+    """A second admin with a password (setting one revokes that user's tokens)."""
+    node = office.running.node
+    admin_id = await node.directory.create_user(office.agency.tenant_id, None, "Office admin", "admin")
+    await node.staff_auth.set_password(office.agency.tenant_id, admin_id, "admin@agency.test", "a long passphrase")
     return "admin@agency.test", "a long passphrase"
 
 

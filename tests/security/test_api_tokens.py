@@ -27,6 +27,9 @@ async def test_tokens_are_named_listed_and_revoked(world: World) -> None:
             assert used["last_used_at"] is not None
             admin_id = world.agency.admin.user_id
             assert (await coordinator.get(f"/api/v1/users/{admin_id}/tokens")).status_code == 403
+            # Only an admin issues tokens: a stolen password cannot mint a lasting one.
+            minted = await coordinator.post(f"/api/v1/users/{user}/tokens", json={"name": "mine"})
+            assert minted.status_code == 403
         revoked = await admin.delete(f"/api/v1/users/{user}/tokens/{issued['id']}")
         assert revoked.status_code == 200
         async with world.running.http(issued["token"]) as coordinator:
