@@ -22,6 +22,10 @@ ALERTS_MAX_LIMIT = 500
 """Largest ``limit`` of the alert listing."""
 REDIS_SUBSCRIBE_CHUNK = 1000
 """Channels per Redis SUBSCRIBE/UNSUBSCRIBE command."""
+VISIT_LIST_MAX_PAGE_SIZE = 500
+"""Largest ``page_size`` of a visit listing."""
+VISIT_LIST_MAX_WINDOW_DAYS = 62
+"""The longest ``from``..``to`` window a visit list covers (two months)."""
 
 # -- lifetimes
 ENROLMENT_CODE_TTL_S = 15 * 60
@@ -47,6 +51,12 @@ HIGH_SEVERITY_WITHIN_MS = 60 * 60 * 1000
 # -- cluster bookkeeping
 PRESENCE_TOUCH_INTERVAL_S = 5.0
 """How often a node marks itself alive; three missed touches and it counts as dead."""
+DEVICE_EFFECTS_POLL_INTERVAL_S = 0.25
+"""How often every node reads recent device effects (the path that needs no bus)."""
+DEVICE_EFFECTS_LOOKBACK_MS = 10_000
+"""Each poll reads the effects of this last stretch (transactions may commit out of order)."""
+DEVICE_EFFECTS_RETENTION_MS = 60_000
+"""Device effects older than this are deleted."""
 MIGRATION_LOCK_ID = 7262001
 """PostgreSQL advisory lock taken while migrating, so nodes starting together take turns."""
 

@@ -15,6 +15,8 @@ from server.api.http import handles_errors, json_response, node_of, read_body, s
 from server.services.errors import InvalidInput
 from server.services.rota import NewTask
 from server.tunables import MAX_PAGE_NUMBER
+from server.tunables import VISIT_LIST_MAX_PAGE_SIZE as MAX_PAGE_SIZE
+from server.tunables import VISIT_LIST_MAX_WINDOW_DAYS as MAX_WINDOW_DAYS
 
 
 class TaskBody(msgspec.Struct):
@@ -120,9 +122,6 @@ async def change_task(request: Request) -> Response:
     return json_response(view)
 
 
-MAX_WINDOW_DAYS = 62
-"""The longest ``from``..``to`` window a visit list covers (two months)."""
-MAX_PAGE_SIZE = 500
 EARLIEST, LATEST = datetime(2000, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
 _LIST_PARAMS = {"from", "to", "page", "page_size"}
 

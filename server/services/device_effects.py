@@ -24,20 +24,16 @@ from dataclasses import dataclass
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from server import tunables
 from server.bus.base import Bus, device_control_channel
 from server.ids import new_id
 from server.store.schema import device_effects
 
 log = logging.getLogger(__name__)
 
-POLL_INTERVAL_S = 0.25
-"""How often every node reads recent effects (the path that needs no bus)."""
-
-LOOKBACK_MS = 10_000
-"""Each poll reads the effects of this last stretch (transactions may commit out of order)."""
-
-RETENTION_MS = 60_000
-"""Effects older than this are deleted."""
+POLL_INTERVAL_S = tunables.DEVICE_EFFECTS_POLL_INTERVAL_S
+LOOKBACK_MS = tunables.DEVICE_EFFECTS_LOOKBACK_MS
+RETENTION_MS = tunables.DEVICE_EFFECTS_RETENTION_MS
 
 
 class EffectKind(enum.StrEnum):

@@ -15,12 +15,10 @@ from server.services.office_input import checked_text
 from server.services.staff_tokens import StaffTokens, insert_token
 from server.store.database import Database
 from server.store.schema import branches, clients, tenants, users
+from server.tunables import INITIAL_ADMIN_TOKEN_TTL_S
 
 ROLES = ("carer", "coordinator", "admin")
 INITIAL_ADMIN_TOKEN_NAME = "initial admin token"
-INITIAL_ADMIN_TOKEN_TTL_S = 30 * 24 * 3600
-"""The token ``caresync tenant`` prints expires after 30 days: make named tokens
-(``caresync tokens create``) or sign in with a password for anything longer-lived."""
 
 
 @dataclass(frozen=True)

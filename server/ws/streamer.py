@@ -43,11 +43,9 @@ from server.periodic import backoff_s
 from server.services import feeds
 from server.store.database import Database
 from server.store.outage import StoreUnavailable
+from server.tunables import STREAMER_FILL_PAGE as FILL_PAGE
 
 log = logging.getLogger(__name__)
-
-FILL_PAGE = 200
-"""Stored changes read per query when a socket catches up."""
 
 CloseCallback = Callable[[CloseCode, str], Coroutine[Any, Any, None]]
 
