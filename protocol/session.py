@@ -94,7 +94,15 @@ class SyncAnswered(Frozen, frozen=True):
     heads: tuple[FeedPosition, ...]
 
 
-ServerEvent = Greeted | LivePublished | PageRead | HeadsRead | AnnouncementDue | AckReceived | SyncAnswered
+class ResyncAsked(Frozen, frozen=True):
+    """The office asked for a clean sync of the device (docs/protocol.md 4a, resync triggers)."""
+
+    reason: str
+
+
+ServerEvent = (
+    Greeted | LivePublished | PageRead | HeadsRead | AnnouncementDue | AckReceived | SyncAnswered | ResyncAsked
+)
 
 
 # ----------------------------------------------------------------- server commands
@@ -160,8 +168,24 @@ class Close(Frozen, frozen=True):
     reason: str
 
 
+class SendResyncRequired(Frozen, frozen=True):
+    """Send ``resync_required`` for these feeds."""
+
+    feeds: tuple[str, ...]
+    reason: str
+
+
 ServerCommand = (
-    AnnounceFeed | SendError | SendLive | ReadStore | SendStored | AnnounceHeads | SendHeartbeat | RecordAck | Close
+    AnnounceFeed
+    | SendError
+    | SendLive
+    | ReadStore
+    | SendStored
+    | AnnounceHeads
+    | SendHeartbeat
+    | RecordAck
+    | SendResyncRequired
+    | Close
 )
 
 
@@ -265,6 +289,8 @@ class ServerFeedSession:
             for head in event.heads:
                 self._see(head.feed, head.epoch, head.seq)
             return []
+        if isinstance(event, ResyncAsked):
+            return [SendResyncRequired(feeds=tuple(self._feeds), reason=event.reason)] if self._feeds else []
         return self._greet(event)
 
     # ------------------------------------------------------------ events

@@ -16,11 +16,10 @@ from protocol.frames import (
     FeedStatus,
     Heartbeat,
     Hello,
-    ResyncRequired,
     SyncRequest,
     Welcome,
 )
-from protocol.session import AckReceived, RecordAck, SyncAnswered
+from protocol.session import AckReceived, RecordAck, ResyncAsked, SyncAnswered
 from server.clock import to_datetime
 from server.observability.logs import bind
 from server.services import feeds
@@ -55,8 +54,7 @@ class DeviceSession(FeedSocket):
         return [*(feeds.CARERS.channel(f) for f in self.device.carers), tenant_channel(self.device.tenant_id)]
 
     def demand_resync(self, reason: str) -> None:
-        if self.device is not None:
-            self.streamer.send_frame(ResyncRequired(feeds=list(self.device.carers), reason=reason))
+        self.streamer.run_commands(self.streamer.session.handle(ResyncAsked(reason=reason)))
 
     def decode(self, text: str) -> DeviceFrame:
         return decode_device_frame(text)

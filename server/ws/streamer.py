@@ -21,7 +21,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from protocol.codec import encode
 from protocol.errors import CloseCode, ErrorCode
-from protocol.frames import Error, Heartbeat
+from protocol.frames import Error, Heartbeat, ResyncRequired
 from protocol.session import (
     AnnounceHeads,
     AnnouncementDue,
@@ -34,6 +34,7 @@ from protocol.session import (
     SendError,
     SendHeartbeat,
     SendLive,
+    SendResyncRequired,
     SendStored,
     ServerCommand,
     ServerFeedSession,
@@ -194,6 +195,9 @@ class FeedStreamer:
                 await self._send(encode(frame).decode())
             elif isinstance(command, SendError):
                 await self._send(encode(Error(code=command.code, message=command.message)).decode())
+            elif isinstance(command, SendResyncRequired):
+                resync = ResyncRequired(feeds=list(command.feeds), reason=command.reason)
+                await self._send(encode(resync).decode())
             elif isinstance(command, Close):
                 self._close(command.code, command.reason)
                 return

@@ -19,9 +19,11 @@ from protocol.session import (
     PageRead,
     ReadStore,
     RecordAck,
+    ResyncAsked,
     SendError,
     SendHeartbeat,
     SendLive,
+    SendResyncRequired,
     SendStored,
     ServerCommand,
     ServerFeedSession,
@@ -180,3 +182,9 @@ def test_an_ack_within_the_announced_head_is_recorded_and_sync_answers_announce_
 def test_events_and_commands_are_immutable() -> None:
     with pytest.raises(AttributeError):
         LivePublished(feed="f", epoch=1, seq=1).seq = 2  # type: ignore[misc]
+
+
+def test_an_office_resync_demand_names_every_feed_of_the_socket() -> None:
+    assert ServerFeedSession().handle(ResyncAsked(reason="office")) == [], "nothing before the welcome"
+    session, _ = greeted(heads=(head(5), head(2, feed="g")))
+    assert session.handle(ResyncAsked(reason="office")) == [SendResyncRequired(feeds=("f", "g"), reason="office")]
