@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -32,6 +34,25 @@ async def append_event(
         return encode(ConsoleEvent(feed=scope_id, epoch=epoch, seq=seq, at=to_datetime(now_ms), event=payload))
 
     return await feeds.append_entry(conn, feeds.CONSOLE, scope_id, build, {"created_at": now_ms})
+
+
+async def append_events(
+    conn: AsyncConnection, tenant_id: str, scope_id: str, payloads: list[ConsolePayload], now_ms: int
+) -> list[feeds.Appended]:
+    """Append several events to one scope's feed in a handful of statements (a pass that
+    raises a thousand alerts writes them as one batch per branch)."""
+    if not payloads:
+        return []
+    await feeds.ensure_console_feed(conn, tenant_id, scope_id)
+
+    def builder(payload: ConsolePayload) -> Callable[[int, int], bytes]:
+        def build(epoch: int, seq: int) -> bytes:
+            return encode(ConsoleEvent(feed=scope_id, epoch=epoch, seq=seq, at=to_datetime(now_ms), event=payload))
+
+        return build
+
+    builds = [builder(p) for p in payloads]
+    return await feeds.append_entries(conn, feeds.CONSOLE, scope_id, builds, {"created_at": now_ms})
 
 
 async def visible_scopes(conn: AsyncConnection, staff: Staff) -> dict[str, str]:

@@ -108,6 +108,41 @@ async def append_entry(
     return Appended(channel=family.channel(feed_id), epoch=row.epoch, seq=row.head_seq, frame=frame)
 
 
+async def append_entries(
+    conn: AsyncConnection,
+    family: FeedFamily,
+    feed_id: str,
+    builds: list[Callable[[int, int], bytes]],
+    values: dict[str, Any],
+) -> list[Appended]:
+    """Append several entries to one feed with one seq allocation and one multi-row insert.
+
+    Same locking as ``append_entry``: the UPDATE moves the head by ``len(builds)`` and
+    row-locks the feed, so the seqs head-n+1 .. head are this transaction's alone.
+    """
+    if not builds:
+        return []
+    key = family.heads.c[family.key]
+    row = (
+        await conn.execute(
+            update(family.heads)
+            .where(key == feed_id)
+            .values(head_seq=family.heads.c.head_seq + len(builds))
+            .returning(family.heads.c.epoch, family.heads.c.head_seq)
+        )
+    ).one()
+    first = row.head_seq - len(builds) + 1
+    appended = [
+        Appended(channel=family.channel(feed_id), epoch=row.epoch, seq=first + i, frame=build(row.epoch, first + i))
+        for i, build in enumerate(builds)
+    ]
+    await conn.execute(
+        insert(family.entries),
+        [{family.key: feed_id, "epoch": a.epoch, "seq": a.seq, "frame": a.frame.decode(), **values} for a in appended],
+    )
+    return appended
+
+
 async def append_change(
     conn: AsyncConnection, carer_id: str, visit_id: str, payload: ChangePayload, now_ms: int, summary: str
 ) -> Appended:

@@ -4,6 +4,8 @@ returns the console entries to ring after commit."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import msgspec
 from sqlalchemy import Row, Select, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -14,14 +16,18 @@ from protocol.console import (
     AlertResolved,
     AlertUpdated,
     AlertView,
+    ConsolePayload,
 )
 from server.clock import to_datetime
 from server.ids import new_id
 from server.services import feeds
-from server.services.console_feed import append_event, scope_of
+from server.services.console_feed import append_event, append_events, scope_of
 from server.services.mismatch import details
 from server.store.schema import alert_audit, mismatch_alerts, users
 from server.store.upsert import insert_for
+
+ALERT_INSERT_CHUNK = 500
+"""Alerts per multi-row insert: 14 columns each stays far under SQLite's 32,766 bound variables."""
 
 _view_decoder = msgspec.json.Decoder(AlertView)
 
@@ -47,6 +53,20 @@ def with_closer(query: Select) -> Select:  # type: ignore[type-arg]
     )
 
 
+@dataclass(frozen=True)
+class Draft:
+    """What an alert covers, before its details are read from the store."""
+
+    alert_id: str
+    carer_id: str
+    carer_name: str
+    branch_id: str | None
+    epoch: int
+    first_unacked_seq: int
+    head_seq: int
+    raised_at: int
+
+
 async def build_view(
     conn: AsyncConnection,
     *,
@@ -60,30 +80,42 @@ async def build_view(
     raised_at: int,
     now_ms: int,
 ) -> AlertView:
-    found = await details.devices_of(conn, carer_id, epoch, head_seq, now_ms)
-    diagnosis = details.diagnose(found)
-    visits = await details.affected_visits(conn, carer_id, epoch, first_unacked_seq)
-    severity, earliest, minutes = details.urgency(visits, now_ms)
-    return AlertView(
-        id=alert_id,
-        carer_id=carer_id,
-        carer_name=carer_name,
-        branch_id=branch_id,
-        status="open",
-        severity=severity,
-        diagnosis=diagnosis,
-        raised_at=to_datetime(raised_at),
-        updated_at=to_datetime(now_ms),
-        closed_at=None,
-        closed_by=None,
-        first_unacked_seq=first_unacked_seq,
-        head_seq=head_seq,
-        earliest_start=None if earliest is None else to_datetime(earliest),
-        minutes_until_start=minutes,
-        devices=found,
-        visits=visits,
-        action=details.advice(carer_name, diagnosis),
-    )
+    draft = Draft(alert_id, carer_id, carer_name, branch_id, epoch, first_unacked_seq, head_seq, raised_at)
+    return (await build_views(conn, [draft], now_ms))[0]
+
+
+async def build_views(conn: AsyncConnection, drafts: list[Draft], now_ms: int) -> list[AlertView]:
+    """The views of many alerts (one per carer) from a few statements per chunk of carers."""
+    found = await details.devices_of_many(conn, {d.carer_id: (d.epoch, d.head_seq) for d in drafts}, now_ms)
+    affected = await details.affected_visits_many(conn, {d.carer_id: (d.epoch, d.first_unacked_seq) for d in drafts})
+    views = []
+    for d in drafts:
+        diagnosis = details.diagnose(found[d.carer_id])
+        visits = affected[d.carer_id]
+        severity, earliest, minutes = details.urgency(visits, now_ms)
+        views.append(
+            AlertView(
+                id=d.alert_id,
+                carer_id=d.carer_id,
+                carer_name=d.carer_name,
+                branch_id=d.branch_id,
+                status="open",
+                severity=severity,
+                diagnosis=diagnosis,
+                raised_at=to_datetime(d.raised_at),
+                updated_at=to_datetime(now_ms),
+                closed_at=None,
+                closed_by=None,
+                first_unacked_seq=d.first_unacked_seq,
+                head_seq=d.head_seq,
+                earliest_start=None if earliest is None else to_datetime(earliest),
+                minutes_until_start=minutes,
+                devices=found[d.carer_id],
+                visits=visits,
+                action=details.advice(d.carer_name, diagnosis),
+            )
+        )
+    return views
 
 
 def change_key(view: AlertView) -> tuple[object, ...]:
@@ -91,33 +123,56 @@ def change_key(view: AlertView) -> tuple[object, ...]:
     return (view.head_seq, view.severity, view.diagnosis, tuple((d.device_id, d.state) for d in view.devices))
 
 
-async def raise_alert(
-    conn: AsyncConnection, tenant_id: str, view: AlertView, epoch: int, now_ms: int
-) -> feeds.Appended | None:
-    """Insert the open alert unless the carer already has one (the partial unique index
-    decides, so two detectors on two nodes cannot both raise it)."""
-    created = await conn.execute(
-        insert_for(conn, mismatch_alerts)
-        .values(
-            id=view.id,
-            tenant_id=tenant_id,
-            branch_id=view.branch_id,
-            carer_id=view.carer_id,
-            status="open",
-            epoch=epoch,
-            first_unacked_seq=view.first_unacked_seq,
-            head_seq=view.head_seq,
-            severity=view.severity,
-            raised_at=now_ms,
-            updated_at=now_ms,
-            details=msgspec.json.encode(view).decode(),
+async def raise_alerts(
+    conn: AsyncConnection, raised: list[tuple[str, int, AlertView]], now_ms: int
+) -> list[feeds.Appended]:
+    """Insert open alerts, given as (tenant id, epoch, view), in a handful of statements:
+    multi-row inserts that skip carers who already have an open alert (the partial unique
+    index decides, so two detectors on two nodes cannot both raise one), one audit insert,
+    and one batch of console events per scope. Returns the entries to ring after commit."""
+    created: set[str] = set()
+    for start in range(0, len(raised), ALERT_INSERT_CHUNK):
+        chunk = raised[start : start + ALERT_INSERT_CHUNK]
+        rows = await conn.execute(
+            insert_for(conn, mismatch_alerts)
+            .on_conflict_do_nothing(index_elements=[mismatch_alerts.c.carer_id], index_where=text("status = 'open'"))
+            .returning(mismatch_alerts.c.id),
+            [_alert_row(tenant_id, epoch, view, now_ms) for tenant_id, epoch, view in chunk],
         )
-        .on_conflict_do_nothing(index_elements=[mismatch_alerts.c.carer_id], index_where=text("status = 'open'"))
+        created.update(r.id for r in rows)
+    if not created:
+        return []
+    await conn.execute(
+        insert(alert_audit),
+        [{"id": new_id(), "alert_id": a, "at": now_ms, "action": "raised", "actor_id": None} for a in sorted(created)],
     )
-    if not created.rowcount:
-        return None
-    await _audit(conn, view.id, "raised", None, now_ms)
-    return await append_event(conn, tenant_id, scope_of(tenant_id, view.branch_id), AlertRaised(alert=view), now_ms)
+    by_scope: dict[tuple[str, str], list[ConsolePayload]] = {}
+    for tenant_id, _epoch, view in raised:
+        if view.id in created:
+            by_scope.setdefault((scope_of(tenant_id, view.branch_id), tenant_id), []).append(AlertRaised(alert=view))
+    appended = []
+    for (scope_id, tenant_id), payloads in sorted(by_scope.items()):  # feeds locked in id order
+        appended.extend(await append_events(conn, tenant_id, scope_id, payloads, now_ms))
+    return appended
+
+
+def _alert_row(tenant_id: str, epoch: int, view: AlertView, now_ms: int) -> dict[str, object]:
+    return {
+        "id": view.id,
+        "tenant_id": tenant_id,
+        "branch_id": view.branch_id,
+        "carer_id": view.carer_id,
+        "status": "open",
+        "epoch": epoch,
+        "first_unacked_seq": view.first_unacked_seq,
+        "head_seq": view.head_seq,
+        "severity": view.severity,
+        "raised_at": now_ms,
+        "updated_at": now_ms,
+        "closed_at": None,
+        "closed_by": None,
+        "details": msgspec.json.encode(view).decode(),
+    }
 
 
 async def update_alert(conn: AsyncConnection, tenant_id: str, view: AlertView, now_ms: int) -> feeds.Appended | None:

@@ -11,51 +11,67 @@ from server.cluster.presence import connected_devices
 from server.store.schema import clients, device_acks, device_users, devices, feed_entries, visits
 from server.tunables import HIGH_SEVERITY_WITHIN_MS
 
+CHUNK = 200
+"""Carers per query when alert details are built for many at once."""
+
 
 async def devices_of(conn: AsyncConnection, carer_id: str, epoch: int, head_seq: int, now_ms: int) -> list[AlertDevice]:
-    rows = (
-        await conn.execute(
-            select(
-                devices.c.id,
-                devices.c.name,
-                devices.c.uuid,
-                devices.c.last_api_call_at,
-                devices.c.last_sync_at,
-                device_acks.c.seq,
+    return (await devices_of_many(conn, {carer_id: (epoch, head_seq)}, now_ms))[carer_id]
+
+
+async def devices_of_many(
+    conn: AsyncConnection, feeds_at: dict[str, tuple[int, int]], now_ms: int
+) -> dict[str, list[AlertDevice]]:
+    """carer id -> their active devices and how far each acked, for carer -> (epoch, head).
+
+    Two statements per chunk of carers (devices with acks, then presence), so a pass
+    raising a thousand alerts does not pay two round trips per alert.
+    """
+    found: dict[str, list[AlertDevice]] = {carer: [] for carer in feeds_at}
+    carers = list(feeds_at)
+    for start in range(0, len(carers), CHUNK):
+        chunk = carers[start : start + CHUNK]
+        rows = (
+            await conn.execute(
+                select(
+                    device_users.c.user_id,
+                    devices.c.id,
+                    devices.c.name,
+                    devices.c.uuid,
+                    devices.c.last_api_call_at,
+                    devices.c.last_sync_at,
+                    device_acks.c.epoch,
+                    device_acks.c.seq,
+                )
+                .join(device_users, device_users.c.device_id == devices.c.id)
+                .outerjoin(
+                    device_acks,
+                    and_(device_acks.c.device_id == devices.c.id, device_acks.c.carer_id == device_users.c.user_id),
+                )
+                .where(device_users.c.user_id.in_(chunk), devices.c.active.is_(True))
+                .order_by(device_users.c.user_id, devices.c.name, devices.c.id)
             )
-            .join(device_users, device_users.c.device_id == devices.c.id)
-            .outerjoin(
-                device_acks,
-                and_(
-                    device_acks.c.device_id == devices.c.id,
-                    device_acks.c.carer_id == carer_id,
-                    device_acks.c.epoch == epoch,
-                ),
+        ).all()
+        online = await connected_devices(conn, list({r.id for r in rows}), now_ms) if rows else {}
+        for r in rows:
+            epoch, head_seq = feeds_at[r.user_id]
+            acked = int(r.seq or 0) if r.epoch == epoch else 0
+            connected = r.id in online
+            state: DeviceState = "up_to_date" if acked >= head_seq else "not_acknowledging" if connected else "offline"
+            last_seen = now_ms if connected else r.last_api_call_at
+            found[r.user_id].append(
+                AlertDevice(
+                    device_id=r.id,
+                    name=r.name,
+                    uuid=r.uuid,
+                    connected=connected,
+                    last_seen_at=None if last_seen is None else to_datetime(last_seen),
+                    last_sync_at=None if r.last_sync_at is None else to_datetime(r.last_sync_at),
+                    acked_seq=acked,
+                    head_seq=head_seq,
+                    state=state,
+                )
             )
-            .where(device_users.c.user_id == carer_id, devices.c.active.is_(True))
-            .order_by(devices.c.name, devices.c.id)
-        )
-    ).all()
-    online = await connected_devices(conn, [r.id for r in rows], now_ms)
-    found = []
-    for r in rows:
-        acked = int(r.seq or 0)
-        connected = r.id in online
-        state: DeviceState = "up_to_date" if acked >= head_seq else "not_acknowledging" if connected else "offline"
-        last_seen = now_ms if connected else r.last_api_call_at
-        found.append(
-            AlertDevice(
-                device_id=r.id,
-                name=r.name,
-                uuid=r.uuid,
-                connected=connected,
-                last_seen_at=None if last_seen is None else to_datetime(last_seen),
-                last_sync_at=None if r.last_sync_at is None else to_datetime(r.last_sync_at),
-                acked_seq=acked,
-                head_seq=head_seq,
-                state=state,
-            )
-        )
     return found
 
 
@@ -69,34 +85,58 @@ def diagnose(found: list[AlertDevice]) -> Diagnosis:
 
 
 async def affected_visits(conn: AsyncConnection, carer_id: str, epoch: int, first_seq: int) -> list[AlertVisit]:
-    """Visits changed by unacknowledged entries; the latest change per visit."""
-    rows = await conn.execute(
-        select(
-            feed_entries.c.seq,
-            feed_entries.c.visit_id,
-            feed_entries.c.summary,
-            visits.c.starts_at,
-            visits.c.ends_at,
-            visits.c.status,
-            clients.c.name,
+    return (await affected_visits_many(conn, {carer_id: (epoch, first_seq)}))[carer_id]
+
+
+async def affected_visits_many(
+    conn: AsyncConnection, ranges: dict[str, tuple[int, int]]
+) -> dict[str, list[AlertVisit]]:
+    """carer id -> visits changed by their unacknowledged entries (the latest change per
+    visit), for carer -> (epoch, first unacked seq); one statement per chunk of carers.
+
+    Carers are chunked in order of their first unacked seq and each chunk reads from its
+    lowest, so a chunk reads few entries it then drops (a plain IN list compiles once; an
+    OR of one range per carer cost more to build than to run).
+    """
+    latest: dict[str, dict[str, AlertVisit]] = {carer: {} for carer in ranges}
+    carers = sorted(ranges, key=lambda carer: ranges[carer][1])  # similar first seqs share a chunk
+    for start in range(0, len(carers), CHUNK):
+        chunk = carers[start : start + CHUNK]
+        rows = await conn.execute(
+            select(
+                feed_entries.c.carer_id,
+                feed_entries.c.epoch,
+                feed_entries.c.seq,
+                feed_entries.c.visit_id,
+                feed_entries.c.summary,
+                visits.c.starts_at,
+                visits.c.ends_at,
+                visits.c.status,
+                clients.c.name,
+            )
+            .join(visits, visits.c.id == feed_entries.c.visit_id)
+            .join(clients, clients.c.id == visits.c.client_id)
+            .where(
+                feed_entries.c.carer_id.in_(chunk),
+                feed_entries.c.epoch.in_({ranges[carer][0] for carer in chunk}),
+                feed_entries.c.seq >= ranges[chunk[0]][1],
+            )
+            .order_by(feed_entries.c.carer_id, feed_entries.c.seq)
         )
-        .join(visits, visits.c.id == feed_entries.c.visit_id)
-        .join(clients, clients.c.id == visits.c.client_id)
-        .where(feed_entries.c.carer_id == carer_id, feed_entries.c.epoch == epoch, feed_entries.c.seq >= first_seq)
-        .order_by(feed_entries.c.seq)
-    )
-    latest: dict[str, AlertVisit] = {}
-    for r in rows:
-        latest[r.visit_id] = AlertVisit(
-            visit_id=r.visit_id,
-            client_name=r.name,
-            starts_at=to_datetime(r.starts_at),
-            ends_at=to_datetime(r.ends_at),
-            status=r.status,
-            change=r.summary or "changed",
-            seq=r.seq,
-        )
-    return sorted(latest.values(), key=lambda v: (v.starts_at, v.visit_id))
+        for r in rows:
+            epoch, first_seq = ranges[r.carer_id]
+            if r.epoch != epoch or r.seq < first_seq:
+                continue
+            latest[r.carer_id][r.visit_id] = AlertVisit(
+                visit_id=r.visit_id,
+                client_name=r.name,
+                starts_at=to_datetime(r.starts_at),
+                ends_at=to_datetime(r.ends_at),
+                status=r.status,
+                change=r.summary or "changed",
+                seq=r.seq,
+            )
+    return {carer: sorted(found.values(), key=lambda v: (v.starts_at, v.visit_id)) for carer, found in latest.items()}
 
 
 def urgency(affected: list[AlertVisit], now_ms: int) -> tuple[Severity, int | None, int | None]:
