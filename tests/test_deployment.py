@@ -95,13 +95,32 @@ def test_prometheus_scrapes_every_node_and_grafana_is_provisioned() -> None:
     scrape = yaml.safe_load((ROOT / "deploy" / "prometheus.yml").read_text())
     targets = {t for job in scrape["scrape_configs"] for c in job["static_configs"] for t in c["targets"]}
     assert targets == {f"{name}:8000" for name in _nodes(compose)}
-    subnet = compose["networks"]["default"]["ipam"]["config"][0]["subnet"]
-    for node in _nodes(compose).values():  # Prometheus scrapes from the compose network
-        assert subnet in node["environment"]["CARESYNC_INTERNAL_NETWORKS"].split(",")
+    prometheus = compose["services"]["prometheus"]["networks"]["default"]["ipv4_address"]
+    for name, node in _nodes(compose).items():
+        # Prometheus's address, and no wider part of the compose network, is internal ...
+        internal = node["environment"]["CARESYNC_INTERNAL_NETWORKS"].split(",")
+        assert f"{prometheus}/32" in internal
+        assert compose["networks"]["default"]["ipam"]["config"][0]["subnet"] not in internal
+        # ... and the node answers to the name Prometheus scrapes it by.
+        assert name in node["environment"]["CARESYNC_ALLOWED_HOSTS"].split(",")
     grafana = compose["services"]["grafana"]
     assert "./deploy/grafana/dashboards:/var/lib/grafana/dashboards:ro" in grafana["volumes"]
     provider = yaml.safe_load((ROOT / "deploy/grafana/provisioning/dashboards/caresync.yml").read_text())
     assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
+
+
+def test_nodes_trust_forwarded_headers_from_the_balancer_alone() -> None:
+    """With "*" uvicorn takes the leftmost X-Forwarded-For, which the client writes: a
+    forged internal address would see /metrics and dodge the per-address sign-in limit."""
+    compose = _compose()
+    balancer = compose["services"]["balancer"]["networks"]["default"]["ipv4_address"]
+    for node in _nodes(compose).values():
+        assert node["environment"]["CARESYNC_FORWARDED_ALLOW_IPS"] == balancer
+
+
+def test_the_balancer_does_not_serve_metrics() -> None:
+    nginx = (ROOT / "deploy" / "nginx.conf").read_text()
+    assert "location = /metrics {\n            return 404;" in nginx
 
 
 def test_dashboard_and_its_documented_panels_are_current() -> None:
