@@ -327,9 +327,11 @@ async def test_auto_sync_follows_the_tenant_switch(
     device = Device(clocked.ws_url, carer.device_token, carer.device_uuid, tmp_path / "a.db", auto_sync_interval_s=0.1)
     await device.start()
     try:
-        # Until its first welcome the device cannot know the tenant's choice; count from there.
+        # Until its first welcome the device cannot know the tenant's choice; count from there,
+        # once an auto sync begun before the welcome has finished (it holds the sync lock).
         await eventually(lambda: device.preferences is not None)
-        before = device.auto_syncs
+        async with device._sync_lock:
+            before = device.auto_syncs
         await asyncio.sleep(0.5)
         assert device.auto_syncs == before, "auto sync is off for this tenant"
         async with clocked.http(agency.admin_token) as http:
