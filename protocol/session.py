@@ -313,7 +313,12 @@ class ServerFeedSession:
             statuses.append(AnnounceFeed(feed=head.feed, epoch=head.epoch, head=head.seq, action=action))
         for feed in sorted(set(claimed) - {h.feed for h in event.heads}):
             errors.append(SendError(code=ErrorCode.UNKNOWN_FEED, message=f"feed {feed} is not on this socket"))
-        catch_up: list[ServerCommand] = [ReadStore(feed=f, epoch=s.epoch, after=s.sent) for f, s in self._feeds.items()]
+        # A feed started at its head needs no read: a change committed since the heads were
+        # read arrives as a live push, and one whose doorbell was lost is filled by the next
+        # push (a gap) or the next heartbeat's heads, as any lost doorbell is.
+        catch_up: list[ServerCommand] = [
+            ReadStore(feed=f, epoch=s.epoch, after=s.sent) for f, s in self._feeds.items() if s.sent < s.heads_seen
+        ]
         return [*statuses, *errors, *catch_up]
 
     def _live(self, event: LivePublished) -> list[ServerCommand]:

@@ -86,13 +86,13 @@ async def append_device_events(
         select(device_users.c.device_id, device_users.c.user_id).where(device_users.c.device_id.in_(device_ids))
     ):
         carers.setdefault(link.device_id, []).append(link.user_id)
-    appended = []
-    ensured: set[str] = set()
+    by_scope: dict[tuple[str, str], list[ConsolePayload]] = {}
     for r in rows:
-        scope = scope_of(r.tenant_id, r.branch_id)
-        if scope not in ensured:  # a reconnect storm brings hundreds of devices of one branch
-            await feeds.ensure_console_feed(conn, r.tenant_id, scope)
-            ensured.add(scope)
         payload = kind(device_id=r.id, device_name=r.name, carer_ids=sorted(carers.get(r.id, [])))
-        appended.append(await append_event(conn, r.tenant_id, scope, payload, now_ms, ensure=False))  # type: ignore[arg-type]
+        by_scope.setdefault((scope_of(r.tenant_id, r.branch_id), r.tenant_id), []).append(payload)  # type: ignore[arg-type]
+    appended = []
+    for (scope, tenant_id), payloads in sorted(by_scope.items()):  # feeds locked in id order
+        # a reconnect storm brings hundreds of devices of one branch: one head update and
+        # one multi-row insert per branch, not two statements per device
+        appended.extend(await append_events(conn, tenant_id, scope, payloads, now_ms))
     return appended

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Select, Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from protocol.codec import encode
@@ -156,15 +156,24 @@ async def append_change(
     return await append_entry(conn, CARERS, carer_id, build, values)
 
 
-async def heads(conn: AsyncConnection, feed_ids: list[str], family: FeedFamily = CARERS) -> dict[str, Head]:
-    found: dict[str, Head] = {}
+def _heads_query(family: FeedFamily) -> Select[Any]:
     key = family.heads.c[family.key]
     columns = [key.label("feed"), family.heads.c.epoch, family.heads.c.head_seq]
     if "compacted_through" in family.heads.c:
         columns.append(family.heads.c.compacted_through)
+    return select(*columns).where(key.in_(bindparam("feed_ids", expanding=True)))
+
+
+_HEADS_QUERIES = {CARERS.channel_kind: _heads_query(CARERS), CONSOLE.channel_kind: _heads_query(CONSOLE)}
+"""Built once: every connect and heartbeat reads heads."""
+
+
+async def heads(conn: AsyncConnection, feed_ids: list[str], family: FeedFamily = CARERS) -> dict[str, Head]:
+    found: dict[str, Head] = {}
+    query = _HEADS_QUERIES[family.channel_kind]
     for start in range(0, len(feed_ids), 500):
         chunk = feed_ids[start : start + 500]
-        for r in await conn.execute(select(*columns).where(key.in_(chunk))):
+        for r in await conn.execute(query, {"feed_ids": chunk}):
             found[r.feed] = Head(epoch=r.epoch, seq=r.head_seq, compacted=getattr(r, "compacted_through", 0))
     return found
 

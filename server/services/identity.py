@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.ids import hash_token
@@ -91,40 +91,41 @@ async def authenticate_staff(conn: AsyncConnection, token: str, now_ms: int) -> 
     )
 
 
+_DEVICE_BY_TOKEN = (
+    select(
+        credentials.c.revoked_at,
+        devices.c.id,
+        devices.c.tenant_id,
+        devices.c.uuid,
+        devices.c.active,
+        devices.c.deleted_at,
+        devices.c.resync_requested_at,
+        users.c.id.label("carer_id"),
+        users.c.name.label("carer_name"),
+    )
+    .join(devices, devices.c.id == credentials.c.device_id)
+    .outerjoin(device_users, device_users.c.device_id == devices.c.id)
+    .outerjoin(
+        users,
+        and_(users.c.id == device_users.c.user_id, users.c.tenant_id == devices.c.tenant_id, users.c.role == "carer"),
+    )
+    .where(credentials.c.token_hash == bindparam("token_hash"), credentials.c.kind == "device")
+    .order_by(users.c.id)
+)
+"""The device and its carers in one statement, built once (every connect runs it)."""
+
+
 async def authenticate_device(conn: AsyncConnection, token: str) -> DeviceIdentity:
-    row = (
-        await conn.execute(
-            select(
-                credentials.c.revoked_at,
-                devices.c.id,
-                devices.c.tenant_id,
-                devices.c.uuid,
-                devices.c.active,
-                devices.c.deleted_at,
-                devices.c.resync_requested_at,
-            )
-            .join(devices, devices.c.id == credentials.c.device_id)
-            .where(credentials.c.token_hash == hash_token(token), credentials.c.kind == "device")
-        )
-    ).first()
-    if row is None:
+    rows = (await conn.execute(_DEVICE_BY_TOKEN, {"token_hash": hash_token(token)})).all()
+    if not rows:
         raise Unauthorized("unknown device token")
+    row = rows[0]
     if row.revoked_at is not None or not row.active or row.deleted_at is not None:
         raise Revoked("device token revoked, or device deactivated or deleted")
-    carer_rows = await conn.execute(
-        select(users.c.id, users.c.name)
-        .join(device_users, device_users.c.user_id == users.c.id)
-        .where(
-            device_users.c.device_id == row.id,
-            users.c.tenant_id == row.tenant_id,
-            users.c.role == "carer",
-        )
-        .order_by(users.c.id)
-    )
     return DeviceIdentity(
         device_id=row.id,
         tenant_id=row.tenant_id,
         uuid=row.uuid,
-        carers={r.id: r.name for r in carer_rows},
+        carers={r.carer_id: r.carer_name for r in rows if r.carer_id is not None},
         resync_requested=row.resync_requested_at is not None,
     )

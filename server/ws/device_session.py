@@ -69,23 +69,27 @@ class DeviceSession(FeedSocket):
             )
             return False
         try:
-            async with node.db.read() as conn:
+            async with node.db.read() as conn:  # one connection and transaction for the whole greeting
                 device = await authenticate_device(conn, hello.token)
+                greeting = None
+                if device.uuid is not None and device.uuid == _canonical(hello.device_uuid):
+                    greeting = (
+                        await feeds.heads(conn, list(device.carers)),
+                        await node.preferences.get(conn, device.tenant_id),
+                    )
         except Revoked as exc:
             await self.fail(ErrorCode.DEVICE_REVOKED, exc.message, CloseCode.DEVICE_REVOKED)
             return False
         except Unauthorized as exc:
             await self.fail(ErrorCode.AUTH_FAILED, exc.message, CloseCode.AUTH_FAILED)
             return False
-        if device.uuid is None or device.uuid != _canonical(hello.device_uuid):
+        if greeting is None:
             node.activity.record_call(device.device_id, ok=False, error_code=ErrorCode.AUTH_FAILED)
             await self.fail(ErrorCode.AUTH_FAILED, "token belongs to another device uuid", CloseCode.AUTH_FAILED)
             return False
+        heads, preferences = greeting
         self.device = device
         bind(tenant=device.tenant_id, device=device.device_id, carer=",".join(sorted(device.carers)) or None)
-        async with node.db.read() as conn:
-            heads = await feeds.heads(conn, list(device.carers))
-            preferences = await node.preferences.get(conn, device.tenant_id)
         statuses, acks = self.start_feeds(
             hello.positions, {f: heads[f] for f in device.carers}, resync=device.resync_requested
         )

@@ -107,6 +107,11 @@ def test_greeting_announces_each_feed_then_errors_and_acks_then_catch_up() -> No
     assert session.sent("g") == pos(1, epoch=1, feed="g")
 
 
+def test_a_feed_resumed_at_its_head_is_not_read_from_the_store() -> None:
+    _, commands = greeted(pos(5), pos(1, feed="g"), heads=(head(5), head(3, feed="g")))
+    assert [c for c in commands if isinstance(c, ReadStore)] == [ReadStore(feed="g", epoch=2, after=1)]
+
+
 @pytest.mark.parametrize(
     ("live", "expected"),
     [
