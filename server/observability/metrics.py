@@ -3,8 +3,11 @@
 Two kinds of figures:
 
 - Counters and histograms updated as work happens, in the process-wide registry of
-  ``prometheus-client`` (socket traffic is counted by :mod:`server.observability.sockets`,
-  syncs by :func:`instrument_services`, the store by :func:`instrument_database`).
+  ``prometheus-client`` (syncs by :func:`instrument_services`, the store by
+  :func:`instrument_database`). Socket traffic, counted per frame by
+  :mod:`server.observability.sockets`, is kept in plain Python figures
+  (:class:`SocketCount`, :class:`SocketHistogram`) served through a collector, with no
+  lock per frame.
 - Gauges read when ``/metrics`` is scraped, from the node itself (sockets connected now,
   open alerts, bus counters), so reading never changes anything.
 
@@ -16,14 +19,16 @@ summed over the workers; the scrape-time gauges describe the worker that answere
 
 from __future__ import annotations
 
+import math
 import os
 import time
 import weakref
+from bisect import bisect_left
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import REGISTRY, Collector
 from sqlalchemy import event, func, select
@@ -37,25 +42,116 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
-SOCKET_CONNECTS = Counter("caresync_socket_connects", "Sockets accepted, by kind (device, console)", ["kind"])
-SOCKET_CLOSES = Counter(
-    "caresync_socket_closes", "Sockets closed, by kind and close code (by the server or the peer)", ["kind", "code"]
+MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+"""Several worker processes share the figures through prometheus-client's files (read at import)."""
+
+
+class SocketCount:
+    """A labelled counter of socket traffic, kept in a plain dict.
+
+    Socket figures move once per frame on every socket, so they skip prometheus-client's
+    per-sample lock and labelled-child lookup: the event loop is their only writer, and
+    :class:`SocketFigures` reads them when ``/metrics`` is scraped. In multi-process mode
+    they are prometheus-client counters instead, so the workers' counts are summed.
+    """
+
+    __slots__ = ("_shared", "counts", "documentation", "labelnames", "name")
+
+    def __init__(self, name: str, documentation: str, labelnames: tuple[str, ...]) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.labelnames = labelnames
+        self.counts: dict[tuple[str, ...], int] = {}
+        self._shared = Counter(name, documentation, labelnames) if MULTIPROCESS else None
+
+    def inc(self, *labels: str) -> None:
+        if self._shared is not None:
+            self._shared.labels(*labels).inc()
+            return
+        counts = self.counts
+        counts[labels] = counts.get(labels, 0) + 1
+
+    def family(self) -> Metric:
+        family = CounterMetricFamily(self.name, self.documentation, labels=list(self.labelnames))
+        for labels, count in sorted(self.counts.items()):
+            family.add_metric(list(labels), count)
+        return family
+
+    def collect(self) -> Iterable[Metric]:
+        """This figure's family, read the way prometheus-client's own metrics are."""
+        return self._shared.collect() if self._shared is not None else [self.family()]
+
+
+class SocketHistogram:
+    """An unlabelled histogram of socket timings as plain bucket counts (see :class:`SocketCount`)."""
+
+    __slots__ = ("_shared", "bounds", "counts", "documentation", "name", "total")
+
+    def __init__(self, name: str, documentation: str, bounds: tuple[float, ...]) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
+        """Observations per bucket (not cumulative); the last one is above every bound."""
+        self.total = 0.0
+        self._shared = Histogram(name, documentation, buckets=bounds) if MULTIPROCESS else None
+
+    def observe(self, value: float) -> None:
+        if self._shared is not None:
+            self._shared.observe(value)
+            return
+        self.counts[bisect_left(self.bounds, value)] += 1  # a bucket counts values <= its bound
+        self.total += value
+
+    def family(self) -> Metric:
+        buckets, running = [], 0
+        for bound, count in zip((*self.bounds, math.inf), self.counts, strict=True):
+            running += count
+            buckets.append(("+Inf" if bound == math.inf else repr(float(bound)), running))
+        return HistogramMetricFamily(self.name, self.documentation, buckets=buckets, sum_value=self.total)
+
+    def collect(self) -> Iterable[Metric]:
+        """This figure's family, read the way prometheus-client's own metrics are."""
+        return self._shared.collect() if self._shared is not None else [self.family()]
+
+
+SOCKET_CONNECTS = SocketCount("caresync_socket_connects", "Sockets accepted, by kind (device, console)", ("kind",))
+SOCKET_CLOSES = SocketCount(
+    "caresync_socket_closes", "Sockets closed, by kind and close code (by the server or the peer)", ("kind", "code")
 )
-SLOW_CONSUMER_CLOSES = Counter(
-    "caresync_slow_consumer_closes", "Sockets closed as slow consumers (close 4001), by kind", ["kind"]
+SLOW_CONSUMER_CLOSES = SocketCount(
+    "caresync_slow_consumer_closes", "Sockets closed as slow consumers (close 4001), by kind", ("kind",)
 )
-FRAMES_IN = Counter("caresync_frames_in", "WebSocket frames received, by socket kind and frame type", ["kind", "type"])
-FRAMES_OUT = Counter("caresync_frames_out", "WebSocket frames sent, by socket kind and frame type", ["kind", "type"])
-PUSH_LATENCY = Histogram(
+FRAMES_IN = SocketCount(
+    "caresync_frames_in", "WebSocket frames received, by socket kind and frame type", ("kind", "type")
+)
+FRAMES_OUT = SocketCount(
+    "caresync_frames_out", "WebSocket frames sent, by socket kind and frame type", ("kind", "type")
+)
+PUSH_LATENCY = SocketHistogram(
     "caresync_push_latency_seconds",
     "From a change's commit to its send on a device socket (live and catch-up)",
-    buckets=_LATENCY_BUCKETS,
+    _LATENCY_BUCKETS,
 )
-ACK_LAG = Histogram(
+ACK_LAG = SocketHistogram(
     "caresync_ack_lag_seconds",
     "From sending a change on a device socket to the device's ack covering it",
-    buckets=_LATENCY_BUCKETS,
+    _LATENCY_BUCKETS,
 )
+
+
+class SocketFigures(Collector):
+    """Serves the plain socket figures in the process-wide registry (single-process mode)."""
+
+    def collect(self) -> Iterable[Metric]:
+        for figure in (SOCKET_CONNECTS, SOCKET_CLOSES, SLOW_CONSUMER_CLOSES, FRAMES_IN, FRAMES_OUT):
+            yield figure.family()
+        for timing in (PUSH_LATENCY, ACK_LAG):
+            yield timing.family()
+
+
+if not MULTIPROCESS:
+    REGISTRY.register(SocketFigures())
 SYNC_REQUESTS = Counter(
     "caresync_sync_requests",
     "Sync requests (socket and HTTP), by kind (standard, clean) and outcome",

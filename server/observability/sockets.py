@@ -15,7 +15,7 @@ import asyncio
 import logging
 import re
 import time
-from collections import deque
+from collections.abc import Awaitable
 from datetime import datetime
 from typing import Any
 
@@ -33,7 +33,7 @@ SCOPE_KEY = "caresync.socket_watch"
 _REQUESTS = frozenset({"sync_request", "clean_sync_request"})
 _ANSWERS = frozenset({"sync_response", "clean_sync_response", "error"})
 _MAX_PENDING = 10_000
-"""Sent changes remembered per socket for ack lag; a device that far behind is cut off anyway."""
+"""Sent changes remembered per socket and feed for ack lag; a device that far behind is cut off anyway."""
 
 
 class _AckFields(msgspec.Struct):
@@ -43,27 +43,28 @@ class _AckFields(msgspec.Struct):
 
 _ack_decoder = msgspec.json.Decoder(_AckFields)
 
+_last_text: str | None = None
+_last_type = "binary"
+
 
 def _frame_type(text: str | None) -> str:
+    """A frame's ``type``; a fan-out sends one text object to every socket, so it is read once."""
+    global _last_text, _last_type
+    if text is _last_text:
+        return _last_type
     if not text:
         return "binary"
+    frame_type = "other"
     if text.startswith('{"type":"'):  # how msgspec writes every frame: no regex needed
         end = text.find('"', 9, 43)
         if end > 9:
-            return text[9:end]
-    found = _TYPE.match(text)
-    return found.group(1) if found else "other"
-
-
-_counters: dict[tuple[Any, str, str], Any] = {}
-
-
-def _count(counter: Any, kind: str, frame_type: str) -> None:
-    """``counter.labels(kind, frame_type).inc()`` with the labelled child cached (per frame)."""
-    child = _counters.get((counter, kind, frame_type))
-    if child is None:
-        child = _counters[(counter, kind, frame_type)] = counter.labels(kind, frame_type)
-    child.inc()
+            frame_type = text[9:end]
+    else:
+        found = _TYPE.match(text)
+        if found:
+            frame_type = found.group(1)
+    _last_text, _last_type = text, frame_type
+    return frame_type
 
 
 _last_change: tuple[str, str, int, float] | None = None
@@ -88,22 +89,35 @@ def _change_fields(text: str) -> tuple[str, int, float] | None:
 
 
 class SocketWatch:
-    """One socket's bookkeeping: when each change went out, unanswered sync requests,
-    whether its close was counted."""
+    """One socket's bookkeeping, and the ``receive``/``send`` the application is given.
 
-    def __init__(self, kind: str) -> None:
+    ``send`` is a plain function returning uvicorn's own awaitable, so a sent frame costs
+    no extra coroutine. The structures a socket may never need are made on first use: the
+    sent-times of changes when the first change goes out, the event :meth:`answered` waits
+    on when a draining node first asks.
+    """
+
+    __slots__ = ("_answered", "_receive", "_send", "_sent_at", "accepted", "close_code", "closed", "kind", "unanswered")
+
+    def __init__(self, kind: str, receive: Receive, send: Send) -> None:
         self.kind = kind
         self.accepted = False
         self.closed = False
         self.close_code: int | None = None
-        self.sent_at: dict[str, deque[tuple[int, float]]] = {}
         self.unanswered = 0
         """Sync requests received and not yet answered (a response or an error frame)."""
-        self._answered = asyncio.Event()
-        self._answered.set()
+        self._answered: asyncio.Event | None = None
+        self._sent_at: dict[str, list[float]] | None = None
+        """Per feed, the changes sent and not yet acked, flat: seq, send time, seq, send time…"""
+        self._receive = receive
+        self._send = send
 
     async def answered(self, timeout_s: float) -> bool:
         """Wait (at most ``timeout_s``) until every sync request received has been answered."""
+        if not self.unanswered:
+            return True
+        if self._answered is None:
+            self._answered = asyncio.Event()
         try:
             async with asyncio.timeout(timeout_s):
                 await self._answered.wait()
@@ -111,46 +125,81 @@ class SocketWatch:
             return False
         return True
 
-    def on_frame_in(self, frame_type: str) -> None:
-        if frame_type in _REQUESTS:
-            self.unanswered += 1
-            self._answered.clear()
+    async def receive(self) -> Message:
+        message = await self._receive()
+        kind = message["type"]
+        if kind == "websocket.receive":
+            text: Any = message.get("text")
+            frame_type = _frame_type(text)
+            metrics.FRAMES_IN.inc(self.kind, frame_type)
+            if frame_type in _REQUESTS:
+                self.unanswered += 1
+                if self._answered is not None:
+                    self._answered.clear()
+            elif frame_type == "ack" or (frame_type == "other" and text and '"ack"' in text):
+                self.on_ack(text)
+        elif kind == "websocket.disconnect":
+            self.on_close(int(message.get("code", 1005)))
+        return message
 
-    def on_frame_out(self, frame_type: str) -> None:
-        if frame_type in _ANSWERS and self.unanswered:
-            self.unanswered -= 1
-            if not self.unanswered:
-                self._answered.set()
+    def send(self, message: Message) -> Awaitable[None]:
+        kind = message["type"]
+        if kind == "websocket.send":
+            text = message.get("text")
+            frame_type = _frame_type(text)
+            metrics.FRAMES_OUT.inc(self.kind, frame_type)
+            if frame_type == "change":
+                self.on_sent(text)
+            elif self.unanswered and frame_type in _ANSWERS:
+                self.unanswered -= 1
+                if not self.unanswered and self._answered is not None:
+                    self._answered.set()
+        elif kind == "websocket.accept":
+            self.accepted = True
+            metrics.SOCKET_CONNECTS.inc(self.kind)
+        elif kind == "websocket.close":
+            self.on_close(int(message.get("code", 1000)))
+        return self._send(message)
 
     def on_close(self, code: int) -> None:
         if self.closed or not self.accepted:
             return
         self.closed = True
         self.close_code = code
-        metrics.SOCKET_CLOSES.labels(self.kind, str(code)).inc()
+        metrics.SOCKET_CLOSES.inc(self.kind, str(code))
         if code == CloseCode.SLOW_CONSUMER:
-            metrics.SLOW_CONSUMER_CLOSES.labels(self.kind).inc()
+            metrics.SLOW_CONSUMER_CLOSES.inc(self.kind)
 
-    def on_sent(self, text: str) -> None:
-        fields = _change_fields(text)
+    def on_sent(self, text: str | None) -> None:
+        fields = _change_fields(text) if text else None
         if fields is None:
             return
         feed, seq, committed = fields
-        metrics.PUSH_LATENCY.observe(max(0.0, time.time() - committed))
-        pending = self.sent_at.setdefault(feed, deque())
-        if len(pending) < _MAX_PENDING:
-            pending.append((seq, time.monotonic()))
+        now = time.time()
+        metrics.PUSH_LATENCY.observe(max(0.0, now - committed))
+        sent_at = self._sent_at
+        if sent_at is None:
+            sent_at = self._sent_at = {}
+        pending = sent_at.get(feed)
+        if pending is None:
+            sent_at[feed] = [seq, now]
+        elif len(pending) < _MAX_PENDING * 2:
+            pending += (seq, now)
 
     def on_ack(self, text: str) -> None:
         try:
             ack = _ack_decoder.decode(text)
         except msgspec.DecodeError:
             return
-        pending = self.sent_at.get(ack.feed)
-        now = time.monotonic()
-        while pending and pending[0][0] <= ack.seq:
-            _seq, sent = pending.popleft()
-            metrics.ACK_LAG.observe(now - sent)
+        pending = self._sent_at.get(ack.feed) if self._sent_at else None
+        if not pending:
+            return
+        now = time.time()
+        covered = 0
+        while covered < len(pending) and pending[covered] <= ack.seq:
+            metrics.ACK_LAG.observe(max(0.0, now - pending[covered + 1]))
+            covered += 2
+        del pending[:covered]
 
 
 class SocketMetrics:
@@ -165,39 +214,10 @@ class SocketMetrics:
         if kind is None:
             await self.app(scope, receive, send)
             return
-        socket = SocketWatch(kind)
+        socket = SocketWatch(kind, receive, send)
         scope[SCOPE_KEY] = socket
-
-        async def counted_receive() -> Message:
-            message = await receive()
-            if message["type"] == "websocket.receive":
-                text: Any = message.get("text")
-                frame_type = _frame_type(text)
-                _count(metrics.FRAMES_IN, kind, frame_type)
-                socket.on_frame_in(frame_type)
-                if frame_type == "ack" or (frame_type == "other" and text and '"ack"' in text):
-                    socket.on_ack(text)
-            elif message["type"] == "websocket.disconnect":
-                socket.on_close(int(message.get("code", 1005)))
-            return message
-
-        async def counted_send(message: Message) -> None:
-            if message["type"] == "websocket.send":
-                text = message.get("text")
-                frame_type = _frame_type(text)
-                _count(metrics.FRAMES_OUT, kind, frame_type)
-                socket.on_frame_out(frame_type)
-                if frame_type == "change" and text:
-                    socket.on_sent(text)
-            elif message["type"] == "websocket.accept":
-                socket.accepted = True
-                metrics.SOCKET_CONNECTS.labels(kind).inc()
-            elif message["type"] == "websocket.close":
-                socket.on_close(int(message.get("code", 1000)))
-            await send(message)
-
         try:
-            await self.app(scope, counted_receive, counted_send)
+            await self.app(scope, socket.receive, socket.send)
         finally:
             socket.on_close(1006)
             if socket.accepted:  # the session's ids (tenant, device, carer) are bound by now
