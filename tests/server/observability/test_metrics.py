@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -112,3 +115,24 @@ async def test_reading_health_and_metrics_resets_nothing(running: RunningServer)
         for _ in range(2):
             assert (await http.get("/healthz")).json()["loop_lag_max_ms"] == 9_999.0
             assert "caresync_event_loop_lag_max_seconds 9.999" in (await http.get("/metrics")).text
+
+
+def test_socket_figures_are_summed_over_workers_in_multi_process_mode(tmp_path: Path) -> None:
+    """With PROMETHEUS_MULTIPROC_DIR the socket figures are prometheus-client's shared metrics."""
+    script = """
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+from server.observability import metrics
+metrics.FRAMES_OUT.inc("device", "change")
+metrics.ACK_LAG.observe(0.002)
+page = CollectorRegistry()
+MultiProcessCollector(page)
+print(generate_latest(page).decode())
+"""
+    environment = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    run = [sys.executable, "-c", script]
+    pages = [  # two workers sharing the folder
+        subprocess.run(run, env=environment, capture_output=True, check=True, text=True).stdout for _ in range(2)
+    ]
+    assert 'caresync_frames_out_total{kind="device",type="change"} 2.0' in pages[1]
+    assert "caresync_ack_lag_seconds_count 2.0" in pages[1]
