@@ -46,9 +46,12 @@ class RequestIds:
                 message["headers"] = [*message["headers"], (HEADER.encode(), request_id.encode())]
             await send(message)
 
+        # A socket's frames need no header: its sends go straight through, with no wrapping
+        # coroutine per frame on the fan-out path.
+        downstream_send = send_with_id if scope["type"] == "http" else send
         with bound(request_id=request_id, tenant=None, device=None, carer=None):
             try:
-                await self.app(scope, receive, send_with_id)
+                await self.app(scope, receive, downstream_send)
             finally:
                 if scope["type"] == "http" and log.isEnabledFor(logging.DEBUG):
                     elapsed_ms = (time.perf_counter() - began) * 1000
