@@ -73,8 +73,9 @@ class DeviceSession(FeedSocket):
                 device = await authenticate_device(conn, hello.token)
                 greeting = None
                 if device.uuid is not None and device.uuid == _canonical(hello.device_uuid):
+                    cached = _cached_heads_at(node.hub.heads.known(_channels(device)), hello)
                     greeting = (
-                        await feeds.heads(conn, list(device.carers)),
+                        cached if cached is not None else await feeds.heads(conn, list(device.carers)),
                         await node.preferences.get(conn, device.tenant_id),
                     )
         except Revoked as exc:
@@ -111,6 +112,9 @@ class DeviceSession(FeedSocket):
         self.streamer.session.max_unacked = node.settings.max_unacked
         self.send_welcome(welcome)
         await node.hub.register_device(self)
+        for feed_id, channel in _channels(device).items():  # followed now: kept current from here
+            if feed_id in heads:
+                node.hub.heads.store(channel, heads[feed_id])
         node.activity.record_call(device.device_id, ok=True, app_version=hello.app_version)
         return True
 
@@ -123,9 +127,7 @@ class DeviceSession(FeedSocket):
         if isinstance(frame, Ack):
             self._on_ack(frame)
         elif isinstance(frame, Heartbeat):
-            async with self.node.db.read() as conn:
-                heads = await feeds.heads(conn, list(device.carers))
-            self.streamer.push_heads(heads)
+            self.streamer.push_heads(await self._heads(device))
         elif isinstance(frame, CleanSyncRequest):
             self.streamer.send_frame(await self.node.clean_sync.serve(device, frame))
         elif isinstance(frame, SyncRequest):
@@ -135,10 +137,40 @@ class DeviceSession(FeedSocket):
         else:
             raise ProtocolError(ErrorCode.UNEXPECTED_FRAME, "hello was already received")
 
+    async def _heads(self, device: DeviceIdentity) -> dict[str, feeds.Head]:
+        """Heads from the node's cache; the database only on a miss or an epoch change."""
+        session = self.streamer.session
+        heads = self.node.hub.heads.known(_channels(device))
+        if heads is not None and all(heads[f].epoch == session.sent(f).epoch for f in session.feeds if f in heads):
+            return heads
+        async with self.node.db.read() as conn:
+            heads = await feeds.heads(conn, list(device.carers))
+        for feed_id, head in heads.items():
+            self.node.hub.heads.store(feeds.CARERS.channel(feed_id), head)
+        return heads
+
     def _on_ack(self, ack: Ack) -> None:
         for command in self.streamer.session.handle(AckReceived(feed=ack.feed, epoch=ack.epoch, seq=ack.seq)):
             if isinstance(command, RecordAck):
                 self.node.activity.record_position(self.device_id, command.reported, command.head)
+
+
+def _channels(device: DeviceIdentity) -> dict[str, str]:
+    return {f: feeds.CARERS.channel(f) for f in device.carers}
+
+
+def _cached_heads_at(cached: dict[str, feeds.Head] | None, hello: Hello) -> dict[str, feeds.Head] | None:
+    """The cached heads, if the device resumes every feed exactly at its cached head;
+    otherwise None and the greeting reads them (a device behind may need the compaction
+    point, which only the database knows for sure)."""
+    if cached is None:
+        return None
+    claimed = {p.feed: p for p in hello.positions}
+    for feed_id, head in cached.items():
+        position = claimed.get(feed_id)
+        if position is None or position.epoch != head.epoch or position.seq != head.seq:
+            return None
+    return cached
 
 
 def _canonical(device_uuid: str) -> str:

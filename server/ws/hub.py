@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING
 from protocol.errors import CloseCode
 from server.bus import channels, envelope
 from server.bus.base import Bus, device_control_channel, staff_control_channel
+from server.bus.channels import ChannelKind
 from server.cluster.presence import Presence
 from server.periodic import Periodic
 from server.services import feeds
+from server.services.head_cache import HeadCache
 from server.store.database import Database
 
 if TYPE_CHECKING:
@@ -38,6 +40,8 @@ class Hub(Periodic):
         self._by_device: dict[str, FeedSocket] = {}
         self._by_staff: dict[str, set[FeedSocket]] = {}
         self._sockets: set[FeedSocket] = set()
+        self.heads = HeadCache()
+        """Heads of the feeds this node follows: heartbeats and greetings read them here."""
         self.on_device_control: Callable[[str, bytes], None] | None = None
         """Handles messages on device control channels (set by the effect relay)."""
         bus.set_handler(self._on_message)
@@ -126,9 +130,23 @@ class Hub(Periodic):
                 members.discard(socket)
                 if not members:
                     del self._by_channel[channel]
+                    self.heads.forget(channel)
                     idle.append(channel)
         if idle:
-            asyncio.get_running_loop().create_task(self.bus.unsubscribe(idle))
+            asyncio.get_running_loop().create_task(self._unsubscribe_idle(idle))
+
+    async def _unsubscribe_idle(self, idle: list[str]) -> None:
+        """Unsubscribe the channels still unfollowed when this runs: a device replacing its
+        own connection on this node re-follows them before the task gets to run."""
+        await self.bus.unsubscribe([c for c in idle if not self._follows(c)])
+
+    def _follows(self, channel: str) -> bool:
+        kind, key = channels.parse(channel)
+        if kind == ChannelKind.DEVICE:
+            return key in self._by_device
+        if kind == ChannelKind.STAFF:
+            return key in self._by_staff
+        return channel in self._by_channel
 
     def device_socket(self, device_id: str) -> FeedSocket | None:
         """The device's socket on this node, if it is connected here."""
@@ -145,6 +163,7 @@ class Hub(Periodic):
                 socket.streamer.send_text(text)
         elif members:
             epoch, seq, frame = envelope.unpack(payload)
+            self.heads.observe(channel, epoch, seq)
             text = frame.decode()
             for socket in list(members):
                 socket.streamer.push_live(key, epoch, seq, text)
@@ -166,6 +185,10 @@ class Hub(Periodic):
             return
         async with self.db.read() as conn:
             heads = {family: await feeds.heads(conn, ids, family) for family, ids in wanted.items() if ids}
+        for family, found in heads.items():
+            for feed_id, head in found.items():
+                if family.channel(feed_id) in self._by_channel:  # still followed after the read
+                    self.heads.store(family.channel(feed_id), head)
         for socket in list(self._sockets):
             known = heads.get(socket.streamer.family, {})
             socket.streamer.push_heads({f: known[f] for f in socket.streamer.session.feeds if f in known})

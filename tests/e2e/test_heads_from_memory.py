@@ -1,0 +1,70 @@
+"""Heartbeats and greetings at the head are answered from the node's memory."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import event
+
+from protocol.frames import Change, FeedPosition, Heartbeat
+from server.clock import to_datetime
+from server.node import Node
+from server.seeding import seed_agency
+from tests.conftest import RunningServer
+from tests.support import RawDevice
+
+
+@contextmanager
+def statements(node: Node) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    engine = node.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def reads_of(seen: list[str], table: str) -> list[str]:
+    return [s for s in seen if s.lstrip().upper().startswith("SELECT") and f"FROM {table} " in s + " "]
+
+
+async def test_heartbeats_and_a_resume_at_the_head_read_no_heads_and_no_changes(quiet: RunningServer) -> None:
+    node = quiet.node
+    agency = await seed_agency(node, carers=1, visits_per_carer=2, day=to_datetime(node.clock.now_ms()))
+    carer = agency.carers[0]
+    raw = await RawDevice.connect(quiet)
+    (status,) = (await raw.hello(carer)).feeds
+    for _ in range(status.head):
+        assert isinstance(await raw.receive_until(Change), Change)
+
+    with statements(node) as seen:
+        await raw.send(Heartbeat())
+        beat = await raw.receive_until(Heartbeat)
+        assert isinstance(beat, Heartbeat) and beat.heads == [FeedPosition(feed=carer.id, epoch=1, seq=status.head)]
+        start = to_datetime(node.clock.now_ms()) + timedelta(hours=3)
+        await node.rota.reschedule(agency.admin, carer.visit_ids[0], start, start + timedelta(hours=1))
+        live = await raw.receive_until(Change)
+        assert isinstance(live, Change) and live.seq == status.head + 1
+        await raw.send(Heartbeat())
+        beat = await raw.receive_until(Heartbeat)
+        assert isinstance(beat, Heartbeat) and beat.heads[0].seq == status.head + 1, "the push moved the cached head"
+        assert reads_of(seen, "feeds") == [], "heartbeats read heads from memory"
+
+    with statements(node) as seen:
+        again = await RawDevice.connect(quiet)
+        (resumed,) = (await again.hello(carer, [FeedPosition(feed=carer.id, epoch=1, seq=status.head + 1)])).feeds
+        assert resumed.action == "resume"
+        await again.send(Heartbeat())
+        assert isinstance(await again.receive_until(Heartbeat), Heartbeat)
+        assert reads_of(seen, "feeds") == [], "the node knew the head"
+        assert reads_of(seen, "feed_entries") == [], "nothing to catch up at the head"
+    await again.close()
+    await raw.close()
