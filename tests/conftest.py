@@ -54,6 +54,19 @@ def redis_server_url() -> Iterator[str]:
 
 
 @pytest.fixture
+def throwaway_redis() -> Iterator[backing.ThrowawayRedis]:
+    """A redis-server of the test's own, which it may stop and start (never the shared one)."""
+    try:
+        server = backing.ThrowawayRedis()
+        server.start()
+    except (FileNotFoundError, OSError, RuntimeError) as exc:
+        backing.require_or_skip(f"cannot start a throwaway redis-server: {exc}")
+        raise
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 async def postgres_url(postgres_admin: str) -> AsyncIterator[str]:
     """A fresh PostgreSQL database for this test."""
     async with backing.fresh_postgres_database(postgres_admin) as url:

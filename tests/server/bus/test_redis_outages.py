@@ -5,7 +5,7 @@ first publish after one, and reports its state. Runs against a throwaway redis-s
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -13,18 +13,6 @@ from server.bus.base import BusState
 from server.bus.redis import RedisBus
 from tests import backing
 from tests.support import eventually
-
-
-@pytest.fixture
-def throwaway_redis() -> Iterator[backing.ThrowawayRedis]:
-    try:
-        server = backing.ThrowawayRedis()
-        server.start()
-    except (FileNotFoundError, OSError, RuntimeError) as exc:
-        backing.require_or_skip(f"cannot start redis-server: {exc}")
-        raise
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -55,17 +55,6 @@ async def test_a_draining_node_is_not_ready(running: RunningServer) -> None:
 
 
 @pytest.fixture
-def throwaway_redis() -> Iterator[backing.ThrowawayRedis]:
-    try:
-        server = backing.ThrowawayRedis()
-        server.start()
-    except (FileNotFoundError, OSError, RuntimeError) as exc:
-        backing.require_or_skip(f"cannot start a throwaway redis-server: {exc}")
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def throwaway_postgres() -> Iterator[backing.ThrowawayPostgres]:
     try:
         server = backing.ThrowawayPostgres()
