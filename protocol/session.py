@@ -17,6 +17,7 @@ below what was sent, ack validation, the unacknowledged-push bound.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import msgspec
@@ -252,6 +253,13 @@ def sync_start(position: FeedPosition | None, head: HeadRead) -> SyncStart:
     )
 
 
+def resumes_at_heads(claimed: Sequence[FeedPosition], heads: Sequence[FeedPosition]) -> bool:
+    """Whether a hello claims every one of ``heads`` exactly: then the greeting needs no
+    store read (a device behind may need the compaction point, which only the store knows)."""
+    positions = {p.feed: p for p in claimed}
+    return all(positions.get(h.feed) == h for h in heads)
+
+
 class ServerFeedSession:
     """The feeds of one server socket, from the welcome to the close.
 
@@ -266,6 +274,10 @@ class ServerFeedSession:
     @property
     def feeds(self) -> list[str]:
         return list(self._feeds)
+
+    def same_epochs(self, heads: Sequence[FeedPosition]) -> bool:
+        """Whether known heads are in the epochs this socket serves (else read them afresh)."""
+        return all(h.epoch == self._feeds[h.feed].epoch for h in heads if h.feed in self._feeds)
 
     def sent(self, feed: str) -> FeedPosition:
         """The last position delivered on ``feed`` (the start position before any)."""

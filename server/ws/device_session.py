@@ -13,13 +13,14 @@ from protocol.frames import (
     Ack,
     CleanSyncRequest,
     DeviceFrame,
+    FeedPosition,
     FeedStatus,
     Heartbeat,
     Hello,
     SyncRequest,
     Welcome,
 )
-from protocol.session import AckReceived, RecordAck, ResyncAsked, SyncAnswered
+from protocol.session import AckReceived, RecordAck, ResyncAsked, SyncAnswered, resumes_at_heads
 from server.clock import to_datetime
 from server.observability.logs import bind
 from server.services import feeds
@@ -141,7 +142,7 @@ class DeviceSession(FeedSocket):
         """Heads from the node's cache; the database only on a miss or an epoch change."""
         session = self.streamer.session
         heads = self.node.hub.heads.known(_channels(device))
-        if heads is not None and all(heads[f].epoch == session.sent(f).epoch for f in session.feeds if f in heads):
+        if heads is not None and session.same_epochs(_positions(heads)):
             return heads
         async with self.node.db.read() as conn:
             heads = await feeds.heads(conn, list(device.carers))
@@ -161,16 +162,14 @@ def _channels(device: DeviceIdentity) -> dict[str, str]:
 
 def _cached_heads_at(cached: dict[str, feeds.Head] | None, hello: Hello) -> dict[str, feeds.Head] | None:
     """The cached heads, if the device resumes every feed exactly at its cached head;
-    otherwise None and the greeting reads them (a device behind may need the compaction
-    point, which only the database knows for sure)."""
-    if cached is None:
+    otherwise None and the greeting reads them."""
+    if cached is None or not resumes_at_heads(hello.positions, _positions(cached)):
         return None
-    claimed = {p.feed: p for p in hello.positions}
-    for feed_id, head in cached.items():
-        position = claimed.get(feed_id)
-        if position is None or position.epoch != head.epoch or position.seq != head.seq:
-            return None
     return cached
+
+
+def _positions(heads: dict[str, feeds.Head]) -> list[FeedPosition]:
+    return [FeedPosition(feed=f, epoch=h.epoch, seq=h.seq) for f, h in heads.items()]
 
 
 def _canonical(device_uuid: str) -> str:

@@ -29,6 +29,7 @@ from protocol.session import (
     ServerFeedSession,
     SyncAnswered,
     SyncStart,
+    resumes_at_heads,
     sync_start,
     welcome_action,
 )
@@ -193,3 +194,27 @@ def test_an_office_resync_demand_names_every_feed_of_the_socket() -> None:
     assert ServerFeedSession().handle(ResyncAsked(reason="office")) == [], "nothing before the welcome"
     session, _ = greeted(heads=(head(5), head(2, feed="g")))
     assert session.handle(ResyncAsked(reason="office")) == [SendResyncRequired(feeds=("f", "g"), reason="office")]
+
+
+RESUME_ROWS = [
+    # (claimed, heads, resumes at the heads?)
+    ([FeedPosition(feed="a", epoch=1, seq=3)], [FeedPosition(feed="a", epoch=1, seq=3)], True),
+    ([FeedPosition(feed="a", epoch=1, seq=2)], [FeedPosition(feed="a", epoch=1, seq=3)], False),
+    ([FeedPosition(feed="a", epoch=2, seq=3)], [FeedPosition(feed="a", epoch=1, seq=3)], False),
+    ([], [FeedPosition(feed="a", epoch=1, seq=3)], False),
+    ([FeedPosition(feed="b", epoch=1, seq=3)], [], True),
+]
+
+
+@pytest.mark.parametrize(("claimed", "heads", "expected"), RESUME_ROWS)
+def test_a_hello_resumes_at_the_heads_only_when_it_claims_each_exactly(
+    claimed: list[FeedPosition], heads: list[FeedPosition], expected: bool
+) -> None:
+    assert resumes_at_heads(claimed, heads) is expected
+
+
+def test_known_heads_count_only_in_the_epochs_the_socket_serves() -> None:
+    session = ServerFeedSession()
+    session.handle(Greeted(claimed=(), heads=(HeadRead(feed="a", epoch=2, seq=0),)))
+    assert session.same_epochs([FeedPosition(feed="a", epoch=2, seq=5), FeedPosition(feed="z", epoch=9, seq=1)])
+    assert not session.same_epochs([FeedPosition(feed="a", epoch=3, seq=0)])
