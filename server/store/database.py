@@ -8,12 +8,14 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import Connection, ExceptionContext
+from sqlalchemy.engine import Connection, ExceptionContext, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from server.store.hot import StepsFactory, T, run_on_asyncpg, run_on_sqlalchemy
 from server.store.migrate import upgrade_to_head
 from server.store.outage import OutageLog, StoreUnavailable, is_unavailable
+from server.store.writer import SqliteWriter
 from server.tunables import MIGRATION_LOCK_ID
 
 
@@ -27,7 +29,12 @@ def async_url(url: str) -> str:
 
 
 class Database:
-    """Owns the engine. ``write()`` transactions are serialised on SQLite."""
+    """Owns the engine. ``write()`` transactions are serialised on SQLite.
+
+    ``hot_write()`` runs a hot write's steps (:mod:`server.store.hot`) without the async
+    ORM: on a SQLite file on the dedicated writer thread with group commit, on
+    PostgreSQL on the pooled connection's asyncpg driver in a transaction of its own.
+    """
 
     def __init__(self, url: str) -> None:
         self.url = async_url(url)
@@ -40,8 +47,12 @@ class Database:
         self._write_lock = asyncio.Lock()
         self.outage = OutageLog()
         _discard_broken_connections(self.engine)
+        self._writer: SqliteWriter | None = None
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine)
+            path = make_url(self.url).database
+            if path and path != ":memory:" and not path.startswith("file:"):
+                self._writer = SqliteWriter(path)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -67,6 +78,42 @@ class Database:
             raise self._classified(exc, writing=True) from exc
         self.outage.succeeded(writing=True)
 
+    async def hot_write(self, steps: StepsFactory[T]) -> T:
+        """Run ``steps`` in a write transaction; its result once committed.
+
+        An exception raised by the steps rolls back that write alone and is raised here;
+        a store outage becomes :class:`StoreUnavailable`, as for ``write()``.
+        """
+        try:
+            if self._writer is not None:
+                result = await self._writer.submit(steps)
+            elif self.dialect == "postgresql":
+                result = await self._hot_write_asyncpg(steps)
+            else:
+                async with self.write() as conn:
+                    return await run_on_sqlalchemy(conn, steps())
+        except Exception as exc:
+            raise self._classified(exc, writing=True) from exc
+        self.outage.succeeded(writing=True)
+        return result
+
+    async def _hot_write_asyncpg(self, steps: StepsFactory[T]) -> T:
+        async with self.engine.connect() as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            assert raw is not None
+            try:
+                async with raw.transaction():
+                    return await run_on_asyncpg(raw, steps())
+            except Exception as exc:
+                if is_unavailable(exc):
+                    await conn.invalidate()  # the pool must not hand out a broken connection
+                raise
+
+    @property
+    def group_commits(self) -> int:
+        """Transactions the SQLite writer thread committed (0 on other stores)."""
+        return self._writer.commits if self._writer is not None else 0
+
     def _classified(self, error: Exception, *, writing: bool = False) -> Exception:
         """A store outage becomes :class:`StoreUnavailable` (logged once per outage)."""
         if isinstance(error, StoreUnavailable) or not is_unavailable(error):
@@ -83,6 +130,8 @@ class Database:
             await conn.run_sync(upgrade_to_head)
 
     async def close(self) -> None:
+        if self._writer is not None:
+            await self._writer.close()
         await self.engine.dispose()
 
 

@@ -1,0 +1,68 @@
+"""Hot write paths as driver-neutral steps, and the drivers that run them.
+
+A hot write (a rota change) is a generator that yields ``(sql, params)`` statements with
+``?`` placeholders and receives each statement's rows back; what it returns is the
+write's result. The same steps run on SQLite's dedicated writer thread (plain
+``sqlite3``, :mod:`server.store.writer`) and on a raw asyncpg connection (PostgreSQL,
+statements prepared once per connection by asyncpg's statement cache), so the hot
+statements skip the async ORM layer and, on SQLite, every per-statement thread hop.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Generator, Sequence
+from functools import lru_cache
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+Statement = tuple[str, tuple[Any, ...]]
+Rows = list[Sequence[Any]]
+Steps = Generator[Statement, Rows, T]
+"""Yields statements, is sent each one's rows, returns the write's result."""
+StepsFactory = Callable[[], Steps[T]]
+
+
+def run_on_sqlite(conn: sqlite3.Connection, steps: Steps[T]) -> T:
+    """Run ``steps`` on a plain sqlite3 connection (inside the caller's transaction)."""
+    rows: Rows | None = None
+    try:
+        while True:
+            sql, params = steps.send(rows)  # type: ignore[arg-type]  # the first send must be None
+            rows = conn.execute(sql, params).fetchall()
+    except StopIteration as done:
+        result: T = done.value
+        return result
+
+
+async def run_on_asyncpg(conn: Any, steps: Steps[T]) -> T:
+    """Run ``steps`` on an asyncpg connection (inside the caller's transaction)."""
+    rows: Rows | None = None
+    try:
+        while True:
+            sql, params = steps.send(rows)  # type: ignore[arg-type]
+            rows = await conn.fetch(numbered(sql), *params)
+    except StopIteration as done:
+        result: T = done.value
+        return result
+
+
+async def run_on_sqlalchemy(conn: Any, steps: Steps[T]) -> T:
+    """Run ``steps`` through SQLAlchemy's driver-level execution (an in-memory SQLite store)."""
+    rows: Rows | None = None
+    try:
+        while True:
+            sql, params = steps.send(rows)  # type: ignore[arg-type]
+            result = await conn.exec_driver_sql(sql, params)
+            rows = list(result.fetchall()) if result.returns_rows else []
+    except StopIteration as done:
+        value: T = done.value
+        return value
+
+
+@lru_cache(maxsize=256)
+def numbered(sql: str) -> str:
+    """``?`` placeholders as PostgreSQL's ``$1, $2, ...`` (hot statements have no ``?`` in literals)."""
+    parts = sql.split("?")
+    return "".join(f"{part}${index}" for index, part in enumerate(parts[:-1], 1)) + parts[-1]

@@ -1,0 +1,201 @@
+"""SQLite's dedicated writer thread: hot writes on plain ``sqlite3`` with group commit.
+
+Every hot write submitted while the thread is busy joins the next transaction: the
+thread takes all waiting writes (up to :data:`MAX_BATCH`), runs each inside its own
+``SAVEPOINT`` and commits them together, so concurrent rota changes share one
+``BEGIN IMMEDIATE`` ... ``COMMIT``. A write that fails rolls back to its savepoint and
+gets its own exception; the others still commit. A write is answered only after the
+commit succeeded; when the commit itself fails (a full disk), every write in it gets
+that error and nothing of the batch is kept. A batch of one runs without a savepoint.
+
+The thread hands results back to the event loop with one ``call_soon_threadsafe`` per
+batch. Writes through :meth:`Database.write` (SQLAlchemy) still work alongside: both
+take SQLite's write lock with ``BEGIN IMMEDIATE`` and wait for each other through the
+busy timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import sqlite3
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from server.store.hot import StepsFactory, T, run_on_sqlite
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 64
+"""Most writes committed together."""
+
+PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA busy_timeout=10000",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA synchronous=NORMAL",
+)
+"""The same settings as the SQLAlchemy engine's connections (server/store/database.py)."""
+
+
+@dataclass(slots=True)
+class _Job:
+    steps: StepsFactory[Any]
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
+
+
+@dataclass(slots=True)
+class _Outcome:
+    job: _Job
+    value: Any = None
+    error: BaseException | None = None
+
+
+class SqliteWriter:
+    """One thread, one ``sqlite3`` connection, all hot writes of a node's SQLite store."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+        self.commits = 0
+        """Transactions committed (a test's view of group commit)."""
+
+    def submit(self, steps: StepsFactory[T]) -> asyncio.Future[T]:
+        """Queue a write; the future resolves after the commit that includes it."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._start()
+        self._jobs.put(_Job(steps, future, loop))
+        return future
+
+    def _start(self) -> None:
+        if self._thread is not None:
+            return
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._serve, name="sqlite-writer", daemon=True)
+                self._thread.start()
+
+    async def close(self) -> None:
+        thread = self._thread
+        if thread is None:
+            return
+        self._jobs.put(None)
+        await asyncio.to_thread(thread.join)
+        self._thread = None
+
+    # ------------------------------------------------------------ writer thread
+
+    def _serve(self) -> None:
+        try:
+            stopping = False
+            while not stopping:
+                job = self._jobs.get()
+                if job is None:
+                    break
+                batch = [job]
+                while len(batch) < MAX_BATCH:
+                    try:
+                        waiting = self._jobs.get_nowait()
+                    except queue.Empty:
+                        break
+                    if waiting is None:
+                        stopping = True
+                        break
+                    batch.append(waiting)
+                _deliver(self._commit(batch))
+        finally:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            try:
+                for pragma in PRAGMAS:
+                    conn.execute(pragma)
+            except BaseException:
+                conn.close()
+                raise
+            self._conn = conn
+        return self._conn
+
+    def _commit(self, batch: list[_Job]) -> list[_Outcome]:
+        try:
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+        except Exception as exc:
+            self._discard()
+            return [_Outcome(job, error=exc) for job in batch]
+        outcomes: list[_Outcome] = []
+        try:
+            if len(batch) == 1:
+                outcomes.append(_Outcome(batch[0], value=run_on_sqlite(conn, batch[0].steps())))
+            else:
+                for job in batch:
+                    outcomes.append(_run_in_savepoint(conn, job))
+            conn.execute("COMMIT")
+        except Exception as exc:
+            # The transaction as a whole failed (a lone write raised, a savepoint could not be
+            # rolled back, or the commit failed): nothing of it is kept.
+            self._rollback()
+            failed = {id(o.job): o for o in outcomes if o.error is not None}
+            return [failed.get(id(job)) or _Outcome(job, error=exc) for job in batch]
+        self.commits += 1
+        return outcomes
+
+    def _rollback(self) -> None:
+        conn = self._conn
+        if conn is None:
+            return
+        try:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            self._discard()
+
+    def _discard(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.close()
+            self._conn = None
+
+
+def _run_in_savepoint(conn: sqlite3.Connection, job: _Job) -> _Outcome:
+    conn.execute("SAVEPOINT hot_write")
+    try:
+        value = run_on_sqlite(conn, job.steps())
+    except Exception as exc:
+        conn.execute("ROLLBACK TO hot_write")  # raises if it cannot: the batch then fails
+        conn.execute("RELEASE hot_write")
+        return _Outcome(job, error=exc)
+    conn.execute("RELEASE hot_write")
+    return _Outcome(job, value=value)
+
+
+def _deliver(outcomes: list[_Outcome]) -> None:
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
+    for outcome in outcomes:
+        by_loop.setdefault(outcome.job.loop, []).append(outcome)
+    for loop, answered in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is waiting
+            loop.call_soon_threadsafe(_resolve, answered)
+
+
+def _resolve(outcomes: list[_Outcome]) -> None:
+    for outcome in outcomes:
+        future = outcome.job.future
+        if future.done():
+            continue
+        if outcome.error is not None:
+            future.set_exception(outcome.error)
+        else:
+            future.set_result(outcome.value)
