@@ -233,7 +233,7 @@ class RotaService:
     # ----------------------------------------------------------------- internals
 
     async def _edit(self, actor: Staff, visit_id: str, values: dict[str, object], summary: str) -> VisitView:
-        """A change of the visit's own columns: a hot write of five statements for one carer."""
+        """A change of the visit's own columns: a hot write of four statements for one carer."""
         now = self.clock.now_ms()
         view, appended = await self.db.hot_write(lambda: _edit_steps(actor, visit_id, values, now, summary))
         await feeds.ring(self.bus, appended)

@@ -1,0 +1,108 @@
+"""Hot writes: group commit on SQLite's writer thread, one rollback per failing write."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import AsyncIterator
+from functools import partial
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from server.store.database import Database
+from server.store.hot import Steps, numbered
+
+
+class Refused(Exception):
+    pass
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url)
+    async with database.write() as conn:
+        await conn.execute(text("CREATE TABLE scratch (id INTEGER PRIMARY KEY, note VARCHAR(40) NOT NULL)"))
+    yield database
+    await database.close()
+
+
+def _insert(row_id: int, note: str, *, then_fail: bool = False) -> Steps[int]:
+    rows = yield ("INSERT INTO scratch (id, note) VALUES (?, ?) RETURNING id", (row_id, note))
+    if then_fail:
+        raise Refused(f"write {row_id} refused after its insert")
+    returned: int = rows[0][0]
+    return returned
+
+
+async def _stored(db: Database) -> dict[int, str]:
+    async with db.read() as conn:
+        return {r.id: r.note for r in await conn.execute(text("SELECT id, note FROM scratch"))}
+
+
+async def test_concurrent_writes_share_one_commit_and_a_failing_one_rolls_back_alone(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'group.db'}")
+    async with db.write() as conn:
+        await conn.execute(text("CREATE TABLE scratch (id INTEGER PRIMARY KEY, note VARCHAR(40) NOT NULL)"))
+    try:
+        running, release = threading.Event(), threading.Event()
+
+        def holding() -> Steps[int]:
+            # Keeps the writer thread busy until every other write has been queued behind it.
+            running.set()
+            release.wait(10)
+            return (yield from _insert(0, "first"))
+
+        first = asyncio.create_task(db.hot_write(holding))
+        await asyncio.to_thread(running.wait, 10)
+        commits = db.group_commits
+
+        def write(i: int) -> Steps[int]:
+            if i == 7:
+                return (yield from _insert(i, "refused", then_fail=True))
+            if i == 12:
+                return (yield from _insert(0, "duplicate key"))  # fails in SQLite itself
+            return (yield from _insert(i, f"note {i}"))
+
+        queued = [asyncio.create_task(db.hot_write(partial(write, i))) for i in range(1, 21)]
+        await asyncio.sleep(0)  # every task has submitted its write and waits for it
+        release.set()
+        assert await first == 0
+        outcomes = await asyncio.gather(*queued, return_exceptions=True)
+
+        assert db.group_commits == commits + 2  # the first write's commit, then one for all twenty
+        for i, outcome in enumerate(outcomes, 1):
+            if i == 7:
+                assert isinstance(outcome, Refused) and "write 7" in str(outcome)
+            elif i == 12:
+                assert isinstance(outcome, sqlite3.IntegrityError)
+            else:
+                assert outcome == i
+        stored = await _stored(db)
+        assert stored == {0: "first", **{i: f"note {i}" for i in range(1, 21) if i not in (7, 12)}}
+    finally:
+        await db.close()
+
+
+async def test_a_lone_failing_write_keeps_nothing_and_the_next_one_commits(db: Database) -> None:
+    with pytest.raises(Refused):
+        await db.hot_write(lambda: _insert(1, "refused", then_fail=True))
+    assert await db.hot_write(lambda: _insert(2, "kept")) == 2
+    assert await _stored(db) == {2: "kept"}
+
+
+async def test_hot_writes_and_orm_writes_interleave(db: Database) -> None:
+    async def orm(i: int) -> None:
+        async with db.write() as conn:
+            await conn.execute(text("INSERT INTO scratch (id, note) VALUES (:id, 'orm')"), {"id": i})
+
+    hot = [db.hot_write(partial(_insert, i, "hot")) for i in range(0, 20, 2)]
+    await asyncio.gather(*hot, *map(orm, range(1, 20, 2)))
+    assert await _stored(db) == {i: "hot" if i % 2 == 0 else "orm" for i in range(20)}
+
+
+def test_question_marks_become_numbered_parameters() -> None:
+    assert numbered("UPDATE t SET a = ?, b = ? WHERE id = ?") == "UPDATE t SET a = $1, b = $2 WHERE id = $3"
+    assert numbered("SELECT 1") == "SELECT 1"
