@@ -10,6 +10,7 @@ socket behind: the database stays the truth, the cache is never ahead of it.
 
 from __future__ import annotations
 
+from protocol.heads import is_newer, not_older
 from server.services.feeds import Head
 
 
@@ -24,7 +25,7 @@ class HeadCache:
         """A head read from the database. A change observed while the read was in flight
         may be newer than it: the entry never moves back (epochs only grow)."""
         cached = self._heads.get(channel)
-        if cached is None or (head.epoch, head.seq) >= (cached.epoch, cached.seq):
+        if cached is None or not_older(head.epoch, head.seq, cached.epoch, cached.seq):
             self._heads[channel] = head
 
     def observe(self, channel: str, epoch: int, seq: int) -> None:
@@ -32,10 +33,10 @@ class HeadCache:
         cached = self._heads.get(channel)
         if cached is None:
             return  # not known yet: the compaction point comes only from a read
-        if epoch > cached.epoch:
-            self._heads[channel] = Head(epoch=epoch, seq=seq)
-        elif epoch == cached.epoch and seq > cached.seq:
-            self._heads[channel] = Head(epoch=epoch, seq=seq, compacted=cached.compacted)
+        if is_newer(epoch, seq, cached.epoch, cached.seq):
+            # The compaction point is only known in the epoch it was read in.
+            compacted = cached.compacted if epoch == cached.epoch else 0
+            self._heads[channel] = Head(epoch=epoch, seq=seq, compacted=compacted)
 
     def forget(self, channel: str) -> None:
         self._heads.pop(channel, None)

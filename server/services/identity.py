@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from sqlalchemy import and_, bindparam, select
@@ -70,6 +71,25 @@ async def authenticate_staff(conn: AsyncConnection, token: str, now_ms: int) -> 
             .where(credentials.c.token_hash == hash_token(token), credentials.c.kind == "staff")
         )
     ).first()
+    return staff_from_row(None if row is None else StaffRow(*row), now_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class StaffRow:
+    """A staff token's credential joined to its user, in the order ``authenticate_staff`` reads them."""
+
+    revoked_at: int | None
+    expires_at: int | None
+    id: str
+    tenant_id: str
+    role: str
+    branch_id: str | None
+    credential_id: str
+    last_used_at: int | None
+
+
+def staff_from_row(row: StaffRow | None, now_ms: int) -> Staff:
+    """The staff member a token's row names, or why the token is refused (raised)."""
     if row is None:
         raise Unauthorized("unknown staff token")
     if row.revoked_at is not None:
@@ -115,8 +135,9 @@ _DEVICE_BY_TOKEN = (
 """The device and its carers in one statement, built once (every connect runs it)."""
 
 
-async def authenticate_device(conn: AsyncConnection, token: str) -> DeviceIdentity:
-    rows = (await conn.execute(_DEVICE_BY_TOKEN, {"token_hash": hash_token(token)})).all()
+async def authenticate_device(conn: AsyncConnection, token: str, token_hash: str | None = None) -> DeviceIdentity:
+    """The device holding ``token`` (``token_hash``: its hash, if the caller has it already)."""
+    rows = (await conn.execute(_DEVICE_BY_TOKEN, {"token_hash": token_hash or hash_token(token)})).all()
     if not rows:
         raise Unauthorized("unknown device token")
     row = rows[0]
@@ -129,3 +150,92 @@ async def authenticate_device(conn: AsyncConnection, token: str) -> DeviceIdenti
         carers={r.carer_id: r.carer_name for r in rows if r.carer_id is not None},
         resync_requested=row.resync_requested_at is not None,
     )
+
+
+IDENTITY_CACHE_SIZE = 20_000
+"""Device identities one node keeps (least recently used dropped first): above the
+devices a node is sized to hold, so a reconnect wave finds every one it saw."""
+
+
+@dataclass(frozen=True, slots=True)
+class CachedIdentity:
+    identity: DeviceIdentity
+    read_at_ms: int
+    """When the read that produced it began: effects made after it may not be reflected."""
+
+
+class IdentityCache:
+    """Device identities by token hash, per node, so a device that connects again is
+    admitted without a database round trip.
+
+    The store stays the truth; an entry lives only while the node can vouch for it:
+
+    - every device effect (revoke, rotate, deactivate, delete, re-enrolment, reassign,
+      resync: ``server/services/device_effects.py``) drops the device's entries when this
+      node sees it (:meth:`invalidate`, from the effect relay: the bus at once, the store
+      poll within its interval);
+    - an entry read before an effect but stored after the node saw it is not stored
+      (:meth:`generation` is taken before the read, :meth:`store` compares);
+    - entries are served only while the relay polls in time (:meth:`vouch`): if it fell
+      behind (store outage, stalled loop) every greeting reads the store again;
+    - an identity the office asked to clean-sync is not kept (a completed clean sync
+      clears the request without an effect).
+    """
+
+    def __init__(self, max_entries: int = IDENTITY_CACHE_SIZE) -> None:
+        self.max_entries = max_entries
+        self._entries: OrderedDict[str, CachedIdentity] = OrderedDict()
+        self._by_device: dict[str, set[str]] = {}
+        self._generation = 0
+        self._vouched_until_ms = -1
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def generation(self) -> int:
+        """Take before reading an identity from the store; pass to :meth:`store`."""
+        return self._generation
+
+    def vouch(self, until_ms: int) -> None:
+        """The effect relay is current: entries may be served until ``until_ms``."""
+        self._vouched_until_ms = until_ms
+
+    def get(self, token_hash: str, now_ms: int) -> CachedIdentity | None:
+        if now_ms > self._vouched_until_ms:
+            return None
+        entry = self._entries.get(token_hash)
+        if entry is not None:
+            self._entries.move_to_end(token_hash)
+        return entry
+
+    def store(self, token_hash: str, identity: DeviceIdentity, read_at_ms: int, generation: int) -> None:
+        if generation != self._generation or identity.resync_requested:
+            return
+        self._entries[token_hash] = CachedIdentity(identity, read_at_ms)
+        self._entries.move_to_end(token_hash)
+        self._by_device.setdefault(identity.device_id, set()).add(token_hash)
+        while len(self._entries) > self.max_entries:
+            old_hash, old = self._entries.popitem(last=False)
+            self._unindex(old.identity.device_id, old_hash)
+
+    def holds(self, device_id: str) -> bool:
+        return device_id in self._by_device
+
+    def invalidate(self, device_id: str) -> None:
+        """Forget every entry of the device (a device effect was seen)."""
+        self._generation += 1
+        for token_hash in self._by_device.pop(device_id, ()):
+            self._entries.pop(token_hash, None)
+
+    def clear(self) -> None:
+        self._generation += 1
+        self._entries.clear()
+        self._by_device.clear()
+
+    def _unindex(self, device_id: str, token_hash: str) -> None:
+        hashes = self._by_device.get(device_id)
+        if hashes is not None:
+            hashes.discard(token_hash)
+            if not hashes:
+                del self._by_device[device_id]

@@ -73,5 +73,12 @@ class PreferencesCache:
         self._held[tenant_id] = (now, preferences)
         return preferences
 
+    def cached(self, tenant_id: str) -> TenantPreferences | None:
+        """The tenant's preferences if held and fresh, without a store read."""
+        held = self._held.get(tenant_id)
+        if held is not None and self.clock.now_ms() - held[0] < self.ttl_ms:
+            return held[1]
+        return None
+
     def forget(self, tenant_id: str) -> None:
         self._held.pop(tenant_id, None)

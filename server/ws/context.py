@@ -16,6 +16,7 @@ from server.services.sync import SyncService
 from server.services.tenant_prefs import PreferencesCache
 from server.settings import Settings
 from server.store.database import Database
+from server.ws.effects import EffectRelay
 from server.ws.hub import Hub
 
 
@@ -30,6 +31,8 @@ class SessionContext(Protocol):
     def db(self) -> Database: ...
     @property
     def hub(self) -> Hub: ...
+    @property
+    def effects(self) -> EffectRelay: ...
     @property
     def activity(self) -> ActivityRecorder: ...
     @property

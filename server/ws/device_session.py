@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import uuid
+from collections.abc import Callable
 
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.websockets import WebSocket
 
 from protocol import MAX_FRAME_BYTES, PROTOCOL_VERSION
@@ -18,10 +22,13 @@ from protocol.frames import (
     Heartbeat,
     Hello,
     SyncRequest,
+    TenantPreferences,
     Welcome,
 )
+from protocol.heads import moved_on
 from protocol.session import AckReceived, RecordAck, ResyncAsked, SyncAnswered, resumes_at_heads
 from server.clock import to_datetime
+from server.ids import hash_token
 from server.observability.logs import bind
 from server.services import feeds
 from server.services.errors import Revoked, Unauthorized
@@ -29,6 +36,7 @@ from server.services.identity import DeviceIdentity, authenticate_device
 from server.services.preferences import tenant_channel
 from server.ws.context import SessionContext
 from server.ws.feed_socket import FeedSocket
+from server.ws.streamer import FeedStreamer
 
 
 class DeviceSession(FeedSocket):
@@ -36,8 +44,15 @@ class DeviceSession(FeedSocket):
 
     def __init__(self, websocket: WebSocket, node: SessionContext) -> None:
         super().__init__(websocket, node.settings, node.db, node.clock, feeds.CARERS)
+        settings = node.settings
+        self.streamer: _GreetingStreamer = _GreetingStreamer(
+            websocket, node.db, node.clock, feeds.CARERS, settings.send_queue_limit, self.close,
+            stall_s=settings.send_stall_s,
+        )  # fmt: skip
         self.node = node
         self.device: DeviceIdentity | None = None
+        self._welcomed = False
+        self._resync_reason: str | None = None
 
     @property
     def device_id(self) -> str:
@@ -55,12 +70,23 @@ class DeviceSession(FeedSocket):
         return [*(feeds.CARERS.channel(f) for f in self.device.carers), tenant_channel(self.device.tenant_id)]
 
     def demand_resync(self, reason: str) -> None:
+        if not self._welcomed:  # registered, welcome not queued yet: asked right after it
+            self._resync_reason = reason
+            return
         self.streamer.run_commands(self.streamer.session.handle(ResyncAsked(reason=reason)))
 
     def decode(self, text: str) -> DeviceFrame:
         return decode_device_frame(text)
 
     async def greet(self, hello: Hello) -> bool:
+        """Authenticate, follow the device's feeds, then answer with the heads.
+
+        The socket is registered (its feeds followed on the bus) before the heads are
+        known, so a change committed at any point of the greeting reaches it: in the heads
+        read, or as a live push the hub hands over after the welcome (held until then,
+        :class:`_GreetingStreamer`). At most one store connection is used, none when the
+        identity, the heads and the preferences are all in the node's memory.
+        """
         node = self.node
         if hello.protocol_version != PROTOCOL_VERSION:
             await self.fail(
@@ -69,28 +95,39 @@ class DeviceSession(FeedSocket):
                 CloseCode.UNSUPPORTED_VERSION,
             )
             return False
-        try:
-            async with node.db.read() as conn:  # one connection and transaction for the whole greeting
-                device = await authenticate_device(conn, hello.token)
-                greeting = None
-                if device.uuid is not None and device.uuid == _canonical(hello.device_uuid):
-                    cached = _cached_heads_at(node.hub.heads.known(_channels(device)), hello)
-                    greeting = (
-                        cached if cached is not None else await feeds.heads(conn, list(device.carers)),
-                        await node.preferences.get(conn, device.tenant_id),
-                    )
-        except Revoked as exc:
-            await self.fail(ErrorCode.DEVICE_REVOKED, exc.message, CloseCode.DEVICE_REVOKED)
-            return False
-        except Unauthorized as exc:
-            await self.fail(ErrorCode.AUTH_FAILED, exc.message, CloseCode.AUTH_FAILED)
-            return False
-        if greeting is None:
-            node.activity.record_call(device.device_id, ok=False, error_code=ErrorCode.AUTH_FAILED)
-            await self.fail(ErrorCode.AUTH_FAILED, "token belongs to another device uuid", CloseCode.AUTH_FAILED)
-            return False
-        heads, preferences = greeting
-        self.device = device
+        async with contextlib.AsyncExitStack() as stack:
+            store = _LazyRead(node, stack)
+            try:
+                device = await self._identify(hello.token, store)
+            except Revoked as exc:
+                await self.fail(ErrorCode.DEVICE_REVOKED, exc.message, CloseCode.DEVICE_REVOKED)
+                return False
+            except Unauthorized as exc:
+                await self.fail(ErrorCode.AUTH_FAILED, exc.message, CloseCode.AUTH_FAILED)
+                return False
+            if device.uuid is None or device.uuid != _canonical(hello.device_uuid):
+                node.activity.record_call(device.device_id, ok=False, error_code=ErrorCode.AUTH_FAILED)
+                await self.fail(ErrorCode.AUTH_FAILED, "token belongs to another device uuid", CloseCode.AUTH_FAILED)
+                return False
+            await store.end_snapshot()  # the heads are read after the registration, afresh
+            self.device = device
+            channels = _channels(device)
+            previous = node.hub.device_socket(device.device_id)
+            if previous is not None:  # closed first, so that its feeds stay followed up to the registration
+                await previous.close(CloseCode.REPLACED, "another connection of this device took over")
+            followed = node.hub.heads.known(channels)
+            self.streamer.hold()
+            await node.hub.register_device(self)
+            try:
+                # A replaced socket's feeds were unfollowed and followed again with no pause
+                # in between: the heads known just before are still current.
+                known = node.hub.heads.known(channels)
+                heads, preferences = await self._heads_and_preferences(
+                    device, hello, store, known if known is not None else followed
+                )
+            except BaseException:
+                node.hub.unregister(self)
+                raise
         bind(tenant=device.tenant_id, device=device.device_id, carer=",".join(sorted(device.carers)) or None)
         statuses, acks = self.start_feeds(
             hello.positions, {f: heads[f] for f in device.carers}, resync=device.resync_requested
@@ -112,12 +149,46 @@ class DeviceSession(FeedSocket):
         )
         self.streamer.session.max_unacked = node.settings.max_unacked
         self.send_welcome(welcome)
-        await node.hub.register_device(self)
-        for feed_id, channel in _channels(device).items():  # followed now: kept current from here
-            if feed_id in heads:
-                node.hub.heads.store(channel, heads[feed_id])
+        self._welcomed = True
+        self.streamer.release()
+        for feed_id, channel in channels.items():  # followed since the registration: kept current from here
+            node.hub.heads.store(channel, heads[feed_id])
+        known = node.hub.heads.known(channels)
+        if known is not None and moved_on(known, heads):
+            # Heads moved on while the greeting was answered and no push said so here
+            # (a doorbell this socket missed): the session decides what to fill.
+            self.streamer.push_heads(known)
+        if self._resync_reason is not None:
+            self.demand_resync(self._resync_reason)
         node.activity.record_call(device.device_id, ok=True, app_version=hello.app_version)
         return True
+
+    async def _identify(self, token: str, store: _LazyRead) -> DeviceIdentity:
+        """The device, from the node's identity cache or the store. A socket admitted from
+        the cache counts as opened when that identity was read: effects made since reach it."""
+        identities = self.node.effects.identities
+        token_hash = hash_token(token)
+        now = self.node.clock.now_ms()
+        cached = identities.get(token_hash, now)
+        if cached is not None:
+            self.opened_at_ms = min(self.opened_at_ms, cached.read_at_ms)
+            return cached.identity
+        generation = identities.generation
+        device = await authenticate_device(await store.connection(), token, token_hash)
+        identities.store(token_hash, device, now, generation)
+        return device
+
+    async def _heads_and_preferences(
+        self, device: DeviceIdentity, hello: Hello, store: _LazyRead, known: dict[str, feeds.Head] | None
+    ) -> tuple[dict[str, feeds.Head], TenantPreferences]:
+        node = self.node
+        heads = _cached_heads_at(known, hello)
+        if heads is None:
+            heads = await feeds.heads(await store.connection(), list(device.carers))
+        preferences = node.preferences.cached(device.tenant_id)
+        if preferences is None:
+            preferences = await node.preferences.get(await store.connection(), device.tenant_id)
+        return heads, preferences
 
     def on_closed(self) -> None:
         self.node.hub.unregister(self)
@@ -177,3 +248,57 @@ def _canonical(device_uuid: str) -> str:
         return str(uuid.UUID(device_uuid))
     except ValueError:
         return device_uuid
+
+
+class _LazyRead:
+    """One store connection for a greeting, opened only if something must be read."""
+
+    def __init__(self, node: SessionContext, stack: contextlib.AsyncExitStack) -> None:
+        self._node = node
+        self._stack = stack
+        self._conn: AsyncConnection | None = None
+
+    async def connection(self) -> AsyncConnection:
+        if self._conn is None:
+            self._conn = await self._stack.enter_async_context(self._node.db.read())
+        return self._conn
+
+    async def end_snapshot(self) -> None:
+        """End the read transaction (if one began): the next read sees what committed since."""
+        if self._conn is not None and self._conn.in_transaction():
+            await self._conn.commit()
+
+
+class _GreetingStreamer(FeedStreamer):
+    """A device socket's streamer that holds what the hub hands it between the
+    registration and the welcome (live pushes, heads, tenant frames), so nothing
+    reaches the device before its welcome; :meth:`release` passes them on in order,
+    where the session decides about each as it would have."""
+
+    _held: list[Callable[[], None]] | None = None
+
+    def hold(self) -> None:
+        self._held = []
+
+    def release(self) -> None:
+        held, self._held = self._held or [], None
+        for hand_over in held:
+            hand_over()
+
+    def push_live(self, feed_id: str, epoch: int, seq: int, text: str) -> None:
+        if self._held is not None:
+            self._held.append(functools.partial(super().push_live, feed_id, epoch, seq, text))
+        else:
+            super().push_live(feed_id, epoch, seq, text)
+
+    def push_heads(self, heads: dict[str, feeds.Head]) -> None:
+        if self._held is not None:
+            self._held.append(functools.partial(super().push_heads, heads))
+        else:
+            super().push_heads(heads)
+
+    def send_text(self, text: str) -> None:
+        if self._held is not None:
+            self._held.append(functools.partial(super().send_text, text))
+        else:
+            super().send_text(text)

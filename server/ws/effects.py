@@ -5,6 +5,13 @@ bus with this node) and from the store, polled every ``POLL_INTERVAL_S`` (always
 is applied once per node. An effect applies only to a socket that was opened before the
 effect was made: a device that reconnects after being told to, on this node or another,
 is not closed again by a late copy of the same effect.
+
+The relay also keeps the node's device-identity cache honest
+(:class:`~server.services.identity.IdentityCache`): every effect, whatever its kind and
+whether or not the device is connected here, drops the device's cached identities the
+first time this node sees it, and each poll that succeeds vouches for the cache for
+:data:`VOUCH_MS`. A socket admitted from the cache counts as opened when its identity was
+read (``DeviceSession``), so an effect made after that read still reaches it.
 """
 
 from __future__ import annotations
@@ -16,11 +23,21 @@ from server.clock import Clock
 from server.periodic import Periodic
 from server.services import device_effects
 from server.services.device_effects import Effect, EffectKind
+from server.services.identity import IdentityCache
 from server.store.database import Database
 from server.ws.hub import Hub
 
 PRUNE_EVERY = 40
 """Polls between two deletions of expired effects."""
+
+VOUCH_MS = 2_000
+"""How long after a successful poll the identity cache may still be served. Polls come
+every 0.25 s; if none succeeds for this long (store outage, a stalled loop), greetings
+read the store until one does."""
+
+GAP_MS = device_effects.LOOKBACK_MS // 2
+"""Polls further apart than this may have missed effects (each reads the lookback only):
+the identity cache is emptied rather than trusted."""
 
 
 class EffectRelay(Periodic):
@@ -32,6 +49,11 @@ class EffectRelay(Periodic):
         self._applied: dict[str, int] = {}
         """Effect id -> created_at, for effects applied here (forgotten after the lookback)."""
         self._polls = 0
+        self.identities = IdentityCache()
+        """Device identities admitted without a store read (``DeviceSession.greet``)."""
+        self._seen: dict[str, int] = {}
+        """Effect id -> created_at, for effects whose identities were dropped here."""
+        self._polled_at: int | None = None
         hub.on_device_control = self.on_bus
 
     def on_bus(self, device_id: str, payload: bytes) -> None:
@@ -45,17 +67,26 @@ class EffectRelay(Periodic):
         if self._polls % PRUNE_EVERY == 0:
             async with self.db.write() as conn:
                 await device_effects.prune(conn, now - device_effects.RETENTION_MS)
-        if not self.hub.session_count:
-            return
+        if not self.hub.session_count and not self.identities:
+            return  # nothing here an effect could apply to (the cache is unvouched from now)
         async with self.db.read() as conn:
             effects = await device_effects.recent(conn, now - device_effects.LOOKBACK_MS)
+        if self._polled_at is None or now - self._polled_at > GAP_MS:
+            self.identities.clear()
+        self._polled_at = now
         for effect in effects:
             self.apply(effect)
+        self.identities.vouch(now + VOUCH_MS)
         horizon = now - 2 * device_effects.LOOKBACK_MS
         self._applied = {k: at for k, at in self._applied.items() if at >= horizon}
+        self._seen = {k: at for k, at in self._seen.items() if at >= horizon}
 
     def apply(self, effect: Effect) -> bool:
-        """Act on the device's socket here, if any and opened before the effect; True if acted."""
+        """Act on the device's socket here, if any and opened before the effect; True if acted.
+        The device's cached identities are dropped the first time the effect is seen."""
+        if effect.id not in self._seen:
+            self._seen[effect.id] = effect.created_at
+            self.identities.invalidate(effect.device_id)
         if effect.id in self._applied:
             return False
         target = self.hub.device_socket(effect.device_id)
