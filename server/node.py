@@ -91,6 +91,7 @@ class Node:
             preferences=PreferencesCache(clock),
             enrolment_throttle=AddressThrottle(ENROLMENT_PER_ADDRESS, clock, "enrolment"),
         )
+        presence.draining = lambda: node.draining
         node.jobs.append(
             ClusterJob("remove-dead-nodes", PRESENCE_TOUCH_INTERVAL_S * 2, node._remove_dead_nodes, db, clock, node_id)
         )

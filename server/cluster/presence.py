@@ -8,12 +8,15 @@ once-per-cluster cleanup job removes them with their connections.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy import and_, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from protocol.console import DeviceConnected, DeviceDisconnected
 from server.bus.base import Bus
 from server.clock import Clock
+from server.cluster import interruptions
 from server.periodic import Periodic
 from server.services import feeds
 from server.services.console_feed import append_device_events
@@ -34,19 +37,36 @@ class Presence(Periodic):
         self.node_id = node_id
         self._changes: dict[str, bool] = {}
         self._last_touch = 0
+        self.draining: Callable[[], bool] = lambda: False
+        """True once the node drains: the devices it disconnects then were cut by the server."""
 
     async def register(self) -> None:
+        """Join the cluster. Connections a previous life under this id left behind (it was
+        killed) are recorded as cut at its last touch, and so is every device that could
+        not reconnect until now (server/cluster/interruptions.py)."""
         now = self.clock.now_ms()
         async with self.db.write() as conn:
+            previous = (await conn.execute(select(nodes.c.last_seen_at).where(nodes.c.id == self.node_id))).first()
+            others = await interruptions.earliest_live_start(conn, now - DEAD_AFTER_MS, [self.node_id])
+            stopped = int(previous.last_seen_at) if previous is not None else now
+            await interruptions.record_node_connections(
+                conn, [self.node_id], {self.node_id: stopped}, min(now, others if others is not None else now)
+            )
+            await interruptions.fill_available(conn, now)
             await conn.execute(delete(device_connections).where(device_connections.c.node_id == self.node_id))
             await conn.execute(delete(nodes).where(nodes.c.id == self.node_id))
             await conn.execute(insert(nodes).values(id=self.node_id, started_at=now, last_seen_at=now))
         self._last_touch = now
 
     async def retire(self) -> None:
+        """Leave the cluster; devices still connected (or disconnected by the drain but not
+        yet written) are recorded as cut now."""
         await super().stop()
         self._changes.clear()
+        now = self.clock.now_ms()
         async with self.db.write() as conn:
+            others = await interruptions.earliest_live_start(conn, now - DEAD_AFTER_MS, [self.node_id])
+            await interruptions.record_node_connections(conn, [self.node_id], {self.node_id: now}, others)
             await conn.execute(delete(device_connections).where(device_connections.c.node_id == self.node_id))
             await conn.execute(delete(nodes).where(nodes.c.id == self.node_id))
 
@@ -64,6 +84,10 @@ class Presence(Periodic):
         try:
             async with self.db.write() as conn:
                 await conn.execute(update(nodes).where(nodes.c.id == self.node_id).values(last_seen_at=now))
+                if self.draining():
+                    others = await interruptions.earliest_live_start(conn, now - DEAD_AFTER_MS, [self.node_id])
+                    available = interruptions.available_after(now, others)
+                    await interruptions.record(conn, [(d, now, available) for d, up in changes.items() if not up])
                 await _write_changes(conn, self.node_id, changes, now)
                 events = await append_device_events(conn, [d for d, up in changes.items() if up], DeviceConnected, now)
                 events += await append_device_events(
@@ -105,12 +129,19 @@ async def connected_devices(conn: AsyncConnection, device_ids: list[str], now_ms
 
 
 async def remove_dead_nodes(db: Database, now_ms: int) -> int:
-    """The cleanup job: forget nodes silent for too long and the sockets they held."""
+    """The cleanup job: forget nodes silent for too long and the sockets they held, recording
+    those devices as cut at the node's last touch (their acks may have died with it)."""
+    async with db.read() as conn:
+        if not (await conn.execute(select(nodes.c.id).where(nodes.c.last_seen_at < now_ms - DEAD_AFTER_MS))).first():
+            return 0
     async with db.write() as conn:
-        dead = [
-            r.id for r in await conn.execute(select(nodes.c.id).where(nodes.c.last_seen_at < now_ms - DEAD_AFTER_MS))
-        ]
+        silent = await conn.execute(
+            select(nodes.c.id, nodes.c.last_seen_at).where(nodes.c.last_seen_at < now_ms - DEAD_AFTER_MS)
+        )
+        dead = {r.id: int(r.last_seen_at) for r in silent}
         if dead:
-            await conn.execute(delete(device_connections).where(device_connections.c.node_id.in_(dead)))
-            await conn.execute(delete(nodes).where(and_(nodes.c.id.in_(dead))))
+            others = await interruptions.earliest_live_start(conn, now_ms - DEAD_AFTER_MS, list(dead))
+            await interruptions.record_node_connections(conn, list(dead), dead, others)
+            await conn.execute(delete(device_connections).where(device_connections.c.node_id.in_(list(dead))))
+            await conn.execute(delete(nodes).where(and_(nodes.c.id.in_(list(dead)))))
     return len(dead)

@@ -257,6 +257,18 @@ device_connections = Table(
 )
 """Which node holds each connected device's socket (valid while that node is alive)."""
 
+device_interruptions = Table(
+    "device_interruptions",
+    metadata,
+    Column("device_id", ID, ForeignKey("devices.id"), primary_key=True),
+    Column("stopped_at", BigInteger, nullable=False),
+    Column("available_at", BigInteger, nullable=True),
+)
+"""The last time a device's connection was cut by the serving side (its node stopped or
+died while it was connected), and when a node could take the device again (NULL until a
+node has started since). The mismatch grace of changes the device could not receive
+counts from ``available_at``."""
+
 leases = Table(
     "leases",
     metadata,

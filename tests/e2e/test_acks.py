@@ -77,10 +77,19 @@ async def test_acks_lost_in_a_sigkill_are_healed_by_the_next_hello(tmp_path: Pat
         assert position.seq == 3
         assert await acked_seq(seeder, carer.device_id, carer.id) == 2, "the ack died with the server"
 
-        # Past the grace period the office is alerted about seq 3.
-        later = Node.build(Settings(database_url=url), clock=ManualClock(SystemClock().now_ms() + 3_600_000))
+        # The device was level when its node died, so its grace counts from when a node was
+        # back: a node up an hour later raises nothing at once, and is alerted about seq 3
+        # once the device has stayed away a grace period longer.
+        clock = ManualClock(SystemClock().now_ms() + 3_600_000)
+        later = Node.build(Settings(database_url=url), clock=clock)
+        await later.presence.register()
+        await later.mismatch.run_once()
+        assert await _alert_statuses(seeder, carer.id) == []
+        clock.advance(121)
+        await later.presence.step()
         await later.mismatch.run_once()
         assert await _alert_statuses(seeder, carer.id) == ["open"]
+        await later.presence.retire()
 
         # The device comes back: the position in its hello is the ack that was lost.
         await server.start()

@@ -5,10 +5,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, Select, and_, cast, func, literal, literal_column, select
+from sqlalchemy import BigInteger, Select, and_, cast, func, literal, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from server.store.schema import device_acks, device_users, devices, feed_entries, feeds, tenants, users
+from server.store.schema import (
+    device_acks,
+    device_interruptions,
+    device_users,
+    devices,
+    feed_entries,
+    feeds,
+    tenants,
+    users,
+)
+
+LEVEL_SLACK_MS = 10_000
+"""A device cut off by its node counts as level if what it had not acked was committed at
+most this long before the stop: acks linger in a node's memory before they are written
+(``ack_flush_interval_s``), and a killed node's stop is known only to its last touch
+(every ``PRESENCE_TOUCH_INTERVAL_S``)."""
 
 
 @dataclass(frozen=True)
@@ -50,14 +65,42 @@ def _best_acks() -> Select[Any]:
     )
 
 
+def _cuts(now_ms: int) -> Select[Any]:
+    """Per carer: the latest time the serving side cut one of their active devices off, and
+    when that device could reconnect (not yet: ``now_ms``). Driven by the interruptions
+    table, which holds one row per device ever cut, so it stays small beside the feeds."""
+    return (
+        select(
+            device_users.c.user_id.label("carer_id"),
+            func.max(device_interruptions.c.stopped_at).label("stopped_at"),
+            func.max(func.coalesce(device_interruptions.c.available_at, literal(now_ms, BigInteger))).label(
+                "available_at"
+            ),
+        )
+        .select_from(device_interruptions)
+        .join(devices, and_(devices.c.id == device_interruptions.c.device_id, devices.c.active.is_(True)))
+        .join(device_users, device_users.c.device_id == devices.c.id)
+        .group_by(device_users.c.user_id)
+    )
+
+
 async def overdue_carers(conn: AsyncConnection, now_ms: int) -> list[Overdue]:
     """Every carer whose first unacknowledged change is older than the tenant's grace period.
 
     One aggregate over feeds, device assignments and acks, joined to the first unacked
     entry by primary key: a single statement however many carers there are.
+
+    The grace of a change counts from its commit, or, when the serving side cut one of the
+    carer's devices off while it was level (the change was committed after, or within
+    ``LEVEL_SLACK_MS`` before, the stop: its ack may have died in the node's memory), from
+    when that device could reconnect. So a restart or an outage never eats the grace of a
+    device that comes back within it, and one that does not come back is still reported,
+    a grace period after it could have.
     """
     best = _best_acks().subquery()
+    cut = _cuts(now_ms).subquery()
     grace_ms = cast(tenants.c.mismatch_grace_s, BigInteger) * literal_column("1000")
+    deadline = literal(now_ms, BigInteger) - grace_ms
     rows = await conn.execute(
         select(best, feed_entries.c.committed_at, grace_ms.label("grace_ms"))
         .join(
@@ -69,7 +112,16 @@ async def overdue_carers(conn: AsyncConnection, now_ms: int) -> list[Overdue]:
             ),
         )
         .join(tenants, tenants.c.id == best.c.tenant_id)
-        .where(best.c.head_seq > best.c.acked, feed_entries.c.committed_at <= literal(now_ms, BigInteger) - grace_ms)
+        .outerjoin(cut, cut.c.carer_id == best.c.carer_id)
+        .where(
+            best.c.head_seq > best.c.acked,
+            feed_entries.c.committed_at <= deadline,
+            or_(
+                cut.c.stopped_at.is_(None),
+                feed_entries.c.committed_at <= cut.c.stopped_at - literal(LEVEL_SLACK_MS, BigInteger),
+                cut.c.available_at <= deadline,
+            ),
+        )
     )
     return [
         Overdue(r.carer_id, r.tenant_id, r.epoch, r.head_seq, r.acked, r.committed_at, int(r.grace_ms)) for r in rows

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.bus.base import Bus
 from server.clock import Clock
+from server.cluster.presence import remove_dead_nodes
 from server.ids import new_id
 from server.services import feeds
 from server.services.mismatch import acks_view, alerts
@@ -41,6 +42,8 @@ class MismatchDetector:
     async def run_once(self) -> PassReport:
         now = self.clock.now_ms()
         report = PassReport()
+        # A node that died since the last cleanup: record its devices as cut before judging them.
+        await remove_dead_nodes(self.db, now)
         async with self.db.read() as conn:
             overdue = await acks_view.overdue_carers(conn, now)
             open_rows = {r.carer_id: r for r in await conn.execute(_open_alerts())}
