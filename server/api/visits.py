@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from protocol.errors import ProtocolError
 from protocol.frames import VisitView
-from server.api.http import handles_errors, json_response, node_of, read_body, staff_of
+from server.api.http import bearer, handles_errors, json_response, node_of, read_body, staff_of
+from server.node import Node
+from server.observability.logs import bind
 from server.services.errors import InvalidInput
+from server.services.identity import Staff
 from server.services.rota import NewTask
 from server.tunables import MAX_PAGE_NUMBER
 from server.tunables import VISIT_LIST_MAX_PAGE_SIZE as MAX_PAGE_SIZE
@@ -72,19 +77,45 @@ async def get_visit(request: Request) -> Response:
     return json_response(await node_of(request).rota.get_visit(staff, request.path_params["visit_id"]))
 
 
+T = TypeVar("T")
+
+
+async def _body(request: Request, kind: type[T]) -> T:
+    """The body of a route that authenticates inside its write: a bad body is answered
+    only once the caller is known, as on every other route (401 before 422)."""
+    bearer(request)
+    try:
+        return await read_body(request, kind)
+    except ProtocolError:
+        await staff_of(request)
+        raise
+
+
+async def _noted(node: Node, staff: Staff) -> None:
+    """What ``staff_of`` does once the caller is known: log context and the token's last use."""
+    bind(tenant=staff.tenant_id)
+    if staff.credential_id is not None:
+        await node.staff_auth.tokens.note_use(staff.credential_id, staff.last_used_ms)
+
+
 @handles_errors
 async def update_visit(request: Request) -> Response:
-    staff = await staff_of(request)
-    body = await read_body(request, NotesBody)
-    return json_response(await node_of(request).rota.update_notes(staff, request.path_params["visit_id"], body.notes))
+    body = await _body(request, NotesBody)
+    node = node_of(request)
+    staff, view = await node.rota.update_notes_by_token(bearer(request), request.path_params["visit_id"], body.notes)
+    await _noted(node, staff)
+    return json_response(view)
 
 
 @handles_errors
 async def reschedule(request: Request) -> Response:
-    staff = await staff_of(request)
-    body = await read_body(request, RescheduleBody)
-    rota = node_of(request).rota
-    return json_response(await rota.reschedule(staff, request.path_params["visit_id"], body.starts_at, body.ends_at))
+    body = await _body(request, RescheduleBody)
+    node = node_of(request)
+    staff, view = await node.rota.reschedule_by_token(
+        bearer(request), request.path_params["visit_id"], body.starts_at, body.ends_at
+    )
+    await _noted(node, staff)
+    return json_response(view)
 
 
 @handles_errors
@@ -96,8 +127,10 @@ async def reassign(request: Request) -> Response:
 
 @handles_errors
 async def cancel(request: Request) -> Response:
-    staff = await staff_of(request)
-    return json_response(await node_of(request).rota.cancel(staff, request.path_params["visit_id"]))
+    node = node_of(request)
+    staff, view = await node.rota.cancel_by_token(bearer(request), request.path_params["visit_id"])
+    await _noted(node, staff)
+    return json_response(view)
 
 
 @handles_errors

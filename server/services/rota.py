@@ -3,6 +3,7 @@ per affected carer (old and new assignees); the bus is rung only after commit.""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -13,10 +14,10 @@ from protocol.codec import encode
 from protocol.frames import Change, ClientView, TaskView, VisitRemoved, VisitUpsert, VisitView
 from server.bus.base import Bus
 from server.clock import Clock, to_datetime, to_ms
-from server.ids import new_id
+from server.ids import hash_token, new_id
 from server.services import feeds
 from server.services.errors import InvalidInput, NotFound
-from server.services.identity import Staff
+from server.services.identity import Staff, StaffRow, staff_from_row
 from server.services.office_input import (
     check_task_count,
     checked_change_frame,
@@ -92,6 +93,24 @@ class RotaService:
 
     async def update_notes(self, actor: Staff, visit_id: str, notes: str) -> VisitView:
         return await self._edit(actor, visit_id, {"notes": checked_notes(notes)}, "notes changed")
+
+    async def reschedule_by_token(
+        self, token: str, visit_id: str, starts_at: datetime, ends_at: datetime
+    ) -> tuple[Staff, VisitView]:
+        """``reschedule`` for the staff member holding ``token``, authenticated in the same
+        transaction (REST: no separate read for the caller)."""
+
+        def values() -> dict[str, object]:
+            start_ms, end_ms = _checked_times(starts_at, ends_at)
+            return {"starts_at": start_ms, "ends_at": end_ms}
+
+        return await self._edit_by_token(token, visit_id, values, "rescheduled")
+
+    async def update_notes_by_token(self, token: str, visit_id: str, notes: str) -> tuple[Staff, VisitView]:
+        return await self._edit_by_token(token, visit_id, lambda: {"notes": checked_notes(notes)}, "notes changed")
+
+    async def cancel_by_token(self, token: str, visit_id: str) -> tuple[Staff, VisitView]:
+        return await self._edit_by_token(token, visit_id, lambda: {"status": "cancelled"}, "cancelled")
 
     async def reschedule(self, actor: Staff, visit_id: str, starts_at: datetime, ends_at: datetime) -> VisitView:
         start_ms, end_ms = _checked_times(starts_at, ends_at)
@@ -239,6 +258,16 @@ class RotaService:
         await feeds.ring(self.bus, appended)
         return view
 
+    async def _edit_by_token(
+        self, token: str, visit_id: str, values: Callable[[], dict[str, object]], summary: str
+    ) -> tuple[Staff, VisitView]:
+        now, token_hash = self.clock.now_ms(), hash_token(token)
+        staff, view, appended = await self.db.hot_write(
+            lambda: _token_edit_steps(token_hash, visit_id, values, now, summary)
+        )
+        await feeds.ring(self.bus, appended)
+        return staff, view
+
     async def _editable_visit(self, conn: AsyncConnection, actor: Staff, visit_id: str) -> None:
         row = await load_visit_row(conn, actor.tenant_id, visit_id, lock=True)
         actor.require_branch(row.branch_id)
@@ -285,6 +314,24 @@ _APPEND_ENTRY = (
     "INSERT INTO feed_entries (carer_id, epoch, seq, visit_id, committed_at, frame, summary)"
     " VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
+
+
+_STAFF_BY_TOKEN = (
+    "SELECT c.revoked_at, c.expires_at, u.id, u.tenant_id, u.role, u.branch_id, c.id, c.last_used_at"
+    " FROM credentials c JOIN users u ON u.id = c.user_id WHERE c.token_hash = ? AND c.kind = 'staff'"
+)
+"""The columns of ``identity.authenticate_staff``'s read, in :class:`StaffRow`'s order."""
+
+
+def _token_edit_steps(
+    token_hash: str, visit_id: str, values: Callable[[], dict[str, object]], now: int, summary: str
+) -> Steps[tuple[Staff, VisitView, list[feeds.Appended]]]:
+    """Authenticate the caller, check the input (``values`` raises on bad input), then edit:
+    a refused token or bad input ends the write before anything is changed."""
+    rows = yield (_STAFF_BY_TOKEN, (token_hash,))
+    staff = staff_from_row(StaffRow(*rows[0]) if rows else None, now)
+    view, appended = yield from _edit_steps(staff, visit_id, values(), now, summary)
+    return staff, view, appended
 
 
 def _edit_steps(
