@@ -233,8 +233,12 @@ class DeviceService:
                 .where(devices.c.id == row.device_id)
                 .values(uuid=device_uuid, app_version=app_version[:64], platform=platform[:32])
             )
-            await _revoke_tokens(conn, row.device_id, now)
+            revoked = await _revoke_tokens(conn, row.device_id, now)
             token = await _issue_device_token(conn, row.tenant_id, row.device_id, now)
+            # The older tokens stop working on every node (sockets, identity caches).
+            effect = await device_effects.record(conn, row.device_id, EffectKind.REVOKE, now) if revoked else None
+        if effect is not None:
+            await device_effects.announce(self.bus, effect)
         return Enrolled(device_id=row.device_id, token=token)
 
 

@@ -68,10 +68,11 @@ class EffectRelay(Periodic):
             async with self.db.write() as conn:
                 await device_effects.prune(conn, now - device_effects.RETENTION_MS)
         if not self.hub.session_count and not self.identities:
-            return  # nothing here an effect could apply to (the cache is unvouched from now)
+            self._polled_at = now  # nothing here an effect could apply to, nothing missed
+            return
         async with self.db.read() as conn:
             effects = await device_effects.recent(conn, now - device_effects.LOOKBACK_MS)
-        if self._polled_at is None or now - self._polled_at > GAP_MS:
+        if self._polled_at is not None and now - self._polled_at > GAP_MS:
             self.identities.clear()
         self._polled_at = now
         for effect in effects:

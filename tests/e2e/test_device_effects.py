@@ -13,12 +13,16 @@ import pytest
 
 from client_sdk import Device
 from client_sdk.backoff import Backoff
+from protocol import PROTOCOL_VERSION
 from protocol.errors import CloseCode, ErrorCode
+from protocol.frames import Error, Hello
+from server.ids import hash_token
 from server.node import Node
 from server.seeding import SeededAgency, SeededCarer, seed_agency
 from server.settings import Settings
 from tests.cluster import ServeProcess
-from tests.support import eventually
+from tests.conftest import RunningServer
+from tests.support import RawDevice, eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -113,3 +117,40 @@ async def test_cli_against_a_two_node_cluster_reaches_the_socket_on_either_node(
         for node in nodes:
             node.stop()
         await seeder.db.close()
+
+
+async def test_cli_changes_reach_the_identity_cache_of_a_node_the_device_left(running: RunningServer) -> None:
+    """A device greeted once is admitted from the node's identity cache next time; a
+    change made by the CLI (another process, no shared bus) drops the cached identity
+    within a poll, so the reassigned device follows its new carer and the deactivated
+    one is refused."""
+    node = running.node
+    url = node.settings.database_url
+    agency = await seed_agency(node, carers=3, visits_per_carer=1)
+    first, second, third = agency.carers
+
+    def cached(carer: SeededCarer) -> bool:
+        return node.effects.identities.get(hash_token(carer.device_token), node.clock.now_ms()) is not None
+
+    for carer in (first, second):
+        raw = await RawDevice.connect(running)
+        await raw.hello(carer)
+        await raw.close()
+    await eventually(lambda: node.hub.session_count == 0 and cached(first) and cached(second), timeout=WITHIN)
+
+    await _cli(url, "assign", second.device_id, "--carer", third.id, "--tenant", agency.tenant_id)
+    await _cli(url, "deactivate", first.device_id, "--tenant", agency.tenant_id)
+    await eventually(lambda: not cached(first) and not cached(second), timeout=WITHIN)
+
+    raw = await RawDevice.connect(running)
+    welcome = await raw.hello(second)
+    assert [f.feed for f in welcome.feeds] == [third.id]
+    await raw.close()
+    refused = await RawDevice.connect(running)
+    await refused.send(
+        Hello(token=first.device_token, device_uuid=first.device_uuid, app_version="raw/1",
+              protocol_version=PROTOCOL_VERSION, positions=[])
+    )  # fmt: skip
+    answer = await refused.receive()
+    assert isinstance(answer, Error) and answer.code == ErrorCode.DEVICE_REVOKED
+    assert await refused.close_code() == CloseCode.DEVICE_REVOKED

@@ -14,7 +14,7 @@ from server.clock import to_datetime
 from server.node import Node
 from server.seeding import seed_agency
 from tests.conftest import RunningServer
-from tests.support import RawDevice
+from tests.support import RawDevice, eventually
 
 
 @contextmanager
@@ -68,3 +68,37 @@ async def test_heartbeats_and_a_resume_at_the_head_read_no_heads_and_no_changes(
         assert reads_of(seen, "feed_entries") == [], "nothing to catch up at the head"
     await again.close()
     await raw.close()
+
+
+async def test_a_change_committed_while_the_device_is_greeted_reaches_it_at_once(quiet: RunningServer) -> None:
+    """The greeting follows the device's feeds before it knows their heads: a change
+    committed just before the socket is registered is in the heads the welcome gives,
+    so the device catches up at once, not at the next heartbeat (600 s away here)."""
+    node = quiet.node
+    agency = await seed_agency(node, carers=1, visits_per_carer=2, day=to_datetime(node.clock.now_ms()))
+    carer = agency.carers[0]
+    first = await RawDevice.connect(quiet)
+    (status,) = (await first.hello(carer)).feeds
+    for _ in range(status.head):
+        assert isinstance(await first.receive_until(Change), Change)
+    await first.close()
+    await eventually(lambda: node.hub.session_count == 0)
+
+    register = node.hub.register_device
+
+    async def change_then_register(session: Any) -> None:
+        start = to_datetime(node.clock.now_ms()) + timedelta(hours=5)
+        await node.rota.reschedule(agency.admin, carer.visit_ids[1], start, start + timedelta(hours=1))
+        await register(session)
+
+    node.hub.register_device = change_then_register  # type: ignore[method-assign]
+    try:
+        again = await RawDevice.connect(quiet)
+        welcome = await again.hello(carer, [FeedPosition(feed=carer.id, epoch=1, seq=status.head)])
+    finally:
+        node.hub.register_device = register  # type: ignore[method-assign]
+    (resumed,) = welcome.feeds
+    assert (resumed.head, resumed.action) == (status.head + 1, "catch_up")
+    change = await again.receive_until(Change)
+    assert isinstance(change, Change) and change.seq == status.head + 1
+    await again.close()
