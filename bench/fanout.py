@@ -1,20 +1,30 @@
 """One frame fanned out to every connected device: caresync against a bare broadcast.
 
-    python -m bench.fanout [--devices 2000] [--rounds 5]
+    python -m bench.fanout [--devices 2000] [--rounds 5] [--no-socketio]
+    python -m bench.fanout --profile fanout.prof [--profiler cprofile|pyinstrument]
 
 caresync: ``caresync serve`` (SQLite, core 0) with N lean devices connected (core 1);
 each round changes a tenant preference through the REST API, which pushes one
 ``preferences`` frame to every device. Peer: bench/peers/ws_broadcast.py with N plain
 sockets; each round broadcasts one frame. Reported: time until every device has the
 frame (median of rounds), server CPU per delivered frame, and server memory per idle
-connection (RSS growth from no connections to N).
+connection (RSS growth from no connections to N), and the server's worst garbage
+collection pause (from ``/metrics``; "n/a" for a server that does not report it).
+
+``--profile`` runs the server under bench/profiled_server.py and profiles the rounds
+only (not start-up or the connect wave); the caresync run is then not a measurement.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import shutil
+import signal
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -39,13 +49,79 @@ async def _until(condition, timeout: float = 120.0) -> None:  # type: ignore[no-
         await asyncio.sleep(0.005)
 
 
-async def caresync(devices: int, rounds: int, workdir: Path) -> dict[str, float]:
+class ProfiledServer(SpawnedServer):
+    """``caresync serve`` under bench/profiled_server.py: SIGUSR1 starts the profiler, SIGUSR2 writes it."""
+
+    def __init__(self, database_url: str, log_path: Path, out: Path, profiler: str) -> None:
+        super().__init__(database_url, log_path)
+        self.out = out
+        self.profiler = profiler
+
+    def _spawn(self) -> None:
+        command = [sys.executable, "-m", "bench.profiled_server", str(self.out), self.profiler, "serve"]
+        command += ["--database-url", self.database_url, "--port", str(self.port)]
+        if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
+            command = ["taskset", "-c", "0", *command]
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+
+    async def start(self) -> None:
+        self._spawn()
+        async with httpx.AsyncClient() as http:
+            for _ in range(400):
+                try:
+                    if (await http.get(f"{self.base_url}/healthz")).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.05)
+        raise RuntimeError(f"server did not start: {self.log_path.read_text()[-2000:]}")
+
+
+_GC_PAUSE = "caresync_gc_pause_max_seconds"
+_GC_BUCKET = "caresync_gc_pause_seconds_bucket"
+
+
+async def gc_figures(http: httpx.AsyncClient) -> tuple[float, dict[float, float]]:
+    """The server's worst collection pause so far in ms (NaN if it does not say) and its
+    pause histogram (cumulative count per bucket bound, in ms)."""
+    page = (await http.get("/metrics")).text
+    worst, buckets = float("nan"), {}
+    for line in page.splitlines():
+        if line.startswith(_GC_PAUSE):
+            pause = float(line.rsplit(" ", 1)[1]) * 1000
+            worst = pause if worst != worst or pause > worst else worst
+        elif line.startswith(_GC_BUCKET):
+            bound = line.split('le="', 1)[1].split('"', 1)[0]
+            buckets[float(bound) * 1000] = float(line.rsplit(" ", 1)[1])
+    return worst, buckets
+
+
+def longest_between(before: dict[float, float], after: dict[float, float]) -> tuple[int, float]:
+    """Collections between two histogram reads, and the bound (ms) the longest stayed under."""
+    count, longest = 0, 0.0
+    previous = 0.0
+    for bound in sorted(after):
+        in_bucket = (after[bound] - before.get(bound, 0.0)) - previous
+        previous = after[bound] - before.get(bound, 0.0)
+        if in_bucket > 0:
+            longest = bound
+    count = int(previous)
+    return count, longest if count else float("nan")
+
+
+async def caresync(
+    devices: int, rounds: int, workdir: Path, profile: Path | None = None, profiler: str = "cprofile"
+) -> dict[str, float]:
     url = f"sqlite:///{workdir / 'fanout.db'}"
     db = Database(url)
     await db.migrate()
     agency = await bulk_agency_with_admin(db, int(time.time() * 1000), devices, 1, 1)
     await db.close()
-    server = SpawnedServer(url, workdir / "server.log")
+    if profile is None:
+        server = SpawnedServer(url, workdir / "server.log")
+    else:
+        server = ProfiledServer(url, workdir / "server.log", profile, profiler)
     await server.start()
     rss0 = rss_kib(server.pid)
     counters = Counters()
@@ -66,11 +142,27 @@ async def caresync(devices: int, rounds: int, workdir: Path) -> dict[str, float]
         async def push() -> None:
             await http.patch("/api/v1/tenant/preferences", json={"auto_sync_interval_s": next(intervals)})
 
+        pause_connect, buckets_before = await gc_figures(http)
+        if profile is not None:
+            os.kill(server.pid, signal.SIGUSR1)
+            await asyncio.sleep(0.5)
         result = await _rounds(server.pid, devices, rounds, push, lambda: counters.preferences)
+        if profile is not None:
+            os.kill(server.pid, signal.SIGUSR2)
+            await asyncio.sleep(2)
+        pause, buckets_after = await gc_figures(http)
     for device in fleet:
         device.stop()
     server.stop()
-    return {**result, "kib": (rss - rss0) / devices}
+    collections, longest = longest_between(buckets_before, buckets_after)
+    return {
+        **result,
+        "kib": (rss - rss0) / devices,
+        "gc_connect_ms": pause_connect,
+        "gc_ms": pause,
+        "gc_rounds": collections,
+        "gc_rounds_ms": longest,
+    }
 
 
 async def peer(devices: int, rounds: int) -> dict[str, float]:
@@ -193,30 +285,41 @@ async def main() -> None:
     parser.add_argument("--devices", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0", help="for the python-socketio peer")
+    parser.add_argument("--no-socketio", action="store_true", help="skip the python-socketio peer")
+    parser.add_argument("--profile", type=Path, help="profile the server during the rounds, written here")
+    parser.add_argument("--profiler", choices=("cprofile", "pyinstrument"), default="cprofile")
     args = parser.parse_args()
     pin_self(1)
     with tempfile.TemporaryDirectory() as workdir:
-        ours = await caresync(args.devices, args.rounds, Path(workdir))
+        profile = args.profile.resolve() if args.profile is not None else None
+        ours = await caresync(args.devices, args.rounds, Path(workdir), profile, args.profiler)
+    if args.profile is not None:
+        print(f"profile of the server during the rounds written to {args.profile}")
     theirs = await peer(args.devices, args.rounds)
-    sio = await socketio_peer(args.devices, args.rounds, args.redis_url)
+    sio = None if args.no_socketio else await socketio_peer(args.devices, args.rounds, args.redis_url)
     print(f"devices={args.devices} rounds={args.rounds} (medians)")
-    rows = (
-        ("caresync preferences push", ours),
-        ("peer websockets.broadcast", theirs),
-        ("peer python-socketio rooms", sio),
-    )
+    rows = [("caresync preferences push", ours), ("peer websockets.broadcast", theirs)]
+    if sio is not None:
+        rows.append(("peer python-socketio rooms", sio))
     for name, r in rows:
         line = f"  {name:28s} all delivered {r['all_ms']:7.1f} ms | server CPU {r['cpu_us']:6.1f} us/frame"
         print(f"{line} | {r['kib']:5.1f} KiB/connection")
     print(
-        f"  ratios caresync/peer: time {ours['all_ms'] / theirs['all_ms']:.1f}x, CPU per frame "
-        f"{ours['cpu_us'] / theirs['cpu_us']:.1f}x, memory per connection {ours['kib'] / theirs['kib']:.1f}x"
+        f"  caresync worst gc pause: {ours['gc_connect_ms']:.1f} ms by the end of the connect wave, "
+        f"{ours['gc_ms']:.1f} ms by the end of the rounds; {ours['gc_rounds']:.0f} collections during the "
+        f"rounds, the longest under {ours['gc_rounds_ms']:g} ms"
     )
-
     print(
-        f"  ratios caresync/socketio: time {ours['all_ms'] / sio['all_ms']:.2f}x, CPU per frame "
-        f"{ours['cpu_us'] / sio['cpu_us']:.2f}x, memory per connection {ours['kib'] / sio['kib']:.2f}x"
+        f"  ratios caresync/peer: time {ours['all_ms'] / theirs['all_ms']:.1f}x, CPU per frame "
+        f"{ours['cpu_us'] / theirs['cpu_us']:.1f}x, memory per connection {ours['kib'] / theirs['kib']:.1f}x, "
+        f"deliveries per second {theirs['all_ms'] / ours['all_ms']:.2f}x, per CPU second "
+        f"{theirs['cpu_us'] / ours['cpu_us']:.2f}x"
     )
+    if sio is not None:
+        print(
+            f"  ratios caresync/socketio: time {ours['all_ms'] / sio['all_ms']:.2f}x, CPU per frame "
+            f"{ours['cpu_us'] / sio['cpu_us']:.2f}x, memory per connection {ours['kib'] / sio['kib']:.2f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from server.connection_limits import uvicorn_limits
 from server.node import Node
 from server.observability.sockets import watch_of
 from server.settings import Settings
+from server.startup import tune_gc
 from server.ws.feed_socket import FeedSocket
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,11 @@ class DrainingServer(uvicorn.Server):
         super().__init__(config)
         self.node = node
         self.drain_s = drain_s
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:  # the node is up (lifespan done): what start-up made lives as long as the process
+            tune_gc()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         for server in self.servers:

@@ -1,12 +1,19 @@
-"""Start-up checks that turn an unreachable or malformed URL into one clear line."""
+"""Start-up checks that turn an unreachable or malformed URL into one clear line, and the
+garbage collector's set-up for a serving node (thresholds, freezing, pause timing)."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
+import time
+from collections.abc import Iterable
 from urllib.parse import urlsplit, urlunsplit
 
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import REGISTRY, Collector
 from sqlalchemy import text
 
+from server.observability.metrics import SocketHistogram
 from server.store.database import Database
 
 
@@ -60,3 +67,160 @@ async def preflight(database_url: str, redis_url: str | None) -> None:
         await db.close()
     if redis_url:
         await check_redis(redis_url)
+
+
+# ---------------------------------------------------------------- garbage collection
+
+GC_THRESHOLDS = (7_000, 20, 100)
+"""Collection thresholds for ``caresync serve`` (defaults: 700, 10, 10): young collections
+a tenth as often, and the oldest generation examined less often. Objects that live as
+long as a socket are frozen (below), so a full collection only walks what came since."""
+
+WAVE_QUIET_S = 2.0
+"""A connect wave has passed when no socket was registered for this long."""
+WAVE_MIN_SOCKETS = 100
+"""Sockets registered since the last freeze that make a quiet moment worth a freeze."""
+WAVE_STEP_SOCKETS = 1_000
+"""During a long wave, freeze every this many new sockets without waiting for quiet."""
+
+
+GC_PAUSE_BOUNDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+
+
+class GcWatch:
+    """The garbage collector's pauses, timed by ``gc.callbacks``: a histogram of every
+    pause (``caresync_gc_pause_seconds``) and the worst per generation
+    (``caresync_gc_pause_max_seconds``) on ``/metrics``."""
+
+    def __init__(self) -> None:
+        self.worst_s = [0.0, 0.0, 0.0]
+        self.collections = [0, 0, 0]
+        self.pauses = SocketHistogram("caresync_gc_pause_seconds", "Garbage collection pauses", GC_PAUSE_BOUNDS)
+        self._began = 0.0
+        self.installed = False
+
+    def install(self) -> None:
+        if not self.installed:
+            gc.callbacks.append(self._on_collection)
+            self.installed = True
+
+    def _on_collection(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+            return
+        generation = info["generation"]
+        pause = time.perf_counter() - self._began
+        self.collections[generation] += 1
+        self.pauses.observe(pause)
+        if pause > self.worst_s[generation]:
+            self.worst_s[generation] = pause
+
+
+class ConnectWaves:
+    """Freezes (``gc.freeze``) the objects of connected sockets once a connect wave has
+    passed, so later full collections do not walk them again and again.
+
+    Frozen objects are still freed by reference counting when a socket closes; what a
+    closed socket leaves in reference cycles stays frozen until a thaw. When as many
+    sockets have closed since the last freeze as were frozen then (a fleet that moved
+    away), the next quiet moment thaws, collects once and freezes again.
+    Does nothing until :func:`tune_gc` enables it (``caresync serve`` does; tests do not).
+    """
+
+    def __init__(
+        self, quiet_s: float = WAVE_QUIET_S, min_sockets: int = WAVE_MIN_SOCKETS, step_sockets: int = WAVE_STEP_SOCKETS
+    ) -> None:
+        self.quiet_s = quiet_s
+        self.min_sockets = min_sockets
+        self.step_sockets = step_sockets
+        self.enabled = False
+        self.freezes = 0
+        self.thaws = 0
+        self._new = 0
+        self._closed = 0
+        self._frozen_sockets = 0
+        self._open = 0
+        self._last = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+
+    def connected(self) -> None:
+        self._open += 1
+        if not self.enabled:
+            return
+        self._new += 1
+        loop = asyncio.get_running_loop()
+        self._last = loop.time()
+        if self._new >= self.step_sockets:
+            self._freeze(thaw=False)
+        elif self._timer is None:
+            self._timer = loop.call_later(self.quiet_s, self._check)
+
+    def closed(self) -> None:
+        self._open = max(0, self._open - 1)
+        if not self.enabled:
+            return
+        self._closed += 1
+        if self._timer is None and self._frozen_sockets and self._closed >= self._frozen_sockets:
+            self._last = asyncio.get_running_loop().time()
+            self._timer = asyncio.get_running_loop().call_later(self.quiet_s, self._check)
+
+    def _check(self) -> None:
+        self._timer = None
+        loop = asyncio.get_running_loop()
+        quiet = loop.time() - self._last
+        if quiet < self.quiet_s:
+            self._timer = loop.call_later(self.quiet_s - quiet, self._check)
+            return
+        thaw = self._frozen_sockets > 0 and self._closed >= self._frozen_sockets
+        if self._new >= self.min_sockets or thaw:
+            self._freeze(thaw=thaw)
+
+    def _freeze(self, *, thaw: bool) -> None:
+        if thaw:  # what closed sockets left in cycles is collected once, at a quiet moment
+            gc.unfreeze()
+            gc.collect()
+            self._closed = 0
+            self.thaws += 1
+        else:
+            gc.collect(1)  # the young garbage is not frozen with the wave
+        gc.freeze()
+        self.freezes += 1
+        self._new = 0
+        self._frozen_sockets = self._open
+
+
+GC = GcWatch()
+WAVES = ConnectWaves()
+
+
+class GcFigures(Collector):
+    """Serves :data:`GC`'s figures on ``/metrics``."""
+
+    def collect(self) -> Iterable[Metric]:
+        pauses = GaugeMetricFamily(
+            "caresync_gc_pause_max_seconds", "Longest garbage collection pause, by generation", labels=["generation"]
+        )
+        counts = CounterMetricFamily(
+            "caresync_gc_collections", "Garbage collections, by generation", labels=["generation"]
+        )
+        for generation in range(3):
+            pauses.add_metric([str(generation)], GC.worst_s[generation])
+            counts.add_metric([str(generation)], GC.collections[generation])
+        yield pauses
+        yield counts
+        yield from GC.pauses.collect()
+        yield GaugeMetricFamily("caresync_gc_wave_freezes", "Freezes after connect waves", value=WAVES.freezes)
+        frozen = gc.get_freeze_count()
+        yield GaugeMetricFamily("caresync_gc_frozen_objects", "Objects frozen out of collections", value=frozen)
+
+
+def tune_gc() -> None:
+    """After start-up (``caresync serve``): thresholds, pause timing, freeze what start-up
+    made, and freeze again after each connect wave."""
+    gc.set_threshold(*GC_THRESHOLDS)
+    gc.collect()  # start-up's garbage, before anything is connected (not timed: no socket waits on it)
+    gc.freeze()
+    if not GC.installed:
+        GC.install()
+        REGISTRY.register(GcFigures())
+    WAVES.enabled = True

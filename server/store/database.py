@@ -15,6 +15,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from server.store.hot import StepsFactory, T, run_on_asyncpg, run_on_sqlalchemy
 from server.store.migrate import upgrade_to_head
 from server.store.outage import OutageLog, StoreUnavailable, is_unavailable
+from server.store.pg_hot import HotConnections
 from server.store.writer import SqliteWriter
 from server.tunables import MIGRATION_LOCK_ID
 
@@ -48,6 +49,11 @@ class Database:
         self.outage = OutageLog()
         _discard_broken_connections(self.engine)
         self._writer: SqliteWriter | None = None
+        self._hot_pg: HotConnections | None = None
+        if self.dialect == "postgresql":
+            self._hot_pg = HotConnections(
+                make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False)
+            )
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine)
             path = make_url(self.url).database
@@ -98,16 +104,9 @@ class Database:
         return result
 
     async def _hot_write_asyncpg(self, steps: StepsFactory[T]) -> T:
-        async with self.engine.connect() as conn:
-            raw = (await conn.get_raw_connection()).driver_connection
-            assert raw is not None
-            try:
-                async with raw.transaction():
-                    return await run_on_asyncpg(raw, steps())
-            except Exception as exc:
-                if is_unavailable(exc):
-                    await conn.invalidate()  # the pool must not hand out a broken connection
-                raise
+        assert self._hot_pg is not None
+        async with self._hot_pg.connection() as conn, conn.transaction():
+            return await run_on_asyncpg(conn, steps())
 
     @property
     def group_commits(self) -> int:
@@ -132,6 +131,8 @@ class Database:
     async def close(self) -> None:
         if self._writer is not None:
             await self._writer.close()
+        if self._hot_pg is not None:
+            await self._hot_pg.close()
         await self.engine.dispose()
 
 

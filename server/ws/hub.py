@@ -19,6 +19,7 @@ from server.cluster.presence import Presence
 from server.periodic import Periodic
 from server.services import feeds
 from server.services.head_cache import HeadCache
+from server.startup import WAVES
 from server.store.database import Database
 
 if TYPE_CHECKING:
@@ -101,6 +102,7 @@ class Hub(Periodic):
 
     async def _subscribe(self, socket: FeedSocket, extra: list[str]) -> None:
         self._sockets.add(socket)
+        WAVES.connected()
         fresh = []
         for channel in socket.channels:
             members = self._by_channel.setdefault(channel, set())
@@ -110,7 +112,9 @@ class Hub(Periodic):
         await self.bus.subscribe([*fresh, *extra])
 
     def unregister(self, socket: FeedSocket) -> None:
-        self._sockets.discard(socket)
+        if socket in self._sockets:
+            self._sockets.discard(socket)
+            WAVES.closed()
         idle = []
         device_id = socket.device_key
         if device_id and self._by_device.get(device_id) is socket:

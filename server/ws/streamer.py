@@ -1,18 +1,28 @@
 """Ordered delivery of one socket's feeds: the adapter around :class:`ServerFeedSession`.
 
-Everything a socket sends goes through one writer task and a bounded queue, so live
-pushes, replays and responses leave in order. What to send for a live push, a heads
-read or a page from the store is decided by the session (``protocol/session.py``); this
-module only runs its commands: send bytes, read the store, close. When the queue
-overflows, the socket closes as a slow consumer.
+Everything a socket sends leaves in the order it was handed over: live pushes, replays
+and responses. What to send for a live push, a heads read or a page from the store is
+decided by the session (``protocol/session.py``); this module only runs its commands:
+send bytes, read the store, close.
+
+A frame for a socket with nothing queued goes straight to the socket in the caller's
+step (the fan-out loop's, usually): no queue, no task hop. uvicorn's send completes
+without suspending while the connection's write buffer is below its high-water mark, so
+this is the common case. Only when a send has to wait (the peer is not reading fast
+enough) or a command needs the store does a writer task take over; everything handed
+over from then on queues behind it, and the task ends when the queue is empty, so an
+idle socket holds no task. Slow consumers are bounded twice: a queue over
+``queue_limit`` items, or a send blocked for ``stall_s`` seconds, closes the socket
+with 4001. The stall clock runs only around a send that actually blocked, not around
+every send.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Callable, Coroutine
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +50,7 @@ from protocol.session import (
     ServerFeedSession,
 )
 from server.clock import Clock, to_datetime
+from server.observability.sockets import watch_of
 from server.periodic import backoff_s
 from server.services import feeds
 from server.store.database import Database
@@ -65,6 +76,8 @@ class _Heads:
 @dataclass(frozen=True, slots=True)
 class _Run:
     commands: tuple[ServerCommand, ...]
+    live: str = ""
+    """The text of the live push these commands came from (for its ``SendLive``)."""
 
 
 _Item = str | _Live | _Heads | _Run
@@ -79,7 +92,62 @@ class _Stalled(Exception):
     """A send stayed blocked longer than the stall limit: the peer stopped reading."""
 
 
+_Send = Coroutine[Any, Any, None]
+_InFlight = tuple[_Send, Any]
+"""A send that suspended: its coroutine and what it is waiting on (the future it yielded)."""
+
+
+def _start(send: _Send) -> _InFlight | None:
+    """Run ``send`` until it first suspends; None if it completed without suspending."""
+    try:
+        waiting = send.send(None)
+    except StopIteration:
+        return None
+    return send, waiting
+
+
+async def _finish(in_flight: _InFlight) -> None:
+    """Drive a send that suspended to its end, as the task it was not given would have."""
+    send, waiting = in_flight
+    while True:
+        try:
+            if waiting is None:  # a bare yield: give the loop one turn
+                await asyncio.sleep(0)
+            else:
+                waiting._asyncio_future_blocking = False  # taken over, as a task takes over what it is given
+                await waiting
+        except asyncio.CancelledError:
+            send.close()  # its own cleanup (e.g. leaving the writable event's waiters) runs
+            raise
+        except Exception:
+            pass
+        try:
+            waiting = send.send(None)
+        except StopIteration:
+            return
+
+
+_last_message: dict[str, Any] = {"type": "websocket.send", "text": None}
+"""The last ASGI send message made; uvicorn and the socket metrics only read it."""
+
+
 class FeedStreamer:
+    __slots__ = (
+        "_asgi_send",
+        "_queue",
+        "_started",
+        "_writer",
+        "clock",
+        "closed",
+        "db",
+        "family",
+        "on_close",
+        "queue_limit",
+        "session",
+        "stall_s",
+        "ws",
+    )
+
     def __init__(
         self,
         ws: WebSocket,
@@ -92,24 +160,46 @@ class FeedStreamer:
         stall_s: float = 10.0,
     ) -> None:
         self.ws = ws
+        watch = watch_of(ws.scope)
+        self._asgi_send: Callable[[dict[str, Any]], Awaitable[None]] = watch.send if watch is not None else ws.send
+        """Where frames go: the socket metrics' send (uvicorn's, counted) when it is there.
+
+        Starlette's ``WebSocket.send`` and its exception handlers' wrappers add a coroutine
+        each per frame and nothing for a ``websocket.send`` of an open socket: the socket's
+        state changes only on accept and close, which still go through the ``WebSocket``."""
         self.db = db
         self.clock = clock
         self.family = family
-        self.on_close = on_close
+        self.on_close: CloseCallback | None = on_close
+        self.queue_limit = queue_limit
         self.stall_s = stall_s
         """A send blocked this long (the peer stopped reading) makes it a slow consumer."""
         self.session = ServerFeedSession()
-        self._queue: asyncio.Queue[_Item] = asyncio.Queue(queue_limit)
-        self._task: asyncio.Task[None] | None = None
+        self._queue: deque[_Item] | None = None
+        """Items waiting behind the writer task (made on first use)."""
+        self._writer: asyncio.Task[None] | None = None
+        """The task sending queued items; None while nothing is queued or being sent."""
+        self._started = False
         self.closed = False
 
+    @property
+    def idle(self) -> bool:
+        """Nothing queued and no send or store read in progress (no writer task)."""
+        return self._writer is None and not self._queue
+
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="feed-streamer")
+        """Send what was queued before the socket was greeted; from now on, send directly."""
+        self._started = True
+        if self._queue and self._writer is None and not self.closed:
+            self._writer = asyncio.create_task(self._write(None, None), name="feed-streamer")
 
     def stop(self) -> None:
         self.closed = True
-        if self._task is not None:
-            self._task.cancel()
+        self.on_close = None  # no cycle through the socket's bound method once closed
+        if self._queue:
+            self._queue.clear()
+        if self._writer is not None:
+            self._writer.cancel()
 
     def send_text(self, text: str) -> None:
         self._put(text)
@@ -118,7 +208,7 @@ class FeedStreamer:
         self._put(encode(frame).decode())
 
     def run_commands(self, commands: list[ServerCommand]) -> None:
-        """Queue session commands to run in order with everything else sent."""
+        """Run session commands in order with everything else sent."""
         if commands:
             self._put(_Run(tuple(commands)))
 
@@ -129,43 +219,137 @@ class FeedStreamer:
         self._put(_Heads(head_reads(heads)))
 
     async def drained(self, timeout_s: float) -> None:
-        """Wait until everything queued so far was sent (at most ``timeout_s``)."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout_s):
-                await self._queue.join()
+        """Wait until everything handed over so far was sent (at most ``timeout_s``).
+
+        The writer task ends only when its queue is empty, so its end covers every item
+        queued before this call."""
+        writer = self._writer
+        if writer is not None:
+            await asyncio.wait([writer], timeout=timeout_s)
+
+    # ------------------------------------------------------------ handing over
 
     def _put(self, item: _Item) -> None:
         if self.closed:
             return
-        try:
-            self._queue.put_nowait(item)
-        except asyncio.QueueFull:
+        if self._writer is None and self._started:  # nothing ahead of it: send it now
+            self._now(item)
+            return
+        queue = self._queue
+        if queue is None:
+            queue = self._queue = deque()
+        if len(queue) >= self.queue_limit:
             self._close(CloseCode.SLOW_CONSUMER, "send queue full; reconnect and resume")
+            return
+        queue.append(item)
+
+    def _now(self, item: _Item) -> None:
+        """Send ``item`` in the caller's step; what has to wait goes to a new writer task."""
+        try:
+            if isinstance(item, str):
+                in_flight = _start(self._ws_send(item))
+                rest: _Run | None = None
+            else:
+                live = item.text if isinstance(item, _Live) else ""
+                in_flight, rest = self._run_now(self._commands(item), live)
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            self.closed = True
+            return
+        except Exception:
+            log.exception("feed streamer failed")
+            self._close(CloseCode.SLOW_CONSUMER, "send failed; reconnect and resume")
+            return
+        if in_flight is not None or rest is not None:
+            self._writer = asyncio.create_task(self._write(in_flight, rest), name="feed-streamer")
+
+    def _commands(self, item: _Live | _Heads | _Run) -> list[ServerCommand]:
+        """The session's commands for an item, decided when the item's turn comes."""
+        if isinstance(item, _Live):
+            return self.session.handle(item.event)
+        if isinstance(item, _Heads):
+            return self.session.handle(HeadsRead(heads=item.heads))
+        return list(item.commands)
+
+    def _run_now(self, commands: list[ServerCommand], live: str) -> tuple[_InFlight | None, _Run | None]:
+        """Run commands until one suspends or needs the store: that send and the rest are returned."""
+        index = 0
+        while index < len(commands):
+            command = commands[index]
+            index += 1
+            if isinstance(command, ReadStore):
+                return None, _Run(tuple(commands[index - 1 :]), live)
+            if isinstance(command, AnnounceHeads):
+                commands[index:index] = self.session.handle(AnnouncementDue(heads=command.heads))
+                continue
+            if isinstance(command, Close):
+                self._close(command.code, command.reason)
+                return None, None
+            text = self._text(command, live, None)
+            if text is None:
+                continue
+            in_flight = _start(self._ws_send(text))
+            if in_flight is not None:
+                return in_flight, (_Run(tuple(commands[index:]), live) if index < len(commands) else None)
+        return None, None
+
+    def _text(self, command: ServerCommand, live: str, page: dict[int, bytes] | None) -> str | None:
+        """The frame a send command sends (None for a command that sends nothing)."""
+        if isinstance(command, SendLive):
+            return live
+        if isinstance(command, SendStored):
+            assert page is not None
+            return page[command.seq].decode()
+        if isinstance(command, SendHeartbeat):
+            frame = Heartbeat(heads=list(command.heads), server_time=to_datetime(self.clock.now_ms()))
+            return encode(frame).decode()
+        if isinstance(command, SendError):
+            return encode(Error(code=command.code, message=command.message)).decode()
+        if isinstance(command, SendResyncRequired):
+            return encode(ResyncRequired(feeds=list(command.feeds), reason=command.reason)).decode()
+        return None
+
+    def _ws_send(self, text: str) -> _Send:
+        global _last_message
+        message = _last_message
+        if message["text"] is not text:  # a fan-out hands every socket the same text: one message for all
+            message = _last_message = {"type": "websocket.send", "text": text}
+        return self._asgi_send(message)  # type: ignore[return-value]
 
     def _close(self, code: CloseCode, reason: str) -> None:
         self.closed = True
-        asyncio.get_running_loop().create_task(self.on_close(code, reason))
+        on_close = self.on_close
+        if on_close is not None:
+            asyncio.get_running_loop().create_task(on_close(code, reason))
+
+    # ------------------------------------------------------------ the writer task
 
     async def _send(self, text: str) -> None:
+        in_flight = _start(self._ws_send(text))
+        if in_flight is not None:
+            await self._blocked(in_flight)
+
+    async def _blocked(self, in_flight: _InFlight) -> None:
+        """Finish a send that had to wait, within the stall limit."""
         try:
             async with asyncio.timeout(self.stall_s):
-                await self.ws.send_text(text)
+                await _finish(in_flight)
         except TimeoutError:
             raise _Stalled from None
 
-    async def _run(self) -> None:
+    async def _write(self, in_flight: _InFlight | None, rest: _Run | None) -> None:
         try:
-            while True:
-                item = await self._queue.get()
+            if in_flight is not None:
+                await self._blocked(in_flight)
+            if rest is not None:
+                await self._execute(list(rest.commands), live=rest.live)
+            queue = self._queue
+            while queue and not self.closed:
+                item = queue.popleft()
                 if isinstance(item, str):
                     await self._send(item)
-                elif isinstance(item, _Live):
-                    await self._execute(self.session.handle(item.event), live=item.text)
-                elif isinstance(item, _Heads):
-                    await self._execute(self.session.handle(HeadsRead(heads=item.heads)))
                 else:
-                    await self._execute(list(item.commands))
-                self._queue.task_done()
+                    live = item.text if isinstance(item, _Live) else item.live if isinstance(item, _Run) else ""
+                    await self._execute(self._commands(item), live=live)
         except _Stalled:  # closed from another task: closing cancels this one
             self._close(CloseCode.SLOW_CONSUMER, "not reading; reconnect and resume")
         except (WebSocketDisconnect, RuntimeError, OSError):
@@ -174,33 +358,32 @@ class FeedStreamer:
             raise
         except Exception:
             log.exception("feed streamer failed")
+            on_close = self.on_close
             self.closed = True
-            await self.on_close(CloseCode.SLOW_CONSUMER, "send failed; reconnect and resume")
+            if on_close is not None:
+                await on_close(CloseCode.SLOW_CONSUMER, "send failed; reconnect and resume")
+        finally:
+            if self._writer is asyncio.current_task():
+                self._writer = None  # in the same step as the last empty-queue check: nothing slips past
 
     async def _execute(
         self, commands: list[ServerCommand], live: str = "", page: dict[int, bytes] | None = None
     ) -> None:
-        for command in commands:
-            if isinstance(command, SendLive):
-                await self._send(live)
-            elif isinstance(command, SendStored):
-                assert page is not None
-                await self._send(page[command.seq].decode())
-            elif isinstance(command, ReadStore):
+        index = 0
+        while index < len(commands):
+            command = commands[index]
+            index += 1
+            if isinstance(command, ReadStore):
                 await self._read(command)
             elif isinstance(command, AnnounceHeads):
-                await self._execute(self.session.handle(AnnouncementDue(heads=command.heads)))
-            elif isinstance(command, SendHeartbeat):
-                frame = Heartbeat(heads=list(command.heads), server_time=to_datetime(self.clock.now_ms()))
-                await self._send(encode(frame).decode())
-            elif isinstance(command, SendError):
-                await self._send(encode(Error(code=command.code, message=command.message)).decode())
-            elif isinstance(command, SendResyncRequired):
-                resync = ResyncRequired(feeds=list(command.feeds), reason=command.reason)
-                await self._send(encode(resync).decode())
+                commands[index:index] = self.session.handle(AnnouncementDue(heads=command.heads))
             elif isinstance(command, Close):
                 self._close(command.code, command.reason)
                 return
+            else:
+                text = self._text(command, live, page)
+                if text is not None:
+                    await self._send(text)
 
     async def _read(self, command: ReadStore) -> None:
         failures = 0

@@ -14,6 +14,13 @@ from sqlalchemy import text
 
 from server.store.database import Database
 from server.store.hot import Steps, numbered
+from server.store.outage import StoreUnavailable
+from tests.e2e import test_store_outage
+from tests.e2e.test_store_outage import StoppablePostgres
+from tests.support import eventually
+
+postgres = test_store_outage.postgres
+"""A throwaway PostgreSQL server the test may stop and start."""
 
 
 class Refused(Exception):
@@ -35,6 +42,11 @@ def _insert(row_id: int, note: str, *, then_fail: bool = False) -> Steps[int]:
         raise Refused(f"write {row_id} refused after its insert")
     returned: int = rows[0][0]
     return returned
+
+
+async def _read_into(stored: dict[int, str], db: Database) -> bool:
+    stored.update(await _stored(db))
+    return True
 
 
 async def _stored(db: Database) -> dict[int, str]:
@@ -106,3 +118,28 @@ async def test_hot_writes_and_orm_writes_interleave(db: Database) -> None:
 def test_question_marks_become_numbered_parameters() -> None:
     assert numbered("UPDATE t SET a = ?, b = ? WHERE id = ?") == "UPDATE t SET a = $1, b = $2 WHERE id = $3"
     assert numbered("SELECT 1") == "SELECT 1"
+
+
+async def test_a_postgres_outage_fails_hot_writes_as_unavailable_until_it_is_back(postgres: StoppablePostgres) -> None:
+    db = Database(postgres.admin_url)
+    async with db.write() as conn:
+        await conn.execute(text("CREATE TABLE scratch (id INTEGER PRIMARY KEY, note VARCHAR(40) NOT NULL)"))
+    try:
+        assert await db.hot_write(partial(_insert, 1, "before")) == 1
+        postgres.halt()
+        for i in range(2, 5):
+            with pytest.raises(StoreUnavailable):
+                await db.hot_write(partial(_insert, i, "during"))
+        assert db.outage.in_outage
+        postgres.resume()
+
+        async def written() -> bool:
+            return await db.hot_write(partial(_insert, 5, "after")) == 5
+
+        await eventually(written, timeout=20)
+        assert not db.outage.in_outage
+        stored: dict[int, str] = {}
+        await eventually(lambda: _read_into(stored, db))  # the ORM pool's first read may meet a dead connection
+        assert stored == {1: "before", 5: "after"}
+    finally:
+        await db.close()
