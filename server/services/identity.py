@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import and_, bindparam, select
+from sqlalchemy import ColumnElement, Row, Select, and_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.ids import hash_token
@@ -111,33 +113,55 @@ def staff_from_row(row: StaffRow | None, now_ms: int) -> Staff:
     )
 
 
-_DEVICE_BY_TOKEN = (
-    select(
-        credentials.c.revoked_at,
-        devices.c.id,
-        devices.c.tenant_id,
-        devices.c.uuid,
-        devices.c.active,
-        devices.c.deleted_at,
-        devices.c.resync_requested_at,
-        users.c.id.label("carer_id"),
-        users.c.name.label("carer_name"),
+def _devices_by(condition: ColumnElement[bool]) -> Select[Any]:
+    """The device and its carers (one row per carer) for the credentials matching ``condition``."""
+    return (
+        select(
+            credentials.c.token_hash,
+            credentials.c.revoked_at,
+            devices.c.id,
+            devices.c.tenant_id,
+            devices.c.uuid,
+            devices.c.active,
+            devices.c.deleted_at,
+            devices.c.resync_requested_at,
+            users.c.id.label("carer_id"),
+            users.c.name.label("carer_name"),
+        )
+        .join(devices, devices.c.id == credentials.c.device_id)
+        .outerjoin(device_users, device_users.c.device_id == devices.c.id)
+        .outerjoin(
+            users,
+            and_(
+                users.c.id == device_users.c.user_id, users.c.tenant_id == devices.c.tenant_id, users.c.role == "carer"
+            ),
+        )
+        .where(condition, credentials.c.kind == "device")
+        .order_by(users.c.id)
     )
-    .join(devices, devices.c.id == credentials.c.device_id)
-    .outerjoin(device_users, device_users.c.device_id == devices.c.id)
-    .outerjoin(
-        users,
-        and_(users.c.id == device_users.c.user_id, users.c.tenant_id == devices.c.tenant_id, users.c.role == "carer"),
-    )
-    .where(credentials.c.token_hash == bindparam("token_hash"), credentials.c.kind == "device")
-    .order_by(users.c.id)
-)
-"""The device and its carers in one statement, built once (every connect runs it)."""
 
 
-async def authenticate_device(conn: AsyncConnection, token: str, token_hash: str | None = None) -> DeviceIdentity:
-    """The device holding ``token`` (``token_hash``: its hash, if the caller has it already)."""
-    rows = (await conn.execute(_DEVICE_BY_TOKEN, {"token_hash": token_hash or hash_token(token)})).all()
+_DEVICE_BY_TOKEN = _devices_by(credentials.c.token_hash == bindparam("token_hash"))
+"""Built once: every connect that misses the identity cache runs it (or the next one)."""
+_DEVICES_BY_TOKENS = _devices_by(credentials.c.token_hash.in_(bindparam("token_hashes", expanding=True)))
+"""The same for the greetings of a reconnect wave, read together (``server/ws/greeting_reads.py``)."""
+
+
+async def authenticate_device(conn: AsyncConnection, token: str) -> DeviceIdentity:
+    rows = (await conn.execute(_DEVICE_BY_TOKEN, {"token_hash": hash_token(token)})).all()
+    return admitted(rows)
+
+
+async def device_rows(conn: AsyncConnection, token_hashes: list[str]) -> dict[str, list[Row[Any]]]:
+    """The rows of :func:`admitted` for several token hashes, in one statement."""
+    found: dict[str, list[Row[Any]]] = {}
+    for row in await conn.execute(_DEVICES_BY_TOKENS, {"token_hashes": token_hashes}):
+        found.setdefault(row.token_hash, []).append(row)
+    return found
+
+
+def admitted(rows: Sequence[Row[Any]]) -> DeviceIdentity:
+    """The device from its statement's rows (one per carer); raises if it may not connect."""
     if not rows:
         raise Unauthorized("unknown device token")
     row = rows[0]

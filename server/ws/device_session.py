@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import uuid
 from collections.abc import Callable
 
-from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.websockets import WebSocket
 
 from protocol import MAX_FRAME_BYTES, PROTOCOL_VERSION
@@ -32,10 +30,11 @@ from server.ids import hash_token
 from server.observability.logs import bind
 from server.services import feeds
 from server.services.errors import Revoked, Unauthorized
-from server.services.identity import DeviceIdentity, authenticate_device
+from server.services.identity import DeviceIdentity, admitted
 from server.services.preferences import tenant_channel
 from server.ws.context import SessionContext
 from server.ws.feed_socket import FeedSocket
+from server.ws.greeting_reads import GreetingReads
 from server.ws.streamer import FeedStreamer
 
 
@@ -95,39 +94,36 @@ class DeviceSession(FeedSocket):
                 CloseCode.UNSUPPORTED_VERSION,
             )
             return False
-        async with contextlib.AsyncExitStack() as stack:
-            store = _LazyRead(node, stack)
-            try:
-                device = await self._identify(hello.token, store)
-            except Revoked as exc:
-                await self.fail(ErrorCode.DEVICE_REVOKED, exc.message, CloseCode.DEVICE_REVOKED)
-                return False
-            except Unauthorized as exc:
-                await self.fail(ErrorCode.AUTH_FAILED, exc.message, CloseCode.AUTH_FAILED)
-                return False
-            if device.uuid is None or device.uuid != _canonical(hello.device_uuid):
-                node.activity.record_call(device.device_id, ok=False, error_code=ErrorCode.AUTH_FAILED)
-                await self.fail(ErrorCode.AUTH_FAILED, "token belongs to another device uuid", CloseCode.AUTH_FAILED)
-                return False
-            await store.end_snapshot()  # the heads are read after the registration, afresh
-            self.device = device
-            channels = _channels(device)
-            previous = node.hub.device_socket(device.device_id)
-            if previous is not None:  # closed first, so that its feeds stay followed up to the registration
-                await previous.close(CloseCode.REPLACED, "another connection of this device took over")
-            followed = node.hub.heads.known(channels)
-            self.streamer.hold()
-            await node.hub.register_device(self)
-            try:
-                # A replaced socket's feeds were unfollowed and followed again with no pause
-                # in between: the heads known just before are still current.
-                known = node.hub.heads.known(channels)
-                heads, preferences = await self._heads_and_preferences(
-                    device, hello, store, known if known is not None else followed
-                )
-            except BaseException:
-                node.hub.unregister(self)
-                raise
+        try:
+            device = await self._identify(hello.token)
+        except Revoked as exc:
+            await self.fail(ErrorCode.DEVICE_REVOKED, exc.message, CloseCode.DEVICE_REVOKED)
+            return False
+        except Unauthorized as exc:
+            await self.fail(ErrorCode.AUTH_FAILED, exc.message, CloseCode.AUTH_FAILED)
+            return False
+        if device.uuid is None or device.uuid != _canonical(hello.device_uuid):
+            node.activity.record_call(device.device_id, ok=False, error_code=ErrorCode.AUTH_FAILED)
+            await self.fail(ErrorCode.AUTH_FAILED, "token belongs to another device uuid", CloseCode.AUTH_FAILED)
+            return False
+        self.device = device
+        channels = _channels(device)
+        previous = node.hub.device_socket(device.device_id)
+        if previous is not None:  # closed first, so that its feeds stay followed up to the registration
+            await previous.close(CloseCode.REPLACED, "another connection of this device took over")
+        followed = node.hub.heads.known(channels)
+        self.streamer.hold()
+        await node.hub.register_device(self)
+        try:
+            # A replaced socket's feeds were unfollowed and followed again with no pause
+            # in between: the heads known just before are still current.
+            known = node.hub.heads.known(channels)
+            heads, preferences = await self._heads_and_preferences(
+                device, hello, known if known is not None else followed
+            )
+        except BaseException:
+            node.hub.unregister(self)
+            raise
         bind(tenant=device.tenant_id, device=device.device_id, carer=",".join(sorted(device.carers)) or None)
         statuses, acks = self.start_feeds(
             hello.positions, {f: heads[f] for f in device.carers}, resync=device.resync_requested
@@ -163,7 +159,7 @@ class DeviceSession(FeedSocket):
         node.activity.record_call(device.device_id, ok=True, app_version=hello.app_version)
         return True
 
-    async def _identify(self, token: str, store: _LazyRead) -> DeviceIdentity:
+    async def _identify(self, token: str) -> DeviceIdentity:
         """The device, from the node's identity cache or the store. A socket admitted from
         the cache counts as opened when that identity was read: effects made since reach it."""
         identities = self.node.effects.identities
@@ -174,20 +170,22 @@ class DeviceSession(FeedSocket):
             self.opened_at_ms = min(self.opened_at_ms, cached.read_at_ms)
             return cached.identity
         generation = identities.generation
-        device = await authenticate_device(await store.connection(), token, token_hash)
+        rows = (await GreetingReads.of(self.node.db).identities.get([token_hash])).get(token_hash, [])
+        device = admitted(rows)
         identities.store(token_hash, device, now, generation)
         return device
 
     async def _heads_and_preferences(
-        self, device: DeviceIdentity, hello: Hello, store: _LazyRead, known: dict[str, feeds.Head] | None
+        self, device: DeviceIdentity, hello: Hello, known: dict[str, feeds.Head] | None
     ) -> tuple[dict[str, feeds.Head], TenantPreferences]:
         node = self.node
         heads = _cached_heads_at(known, hello)
         if heads is None:
-            heads = await feeds.heads(await store.connection(), list(device.carers))
+            heads = await GreetingReads.of(node.db).heads.get(list(device.carers))
         preferences = node.preferences.cached(device.tenant_id)
         if preferences is None:
-            preferences = await node.preferences.get(await store.connection(), device.tenant_id)
+            async with node.db.read() as conn:
+                preferences = await node.preferences.get(conn, device.tenant_id)
         return heads, preferences
 
     def on_closed(self) -> None:
@@ -248,25 +246,6 @@ def _canonical(device_uuid: str) -> str:
         return str(uuid.UUID(device_uuid))
     except ValueError:
         return device_uuid
-
-
-class _LazyRead:
-    """One store connection for a greeting, opened only if something must be read."""
-
-    def __init__(self, node: SessionContext, stack: contextlib.AsyncExitStack) -> None:
-        self._node = node
-        self._stack = stack
-        self._conn: AsyncConnection | None = None
-
-    async def connection(self) -> AsyncConnection:
-        if self._conn is None:
-            self._conn = await self._stack.enter_async_context(self._node.db.read())
-        return self._conn
-
-    async def end_snapshot(self) -> None:
-        """End the read transaction (if one began): the next read sees what committed since."""
-        if self._conn is not None and self._conn.in_transaction():
-            await self._conn.commit()
 
 
 class _GreetingStreamer(FeedStreamer):
