@@ -124,6 +124,9 @@ async def caresync(
         server = ProfiledServer(url, workdir / "server.log", profile, profiler)
     await server.start()
     rss0 = rss_kib(server.pid)
+    if profile is not None and profiler == "tracemalloc":  # the connect wave, not the rounds
+        os.kill(server.pid, signal.SIGUSR1)
+        await asyncio.sleep(1)
     counters = Counters()
     ws_url = server.base_url.replace("http", "ws") + "/ws/device"
     fleet = [LeanDevice(ws_url, d.token, d.uuid, d.carer_id, counters, Behaviour()) for d in agency.devices]
@@ -135,6 +138,10 @@ async def caresync(
     await _until(lambda: all(d.connected for d in fleet), 600)
     await asyncio.sleep(5)
     rss = rss_kib(server.pid)
+    if profile is not None and profiler == "tracemalloc":
+        os.kill(server.pid, signal.SIGUSR2)
+        await asyncio.sleep(5)
+        profile = None
     headers = {"authorization": f"Bearer {agency.admin_token}"}
     async with httpx.AsyncClient(base_url=server.base_url, headers=headers) as http:
         intervals = iter(range(600, 600 + rounds))
@@ -287,7 +294,7 @@ async def main() -> None:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0", help="for the python-socketio peer")
     parser.add_argument("--no-socketio", action="store_true", help="skip the python-socketio peer")
     parser.add_argument("--profile", type=Path, help="profile the server during the rounds, written here")
-    parser.add_argument("--profiler", choices=("cprofile", "pyinstrument"), default="cprofile")
+    parser.add_argument("--profiler", choices=("cprofile", "pyinstrument", "tracemalloc"), default="cprofile")
     args = parser.parse_args()
     pin_self(1)
     with tempfile.TemporaryDirectory() as workdir:

@@ -1,10 +1,11 @@
 """``caresync serve`` with a profiler switched on and off by signals, for bench.fanout --profile.
 
-    python -m bench.profiled_server OUT {cprofile|pyinstrument} serve --database-url ... --port ...
+    python -m bench.profiled_server OUT {cprofile|pyinstrument|tracemalloc} serve --database-url ... --port ...
 
 SIGUSR1 starts profiling, SIGUSR2 stops it and writes OUT (pstats data for cProfile,
 text for pyinstrument), so only the rounds being measured are profiled, not start-up
-or the connect wave.
+or the connect wave. With tracemalloc the signals mark the connect wave instead: what
+the server's Python heap grew by while the devices connected.
 """
 
 from __future__ import annotations
@@ -18,7 +19,21 @@ from server.cli import main as caresync
 
 
 def run(out: str, kind: str, argv: list[str]) -> int:
-    if kind == "pyinstrument":
+    if kind == "tracemalloc":  # memory: SIGUSR1 marks the start, SIGUSR2 writes what grew since
+        import tracemalloc
+
+        tracemalloc.start(1)
+        marks: list[tracemalloc.Snapshot] = []
+
+        def start(_signum: int, _frame: FrameType | None) -> None:
+            marks[:] = [tracemalloc.take_snapshot()]
+
+        def stop(_signum: int, _frame: FrameType | None) -> None:
+            grown = tracemalloc.take_snapshot().compare_to(marks[0], "lineno")
+            with open(out, "w") as f:
+                f.writelines(f"{stat}\n" for stat in grown[:60])
+
+    elif kind == "pyinstrument":
         from pyinstrument import Profiler
 
         sampler = Profiler(interval=0.0005, async_mode="disabled")

@@ -365,6 +365,8 @@ class FeedStreamer:
         finally:
             if self._writer is asyncio.current_task():
                 self._writer = None  # in the same step as the last empty-queue check: nothing slips past
+                if not self._queue:
+                    self._queue = None  # an idle socket holds no queue either
 
     async def _execute(
         self, commands: list[ServerCommand], live: str = "", page: dict[int, bytes] | None = None
