@@ -34,6 +34,8 @@ from server.store.database import Database
 from server.store.schema import device_acks, feed_entries, feeds, mismatch_alerts
 
 SCENARIOS = ("steady", "burst", "storm", "flaky", "clean", "slow")
+STORM_DETECTION_INTERVAL_S = 2
+"""Sync-mismatch passes every this many seconds on a storm's server (unless --server-arg sets it)."""
 
 
 @dataclass
@@ -56,6 +58,12 @@ class FleetConfig:
     """How fast devices come online at the start (all workers together)."""
     server_args: list[str] = field(default_factory=list)
     """Extra ``caresync serve`` flags for the spawned server (e.g. ``--max-unacked 5``)."""
+    storm_down_s: float = 1.0
+    """How long the storm keeps the killed server down before restarting it."""
+    storm_grace_s: int = 30
+    """The tenant's sync-mismatch grace during a storm; the run then lasts until a whole
+    grace period (plus two detection passes) has passed since the restart, so any alert
+    the restart would cause is raised and counted. 0: keep the default grace, no wait."""
 
 
 @dataclass
@@ -88,6 +96,10 @@ class Fleet:
         self.changes_sent = 0
         self.started = time.perf_counter()
         self.notes: dict[str, Any] = {}
+        self.server_cpu0 = 0.0
+        """The spawned server's CPU when the run began (after its start-up)."""
+        self.server_cpu_before_restart: float | None = None
+        """The first server process's CPU, when a storm killed it (its /proc entry is gone)."""
         self._readers: list[asyncio.Task[None]] = []
 
     # ------------------------------------------------------------ workers
@@ -210,12 +222,18 @@ async def _changes(fleet: Fleet, base: str, agency: BulkAgency, count: int, rate
             device = agency.devices[rng.randrange(len(agency.devices)) if rate else i % len(agency.devices)]
             moment = start + timedelta(minutes=i)
             async with gate:
-                response = await http.post(
-                    f"/api/v1/visits/{device.visit_ids[i % len(device.visit_ids)]}/reschedule",
-                    json={"starts_at": moment.isoformat(), "ends_at": (moment + timedelta(minutes=30)).isoformat()},
-                )
+                try:
+                    response = await http.post(
+                        f"/api/v1/visits/{device.visit_ids[i % len(device.visit_ids)]}/reschedule",
+                        json={"starts_at": moment.isoformat(), "ends_at": (moment + timedelta(minutes=30)).isoformat()},
+                    )
+                except httpx.HTTPError:
+                    fleet.notes["changes_failed"] = fleet.notes.get("changes_failed", 0) + 1
+                    return
             if response.status_code == 200:
                 fleet.changes_sent += 1
+            else:
+                fleet.notes["changes_failed"] = fleet.notes.get("changes_failed", 0) + 1
 
         began = time.perf_counter()
         pending = []
@@ -236,10 +254,14 @@ async def run_fleet(config: FleetConfig) -> dict[str, Any]:
     agency = await bulk_agency_with_admin(db, int(time.time() * 1000), config.devices, 2, 3)
     fleet = Fleet(config)
     if config.url is None:
-        fleet.server = SpawnedServer(database_url, workdir / "server.log", extra_args=config.server_args)
+        server_args = list(config.server_args)
+        if config.scenario == "storm" and config.storm_grace_s and "--mismatch-interval" not in server_args:
+            server_args += ["--mismatch-interval", str(STORM_DETECTION_INTERVAL_S)]
+        fleet.server = SpawnedServer(database_url, workdir / "server.log", extra_args=server_args)
         await fleet.server.start()
     base = config.url or fleet.server.base_url  # type: ignore[union-attr]
     server_cpu0 = cpu_s(fleet.server.pid) if fleet.server else 0.0
+    fleet.server_cpu0 = server_cpu0
     rss0 = rss_kib(fleet.server.pid) if fleet.server else 0
     fleet.started = time.perf_counter()
     sampler = asyncio.create_task(fleet.sample())
@@ -261,7 +283,7 @@ async def run_fleet(config: FleetConfig) -> dict[str, Any]:
         fleet.latencies.clear()  # only changes made by the scenario count, not the initial replay
         await _scenario(fleet, base, agency)
         await asyncio.sleep(3.0)  # let deliveries and acks settle
-        async with httpx.AsyncClient() as http:
+        async with httpx.AsyncClient(timeout=60) as http:
             health = (await http.get(f"{base}/healthz")).json()
         fleet.notes["server_loop_lag_max_ms"] = health.get("loop_lag_max_ms")
         fleet.notes["server_slow_consumers_closed"] = health.get("slow_consumers_closed")
@@ -274,7 +296,14 @@ async def run_fleet(config: FleetConfig) -> dict[str, Any]:
         for worker in fleet.workers:
             if worker.process.returncode is None:
                 worker.process.kill()
-        server_cpu = (cpu_s(fleet.server.pid) - server_cpu0) if fleet.server and fleet.server.process else None
+        server_cpu = None
+        if fleet.server and fleet.server.process:
+            if fleet.server_cpu_before_restart is None:
+                server_cpu = cpu_s(fleet.server.pid) - server_cpu0
+            else:  # a storm: the restarted process's whole life, and the first process's share
+                restarted_cpu = cpu_s(fleet.server.pid)
+                fleet.notes["server_cpu_restarted_process_s"] = round(restarted_cpu, 2)
+                server_cpu = fleet.server_cpu_before_restart + restarted_cpu
         if fleet.server:
             fleet.server.stop()
     report = await _check(fleet, db, agency, server_cpu)
@@ -305,21 +334,50 @@ async def _scenario(fleet: Fleet, base: str, agency: BulkAgency) -> None:
         fleet.notes["burst_delivered_s"] = round(time.perf_counter() - began, 2)
         fleet.notes["preferences_frames"] = fleet.total("preferences")
     elif config.scenario == "storm":
-        assert fleet.server is not None, "storm restarts the server: run it without --url"
-        await _changes(fleet, base, agency, int(config.rate * 3), config.rate)
-        fleet.server.kill()
-        await asyncio.sleep(1.0)
-        await fleet.server.start()
-        restarted = time.perf_counter()
-        await fleet.wait_connected(timeout=300, after=restarted)
-        fleet.notes["storm_all_reconnected_s"] = round(time.perf_counter() - restarted, 2)
-        await _changes(fleet, base, agency, int(config.rate * 3), config.rate)
+        await _storm(fleet, base, agency)
     elif config.scenario == "clean":
         began = time.perf_counter()
         await fleet.command({"cmd": "clean"})
         while any(not any(e["event"] == "clean_done" for e in w.events) for w in fleet.workers):
             await asyncio.sleep(0.1)
         fleet.notes["clean_all_done_s"] = round(time.perf_counter() - began, 2)
+
+
+async def _storm(fleet: Fleet, base: str, agency: BulkAgency) -> None:
+    """Changes, SIGKILL right after the last one (acks still in the server's memory die with
+    it), ``storm_down_s`` down, restart, every device reconnects, more changes; then, with
+    ``storm_grace_s``, wait out a grace period from the restart so a false alert would show."""
+    config = fleet.config
+    server = fleet.server
+    assert server is not None, "storm restarts the server: run it without --url"
+    if config.storm_grace_s:
+        async with httpx.AsyncClient(base_url=base, headers={"authorization": f"Bearer {agency.admin_token}"}) as http:
+            reply = await http.patch("/api/v1/tenant/preferences", json={"mismatch_grace_s": config.storm_grace_s})
+            reply.raise_for_status()
+    await _changes(fleet, base, agency, int(config.rate * 3), config.rate)
+    fleet.server_cpu_before_restart = cpu_s(server.pid) - fleet.server_cpu0
+    fleet.notes["server_cpu_first_process_s"] = round(fleet.server_cpu_before_restart, 2)
+    server.kill()
+    await asyncio.sleep(config.storm_down_s)
+    began = time.perf_counter()
+    await server.start()
+    restarted = time.perf_counter()
+    fleet.notes["storm_restart_s"] = round(restarted - began, 2)
+    fleet.notes["server_cpu_restart_startup_s"] = round(cpu_s(server.pid), 2)
+    patience = max(300.0, 60 + 3 * config.devices / max(1.0, config.ramp_per_s))
+    try:
+        await fleet.wait_connected(timeout=patience, after=restarted)
+        fleet.notes["storm_all_reconnected_s"] = round(time.perf_counter() - restarted, 2)
+    except TimeoutError as exc:
+        fleet.notes["storm_all_reconnected_s"] = f"not reached in {patience:.0f} s: {exc}"
+    reconnect_cpu = cpu_s(server.pid)
+    fleet.notes["server_cpu_restart_to_all_reconnected_s"] = round(reconnect_cpu, 2)
+    fleet.notes["server_cpu_per_reconnect_ms"] = round(reconnect_cpu / config.devices * 1000, 3)
+    await _changes(fleet, base, agency, int(config.rate * 3), config.rate)
+    if config.storm_grace_s:
+        until = restarted + config.storm_grace_s + 3 * STORM_DETECTION_INTERVAL_S
+        fleet.notes["storm_alert_window_s"] = round(until - restarted, 1)
+        await asyncio.sleep(max(0.0, until - time.perf_counter()))
 
 
 async def _check(fleet: Fleet, db: Database, agency: BulkAgency, server_cpu: float | None) -> dict[str, Any]:

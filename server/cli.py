@@ -90,6 +90,13 @@ def _parser() -> argparse.ArgumentParser:
     fleet.add_argument("--database-url", default=None, help="the database that server uses (to seed and check)")
     fleet.add_argument("--report", default="fleet-report", help="folder for report.json, report.md and charts")
     fleet.add_argument("--server-arg", action="append", default=[], help="extra flag for the spawned server")
+    fleet.add_argument("--storm-down-s", type=float, default=1.0, help="storm: seconds the killed server stays down")
+    fleet.add_argument(
+        "--storm-grace-s",
+        type=int,
+        default=30,
+        help="storm: the tenant's mismatch grace; the run waits a grace after the restart (0: no wait)",
+    )
     fleet.set_defaults(run=_fleet)
 
     demo = commands.add_parser("demo", help="seed a demo agency, start the server and devices, show changes flow")
@@ -239,6 +246,8 @@ def _fleet(args: argparse.Namespace) -> int:
         database_url=args.database_url,
         report_dir=Path(args.report),
         server_args=args.server_arg,
+        storm_down_s=args.storm_down_s,
+        storm_grace_s=args.storm_grace_s,
     )
     report = asyncio.run(run_fleet(config))
     print(f"report written to {args.report}/ (report.json, report.md, PNG charts)")
