@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy import ColumnElement, and_, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from protocol.console import DeviceConnected, DeviceDisconnected
@@ -118,12 +118,17 @@ async def _write_changes(conn: AsyncConnection, node_id: str, changes: dict[str,
         )
 
 
+def live_node(now_ms: int) -> ColumnElement[bool]:
+    """The condition on ``nodes`` that a node is alive (touched its row lately)."""
+    return nodes.c.last_seen_at >= now_ms - DEAD_AFTER_MS
+
+
 async def connected_devices(conn: AsyncConnection, device_ids: list[str], now_ms: int) -> dict[str, str]:
     """device id -> node id, for the given devices connected to a live node."""
     rows = await conn.execute(
         select(device_connections.c.device_id, device_connections.c.node_id)
         .join(nodes, nodes.c.id == device_connections.c.node_id)
-        .where(device_connections.c.device_id.in_(device_ids), nodes.c.last_seen_at >= now_ms - DEAD_AFTER_MS)
+        .where(device_connections.c.device_id.in_(device_ids), live_node(now_ms))
     )
     return {r.device_id: r.node_id for r in rows}
 

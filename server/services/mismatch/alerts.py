@@ -5,9 +5,11 @@ returns the console entries to ring after commit."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
-from sqlalchemy import Row, Select, insert, select, text, update
+from sqlalchemy import ARRAY, Row, Select, Table, bindparam, func, insert, select, text, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from protocol.console import (
@@ -26,8 +28,8 @@ from server.services.mismatch import details
 from server.store.schema import alert_audit, mismatch_alerts, users
 from server.store.upsert import insert_for
 
-ALERT_INSERT_CHUNK = 500
-"""Alerts per multi-row insert: 14 columns each stays far under SQLite's 32,766 bound variables."""
+ALERT_INSERT_CHUNK = 1000
+"""Alerts per multi-row insert: 14 columns each stays under SQLite's 32,766 bound variables."""
 
 _view_decoder = msgspec.json.Decoder(AlertView)
 
@@ -133,19 +135,18 @@ async def raise_alerts(
     created: set[str] = set()
     for start in range(0, len(raised), ALERT_INSERT_CHUNK):
         chunk = raised[start : start + ALERT_INSERT_CHUNK]
-        rows = await conn.execute(
-            insert_for(conn, mismatch_alerts)
-            .on_conflict_do_nothing(index_elements=[mismatch_alerts.c.carer_id], index_where=text("status = 'open'"))
-            .returning(mismatch_alerts.c.id),
-            [_alert_row(tenant_id, epoch, view, now_ms) for tenant_id, epoch, view in chunk],
-        )
-        created.update(r.id for r in rows)
+        rows = [_alert_row(tenant_id, epoch, view, now_ms) for tenant_id, epoch, view in chunk]
+        created.update(await _insert_new(conn, rows))
     if not created:
         return []
-    await conn.execute(
-        insert(alert_audit),
-        [{"id": new_id(), "alert_id": a, "at": now_ms, "action": "raised", "actor_id": None} for a in sorted(created)],
-    )
+    audit = [
+        {"id": new_id(), "alert_id": alert_id, "at": now_ms, "action": "raised", "actor_id": None}
+        for alert_id in sorted(created)
+    ]
+    if conn.dialect.name == "postgresql":
+        await conn.execute(_unnest_insert(alert_audit, audit))
+    else:
+        await conn.execute(insert(alert_audit), audit)
     by_scope: dict[tuple[str, str], list[ConsolePayload]] = {}
     for tenant_id, _epoch, view in raised:
         if view.id in created:
@@ -154,6 +155,33 @@ async def raise_alerts(
     for (scope_id, tenant_id), payloads in sorted(by_scope.items()):  # feeds locked in id order
         appended.extend(await append_events(conn, tenant_id, scope_id, payloads, now_ms))
     return appended
+
+
+async def _insert_new(conn: AsyncConnection, rows: list[dict[str, Any]]) -> list[str]:
+    """Insert alerts unless their carer has an open one; the ids inserted.
+
+    On PostgreSQL one ``INSERT … SELECT FROM unnest(…)`` with an array per column: the
+    same statement text whatever the count, so it is prepared once and binds 14 values,
+    not 14 per alert."""
+    if conn.dialect.name == "postgresql":
+        stmt = _unnest_insert(mismatch_alerts, rows)
+    else:
+        stmt = insert_for(conn, mismatch_alerts)
+    stmt = stmt.on_conflict_do_nothing(
+        index_elements=[mismatch_alerts.c.carer_id], index_where=text("status = 'open'")
+    ).returning(mismatch_alerts.c.id)
+    result = await (conn.execute(stmt) if conn.dialect.name == "postgresql" else conn.execute(stmt, rows))
+    return [r.id for r in result]
+
+
+def _unnest_insert(table: Table, rows: list[dict[str, Any]]) -> Any:
+    """PostgreSQL: insert ``rows`` as one array per column, unnested side by side."""
+    columns = list(rows[0])
+    arrays = [
+        bindparam(f"{name}_values", [row[name] for row in rows], type_=ARRAY(table.c[name].type)) for name in columns
+    ]
+    unnested = func.unnest(*arrays).table_valued(*columns).render_derived()
+    return postgresql.insert(table).from_select(columns, select(*(unnested.c[name] for name in columns)))
 
 
 def _alert_row(tenant_id: str, epoch: int, view: AlertView, now_ms: int) -> dict[str, object]:

@@ -172,7 +172,7 @@ async def _last_dismissed(conn: AsyncConnection, carer_ids: list[str]) -> dict[s
         select(
             mismatch_alerts.c.carer_id, mismatch_alerts.c.status, mismatch_alerts.c.epoch, mismatch_alerts.c.head_seq
         )
-        .where(mismatch_alerts.c.carer_id.in_(carer_ids), mismatch_alerts.c.status != "open")
+        .where(acks_view.among(conn, mismatch_alerts.c.carer_id, carer_ids), mismatch_alerts.c.status != "open")
         .order_by(mismatch_alerts.c.closed_at)
     )
     latest = {r.carer_id: r for r in rows}
