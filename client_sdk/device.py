@@ -41,6 +41,7 @@ from protocol.device_session import (
     DeviceCommand,
     DeviceFeedSession,
     FeedOffer,
+    FrameUndecodable,
     HeadsAnnounced,
     KeepFeeds,
     ResetFeed,
@@ -128,6 +129,7 @@ class Device:
         self._sync_lock = asyncio.Lock()
         self.session = DeviceFeedSession(self.store.position)
         """Decides what every frame means for the stored positions (``protocol/``)."""
+        self.link.on_undecodable = self._on_undecodable
         self._wanted_sync = asyncio.Event()
         self._prefs_changed = asyncio.Event()
 
@@ -202,6 +204,11 @@ class Device:
             self._set_preferences(frame.preferences)
         elif isinstance(frame, Error):
             self.errors.append(frame)
+
+    async def _on_undecodable(self, feed: str | None) -> None:
+        """A frame this app cannot read: clean-sync what it may have changed (protocol/device_session.py)."""
+        tracked = tuple(position.feed for position in self.store.positions())
+        await self._run(self.session.handle(FrameUndecodable(feed=feed, tracked=tracked)))
 
     async def _on_welcome(self, welcome: Welcome) -> None:
         had_dropped = self.link.drops > 0

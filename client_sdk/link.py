@@ -18,7 +18,8 @@ from websockets.exceptions import ConnectionClosed
 from client_sdk.backoff import Backoff
 from client_sdk.errors import DeviceStopped, RequestFailed
 from protocol.codec import decode_server_frame, encode
-from protocol.errors import CloseCode, ErrorCode, retry_hint_s, should_reconnect
+from protocol.device_session import FramePeek, peek
+from protocol.errors import CloseCode, ErrorCode, ProtocolError, reconnect_after_s, retry_hint_s, should_reconnect
 from protocol.frames import (
     CleanSyncRequest,
     CleanSyncResponse,
@@ -35,6 +36,8 @@ Request = SyncRequest | CleanSyncRequest
 Response = SyncResponse | CleanSyncResponse
 _HTTP_PATHS = {SyncRequest: "/api/v1/device/sync", CleanSyncRequest: "/api/v1/device/clean-sync"}
 _error_body = msgspec.json.Decoder(dict[str, Error])
+DRAIN_JITTER_S = 0.25
+"""Added at random to a draining node's ``reconnect_after_ms``."""
 
 
 def http_base(ws_url: str) -> str:
@@ -69,6 +72,8 @@ class Link:
         self._url_index = 0
         self._pending: dict[str, asyncio.Future[Response]] = {}
         self._http: httpx.AsyncClient | None = None
+        self.on_undecodable: Callable[[str | None], Awaitable[None]] | None = None
+        """Called with the feed an undecodable frame named (None: unknown)."""
 
     # ------------------------------------------------------------ the socket
 
@@ -94,25 +99,43 @@ class Link:
             await asyncio.sleep(self._delay_after(code, reason))
 
     def _delay_after(self, code: int, reason: str) -> float:
-        """Backoff, except that a 4003 (server cannot serve now) names its own wait: take it,
-        with jitter, without growing the backoff (the server is fine, its database is not)."""
-        hint = retry_hint_s(reason) if code == CloseCode.TRY_AGAIN_LATER else None
-        if hint is None:
-            return self.backoff.next_delay()
-        return hint * random.uniform(1.0, 1.5)
+        """Backoff, except where the close names its own wait; then take it, with jitter,
+        without growing the backoff. A 4003 (the server cannot serve now: its database is
+        down) says ``retry in N s``; a draining node's 4000 says ``reconnect_after_ms=N``
+        (already spread over the fleet by the node; the jitter only breaks ties), and the
+        other nodes are fine, so there is nothing to back off from."""
+        if code == CloseCode.TRY_AGAIN_LATER and (hint := retry_hint_s(reason)) is not None:
+            return hint * random.uniform(1.0, 1.5)
+        if code == CloseCode.SERVER_SHUTDOWN and (after := reconnect_after_s(reason)) is not None:
+            return after + random.uniform(0.0, DRAIN_JITTER_S)
+        return self.backoff.next_delay()
 
     async def _serve(self, ws: ClientConnection) -> None:
         await self._send(ws, encode(self.hello()).decode())
         while True:
             raw = await ws.recv()
             self._count(ws)
-            frame = decode_server_frame(raw)
+            try:
+                frame = decode_server_frame(raw)
+            except ProtocolError as exc:
+                await self._undecodable(peek(raw), exc)
+                continue
             if isinstance(frame, SyncResponse | CleanSyncResponse):
                 self._resolve(frame.request_id, frame)
             elif isinstance(frame, Error) and frame.request_id in self._pending:
                 self._resolve(frame.request_id, RequestFailed(frame))
             else:
                 await self.on_frame(frame)
+
+    async def _undecodable(self, seen: FramePeek, exc: Exception) -> None:
+        """A frame this device cannot read: fail the request it answers (if it names one),
+        and let the device fall back to a clean sync of what it may have concerned."""
+        log.warning("a %s frame from the server could not be decoded (%s)", seen.type or "unreadable", exc)
+        if seen.request_id is not None and seen.request_id in self._pending:
+            failed = Error(code=ErrorCode.INVALID_FRAME, message=str(exc), request_id=seen.request_id)
+            self._resolve(seen.request_id, RequestFailed(failed))
+        if self.on_undecodable is not None:
+            await self.on_undecodable(seen.feed)
 
     def welcomed(self) -> None:
         self.backoff.reset()
@@ -205,9 +228,14 @@ class Link:
             if reply.status_code == 401:
                 self.stopped_by = DeviceStopped(4101 if error.code == "revoked" else 4100, error.message)
             raise RequestFailed(Error(code=error.code, message=error.message, request_id=frame.request_id))
-        if isinstance(frame, SyncRequest):
-            return msgspec.json.decode(reply.content, type=SyncResponse)
-        return msgspec.json.decode(reply.content, type=CleanSyncResponse)
+        try:
+            if isinstance(frame, SyncRequest):
+                return msgspec.json.decode(reply.content, type=SyncResponse)
+            return msgspec.json.decode(reply.content, type=CleanSyncResponse)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            await self._undecodable(peek(reply.content), exc)
+            failed = Error(code=ErrorCode.INVALID_FRAME, message=str(exc), request_id=frame.request_id)
+            raise RequestFailed(failed) from exc
 
     async def close(self) -> None:
         if self._http is not None:

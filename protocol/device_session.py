@@ -5,7 +5,8 @@ Every device rule about positions lives here (docs/protocol.md, sections 2 to 4a
 apply a change only when it is the next one, then ack; a gap, another epoch or a head
 behind the stored position starts a standard sync (resetting the feed first when the
 position cannot be continued); ``welcome`` actions, ``sync_response`` resets and
-``resync`` lists, and ``resync_required`` demands become clean syncs.
+``resync`` lists, ``resync_required`` demands and frames the device cannot decode become
+clean syncs.
 
 The device's positions live in its own durable store. The session reads them through
 ``positions`` (a read-only lookup the adapter passes in) and never assumes a position
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Literal
+
+import msgspec
 
 from protocol.frames import FeedAction, FeedPosition
 from protocol.session import Frozen
@@ -77,7 +80,37 @@ class SnapshotSwapped(Frozen, frozen=True):
     position: FeedPosition
 
 
-DeviceEvent = Welcomed | ChangeArrived | HeadsAnnounced | SyncAnswer | ResyncDemanded | SnapshotSwapped
+class FrameUndecodable(Frozen, frozen=True):
+    """A server frame the device could not decode (a shape this app does not know, a
+    corrupt frame). ``feed`` is the feed it named, when that much could be read;
+    ``tracked`` the feeds the device holds."""
+
+    feed: str | None
+    tracked: tuple[str, ...]
+
+
+DeviceEvent = (
+    Welcomed | ChangeArrived | HeadsAnnounced | SyncAnswer | ResyncDemanded | SnapshotSwapped | FrameUndecodable
+)
+
+
+class FramePeek(msgspec.Struct, frozen=True):
+    """What can be read of a frame that did not decode: its type, feed and request id."""
+
+    type: str | None = None
+    feed: str | None = None
+    request_id: str | None = None
+
+
+_peek_decoder = msgspec.json.Decoder(FramePeek)
+
+
+def peek(raw: bytes | str) -> FramePeek:
+    """The few routing fields of a frame that failed to decode (empty if even those fail)."""
+    try:
+        return _peek_decoder.decode(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return FramePeek()
 
 
 # ----------------------------------------------------------------- device commands
@@ -145,6 +178,8 @@ class DeviceFeedSession:
             return self._welcome(event)
         if isinstance(event, ResyncDemanded):
             return self._want_clean(event.feeds)
+        if isinstance(event, FrameUndecodable):
+            return self._undecodable(event)
         self.wanted_clean.discard(event.position.feed)
         return []
 
@@ -216,6 +251,15 @@ class DeviceFeedSession:
             now[change.feed] = stored
         commands += [SendAck(feed=a.feed, epoch=a.epoch, seq=a.seq) for a in last.values()]
         return [*commands, *(self._want_clean(event.resync) if event.resync else [])]
+
+    def _undecodable(self, event: FrameUndecodable) -> list[DeviceCommand]:
+        """A frame that cannot be read may have been a change: replaying the feed would meet
+        it again, so the device's copy is replaced by a snapshot instead (a clean sync: the
+        carer's pending work is kept). A frame that names a held feed costs that feed; one
+        that names none (or cannot be read at all) costs every feed held."""
+        if event.feed is not None and event.feed in event.tracked:
+            return self._want_clean((event.feed,))
+        return self._want_clean(event.tracked) if event.tracked else []
 
     def _want_clean(self, feeds: tuple[str, ...]) -> list[DeviceCommand]:
         self.wanted_clean.update(feeds)

@@ -101,6 +101,15 @@ def retry_hint_s(reason: str) -> float | None:
     return float(found.group(1)) if found else None
 
 
+_RECONNECT_AFTER = re.compile(r"reconnect_after_ms=(\d+)")
+
+
+def reconnect_after_s(reason: str) -> float | None:
+    """The wait a draining node's 4000 close reason names (``reconnect_after_ms=N``), if any."""
+    found = _RECONNECT_AFTER.search(reason)
+    return int(found.group(1)) / 1000 if found else None
+
+
 class ProtocolError(Exception):
     """A frame broke the protocol. Carries the stable code and the request id, if any."""
 

@@ -4,7 +4,7 @@ time instead of growing its backoff, so it returns as soon as the database does.
 from __future__ import annotations
 
 from client_sdk.backoff import Backoff
-from client_sdk.link import Link
+from client_sdk.link import DRAIN_JITTER_S, Link
 from protocol.errors import CloseCode
 from protocol.frames import Hello, ServerFrame
 
@@ -32,3 +32,17 @@ def test_other_closes_back_off() -> None:
     link._delay_after(1006, "")
     link._delay_after(CloseCode.TRY_AGAIN_LATER, "no hint")
     assert link.backoff.attempt == 2
+
+
+def test_a_draining_close_waits_its_reconnect_hint_plus_jitter_and_keeps_the_backoff() -> None:
+    link = _link()
+    for _ in range(20):
+        delay = link._delay_after(CloseCode.SERVER_SHUTDOWN, "server shutting down; reconnect_after_ms=640")
+        assert 0.64 <= delay <= 0.64 + DRAIN_JITTER_S
+    assert link.backoff.attempt == 0
+
+
+def test_a_draining_close_without_a_hint_backs_off() -> None:
+    link = _link()
+    link._delay_after(CloseCode.SERVER_SHUTDOWN, "server shutting down")
+    assert link.backoff.attempt == 1

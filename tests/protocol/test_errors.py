@@ -8,6 +8,7 @@ from protocol.errors import (
     CloseCode,
     ErrorCode,
     ProtocolError,
+    reconnect_after_s,
     retry_hint_s,
     should_reconnect,
 )
@@ -88,3 +89,15 @@ def test_an_error_never_carries_u0000() -> None:
 )
 def test_the_retry_hint_of_a_try_again_later_close(reason: str, hint: float | None) -> None:
     assert retry_hint_s(reason) == hint
+
+
+@pytest.mark.parametrize(
+    ("reason", "after"),
+    [
+        ("server shutting down; reconnect_after_ms=640", 0.64),
+        ("reconnect_after_ms=0", 0.0),
+        ("server shutting down", None),
+    ],
+)
+def test_the_reconnect_hint_of_a_draining_close(reason: str, after: float | None) -> None:
+    assert reconnect_after_s(reason) == after

@@ -11,6 +11,8 @@ from protocol.device_session import (
     DeviceEvent,
     DeviceFeedSession,
     FeedOffer,
+    FramePeek,
+    FrameUndecodable,
     HeadsAnnounced,
     KeepFeeds,
     ResetFeed,
@@ -21,6 +23,7 @@ from protocol.device_session import (
     SnapshotSwapped,
     SyncAnswer,
     Welcomed,
+    peek,
 )
 from protocol.frames import FeedPosition
 
@@ -116,3 +119,34 @@ def test_a_sync_answer_resets_then_applies_in_order_then_acks_the_last_per_feed(
 def test_a_sync_answer_with_nothing_new_commands_nothing() -> None:
     event: DeviceEvent = SyncAnswer(resets=(), heads=(pos(5),), changes=(pos(5),))
     assert session_at(pos(5)).handle(event) == []
+
+
+@pytest.mark.parametrize(
+    ("feed", "tracked", "expected"),
+    [
+        ("f", ("f", "g"), [RunCleanSync(feeds=("f",))]),  # it named a feed the device holds: that one
+        (None, ("f", "g"), [RunCleanSync(feeds=("f", "g"))]),  # no feed could be read: every feed
+        ("other", ("f", "g"), [RunCleanSync(feeds=("f", "g"))]),  # a feed it does not hold: every feed
+        (None, (), []),  # nothing held, nothing to clean
+    ],
+)
+def test_an_undecodable_frame_becomes_a_clean_sync(
+    feed: str | None, tracked: tuple[str, ...], expected: list[DeviceCommand]
+) -> None:
+    session = session_at(pos(5), pos(3, feed="g"))
+    assert session.handle(FrameUndecodable(feed=feed, tracked=tracked)) == expected
+    if expected:
+        assert session.classify(ChangeArrived(feed=tracked[0], epoch=2, seq=6)) == "ignored", "held until the swap"
+
+
+@pytest.mark.parametrize(
+    ("raw", "seen"),
+    [
+        (b'{"type":"change","feed":"f","epoch":2,"seq":"six"}', FramePeek(type="change", feed="f")),
+        ('{"type":"sync_response","request_id":"r1","changes":7}', FramePeek(type="sync_response", request_id="r1")),
+        (b"\xff not json", FramePeek()),
+        (b'{"type":"change","feed":5}', FramePeek()),
+    ],
+)
+def test_peek_reads_what_it_can_of_a_frame_that_did_not_decode(raw: bytes | str, seen: FramePeek) -> None:
+    assert peek(raw) == seen
