@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import math
 import time
+from bisect import bisect_left
 from collections.abc import Iterable
 from urllib.parse import urlsplit, urlunsplit
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import REGISTRY, Collector
 from sqlalchemy import text
 
-from server.observability.metrics import SocketHistogram
 from server.store.database import Database
 
 
@@ -95,7 +96,9 @@ class GcWatch:
     def __init__(self) -> None:
         self.worst_s = [0.0, 0.0, 0.0]
         self.collections = [0, 0, 0]
-        self.pauses = SocketHistogram("caresync_gc_pause_seconds", "Garbage collection pauses", GC_PAUSE_BOUNDS)
+        self.pauses = [0] * (len(GC_PAUSE_BOUNDS) + 1)
+        """Pauses per bucket (not cumulative); the last one is above every bound."""
+        self.paused_s = 0.0
         self._began = 0.0
         self.installed = False
 
@@ -111,7 +114,8 @@ class GcWatch:
         generation = info["generation"]
         pause = time.perf_counter() - self._began
         self.collections[generation] += 1
-        self.pauses.observe(pause)
+        self.pauses[bisect_left(GC_PAUSE_BOUNDS, pause)] += 1
+        self.paused_s += pause
         if pause > self.worst_s[generation]:
             self.worst_s[generation] = pause
 
@@ -208,7 +212,13 @@ class GcFigures(Collector):
             counts.add_metric([str(generation)], GC.collections[generation])
         yield pauses
         yield counts
-        yield from GC.pauses.collect()
+        buckets, running = [], 0
+        for bound, count in zip((*GC_PAUSE_BOUNDS, math.inf), GC.pauses, strict=True):
+            running += count
+            buckets.append(("+Inf" if bound == math.inf else repr(float(bound)), running))
+        yield HistogramMetricFamily(
+            "caresync_gc_pause_seconds", "Garbage collection pauses", buckets=buckets, sum_value=GC.paused_s
+        )
         yield GaugeMetricFamily("caresync_gc_wave_freezes", "Freezes after connect waves", value=WAVES.freezes)
         frozen = gc.get_freeze_count()
         yield GaugeMetricFamily("caresync_gc_frozen_objects", "Objects frozen out of collections", value=frozen)

@@ -12,15 +12,18 @@ per-frame cost to a prefix match; a peer's frame is only decoded when it is an a
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import re
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
 import msgspec
+from starlette.routing import WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
 
 from protocol.errors import CloseCode
 from server.observability import metrics
@@ -202,12 +205,31 @@ class SocketWatch:
         del pending[:covered]
 
 
+Endpoint = Callable[[WebSocket], Awaitable[None]]
+
+
 class SocketMetrics:
-    """ASGI middleware counting the WebSocket traffic of the paths in ``kinds``."""
+    """ASGI middleware counting the WebSocket traffic of the paths in ``kinds``.
+
+    A counted socket's endpoint (the app's ``WebSocketRoute`` for the path, found once) is
+    called from here directly, not through the exception middleware and the router below:
+    their coroutines would otherwise stay suspended for the whole life of every socket
+    (about 4 KiB each at the last count) and wrap its sends, and for a socket they do
+    nothing the endpoint needs (it handles its own errors; Host checks and request ids are
+    above this middleware)."""
 
     def __init__(self, app: ASGIApp, kinds: dict[str, str]) -> None:
         self.app = app
         self.kinds = kinds
+        self._endpoints: dict[str, Endpoint | None] = {}
+
+    def _endpoint(self, scope: Scope) -> Endpoint | None:
+        path: str = scope.get("path", "")
+        if path not in self._endpoints:
+            routes = getattr(scope.get("app"), "routes", ())
+            found = [r.endpoint for r in routes if isinstance(r, WebSocketRoute) and r.path == path]
+            self._endpoints[path] = found[0] if len(found) == 1 and inspect.isfunction(found[0]) else None
+        return self._endpoints[path]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = self.kinds.get(scope.get("path", "")) if scope["type"] == "websocket" else None
@@ -216,8 +238,12 @@ class SocketMetrics:
             return
         socket = SocketWatch(kind, receive, send)
         scope[SCOPE_KEY] = socket
+        endpoint = self._endpoint(scope)
         try:
-            await self.app(scope, socket.receive, socket.send)
+            if endpoint is not None:
+                await endpoint(WebSocket(scope, socket.receive, socket.send))
+            else:
+                await self.app(scope, socket.receive, socket.send)
         finally:
             socket.on_close(1006)
             if socket.accepted:  # the session's ids (tenant, device, carer) are bound by now

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,7 +50,6 @@ from protocol.session import (
     ServerFeedSession,
 )
 from server.clock import Clock, to_datetime
-from server.observability.sockets import watch_of
 from server.periodic import backoff_s
 from server.services import feeds
 from server.store.database import Database
@@ -133,7 +132,6 @@ _last_message: dict[str, Any] = {"type": "websocket.send", "text": None}
 
 class FeedStreamer:
     __slots__ = (
-        "_asgi_send",
         "_queue",
         "_started",
         "_writer",
@@ -160,13 +158,6 @@ class FeedStreamer:
         stall_s: float = 10.0,
     ) -> None:
         self.ws = ws
-        watch = watch_of(ws.scope)
-        self._asgi_send: Callable[[dict[str, Any]], Awaitable[None]] = watch.send if watch is not None else ws.send
-        """Where frames go: the socket metrics' send (uvicorn's, counted) when it is there.
-
-        Starlette's ``WebSocket.send`` and its exception handlers' wrappers add a coroutine
-        each per frame and nothing for a ``websocket.send`` of an open socket: the socket's
-        state changes only on accept and close, which still go through the ``WebSocket``."""
         self.db = db
         self.clock = clock
         self.family = family
@@ -313,7 +304,7 @@ class FeedStreamer:
         message = _last_message
         if message["text"] is not text:  # a fan-out hands every socket the same text: one message for all
             message = _last_message = {"type": "websocket.send", "text": text}
-        return self._asgi_send(message)  # type: ignore[return-value]
+        return self.ws.send(message)
 
     def _close(self, code: CloseCode, reason: str) -> None:
         self.closed = True

@@ -70,8 +70,12 @@ async def test_acks_lost_in_a_sigkill_are_healed_by_the_next_hello(tmp_path: Pat
         async with httpx.AsyncClient(
             base_url=server.base_url, headers={"authorization": f"Bearer {agency.admin_token}"}
         ) as http:
-            reply = await http.patch(f"/api/v1/visits/{carer.visit_ids[0]}", json={"notes": "bring the key"})
-            assert reply.status_code == 200, reply.text
+            try:
+                reply = await http.patch(f"/api/v1/visits/{carer.visit_ids[0]}", json={"notes": "bring the key"})
+            except httpx.RemoteProtocolError:
+                pass  # committed and pushed: the device's ack killed the server before the reply left
+            else:
+                assert reply.status_code == 200, reply.text
         await eventually(lambda: server.process is None, timeout=10)
         position = device.positions()[carer.id]
         assert position.seq == 3
