@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import event, text
@@ -76,7 +76,7 @@ class Database:
                 async with self.engine.begin() as conn:
                     yield conn
             else:
-                async with self._write_lock, self.engine.connect() as raw:
+                async with self._write_lock, self._writer_turn(), self.engine.connect() as raw:
                     conn = await raw.execution_options(sqlite_begin="IMMEDIATE")
                     async with conn.begin():
                         yield conn
@@ -84,11 +84,16 @@ class Database:
             raise self._classified(exc, writing=True) from exc
         self.outage.succeeded(writing=True)
 
+    def _writer_turn(self) -> AbstractAsyncContextManager[None]:
+        """On a SQLite file, an ORM write waits its turn with the writer thread's hot writes."""
+        return self._writer.exclusive() if self._writer is not None else nullcontext()
+
     async def hot_write(self, steps: StepsFactory[T]) -> T:
         """Run ``steps`` in a write transaction; its result once committed.
 
         An exception raised by the steps rolls back that write alone and is raised here;
-        a store outage becomes :class:`StoreUnavailable`, as for ``write()``.
+        a store outage becomes :class:`StoreUnavailable`, as for ``write()``. Never call it
+        inside a ``write()`` block: on SQLite that block holds the writer thread.
         """
         try:
             if self._writer is not None:

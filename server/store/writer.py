@@ -9,9 +9,11 @@ commit succeeded; when the commit itself fails (a full disk), every write in it 
 that error and nothing of the batch is kept. A batch of one runs without a savepoint.
 
 The thread hands results back to the event loop with one ``call_soon_threadsafe`` per
-batch. Writes through :meth:`Database.write` (SQLAlchemy) still work alongside: both
-take SQLite's write lock with ``BEGIN IMMEDIATE`` and wait for each other through the
-busy timeout.
+batch. Writes through :meth:`Database.write` (SQLAlchemy, on aiosqlite's connections)
+take their turn in the same queue (:meth:`SqliteWriter.exclusive`): the thread commits
+what came before, then waits until that write has finished. So the node's writers never
+meet on SQLite's lock, where the busy handler would make them poll and sleep, and
+neither kind can starve the other.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import logging
 import queue
 import sqlite3
 import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +35,9 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH = 64
 """Most writes committed together."""
+
+CLOSE_TIMEOUT_S = 10.0
+"""How long closing waits for the thread to finish what it holds (it is a daemon thread)."""
 
 PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -49,6 +56,15 @@ class _Job:
 
 
 @dataclass(slots=True)
+class _Turn:
+    """An ORM write's turn: the thread grants it, then waits until it is released."""
+
+    granted: asyncio.Future[None]
+    loop: asyncio.AbstractEventLoop
+    released: threading.Event
+
+
+@dataclass(slots=True)
 class _Outcome:
     job: _Job
     value: Any = None
@@ -60,7 +76,7 @@ class SqliteWriter:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[_Job | _Turn | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
@@ -75,6 +91,19 @@ class SqliteWriter:
         self._jobs.put(_Job(steps, future, loop))
         return future
 
+    @asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[None]:
+        """Hold the writer thread (after the writes queued before) for an ORM write."""
+        loop = asyncio.get_running_loop()
+        turn = _Turn(loop.create_future(), loop, threading.Event())
+        self._start()
+        self._jobs.put(turn)
+        try:
+            await turn.granted
+            yield
+        finally:
+            turn.released.set()  # also when cancelled while waiting: the thread then passes on
+
     def _start(self) -> None:
         if self._thread is not None:
             return
@@ -88,33 +117,40 @@ class SqliteWriter:
         if thread is None:
             return
         self._jobs.put(None)
-        await asyncio.to_thread(thread.join)
+        await asyncio.to_thread(thread.join, CLOSE_TIMEOUT_S)
         self._thread = None
 
     # ------------------------------------------------------------ writer thread
 
     def _serve(self) -> None:
         try:
-            stopping = False
-            while not stopping:
-                job = self._jobs.get()
-                if job is None:
-                    break
-                batch = [job]
-                while len(batch) < MAX_BATCH:
+            while True:
+                item = self._jobs.get()
+                batch: list[_Job] = []
+                while item is not None:
+                    if isinstance(item, _Turn):
+                        self._flush(batch)
+                        _give_turn(item)
+                    else:
+                        batch.append(item)
+                        if len(batch) >= MAX_BATCH:
+                            self._flush(batch)
                     try:
-                        waiting = self._jobs.get_nowait()
+                        item = self._jobs.get_nowait()
                     except queue.Empty:
                         break
-                    if waiting is None:
-                        stopping = True
-                        break
-                    batch.append(waiting)
-                _deliver(self._commit(batch))
+                self._flush(batch)
+                if item is None:
+                    return
         finally:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+
+    def _flush(self, batch: list[_Job]) -> None:
+        if batch:
+            _deliver(self._commit(batch))
+            batch.clear()
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -179,6 +215,19 @@ def _run_in_savepoint(conn: sqlite3.Connection, job: _Job) -> _Outcome:
         return _Outcome(job, error=exc)
     conn.execute("RELEASE hot_write")
     return _Outcome(job, value=value)
+
+
+def _give_turn(turn: _Turn) -> None:
+    try:
+        turn.loop.call_soon_threadsafe(_grant, turn.granted)
+    except RuntimeError:  # the loop has closed: nobody is waiting
+        return
+    turn.released.wait()
+
+
+def _grant(granted: asyncio.Future[None]) -> None:
+    if not granted.done():
+        granted.set_result(None)
 
 
 def _deliver(outcomes: list[_Outcome]) -> None:

@@ -143,3 +143,35 @@ async def test_a_postgres_outage_fails_hot_writes_as_unavailable_until_it_is_bac
         assert stored == {1: "before", 5: "after"}
     finally:
         await db.close()
+
+
+async def test_an_orm_write_cancelled_while_waiting_its_turn_does_not_hold_up_hot_writes(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'turns.db'}")
+    async with db.write() as conn:
+        await conn.execute(text("CREATE TABLE scratch (id INTEGER PRIMARY KEY, note VARCHAR(40) NOT NULL)"))
+    try:
+        running, release = threading.Event(), threading.Event()
+
+        def holding() -> Steps[int]:
+            running.set()
+            release.wait(10)
+            return (yield from _insert(1, "held"))
+
+        first = asyncio.create_task(db.hot_write(holding))
+        await asyncio.to_thread(running.wait, 10)
+
+        async def orm_write() -> None:
+            async with db.write() as conn:
+                await conn.execute(text("INSERT INTO scratch (id, note) VALUES (2, 'orm')"))
+
+        waiting = asyncio.create_task(orm_write())
+        await asyncio.sleep(0)  # it has queued its turn behind the held write
+        waiting.cancel()
+        release.set()
+        assert await first == 1
+        assert await asyncio.wait_for(db.hot_write(partial(_insert, 3, "after")), 10) == 3
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        assert await _stored(db) == {1: "held", 3: "after"}
+    finally:
+        await db.close()
