@@ -6,8 +6,9 @@
 ``--postgres`` a fresh database on that server too); the REST client runs here, pinned
 to core 1, keeping ``--concurrency`` reschedules in flight. Reported per run: server CPU
 seconds per change (the server process's CPU delta over the run divided by the number
-of changes), the client-side latency p50/p99, and a check after the run that every
-change left exactly one feed entry (none lost, none doubled).
+of changes), the client-side latency p50/p99, a check after the run that every change
+left exactly one feed entry (none lost, none doubled), and the same number of
+``GET /livez`` requests' CPU: the HTTP floor (uvicorn, middleware, routing) under it.
 """
 
 from __future__ import annotations
@@ -59,6 +60,19 @@ async def _reschedules(
         return latencies, time.perf_counter() - began, began
 
 
+async def _floor(base: str, requests: int, concurrency: int) -> None:
+    """``GET /livez`` (no store, no auth): what any request costs the server over HTTP."""
+    counter = iter(range(requests))
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as http:
+
+        async def worker() -> None:
+            for _ in counter:
+                (await http.get("/livez")).raise_for_status()
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
 async def _entries(url: str) -> int:
     db = Database(url)
     try:
@@ -79,12 +93,16 @@ async def run(url: str, changes: int, concurrency: int, warmup: int) -> dict[str
         before = process_cpu_s(server.pid)
         latencies, wall, _ = await _reschedules(base, agency, changes, concurrency, warmup)
         cpu = process_cpu_s(server.pid) - before
+        before = process_cpu_s(server.pid)
+        await _floor(base, changes, concurrency)
+        floor = process_cpu_s(server.pid) - before
     finally:
         server.terminate()
         server.wait(10)
     stored = await _entries(url)
     return {
         "cpu_per_change_ms": cpu / changes * 1000,
+        "floor_cpu_per_request_ms": floor / changes * 1000,
         "p50_ms": percentile(latencies, 50),
         "p99_ms": percentile(latencies, 99),
         "changes_per_s": changes / wall,
@@ -120,13 +138,15 @@ async def main() -> None:
                     print(
                         f"  {store} c={concurrency} run {repeat + 1}: CPU/change {result['cpu_per_change_ms']:.3f} ms"
                         f" p50 {result['p50_ms']:.2f} ms p99 {result['p99_ms']:.2f} ms"
-                        f" {result['changes_per_s']:.0f}/s lost-or-doubled {result['lost_or_doubled']:+.0f}"
+                        f" {result['changes_per_s']:.0f}/s lost-or-doubled {result['lost_or_doubled']:+.0f};"
+                        f" GET /livez CPU/request {result['floor_cpu_per_request_ms']:.3f} ms"
                     )
                 print(
                     f"{store} concurrency {concurrency}: median CPU/change "
                     f"{statistics.median(r['cpu_per_change_ms'] for r in results):.3f} ms, "
                     f"p50 {statistics.median(r['p50_ms'] for r in results):.2f} ms, "
-                    f"p99 {statistics.median(r['p99_ms'] for r in results):.2f} ms"
+                    f"p99 {statistics.median(r['p99_ms'] for r in results):.2f} ms; "
+                    f"GET /livez CPU/request {statistics.median(r['floor_cpu_per_request_ms'] for r in results):.3f} ms"
                 )
 
 
