@@ -148,9 +148,19 @@ class SqliteWriter:
                 self._conn = None
 
     def _flush(self, batch: list[_Job]) -> None:
-        if batch:
-            _deliver(self._commit(batch))
-            batch.clear()
+        if not batch:
+            return
+        try:
+            outcomes = self._commit(batch)
+        except BaseException as exc:  # a bug, or the interpreter stopping: fail the batch, keep no lock
+            self._rollback()
+            _deliver([_Outcome(job, error=exc) for job in batch])
+            if not isinstance(exc, Exception):
+                raise
+            log.exception("the SQLite writer thread failed a batch of %d writes", len(batch))
+        else:
+            _deliver(outcomes)
+        batch.clear()
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
