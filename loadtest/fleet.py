@@ -34,7 +34,7 @@ from server.store.database import Database
 from server.store.schema import device_acks, feed_entries, feeds, mismatch_alerts
 
 SCENARIOS = ("steady", "burst", "storm", "flaky", "clean", "slow")
-STORM_DETECTION_INTERVAL_S = 2
+STORM_DETECTION_INTERVAL_S = 5
 """Sync-mismatch passes every this many seconds on a storm's server (unless --server-arg sets it)."""
 
 
@@ -375,9 +375,17 @@ async def _storm(fleet: Fleet, base: str, agency: BulkAgency) -> None:
     fleet.notes["server_cpu_per_reconnect_ms"] = round(reconnect_cpu / config.devices * 1000, 3)
     await _changes(fleet, base, agency, int(config.rate * 3), config.rate)
     if config.storm_grace_s:
-        until = restarted + config.storm_grace_s + 3 * STORM_DETECTION_INTERVAL_S
+        until = restarted + config.storm_grace_s + 2 * _detection_interval_s(config) + 1
         fleet.notes["storm_alert_window_s"] = round(until - restarted, 1)
         await asyncio.sleep(max(0.0, until - time.perf_counter()))
+
+
+def _detection_interval_s(config: FleetConfig) -> float:
+    """The spawned server's sync-mismatch interval (``--mismatch-interval``, else the storm's)."""
+    args = config.server_args
+    if "--mismatch-interval" in args[:-1]:
+        return float(args[args.index("--mismatch-interval") + 1])
+    return STORM_DETECTION_INTERVAL_S
 
 
 async def _check(fleet: Fleet, db: Database, agency: BulkAgency, server_cpu: float | None) -> dict[str, Any]:

@@ -58,7 +58,9 @@ async def test_storm_down_nearly_a_grace_period_raises_no_alert(tmp_path: Path) 
     stays down for most of the 30 s grace; devices come back a few seconds after the restart,
     past their changes' grace counted from the commit. The run waits out a grace period from
     the restart with detection passes every 2 s: not one alert."""
-    report = await run_fleet(_config(tmp_path, scenario="storm", rate=20.0, storm_down_s=28, storm_grace_s=30))
+    config = _config(tmp_path, scenario="storm", rate=20.0, storm_down_s=28, storm_grace_s=30)
+    config.server_args = ["--mismatch-interval", "2"]
+    report = await run_fleet(config)
     assert report["lost_changes"] == 0
     assert report["storm_all_reconnected_s"] > 0
     assert report["mismatch_alerts"] == 0
