@@ -80,21 +80,35 @@ class ProfiledServer(SpawnedServer):
 
 _GC_PAUSE = "caresync_gc_pause_max_seconds"
 _GC_BUCKET = "caresync_gc_pause_seconds_bucket"
+_GC_COUNT = "caresync_gc_collections_total"
+_GC_CPU = "caresync_gc_pause_cpu_max_seconds"
 
 
-async def gc_figures(http: httpx.AsyncClient) -> tuple[float, dict[float, float]]:
-    """The server's worst collection pause so far in ms (NaN if it does not say) and its
-    pause histogram (cumulative count per bucket bound, in ms)."""
+async def gc_figures(http: httpx.AsyncClient) -> tuple[float, dict[float, float], str]:
+    """The server's worst collection pause so far in ms (NaN if it does not say), its pause
+    histogram (cumulative count per bucket bound, in ms), and the worst pause and number of
+    collections per generation, as text."""
     page = (await http.get("/metrics")).text
     worst, buckets = float("nan"), {}
+    by_generation: dict[str, list[float]] = {}
     for line in page.splitlines():
-        if line.startswith(_GC_PAUSE):
+        if line.startswith(_GC_CPU):
+            by_generation.setdefault(line.split('generation="', 1)[1][0], [0, 0, 0])[2] = (
+                float(line.rsplit(" ", 1)[1]) * 1000
+            )
+        elif line.startswith(_GC_PAUSE):
             pause = float(line.rsplit(" ", 1)[1]) * 1000
             worst = pause if worst != worst or pause > worst else worst
+            by_generation.setdefault(line.split('generation="', 1)[1][0], [0, 0, 0])[0] = pause
+        elif line.startswith(_GC_COUNT):
+            by_generation.setdefault(line.split('generation="', 1)[1][0], [0, 0, 0])[1] = float(line.rsplit(" ", 1)[1])
         elif line.startswith(_GC_BUCKET):
             bound = line.split('le="', 1)[1].split('"', 1)[0]
             buckets[float(bound) * 1000] = float(line.rsplit(" ", 1)[1])
-    return worst, buckets
+    text = ", ".join(
+        f"gen {g}: {n:.0f}, worst {w:.1f} ms ({c:.1f} ms CPU)" for g, (w, n, c) in sorted(by_generation.items())
+    )
+    return worst, buckets, text
 
 
 def longest_between(before: dict[float, float], after: dict[float, float]) -> tuple[int, float]:
@@ -149,7 +163,8 @@ async def caresync(
         async def push() -> None:
             await http.patch("/api/v1/tenant/preferences", json={"auto_sync_interval_s": next(intervals)})
 
-        pause_connect, buckets_before = await gc_figures(http)
+        pause_connect, buckets_before, generations = await gc_figures(http)
+        print(f"  caresync collections by the end of the connect wave: {generations or 'n/a'}")
         if profile is not None:
             os.kill(server.pid, signal.SIGUSR1)
             await asyncio.sleep(0.5)
@@ -157,7 +172,7 @@ async def caresync(
         if profile is not None:
             os.kill(server.pid, signal.SIGUSR2)
             await asyncio.sleep(2)
-        pause, buckets_after = await gc_figures(http)
+        pause, buckets_after, _ = await gc_figures(http)
     for device in fleet:
         device.stop()
     server.stop()

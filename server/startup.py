@@ -72,17 +72,21 @@ async def preflight(database_url: str, redis_url: str | None) -> None:
 
 # ---------------------------------------------------------------- garbage collection
 
-GC_THRESHOLDS = (7_000, 20, 100)
-"""Collection thresholds for ``caresync serve`` (defaults: 700, 10, 10): young collections
-a tenth as often, and the oldest generation examined less often. Objects that live as
-long as a socket are frozen (below), so a full collection only walks what came since."""
+GC_THRESHOLDS = (700, 10, 10)
+"""Collection thresholds for ``caresync serve``, set explicitly. Measured with
+``bench.fanout`` at 2,000 devices (docs/benchmarks.md): with each connect wave frozen
+every :data:`WAVE_STEP_SOCKETS` sockets, these keep the worst young collection near
+1 ms and the worst middle one near 2.5 ms of CPU, against about 3 and 8-11 ms with
+(7000, 20, 100), which only saves collections nobody waits on. No full collection ran
+during the connect wave or the pushes."""
 
 WAVE_QUIET_S = 2.0
 """A connect wave has passed when no socket was registered for this long."""
-WAVE_MIN_SOCKETS = 100
+WAVE_MIN_SOCKETS = 20
 """Sockets registered since the last freeze that make a quiet moment worth a freeze."""
-WAVE_STEP_SOCKETS = 1_000
-"""During a long wave, freeze every this many new sockets without waiting for quiet."""
+WAVE_STEP_SOCKETS = 100
+"""During a long wave, freeze every this many new sockets without waiting for quiet, so
+a collection never walks more than about this many sockets' objects."""
 
 
 GC_PAUSE_BOUNDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
@@ -99,7 +103,10 @@ class GcWatch:
         self.pauses = [0] * (len(GC_PAUSE_BOUNDS) + 1)
         """Pauses per bucket (not cumulative); the last one is above every bound."""
         self.paused_s = 0.0
+        self.worst_cpu_s = [0.0, 0.0, 0.0]
+        """The same pauses in process CPU time (a shared machine's scheduling left out)."""
         self._began = 0.0
+        self._began_cpu = 0.0
         self.installed = False
 
     def install(self) -> None:
@@ -110,9 +117,11 @@ class GcWatch:
     def _on_collection(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             self._began = time.perf_counter()
+            self._began_cpu = time.process_time()
             return
         generation = info["generation"]
         pause = time.perf_counter() - self._began
+        self.worst_cpu_s[generation] = max(self.worst_cpu_s[generation], time.process_time() - self._began_cpu)
         self.collections[generation] += 1
         self.pauses[bisect_left(GC_PAUSE_BOUNDS, pause)] += 1
         self.paused_s += pause
@@ -207,10 +216,17 @@ class GcFigures(Collector):
         counts = CounterMetricFamily(
             "caresync_gc_collections", "Garbage collections, by generation", labels=["generation"]
         )
+        cpu = GaugeMetricFamily(
+            "caresync_gc_pause_cpu_max_seconds",
+            "Longest garbage collection pause in process CPU time, by generation",
+            labels=["generation"],
+        )
         for generation in range(3):
             pauses.add_metric([str(generation)], GC.worst_s[generation])
+            cpu.add_metric([str(generation)], GC.worst_cpu_s[generation])
             counts.add_metric([str(generation)], GC.collections[generation])
         yield pauses
+        yield cpu
         yield counts
         buckets, running = [], 0
         for bound, count in zip((*GC_PAUSE_BOUNDS, math.inf), GC.pauses, strict=True):
