@@ -113,8 +113,8 @@ class DeviceSession(FeedSocket):
             await previous.close(CloseCode.REPLACED, "another connection of this device took over")
         followed = node.hub.heads.known(channels)
         self.streamer.hold()
-        await node.hub.register_device(self)
         try:
+            await node.hub.register_device(self)
             # A replaced socket's feeds were unfollowed and followed again with no pause
             # in between: the heads known just before are still current.
             known = node.hub.heads.known(channels)
