@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from server.store.database import Database
-from server.store.hot import Steps, numbered
+from server.store.hot import Steps, numbered, run_on_sqlalchemy
 from server.store.outage import StoreUnavailable
 from tests.e2e import test_store_outage
 from tests.e2e.test_store_outage import StoppablePostgres
@@ -173,5 +173,16 @@ async def test_an_orm_write_cancelled_while_waiting_its_turn_does_not_hold_up_ho
         with pytest.raises(asyncio.CancelledError):
             await waiting
         assert await _stored(db) == {1: "held", 3: "after"}
+    finally:
+        await db.close()
+
+
+async def test_steps_also_run_on_an_orm_connection(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'plain.db'}")
+    try:
+        async with db.write() as conn:
+            await conn.execute(text("CREATE TABLE scratch (id INTEGER PRIMARY KEY, note VARCHAR(40) NOT NULL)"))
+            assert await run_on_sqlalchemy(conn, _insert(3, "through the ORM connection")) == 3
+        assert await _stored(db) == {3: "through the ORM connection"}
     finally:
         await db.close()
