@@ -9,7 +9,8 @@ from typing import Any
 
 from sqlalchemy import event
 
-from protocol.frames import Change, FeedPosition, Heartbeat
+from protocol import PROTOCOL_VERSION
+from protocol.frames import Change, FeedPosition, Heartbeat, Hello, Welcome
 from server.clock import to_datetime
 from server.node import Node
 from server.seeding import seed_agency
@@ -102,3 +103,41 @@ async def test_a_change_committed_while_the_device_is_greeted_reaches_it_at_once
     change = await again.receive_until(Change)
     assert isinstance(change, Change) and change.seq == status.head + 1
     await again.close()
+
+
+async def test_a_change_pushed_before_the_welcome_is_queued_arrives_after_it(quiet: RunningServer) -> None:
+    """Once registered the socket gets live pushes, but its welcome is not queued yet: the
+    push is held and handed over after the welcome, so the first frame is the welcome."""
+    node = quiet.node
+    agency = await seed_agency(node, carers=1, visits_per_carer=2, day=to_datetime(node.clock.now_ms()))
+    carer = agency.carers[0]
+    register = node.hub.register_device
+
+    async def register_then_change(session: Any) -> None:
+        await register(session)
+        start = to_datetime(node.clock.now_ms()) + timedelta(hours=5)
+        await node.rota.reschedule(agency.admin, carer.visit_ids[1], start, start + timedelta(hours=1))
+
+    node.hub.register_device = register_then_change  # type: ignore[method-assign]
+    try:
+        raw = await RawDevice.connect(quiet)
+        hello = Hello(
+            token=carer.device_token,
+            device_uuid=carer.device_uuid,
+            app_version="raw/1",
+            protocol_version=PROTOCOL_VERSION,
+            positions=[],
+        )
+        await raw.send(hello)
+        welcome = await raw.receive()
+    finally:
+        node.hub.register_device = register  # type: ignore[method-assign]
+    assert isinstance(welcome, Welcome), f"the first frame must be the welcome, not {type(welcome).__name__}"
+    (status,) = welcome.feeds
+    seqs = []
+    while not seqs or seqs[-1] < status.head:
+        change = await raw.receive_until(Change)
+        assert isinstance(change, Change)
+        seqs.append(change.seq)
+    assert seqs == list(range(1, status.head + 1)), "every change once, in order"
+    await raw.close()
