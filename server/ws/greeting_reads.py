@@ -47,6 +47,8 @@ class Coalesced(Generic[K, V]):
 
     async def get(self, keys: list[K]) -> dict[K, V]:
         """The values found for ``keys`` (a key not found is left out)."""
+        if not keys:
+            return {}
         future: asyncio.Future[dict[K, V]] = asyncio.get_running_loop().create_future()
         self._waiting.append((keys, future))
         if self._reader is None:

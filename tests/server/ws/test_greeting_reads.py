@@ -26,6 +26,7 @@ async def test_waiting_greetings_share_a_read_and_each_gets_its_own_keys(tmp_pat
         assert asked == [["a", "bb", "missing", "ccc"]] and reads.reads == 1
         assert await reads.get(["dddd"]) == {"dddd": 4}, "a lone greeting reads alone"
         assert reads.reads == 2
+        assert await reads.get([]) == {} and reads.reads == 2, "nothing to read, no read"
     finally:
         await db.close()
 
