@@ -27,7 +27,7 @@ from server.serving import drain
 from server.store.schema import device_connections, mismatch_alerts
 from tests.conftest import RunningServer, start_server, stop_server
 from tests.conftest import test_settings as settings_for
-from tests.support import eventually
+from tests.support import acked_seq, eventually
 
 GRACE_S = 120
 STOPS = ["killed, restarted under its id", "killed, replaced by a new node", "drained for a deploy"]
@@ -144,6 +144,16 @@ async def _level_device_behind_by_its_lost_ack(outage: Outage) -> tuple[SeededAg
     return agency, carer
 
 
+async def _hello_acked(outage: Outage, carer: SeededCarer) -> None:
+    """Until the position in the device's hello is stored as its ack of the first change."""
+
+    async def acked() -> bool:
+        await outage.node.activity.flush()
+        return await acked_seq(outage.node, carer.device_id, carer.id) == 1
+
+    await eventually(acked)
+
+
 def _restart_id(how: str) -> str:
     return "node-b" if "new node" in how else "node-a"
 
@@ -159,6 +169,7 @@ async def test_level_device_back_within_grace_of_the_restart_gets_no_alert(outag
 
     back = outage.device(carer)
     await back.start()  # its hello proves the change it holds
+    await _hello_acked(outage, carer)
     await outage.later(GRACE_S - 30)
     assert await outage.alerts() == []
     await outage.later(GRACE_S)
@@ -197,6 +208,7 @@ async def test_device_back_after_a_restart_that_withholds_acks_is_reported(outag
     await outage.start("node-a")
     back = outage.device(carer, ack=False)
     await back.start()
+    await _hello_acked(outage, carer)
     visit_id = await outage.new_visit(agency, carer)  # received, never acknowledged
     await eventually(lambda: back.store.visit(carer.id, visit_id) is not None)
     await outage.later(GRACE_S - 1)
