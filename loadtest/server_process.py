@@ -8,11 +8,16 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
 
 from loadtest.measure import free_port
+
+START_TIMEOUT_S = 120.0
+"""How long a (re)start may take: a restart in a storm answers /healthz while thousands of
+devices are already knocking."""
 
 
 class SpawnedServer:
@@ -53,8 +58,9 @@ class SpawnedServer:
             command = ["taskset", "-c", "0", *command]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        async with httpx.AsyncClient() as http:
-            for _ in range(400):
+        deadline = time.monotonic() + START_TIMEOUT_S
+        async with httpx.AsyncClient(timeout=10) as http:
+            while time.monotonic() < deadline:
                 try:
                     if (await http.get(f"{self.base_url}/healthz")).status_code == 200:
                         return
@@ -63,7 +69,7 @@ class SpawnedServer:
                 if self.process.poll() is not None:
                     raise RuntimeError(f"server exited: {self.log_path.read_text()[-2000:]}")
                 await asyncio.sleep(0.05)
-        raise RuntimeError("server did not start")
+        raise RuntimeError(f"server did not answer /healthz within {START_TIMEOUT_S:.0f} s")
 
     def kill(self) -> None:
         """SIGKILL: no shutdown handlers, sockets just die."""
