@@ -120,9 +120,11 @@ async def reschedule(request: Request) -> Response:
 
 @handles_errors
 async def reassign(request: Request) -> Response:
-    staff = await staff_of(request)
-    body = await read_body(request, ReassignBody)
-    return json_response(await node_of(request).rota.reassign(staff, request.path_params["visit_id"], body.carer_ids))
+    body = await _body(request, ReassignBody)
+    node = node_of(request)
+    staff, view = await node.rota.reassign_by_token(bearer(request), request.path_params["visit_id"], body.carer_ids)
+    await _noted(node, staff)
+    return json_response(view)
 
 
 @handles_errors

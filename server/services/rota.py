@@ -109,6 +109,9 @@ class RotaService:
     async def update_notes_by_token(self, token: str, visit_id: str, notes: str) -> tuple[Staff, VisitView]:
         return await self._edit_by_token(token, visit_id, lambda: {"notes": checked_notes(notes)}, "notes changed")
 
+    async def reassign_by_token(self, token: str, visit_id: str, carer_ids: list[str]) -> tuple[Staff, VisitView]:
+        return await self._edit_by_token(token, visit_id, dict, "carers changed", carer_ids)
+
     async def cancel_by_token(self, token: str, visit_id: str) -> tuple[Staff, VisitView]:
         return await self._edit_by_token(token, visit_id, lambda: {"status": "cancelled"}, "cancelled")
 
@@ -121,24 +124,9 @@ class RotaService:
 
     async def reassign(self, actor: Staff, visit_id: str, carer_ids: list[str]) -> VisitView:
         now = self.clock.now_ms()
-        async with self.db.write() as conn:
-            await self._editable_visit(conn, actor, visit_id)
-            await _check_carers(conn, actor, carer_ids)
-            before = await current_carers(conn, visit_id)
-            gone = [c for c in before if c not in carer_ids]
-            if gone:
-                await conn.execute(
-                    update(visit_assignments)
-                    .where(
-                        visit_assignments.c.visit_id == visit_id,
-                        visit_assignments.c.carer_id.in_(gone),
-                    )
-                    .values(unassigned_at=now)
-                )
-            await _assign(conn, visit_id, [c for c in carer_ids if c not in before], now)
-            view, appended = await self._commit_change(
-                conn, actor, visit_id, before=before, now=now, summary="carers changed"
-            )
+        view, appended = await self.db.hot_write(
+            lambda: _edit_steps(actor, visit_id, {}, now, "carers changed", carer_ids)
+        )
         await feeds.ring(self.bus, appended)
         return view
 
@@ -259,11 +247,16 @@ class RotaService:
         return view
 
     async def _edit_by_token(
-        self, token: str, visit_id: str, values: Callable[[], dict[str, object]], summary: str
+        self,
+        token: str,
+        visit_id: str,
+        values: Callable[[], dict[str, object]],
+        summary: str,
+        carers: list[str] | None = None,
     ) -> tuple[Staff, VisitView]:
         now, token_hash = self.clock.now_ms(), hash_token(token)
         staff, view, appended = await self.db.hot_write(
-            lambda: _token_edit_steps(token_hash, visit_id, values, now, summary)
+            lambda: _token_edit_steps(token_hash, visit_id, values, now, summary, carers)
         )
         await feeds.ring(self.bus, appended)
         return staff, view
@@ -324,24 +317,36 @@ _STAFF_BY_TOKEN = (
 
 
 def _token_edit_steps(
-    token_hash: str, visit_id: str, values: Callable[[], dict[str, object]], now: int, summary: str
+    token_hash: str,
+    visit_id: str,
+    values: Callable[[], dict[str, object]],
+    now: int,
+    summary: str,
+    carers: list[str] | None = None,
 ) -> Steps[tuple[Staff, VisitView, list[feeds.Appended]]]:
     """Authenticate the caller, check the input (``values`` raises on bad input), then edit:
     a refused token or bad input ends the write before anything is changed."""
     rows = yield (_STAFF_BY_TOKEN, (token_hash,))
     staff = staff_from_row(StaffRow(*rows[0]) if rows else None, now)
-    view, appended = yield from _edit_steps(staff, visit_id, values(), now, summary)
+    view, appended = yield from _edit_steps(staff, visit_id, values(), now, summary, carers)
     return staff, view, appended
 
 
 def _edit_steps(
-    actor: Staff, visit_id: str, values: dict[str, object], now: int, summary: str
+    actor: Staff,
+    visit_id: str,
+    values: dict[str, object],
+    now: int,
+    summary: str,
+    carers: list[str] | None = None,
 ) -> Steps[tuple[VisitView, list[feeds.Appended]]]:
-    """Update the visit and bump its version (one statement, row-locking it), read what its
-    view needs (one statement), then append the change to each carer's feed (two each).
+    """Update the visit and bump its version (one statement, row-locking it); with
+    ``carers``, make them the visit's carers (three or four statements); read what its view
+    needs (one statement), then append the change to each affected carer's feed (two each).
 
-    Same outcome as the general path (``_commit_change``): the carers are unchanged, so
-    each gets a ``visit_upsert``; a visit outside the actor's branch rolls back."""
+    The same outcome as the general path (``_commit_change``): a carer taken off gets a
+    ``visit_removed``, every other carer a ``visit_upsert``; a visit outside the actor's
+    branch, or a carer they cannot assign, rolls back."""
     assert values.keys() <= _EDITABLE_COLUMNS
     assignments = "".join(f"{column} = ?, " for column in values)
     rows = yield (
@@ -353,6 +358,9 @@ def _edit_steps(
         raise NotFound(f"visit {visit_id} not found")
     branch_id, client_id, starts_at, ends_at, status, notes, version = rows[0]
     actor.require_branch(branch_id)
+    before: list[str] | None = None
+    if carers is not None:
+        before = yield from _reassign_steps(actor, visit_id, carers, now)
     parts = yield (_VIEW_PARTS, (client_id, visit_id, visit_id))
     client = ClientView(id=client_id, name="", address="")
     task_views: list[TaskView] = []
@@ -378,18 +386,68 @@ def _edit_steps(
             version=version,
         )
     )
-    payload = VisitUpsert(visit=view)
+    if before is None:
+        before = carer_ids
+    upsert = VisitUpsert(visit=view)
+    removed_payload = VisitRemoved(visit_id=visit_id, reason="reassigned")
     committed_at = to_datetime(now)
     appended: list[feeds.Appended] = []
-    for carer_id in carer_ids:
+    for carer_id in sorted(set(before) | set(carer_ids)):
+        payload: VisitUpsert | VisitRemoved = upsert
+        said = summary
+        if carer_id not in carer_ids:
+            payload, said = removed_payload, "taken off this carer"
+        elif carer_id not in before and before:
+            said = "assigned to this carer"
         head = yield (_APPEND_HEAD, (carer_id,))
         epoch, seq = head[0]
         frame = checked_change_frame(
             encode(Change(feed=carer_id, epoch=epoch, seq=seq, committed_at=committed_at, payload=payload))
         )
-        yield (_APPEND_ENTRY, (carer_id, epoch, seq, visit_id, now, frame.decode(), summary[:120]))
+        yield (_APPEND_ENTRY, (carer_id, epoch, seq, visit_id, now, frame.decode(), said[:120]))
         appended.append(feeds.Appended(channel=feeds.CARERS.channel(carer_id), epoch=epoch, seq=seq, frame=frame))
     return view, appended
+
+
+def _reassign_steps(actor: Staff, visit_id: str, carer_ids: list[str], now: int) -> Steps[list[str]]:
+    """Make ``carer_ids`` the visit's carers; the carers it had before (in id order).
+
+    Every carer must exist in the tenant and, for a coordinator, in their branch; one
+    outside the actor's scope is reported exactly like an unknown id."""
+    if len(set(carer_ids)) != len(carer_ids):
+        raise InvalidInput("a carer is listed twice")
+    if carer_ids:
+        marks = ", ".join("?" * len(carer_ids))
+        rows = yield (
+            f"SELECT id, branch_id FROM users WHERE id IN ({marks}) AND tenant_id = ? AND role = 'carer'",
+            (*carer_ids, actor.tenant_id),
+        )
+        found = {carer_id for carer_id, branch_id in rows if actor.may_see_branch(branch_id)}
+        missing = [c for c in carer_ids if c not in found]
+        if missing:
+            raise InvalidInput(f"not carers you can assign: {', '.join(missing)}")
+    rows = yield (_CURRENT_CARERS, (visit_id,))
+    before = [r[0] for r in rows]
+    gone = [c for c in before if c not in carer_ids]
+    if gone:
+        marks = ", ".join("?" * len(gone))
+        yield (
+            f"UPDATE visit_assignments SET unassigned_at = ? WHERE visit_id = ? AND carer_id IN ({marks})",
+            (now, visit_id, *gone),
+        )
+    for carer_id in carer_ids:
+        if carer_id not in before:  # a former assignee's row is revived
+            yield (_ASSIGN, (visit_id, carer_id, now))
+    return before
+
+
+_CURRENT_CARERS = (
+    "SELECT carer_id FROM visit_assignments WHERE visit_id = ? AND unassigned_at IS NULL ORDER BY carer_id"
+)
+_ASSIGN = (
+    "INSERT INTO visit_assignments (visit_id, carer_id, assigned_at) VALUES (?, ?, ?)"
+    " ON CONFLICT (visit_id, carer_id) DO UPDATE SET unassigned_at = NULL, assigned_at = excluded.assigned_at"
+)
 
 
 def _checked_times(starts_at: datetime, ends_at: datetime) -> tuple[int, int]:
