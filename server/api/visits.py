@@ -137,23 +137,25 @@ async def cancel(request: Request) -> Response:
 
 @handles_errors
 async def add_task(request: Request) -> Response:
-    staff = await staff_of(request)
-    body = await read_body(request, TaskBody)
-    view = await node_of(request).rota.add_task(staff, request.path_params["visit_id"], body.title)
+    body = await _body(request, TaskBody)
+    node = node_of(request)
+    staff, view = await node.rota.add_task_by_token(bearer(request), request.path_params["visit_id"], body.title)
+    await _noted(node, staff)
     return json_response(view, 201)
 
 
 @handles_errors
 async def change_task(request: Request) -> Response:
-    staff = await staff_of(request)
-    body = await read_body(request, ChangeTaskBody)
-    view = await node_of(request).rota.change_task(
-        staff,
+    body = await _body(request, ChangeTaskBody)
+    node = node_of(request)
+    staff, view = await node.rota.change_task_by_token(
+        bearer(request),
         request.path_params["visit_id"],
         request.path_params["task_id"],
         title=body.title,
         removed=body.removed,
     )
+    await _noted(node, staff)
     return json_response(view)
 
 

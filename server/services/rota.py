@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from protocol.codec import encode
@@ -25,7 +25,7 @@ from server.services.office_input import (
     checked_text,
     clamped_view,
 )
-from server.services.visit_views import current_carers, load_visit_row, load_visit_view, load_visit_views
+from server.services.visit_views import load_visit_view, load_visit_views
 from server.store.database import Database
 from server.store.hot import Steps
 from server.store.schema import clients, tasks, users, visit_assignments, visits
@@ -110,7 +110,7 @@ class RotaService:
         return await self._edit_by_token(token, visit_id, lambda: {"notes": checked_notes(notes)}, "notes changed")
 
     async def reassign_by_token(self, token: str, visit_id: str, carer_ids: list[str]) -> tuple[Staff, VisitView]:
-        return await self._edit_by_token(token, visit_id, dict, "carers changed", carer_ids)
+        return await self._edit_by_token(token, visit_id, dict, "carers changed", _reassigning(carer_ids))
 
     async def cancel_by_token(self, token: str, visit_id: str) -> tuple[Staff, VisitView]:
         return await self._edit_by_token(token, visit_id, lambda: {"status": "cancelled"}, "cancelled")
@@ -123,51 +123,36 @@ class RotaService:
         return await self._edit(actor, visit_id, {"status": "cancelled"}, "cancelled")
 
     async def reassign(self, actor: Staff, visit_id: str, carer_ids: list[str]) -> VisitView:
-        now = self.clock.now_ms()
-        view, appended = await self.db.hot_write(
-            lambda: _edit_steps(actor, visit_id, {}, now, "carers changed", carer_ids)
-        )
-        await feeds.ring(self.bus, appended)
-        return view
+        return await self._edit(actor, visit_id, {}, "carers changed", _reassigning(carer_ids))
 
     async def add_task(self, actor: Staff, visit_id: str, title: str) -> VisitView:
-        now = self.clock.now_ms()
-        async with self.db.write() as conn:
-            await self._editable_visit(conn, actor, visit_id)
-            count = (await conn.execute(select(func.count()).where(tasks.c.visit_id == visit_id))).scalar_one()
-            check_task_count(count + 1)
-            last = (await conn.execute(select(func.max(tasks.c.position)).where(tasks.c.visit_id == visit_id))).scalar()
-            await _insert_task(conn, visit_id, title, (last if last is not None else -1) + 1)
-            before = await current_carers(conn, visit_id)
-            view, appended = await self._commit_change(
-                conn, actor, visit_id, before=before, now=now, summary=f"task added: {title.strip()}"
-            )
-        await feeds.ring(self.bus, appended)
-        return view
+        return await self._edit(actor, visit_id, {}, f"task added: {title.strip()}", _adding_task(title))
+
+    async def add_task_by_token(self, token: str, visit_id: str, title: str) -> tuple[Staff, VisitView]:
+        return await self._edit_by_token(token, visit_id, dict, f"task added: {title.strip()}", _adding_task(title))
 
     async def change_task(
         self, actor: Staff, visit_id: str, task_id: str, *, title: str | None, removed: bool | None
     ) -> VisitView:
-        values: dict[str, object] = {}
-        if title is not None:
-            values["title"] = _checked_title(title)
-        if removed is not None:
-            values["removed"] = removed
-        if not values:
-            raise InvalidInput("nothing to change: give title and/or removed")
-        now = self.clock.now_ms()
-        async with self.db.write() as conn:
-            await self._editable_visit(conn, actor, visit_id)
-            result = await conn.execute(
-                update(tasks).where(tasks.c.id == task_id, tasks.c.visit_id == visit_id).values(**values)
-            )
-            if result.rowcount == 0:
-                raise NotFound(f"task {task_id} not found on visit {visit_id}")
-            before = await current_carers(conn, visit_id)
-            summary = "task removed" if removed else "task changed"
-            view, appended = await self._commit_change(conn, actor, visit_id, before=before, now=now, summary=summary)
-        await feeds.ring(self.bus, appended)
-        return view
+        values = _task_values(title, removed)
+        summary = "task removed" if removed else "task changed"
+        return await self._edit(actor, visit_id, {}, summary, _changing_task(task_id, values))
+
+    async def change_task_by_token(
+        self, token: str, visit_id: str, task_id: str, *, title: str | None, removed: bool | None
+    ) -> tuple[Staff, VisitView]:
+        summary = "task removed" if removed else "task changed"
+        task_values: dict[str, object] = {}
+
+        def values() -> dict[str, object]:
+            # Checked once the caller is known and before the visit is looked up, as in change_task.
+            task_values.update(_task_values(title, removed))
+            return {}
+
+        def changing(actor: Staff, visit: str, now: int) -> Steps[list[str] | None]:
+            return _changing_task(task_id, task_values)(actor, visit, now)
+
+        return await self._edit_by_token(token, visit_id, values, summary, changing)
 
     # ----------------------------------------------------------------- reads
 
@@ -239,10 +224,13 @@ class RotaService:
 
     # ----------------------------------------------------------------- internals
 
-    async def _edit(self, actor: Staff, visit_id: str, values: dict[str, object], summary: str) -> VisitView:
-        """A change of the visit's own columns: a hot write of four statements for one carer."""
+    async def _edit(
+        self, actor: Staff, visit_id: str, values: dict[str, object], summary: str, then: Then | None = None
+    ) -> VisitView:
+        """A rota change as one hot write: four statements for a visit with one carer, plus
+        what ``then`` runs."""
         now = self.clock.now_ms()
-        view, appended = await self.db.hot_write(lambda: _edit_steps(actor, visit_id, values, now, summary))
+        view, appended = await self.db.hot_write(lambda: _edit_steps(actor, visit_id, values, now, summary, then))
         await feeds.ring(self.bus, appended)
         return view
 
@@ -252,18 +240,14 @@ class RotaService:
         visit_id: str,
         values: Callable[[], dict[str, object]],
         summary: str,
-        carers: list[str] | None = None,
+        then: Then | None = None,
     ) -> tuple[Staff, VisitView]:
         now, token_hash = self.clock.now_ms(), hash_token(token)
         staff, view, appended = await self.db.hot_write(
-            lambda: _token_edit_steps(token_hash, visit_id, values, now, summary, carers)
+            lambda: _token_edit_steps(token_hash, visit_id, values, now, summary, then)
         )
         await feeds.ring(self.bus, appended)
         return staff, view
-
-    async def _editable_visit(self, conn: AsyncConnection, actor: Staff, visit_id: str) -> None:
-        row = await load_visit_row(conn, actor.tenant_id, visit_id, lock=True)
-        actor.require_branch(row.branch_id)
 
     async def _commit_change(
         self, conn: AsyncConnection, actor: Staff, visit_id: str, *, before: list[str], now: int, summary: str
@@ -322,13 +306,13 @@ def _token_edit_steps(
     values: Callable[[], dict[str, object]],
     now: int,
     summary: str,
-    carers: list[str] | None = None,
+    then: Then | None = None,
 ) -> Steps[tuple[Staff, VisitView, list[feeds.Appended]]]:
     """Authenticate the caller, check the input (``values`` raises on bad input), then edit:
     a refused token or bad input ends the write before anything is changed."""
     rows = yield (_STAFF_BY_TOKEN, (token_hash,))
     staff = staff_from_row(StaffRow(*rows[0]) if rows else None, now)
-    view, appended = yield from _edit_steps(staff, visit_id, values(), now, summary, carers)
+    view, appended = yield from _edit_steps(staff, visit_id, values(), now, summary, then)
     return staff, view, appended
 
 
@@ -338,11 +322,11 @@ def _edit_steps(
     values: dict[str, object],
     now: int,
     summary: str,
-    carers: list[str] | None = None,
+    then: Then | None = None,
 ) -> Steps[tuple[VisitView, list[feeds.Appended]]]:
-    """Update the visit and bump its version (one statement, row-locking it); with
-    ``carers``, make them the visit's carers (three or four statements); read what its view
-    needs (one statement), then append the change to each affected carer's feed (two each).
+    """Update the visit and bump its version (one statement, row-locking it); run ``then``
+    (a change of its tasks or carers); read what its view needs (one statement), then
+    append the change to each affected carer's feed (two each).
 
     The same outcome as the general path (``_commit_change``): a carer taken off gets a
     ``visit_removed``, every other carer a ``visit_upsert``; a visit outside the actor's
@@ -358,9 +342,7 @@ def _edit_steps(
         raise NotFound(f"visit {visit_id} not found")
     branch_id, client_id, starts_at, ends_at, status, notes, version = rows[0]
     actor.require_branch(branch_id)
-    before: list[str] | None = None
-    if carers is not None:
-        before = yield from _reassign_steps(actor, visit_id, carers, now)
+    before = None if then is None else (yield from then(actor, visit_id, now))
     parts = yield (_VIEW_PARTS, (client_id, visit_id, visit_id))
     client = ClientView(id=client_id, name="", address="")
     task_views: list[TaskView] = []
@@ -407,6 +389,57 @@ def _edit_steps(
         yield (_APPEND_ENTRY, (carer_id, epoch, seq, visit_id, now, frame.decode(), said[:120]))
         appended.append(feeds.Appended(channel=feeds.CARERS.channel(carer_id), epoch=epoch, seq=seq, frame=frame))
     return view, appended
+
+
+Then = Callable[[Staff, str, int], Steps[list[str] | None]]
+"""Steps run on a locked visit (actor, visit id, now): the carers it had before, when they
+change, else None."""
+
+
+def _reassigning(carer_ids: list[str]) -> Then:
+    return lambda actor, visit_id, now: _reassign_steps(actor, visit_id, carer_ids, now)
+
+
+def _adding_task(title: str) -> Then:
+    def steps(actor: Staff, visit_id: str, now: int) -> Steps[None]:
+        rows = yield ("SELECT count(*), max(position) FROM tasks WHERE visit_id = ?", (visit_id,))
+        count, last = rows[0]
+        check_task_count(count + 1)
+        position = (last if last is not None else -1) + 1
+        yield (
+            "INSERT INTO tasks (id, visit_id, title, position) VALUES (?, ?, ?, ?)",
+            (new_id(), visit_id, _checked_title(title), position),
+        )
+        return None
+
+    return steps
+
+
+def _task_values(title: str | None, removed: bool | None) -> dict[str, object]:
+    values: dict[str, object] = {}
+    if title is not None:
+        values["title"] = _checked_title(title)
+    if removed is not None:
+        values["removed"] = removed
+    if not values:
+        raise InvalidInput("nothing to change: give title and/or removed")
+    return values
+
+
+def _changing_task(task_id: str, values: dict[str, object]) -> Then:
+    assert values.keys() <= {"title", "removed"}
+    assignments = ", ".join(f"{column} = ?" for column in values)
+
+    def steps(actor: Staff, visit_id: str, now: int) -> Steps[None]:
+        rows = yield (
+            f"UPDATE tasks SET {assignments} WHERE id = ? AND visit_id = ? RETURNING id",
+            (*values.values(), task_id, visit_id),
+        )
+        if not rows:
+            raise NotFound(f"task {task_id} not found on visit {visit_id}")
+        return None
+
+    return steps
 
 
 def _reassign_steps(actor: Staff, visit_id: str, carer_ids: list[str], now: int) -> Steps[list[str]]:

@@ -48,13 +48,15 @@ def tiny_disk() -> Iterator[Path]:
 
 
 def _fill(disk: Path) -> Path:
-    """Write a filler file until the disk has no space left."""
+    """Write a filler file until the disk has no space left.
+
+    Unbuffered: a buffered file would keep the part of the last chunk that did not fit
+    and fail again when closed (whether it does depends on how full the disk was)."""
     filler = disk / "filler"
     chunk = b"\0" * 65536
-    with filler.open("wb") as out, contextlib.suppress(OSError):
+    with filler.open("wb", buffering=0) as out, contextlib.suppress(OSError):
         while True:
             out.write(chunk)
-            out.flush()
     return filler
 
 
