@@ -262,7 +262,7 @@ device_interruptions = Table(
     metadata,
     Column("device_id", ID, ForeignKey("devices.id"), primary_key=True),
     Column("stopped_at", BigInteger, nullable=False),
-    Column("available_at", BigInteger, nullable=True),
+    Column("available_at", BigInteger, nullable=True, index=True),
 )
 """The last time a device's connection was cut by the serving side (its node stopped or
 died while it was connected), and when a node could take the device again (NULL until a

@@ -23,6 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from server.services.preferences import LIMITS
 from server.store.schema import (
     device_acks,
     device_interruptions,
@@ -34,6 +35,8 @@ from server.store.schema import (
     users,
 )
 
+MAX_GRACE_MS = LIMITS["mismatch_grace_s"][1] * 1000
+"""The longest grace a tenant may set."""
 LEVEL_SLACK_MS = 10_000
 """A device cut off by its node counts as level if what it had not acked was committed at
 most this long before the stop: acks linger in a node's memory before they are written
@@ -82,19 +85,29 @@ def _best_acks() -> Select[Any]:
 
 def _cuts(now_ms: int) -> Select[Any]:
     """Per carer: the latest time the serving side cut one of their active devices off, and
-    when that device could reconnect (not yet: ``now_ms``). Driven by the interruptions
-    table, which holds one row per device ever cut, so it stays small beside the feeds."""
+    when that device could reconnect (not yet: ``now_ms``). Only cuts that can still
+    decide something are read: a device back in service for longer than its tenant's
+    grace is judged from commit times alone, so after a storm the rows stop costing
+    anything once a grace period has passed."""
+    available = func.coalesce(device_interruptions.c.available_at, literal(now_ms, BigInteger))
+    grace_ms = cast(tenants.c.mismatch_grace_s, BigInteger) * literal_column("1000")
     return (
         select(
             device_users.c.user_id.label("carer_id"),
             func.max(device_interruptions.c.stopped_at).label("stopped_at"),
-            func.max(func.coalesce(device_interruptions.c.available_at, literal(now_ms, BigInteger))).label(
-                "available_at"
-            ),
+            func.max(available).label("available_at"),
         )
         .select_from(device_interruptions)
         .join(devices, and_(devices.c.id == device_interruptions.c.device_id, devices.c.active.is_(True)))
+        .join(tenants, tenants.c.id == devices.c.tenant_id)
         .join(device_users, device_users.c.device_id == devices.c.id)
+        .where(
+            or_(
+                device_interruptions.c.available_at.is_(None),
+                device_interruptions.c.available_at > literal(now_ms - MAX_GRACE_MS, BigInteger),
+            ),  # by the index: a day after a storm its rows are not even read
+            available > literal(now_ms, BigInteger) - grace_ms,
+        )
         .group_by(device_users.c.user_id)
     )
 

@@ -24,7 +24,11 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["device_id"], ["devices.id"], name=op.f("fk_device_interruptions_device_id_devices")),
         sa.PrimaryKeyConstraint("device_id", name=op.f("pk_device_interruptions")),
     )
+    with op.batch_alter_table("device_interruptions", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_device_interruptions_available_at"), ["available_at"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("device_interruptions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_device_interruptions_available_at"))
     op.drop_table("device_interruptions")
