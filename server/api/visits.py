@@ -55,28 +55,6 @@ class ChangeTaskBody(msgspec.Struct):
     removed: bool | None = None
 
 
-@handles_errors
-async def create_visit(request: Request) -> Response:
-    staff = await staff_of(request)
-    body = await read_body(request, CreateVisitBody)
-    view = await node_of(request).rota.create_visit(
-        staff,
-        client_id=body.client_id,
-        starts_at=body.starts_at,
-        ends_at=body.ends_at,
-        carer_ids=body.carer_ids,
-        tasks_=[NewTask(t.title) for t in body.tasks],
-        notes=body.notes,
-    )
-    return json_response(view, 201)
-
-
-@handles_errors
-async def get_visit(request: Request) -> Response:
-    staff = await staff_of(request)
-    return json_response(await node_of(request).rota.get_visit(staff, request.path_params["visit_id"]))
-
-
 T = TypeVar("T")
 
 
@@ -96,6 +74,29 @@ async def _noted(node: Node, staff: Staff) -> None:
     bind(tenant=staff.tenant_id)
     if staff.credential_id is not None:
         await node.staff_auth.tokens.note_use(staff.credential_id, staff.last_used_ms)
+
+
+@handles_errors
+async def create_visit(request: Request) -> Response:
+    body = await _body(request, CreateVisitBody)
+    node = node_of(request)
+    staff, view = await node.rota.create_visit_by_token(
+        bearer(request),
+        client_id=body.client_id,
+        starts_at=body.starts_at,
+        ends_at=body.ends_at,
+        carer_ids=body.carer_ids,
+        tasks_=[NewTask(t.title) for t in body.tasks],
+        notes=body.notes,
+    )
+    await _noted(node, staff)
+    return json_response(view, 201)
+
+
+@handles_errors
+async def get_visit(request: Request) -> Response:
+    staff = await staff_of(request)
+    return json_response(await node_of(request).rota.get_visit(staff, request.path_params["visit_id"]))
 
 
 @handles_errors

@@ -7,8 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import select
 
 from protocol.codec import encode
 from protocol.frames import Change, ClientView, TaskView, VisitRemoved, VisitUpsert, VisitView
@@ -28,7 +27,7 @@ from server.services.office_input import (
 from server.services.visit_views import load_visit_view, load_visit_views
 from server.store.database import Database
 from server.store.hot import Steps
-from server.store.schema import clients, tasks, users, visit_assignments, visits
+from server.store.schema import users, visit_assignments, visits
 
 
 @dataclass(frozen=True)
@@ -55,41 +54,36 @@ class RotaService:
         tasks_: list[NewTask],
         notes: str = "",
     ) -> VisitView:
-        start_ms, end_ms = _checked_times(starts_at, ends_at)
-        checked_notes(notes)
-        check_task_count(len(tasks_))
+        new = _new_visit(client_id, starts_at, ends_at, carer_ids, tasks_, notes)
         now = self.clock.now_ms()
-        visit_id = new_id()
-        async with self.db.write() as conn:
-            client = (
-                await conn.execute(
-                    select(clients).where(clients.c.id == client_id, clients.c.tenant_id == actor.tenant_id)
-                )
-            ).first()
-            if client is None:
-                raise NotFound(f"client {client_id} not found")
-            actor.require_branch(client.branch_id)
-            await _check_carers(conn, actor, carer_ids)
-            await conn.execute(
-                insert(visits).values(
-                    id=visit_id,
-                    tenant_id=actor.tenant_id,
-                    branch_id=client.branch_id,
-                    client_id=client_id,
-                    starts_at=start_ms,
-                    ends_at=end_ms,
-                    status="scheduled",
-                    notes=notes,
-                    version=0,
-                    updated_at=now,
-                )
-            )
-            for position, task in enumerate(tasks_):
-                await _insert_task(conn, visit_id, task.title, position)
-            await _assign(conn, visit_id, carer_ids, now)
-            view, appended = await self._commit_change(conn, actor, visit_id, before=[], now=now, summary="new visit")
+        view, appended = await self.db.hot_write(lambda: _create_steps(actor, new, now))
         await feeds.ring(self.bus, appended)
         return view
+
+    async def create_visit_by_token(
+        self,
+        token: str,
+        *,
+        client_id: str,
+        starts_at: datetime,
+        ends_at: datetime,
+        carer_ids: list[str],
+        tasks_: list[NewTask],
+        notes: str = "",
+    ) -> tuple[Staff, VisitView]:
+        """``create_visit`` for the staff member holding ``token``, authenticated in the same
+        transaction; the input is checked once the caller is known (401 before 422)."""
+        now, token_hash = self.clock.now_ms(), hash_token(token)
+
+        def steps() -> Steps[tuple[Staff, VisitView, list[feeds.Appended]]]:
+            staff = yield from _staff_steps(token_hash, now)
+            new = _new_visit(client_id, starts_at, ends_at, carer_ids, tasks_, notes)
+            view, appended = yield from _create_steps(staff, new, now)
+            return staff, view, appended
+
+        staff, view, appended = await self.db.hot_write(steps)
+        await feeds.ring(self.bus, appended)
+        return staff, view
 
     async def update_notes(self, actor: Staff, visit_id: str, notes: str) -> VisitView:
         return await self._edit(actor, visit_id, {"notes": checked_notes(notes)}, "notes changed")
@@ -249,31 +243,6 @@ class RotaService:
         await feeds.ring(self.bus, appended)
         return staff, view
 
-    async def _commit_change(
-        self, conn: AsyncConnection, actor: Staff, visit_id: str, *, before: list[str], now: int, summary: str
-    ) -> tuple[VisitView, list[feeds.Appended]]:
-        """Bump the visit version and append a feed entry per affected carer.
-
-        Runs inside the caller's write transaction; the caller rings the bus with the
-        returned entries only after that transaction has committed.
-        """
-        await conn.execute(
-            update(visits).where(visits.c.id == visit_id).values(version=visits.c.version + 1, updated_at=now)
-        )
-        view = await load_visit_view(conn, actor.tenant_id, visit_id)
-        appended: list[feeds.Appended] = []
-        for carer_id in sorted(set(before) | set(view.carer_ids)):
-            payload: VisitUpsert | VisitRemoved
-            said = summary
-            if carer_id not in view.carer_ids:
-                payload, said = VisitRemoved(visit_id=visit_id, reason="reassigned"), "taken off this carer"
-            else:
-                payload = VisitUpsert(visit=view)
-                if carer_id not in before and before:
-                    said = "assigned to this carer"
-            appended.append(await feeds.append_change(conn, carer_id, visit_id, payload, now, said))
-        return view, appended
-
 
 _EDITABLE_COLUMNS = frozenset({"starts_at", "ends_at", "status", "notes"})
 
@@ -310,10 +279,15 @@ def _token_edit_steps(
 ) -> Steps[tuple[Staff, VisitView, list[feeds.Appended]]]:
     """Authenticate the caller, check the input (``values`` raises on bad input), then edit:
     a refused token or bad input ends the write before anything is changed."""
-    rows = yield (_STAFF_BY_TOKEN, (token_hash,))
-    staff = staff_from_row(StaffRow(*rows[0]) if rows else None, now)
+    staff = yield from _staff_steps(token_hash, now)
     view, appended = yield from _edit_steps(staff, visit_id, values(), now, summary, then)
     return staff, view, appended
+
+
+def _staff_steps(token_hash: str, now: int) -> Steps[Staff]:
+    """The staff member holding the token, judged as on every route (raises if refused)."""
+    rows = yield (_STAFF_BY_TOKEN, (token_hash,))
+    return staff_from_row(StaffRow(*rows[0]) if rows else None, now)
 
 
 def _edit_steps(
@@ -328,9 +302,8 @@ def _edit_steps(
     (a change of its tasks or carers); read what its view needs (one statement), then
     append the change to each affected carer's feed (two each).
 
-    The same outcome as the general path (``_commit_change``): a carer taken off gets a
-    ``visit_removed``, every other carer a ``visit_upsert``; a visit outside the actor's
-    branch, or a carer they cannot assign, rolls back."""
+    A carer taken off gets a ``visit_removed``, every other carer a ``visit_upsert``; a
+    visit outside the actor's branch, or a carer they cannot assign, rolls back."""
     assert values.keys() <= _EDITABLE_COLUMNS
     assignments = "".join(f"{column} = ?, " for column in values)
     rows = yield (
@@ -443,22 +416,8 @@ def _changing_task(task_id: str, values: dict[str, object]) -> Then:
 
 
 def _reassign_steps(actor: Staff, visit_id: str, carer_ids: list[str], now: int) -> Steps[list[str]]:
-    """Make ``carer_ids`` the visit's carers; the carers it had before (in id order).
-
-    Every carer must exist in the tenant and, for a coordinator, in their branch; one
-    outside the actor's scope is reported exactly like an unknown id."""
-    if len(set(carer_ids)) != len(carer_ids):
-        raise InvalidInput("a carer is listed twice")
-    if carer_ids:
-        marks = ", ".join("?" * len(carer_ids))
-        rows = yield (
-            f"SELECT id, branch_id FROM users WHERE id IN ({marks}) AND tenant_id = ? AND role = 'carer'",
-            (*carer_ids, actor.tenant_id),
-        )
-        found = {carer_id for carer_id, branch_id in rows if actor.may_see_branch(branch_id)}
-        missing = [c for c in carer_ids if c not in found]
-        if missing:
-            raise InvalidInput(f"not carers you can assign: {', '.join(missing)}")
+    """Make ``carer_ids`` the visit's carers; the carers it had before (in id order)."""
+    yield from _check_carer_steps(actor, carer_ids)
     rows = yield (_CURRENT_CARERS, (visit_id,))
     before = [r[0] for r in rows]
     gone = [c for c in before if c not in carer_ids]
@@ -474,6 +433,67 @@ def _reassign_steps(actor: Staff, visit_id: str, carer_ids: list[str], now: int)
     return before
 
 
+def _check_carer_steps(actor: Staff, carer_ids: list[str]) -> Steps[None]:
+    """Every carer exists in the tenant and, for a coordinator, in their branch; a carer
+    outside the actor's scope is reported exactly like an unknown id."""
+    if len(set(carer_ids)) != len(carer_ids):
+        raise InvalidInput("a carer is listed twice")
+    if carer_ids:
+        marks = ", ".join("?" * len(carer_ids))
+        rows = yield (
+            f"SELECT id, branch_id FROM users WHERE id IN ({marks}) AND tenant_id = ? AND role = 'carer'",
+            (*carer_ids, actor.tenant_id),
+        )
+        found = {carer_id for carer_id, branch_id in rows if actor.may_see_branch(branch_id)}
+        missing = [c for c in carer_ids if c not in found]
+        if missing:
+            raise InvalidInput(f"not carers you can assign: {', '.join(missing)}")
+    return None
+
+
+@dataclass(frozen=True)
+class _NewVisit:
+    """A visit to create, its input already checked (task titles are checked as inserted)."""
+
+    id: str
+    client_id: str
+    starts_at: int
+    ends_at: int
+    notes: str
+    task_titles: list[str]
+    carer_ids: list[str]
+
+
+def _create_steps(actor: Staff, new: _NewVisit, now: int) -> Steps[tuple[VisitView, list[feeds.Appended]]]:
+    """Insert the visit, its tasks and assignments, then publish it as any change is
+    (the version goes to 1) with every carer new to it."""
+    rows = yield ("SELECT branch_id FROM clients WHERE id = ? AND tenant_id = ?", (new.client_id, actor.tenant_id))
+    if not rows:
+        raise NotFound(f"client {new.client_id} not found")
+    branch_id = rows[0][0]
+    actor.require_branch(branch_id)
+    yield from _check_carer_steps(actor, new.carer_ids)
+    yield (
+        "INSERT INTO visits (id, tenant_id, branch_id, client_id, starts_at, ends_at, status, notes, version,"
+        " updated_at) VALUES (?, ?, ?, ?, ?, ?, 'scheduled', ?, 0, ?)",
+        (new.id, actor.tenant_id, branch_id, new.client_id, new.starts_at, new.ends_at, new.notes, now),
+    )
+    for position, title in enumerate(new.task_titles):
+        yield (
+            "INSERT INTO tasks (id, visit_id, title, position) VALUES (?, ?, ?, ?)",
+            (new_id(), new.id, _checked_title(title), position),
+        )
+    for carer_id in new.carer_ids:
+        yield (_ASSIGN, (new.id, carer_id, now))
+    return (yield from _edit_steps(actor, new.id, {}, now, "new visit", _nobody_before))
+
+
+def _nobody_before(actor: Staff, visit_id: str, now: int) -> Steps[list[str] | None]:
+    """A new visit had no carers: each of its carers gets it as ``new visit``."""
+    return []
+    yield  # a generator, though it runs no statement
+
+
 _CURRENT_CARERS = (
     "SELECT carer_id FROM visit_assignments WHERE visit_id = ? AND unassigned_at IS NULL ORDER BY carer_id"
 )
@@ -481,6 +501,23 @@ _ASSIGN = (
     "INSERT INTO visit_assignments (visit_id, carer_id, assigned_at) VALUES (?, ?, ?)"
     " ON CONFLICT (visit_id, carer_id) DO UPDATE SET unassigned_at = NULL, assigned_at = excluded.assigned_at"
 )
+
+
+def _new_visit(
+    client_id: str, starts_at: datetime, ends_at: datetime, carer_ids: list[str], tasks_: list[NewTask], notes: str
+) -> _NewVisit:
+    start_ms, end_ms = _checked_times(starts_at, ends_at)
+    checked_notes(notes)
+    check_task_count(len(tasks_))
+    return _NewVisit(
+        id=new_id(),
+        client_id=client_id,
+        starts_at=start_ms,
+        ends_at=end_ms,
+        notes=notes,
+        task_titles=[t.title for t in tasks_],
+        carer_ids=list(carer_ids),
+    )
 
 
 def _checked_times(starts_at: datetime, ends_at: datetime) -> tuple[int, int]:
@@ -495,39 +532,3 @@ def _checked_times(starts_at: datetime, ends_at: datetime) -> tuple[int, int]:
 
 def _checked_title(title: str) -> str:
     return checked_text(title.strip(), "a task title")
-
-
-async def _insert_task(conn: AsyncConnection, visit_id: str, title: str, position: int) -> None:
-    await conn.execute(
-        insert(tasks).values(id=new_id(), visit_id=visit_id, title=_checked_title(title), position=position)
-    )
-
-
-async def _check_carers(conn: AsyncConnection, actor: Staff, carer_ids: list[str]) -> None:
-    """Every carer exists in the tenant and, for a coordinator, in their branch; a carer
-    outside the actor's scope is reported exactly like an unknown id."""
-    if len(set(carer_ids)) != len(carer_ids):
-        raise InvalidInput("a carer is listed twice")
-    if not carer_ids:
-        return
-    rows = await conn.execute(
-        select(users.c.id, users.c.branch_id).where(
-            users.c.id.in_(carer_ids), users.c.tenant_id == actor.tenant_id, users.c.role == "carer"
-        )
-    )
-    found = {r.id for r in rows if actor.may_see_branch(r.branch_id)}
-    missing = [c for c in carer_ids if c not in found]
-    if missing:
-        raise InvalidInput(f"not carers you can assign: {', '.join(missing)}")
-
-
-async def _assign(conn: AsyncConnection, visit_id: str, carer_ids: list[str], now: int) -> None:
-    """Assign carers, reviving a former assignment row if the carer had the visit before."""
-    for carer_id in carer_ids:
-        revived = await conn.execute(
-            update(visit_assignments)
-            .where(visit_assignments.c.visit_id == visit_id, visit_assignments.c.carer_id == carer_id)
-            .values(unassigned_at=None, assigned_at=now)
-        )
-        if revived.rowcount == 0:
-            await conn.execute(insert(visit_assignments).values(visit_id=visit_id, carer_id=carer_id, assigned_at=now))
