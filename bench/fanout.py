@@ -7,7 +7,9 @@ caresync: ``caresync serve`` (SQLite, core 0) with N lean devices connected (cor
 each round changes a tenant preference through the REST API, which pushes one
 ``preferences`` frame to every device. Peer: bench/peers/ws_broadcast.py with N plain
 sockets; each round broadcasts one frame. Reported: time until every device has the
-frame (median of rounds), server CPU per delivered frame, and server memory per idle
+frame (median of rounds), server CPU per delivered frame (median of rounds, which moves
+in steps of one 10 ms clock tick over N frames, and the mean of rounds, finer with more
+rounds), and server memory per idle
 connection (RSS growth from no connections to N), and the server's worst garbage
 collection pause (from ``/metrics``; "n/a" for a server that does not report it).
 
@@ -239,7 +241,11 @@ async def _rounds(
         times.append((time.perf_counter() - started) * 1000)
         cpu_per_frame.append((cpu_s(pid) - cpu) / devices * 1e6)
         await asyncio.sleep(1)
-    return {"all_ms": statistics.median(times), "cpu_us": statistics.median(cpu_per_frame)}
+    return {
+        "all_ms": statistics.median(times),
+        "cpu_us": statistics.median(cpu_per_frame),
+        "cpu_mean_us": statistics.fmean(cpu_per_frame),
+    }
 
 
 def _attach(state: object, sock: LeanSocket, on_text: object) -> None:
@@ -324,7 +330,10 @@ async def main() -> None:
     if sio is not None:
         rows.append(("peer python-socketio rooms", sio))
     for name, r in rows:
-        line = f"  {name:28s} all delivered {r['all_ms']:7.1f} ms | server CPU {r['cpu_us']:6.1f} us/frame"
+        line = (
+            f"  {name:28s} all delivered {r['all_ms']:7.1f} ms | server CPU {r['cpu_us']:6.1f} us/frame "
+            f"(mean of rounds {r['cpu_mean_us']:5.1f})"
+        )
         print(f"{line} | {r['kib']:5.1f} KiB/connection")
     print(
         f"  caresync worst gc pause: {ours['gc_connect_ms']:.1f} ms by the end of the connect wave, "
