@@ -4,9 +4,11 @@ Every hot write submitted while the thread is busy joins the next transaction: t
 thread takes all waiting writes (up to :data:`MAX_BATCH`), runs each inside its own
 ``SAVEPOINT`` and commits them together, so concurrent rota changes share one
 ``BEGIN IMMEDIATE`` ... ``COMMIT``. A write that fails rolls back to its savepoint and
-gets its own exception; the others still commit. A write is answered only after the
-commit succeeded; when the commit itself fails (a full disk), every write in it gets
-that error and nothing of the batch is kept. A batch of one runs without a savepoint.
+gets its own exception; the others still commit, unless SQLite rolled the whole
+transaction back itself (a full disk): then every write in it gets that error. A write
+is answered only after the commit succeeded; when the commit itself fails (a full disk),
+every write in it gets that error and nothing of the batch is kept. A batch of one runs
+without a savepoint.
 
 The thread hands results back to the event loop with one ``call_soon_threadsafe`` per
 batch. Writes through :meth:`Database.write` (SQLAlchemy, on aiosqlite's connections)
@@ -220,6 +222,10 @@ def _run_in_savepoint(conn: sqlite3.Connection, job: _Job) -> _Outcome:
     try:
         value = run_on_sqlite(conn, job.steps())
     except Exception as exc:
+        if not conn.in_transaction:
+            # SQLite rolled the whole transaction back itself (SQLITE_FULL, an I/O error):
+            # the batch fails with this write's error, which says what happened.
+            raise
         conn.execute("ROLLBACK TO hot_write")  # raises if it cannot: the batch then fails
         conn.execute("RELEASE hot_write")
         return _Outcome(job, error=exc)
