@@ -2,9 +2,10 @@
 
 Effects arrive twice: on the bus (fast, when the process that made the change shares a
 bus with this node) and from the store, polled every ``POLL_INTERVAL_S`` (always). Each
-is applied once per node. An effect applies only to a socket that was opened before the
+is applied once per socket. An effect applies only to a socket that was opened before the
 effect was made: a device that reconnects after being told to, on this node or another,
-is not closed again by a late copy of the same effect.
+is not closed again by a late copy of the same effect. One that replaced the socket the
+effect was applied to, with an identity read before the effect, gets it at the next copy.
 
 The relay also keeps the node's device-identity cache honest
 (:class:`~server.services.identity.IdentityCache`): every effect, whatever its kind and
@@ -17,6 +18,7 @@ read (``DeviceSession``), so an effect made after that read still reaches it.
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from protocol.errors import CloseCode, ErrorCode
 from server.clock import Clock
@@ -26,6 +28,9 @@ from server.services.device_effects import Effect, EffectKind
 from server.services.identity import IdentityCache
 from server.store.database import Database
 from server.ws.hub import Hub
+
+if TYPE_CHECKING:
+    from server.ws.feed_socket import FeedSocket
 
 PRUNE_EVERY = 40
 """Polls between two deletions of expired effects."""
@@ -46,8 +51,9 @@ class EffectRelay(Periodic):
         self.db = db
         self.clock = clock
         self.hub = hub
-        self._applied: dict[str, int] = {}
-        """Effect id -> created_at, for effects applied here (forgotten after the lookback)."""
+        self._applied: dict[str, tuple[int, FeedSocket]] = {}
+        """Effect id -> (created_at, the socket it was applied to), for effects applied here
+        (forgotten after the lookback)."""
         self._polls = 0
         self.identities = IdentityCache()
         """Device identities admitted without a store read (``DeviceSession.greet``)."""
@@ -79,7 +85,7 @@ class EffectRelay(Periodic):
             self.apply(effect)
         self.identities.vouch(now + VOUCH_MS)
         horizon = now - 2 * device_effects.LOOKBACK_MS
-        self._applied = {k: at for k, at in self._applied.items() if at >= horizon}
+        self._applied = {k: applied for k, applied in self._applied.items() if applied[0] >= horizon}
         self._seen = {k: at for k, at in self._seen.items() if at >= horizon}
 
     def apply(self, effect: Effect) -> bool:
@@ -88,12 +94,13 @@ class EffectRelay(Periodic):
         if effect.id not in self._seen:
             self._seen[effect.id] = effect.created_at
             self.identities.invalidate(effect.device_id)
-        if effect.id in self._applied:
-            return False
         target = self.hub.device_socket(effect.device_id)
         if target is None or target.opened_at_ms > effect.created_at:
             return False
-        self._applied[effect.id] = effect.created_at
+        applied = self._applied.get(effect.id)
+        if applied is not None and applied[1] is target:
+            return False
+        self._applied[effect.id] = (effect.created_at, target)
         if effect.kind == EffectKind.RESYNC:
             target.demand_resync("requested by the office")
         elif effect.kind == EffectKind.REVOKE:
