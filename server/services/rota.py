@@ -3,9 +3,11 @@ per affected carer (old and new assignees); the bus is rung only after commit.""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import select
 
@@ -26,8 +28,10 @@ from server.services.office_input import (
 )
 from server.services.visit_views import load_visit_view, load_visit_views
 from server.store.database import Database
-from server.store.hot import Steps
+from server.store.hot import Steps, StepsFactory
 from server.store.schema import users, visit_assignments, visits
+
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -56,9 +60,7 @@ class RotaService:
     ) -> VisitView:
         new = _new_visit(client_id, starts_at, ends_at, carer_ids, tasks_, notes)
         now = self.clock.now_ms()
-        view, appended = await self.db.hot_write(lambda: _create_steps(actor, new, now))
-        await feeds.ring(self.bus, appended)
-        return view
+        return await self._committed(lambda: _create_steps(actor, new, now))
 
     async def create_visit_by_token(
         self,
@@ -75,15 +77,13 @@ class RotaService:
         transaction; the input is checked once the caller is known (401 before 422)."""
         now, token_hash = self.clock.now_ms(), hash_token(token)
 
-        def steps() -> Steps[tuple[Staff, VisitView, list[feeds.Appended]]]:
+        def steps() -> Steps[tuple[tuple[Staff, VisitView], list[feeds.Appended]]]:
             staff = yield from _staff_steps(token_hash, now)
             new = _new_visit(client_id, starts_at, ends_at, carer_ids, tasks_, notes)
             view, appended = yield from _create_steps(staff, new, now)
-            return staff, view, appended
+            return (staff, view), appended
 
-        staff, view, appended = await self.db.hot_write(steps)
-        await feeds.ring(self.bus, appended)
-        return staff, view
+        return await self._committed(steps)
 
     async def update_notes(self, actor: Staff, visit_id: str, notes: str) -> VisitView:
         return await self._edit(actor, visit_id, {"notes": checked_notes(notes)}, "notes changed")
@@ -224,9 +224,7 @@ class RotaService:
         """A rota change as one hot write: four statements for a visit with one carer, plus
         what ``then`` runs."""
         now = self.clock.now_ms()
-        view, appended = await self.db.hot_write(lambda: _edit_steps(actor, visit_id, values, now, summary, then))
-        await feeds.ring(self.bus, appended)
-        return view
+        return await self._committed(lambda: _edit_steps(actor, visit_id, values, now, summary, then))
 
     async def _edit_by_token(
         self,
@@ -237,11 +235,23 @@ class RotaService:
         then: Then | None = None,
     ) -> tuple[Staff, VisitView]:
         now, token_hash = self.clock.now_ms(), hash_token(token)
-        staff, view, appended = await self.db.hot_write(
-            lambda: _token_edit_steps(token_hash, visit_id, values, now, summary, then)
-        )
-        await feeds.ring(self.bus, appended)
-        return staff, view
+        return await self._committed(lambda: _token_edit_steps(token_hash, visit_id, values, now, summary, then))
+
+    async def _committed(self, steps: StepsFactory[tuple[R, list[feeds.Appended]]]) -> R:
+        """Run a change's hot write, then ring the bus for what it appended.
+
+        Shielded from the caller's cancellation (a client that hangs up while its change
+        waits for SQLite's writer thread or a row lock): the change is carried through,
+        committed and rung as if the caller were still there, so a device hears of it at
+        once rather than at its next heartbeat, on either store.
+        """
+
+        async def write_and_ring() -> R:
+            result, appended = await self.db.hot_write(steps)
+            await feeds.ring(self.bus, appended)
+            return result
+
+        return await asyncio.shield(write_and_ring())
 
 
 _EDITABLE_COLUMNS = frozenset({"starts_at", "ends_at", "status", "notes"})
@@ -276,12 +286,12 @@ def _token_edit_steps(
     now: int,
     summary: str,
     then: Then | None = None,
-) -> Steps[tuple[Staff, VisitView, list[feeds.Appended]]]:
+) -> Steps[tuple[tuple[Staff, VisitView], list[feeds.Appended]]]:
     """Authenticate the caller, check the input (``values`` raises on bad input), then edit:
     a refused token or bad input ends the write before anything is changed."""
     staff = yield from _staff_steps(token_hash, now)
     view, appended = yield from _edit_steps(staff, visit_id, values(), now, summary, then)
-    return staff, view, appended
+    return (staff, view), appended
 
 
 def _staff_steps(token_hash: str, now: int) -> Steps[Staff]:

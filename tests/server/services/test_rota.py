@@ -12,7 +12,7 @@ from server.node import Node
 from server.seeding import seed_agency
 from server.services.errors import Forbidden, InvalidInput, NotFound
 from server.services.identity import Staff
-from server.store.schema import feed_entries
+from server.store.schema import feed_entries, visits
 
 
 async def _entries(node: Node, carer_id: str) -> list[Change]:
@@ -81,3 +81,49 @@ async def test_invalid_rota_input_is_refused_and_changes_nothing(node: Node) -> 
     assert after == before
     assert len(await _entries(node, agency.carers[0].id)) == 1
     assert after.starts_at - after.ends_at < timedelta(0)
+
+
+async def test_a_change_whose_caller_is_cancelled_while_it_waits_still_rings_the_bus(node: Node) -> None:
+    """A client that hangs up while its change waits (for SQLite's writer thread, or a row
+    lock on PostgreSQL) stops neither the change nor its doorbell: it commits, and devices
+    hear of it at once, not at the next heartbeat."""
+    agency = await seed_agency(node, carers=1, visits_per_carer=1)
+    carer = agency.carers[0]
+    published: list[str] = []
+    publish = node.bus.publish
+
+    async def recording_publish(channel: str, payload: bytes) -> None:
+        published.append(channel)
+        await publish(channel, payload)
+
+    node.bus.publish = recording_publish  # type: ignore[method-assign]
+    before = await node.rota.get_visit(agency.admin, carer.visit_ids[0])
+    release = asyncio.Event()
+
+    async def hold_the_visit() -> None:
+        # SQLite: an ORM write holds the writer thread; PostgreSQL: the visit's row lock.
+        async with node.db.write() as conn:
+            await conn.execute(select(visits.c.id).where(visits.c.id == carer.visit_ids[0]).with_for_update())
+            await release.wait()
+
+    holder = asyncio.create_task(hold_the_visit())
+    await asyncio.sleep(0.05)
+    change = asyncio.create_task(
+        node.rota.reschedule(
+            agency.admin, carer.visit_ids[0], before.starts_at + timedelta(hours=1), before.ends_at + timedelta(hours=1)
+        )
+    )
+    await asyncio.sleep(0.05)
+    change.cancel()
+    release.set()
+    await holder
+    with pytest.raises(asyncio.CancelledError):
+        await change
+    for _ in range(200):
+        if published:
+            break
+        await asyncio.sleep(0.01)
+    entries = await _entries(node, carer.id)
+    assert isinstance(entries[-1].payload, VisitUpsert)
+    assert entries[-1].payload.visit.starts_at == before.starts_at + timedelta(hours=1)
+    assert published == [f"feed:{carer.id}"]
