@@ -27,6 +27,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+BEAT_SLICE = 500
+"""Sockets sent their heartbeat in one step of the event loop: most heartbeats are sent
+straight to the socket now, so 10,000 of them in one step would hold up pushes for the
+whole batch."""
+
 DRAIN_SLICES = 50
 """Groups a draining node closes its sockets in, one group per ``window / DRAIN_SLICES``."""
 
@@ -193,6 +198,8 @@ class Hub(Periodic):
             for feed_id, head in found.items():
                 if family.channel(feed_id) in self._by_channel:  # still followed after the read
                     self.heads.store(family.channel(feed_id), head)
-        for socket in list(self._sockets):
+        for index, socket in enumerate(list(self._sockets)):
+            if index and not index % BEAT_SLICE:
+                await asyncio.sleep(0)  # pushes due meanwhile go out between slices, not after all of them
             known = heads.get(socket.streamer.family, {})
             socket.streamer.push_heads({f: known[f] for f in socket.streamer.session.feeds if f in known})
