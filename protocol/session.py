@@ -267,6 +267,8 @@ class ServerFeedSession:
     ``None`` for consoles, which do not ack): beyond it the peer is a slow consumer.
     """
 
+    __slots__ = ("_feeds", "max_unacked")
+
     def __init__(self, max_unacked: int | None = None) -> None:
         self.max_unacked = max_unacked
         self._feeds: dict[str, _FeedState] = {}

@@ -25,17 +25,18 @@ from protocol.frames import (
 )
 from protocol.heads import moved_on
 from protocol.session import AckReceived, RecordAck, ResyncAsked, SyncAnswered, resumes_at_heads
-from server.clock import to_datetime
+from server.clock import Clock, to_datetime
 from server.ids import hash_token
 from server.observability.logs import bind
 from server.services import feeds
 from server.services.errors import Revoked, Unauthorized
 from server.services.identity import DeviceIdentity, admitted
 from server.services.preferences import tenant_channel
+from server.store.database import Database
 from server.ws.context import SessionContext
 from server.ws.feed_socket import FeedSocket
 from server.ws.greeting_reads import GreetingReads
-from server.ws.streamer import FeedStreamer
+from server.ws.streamer import CloseCallback, FeedStreamer
 
 
 class DeviceSession(FeedSocket):
@@ -146,9 +147,14 @@ class DeviceSession(FeedSocket):
         self.streamer.session.max_unacked = node.settings.max_unacked
         self.send_welcome(welcome)
         self._welcomed = True
-        self.streamer.release()
+        pushed = self.streamer.release()
         for feed_id, channel in channels.items():  # followed since the registration: kept current from here
             node.hub.heads.store(channel, heads[feed_id])
+        for feed_id, epoch, seq in pushed:
+            # A socket replacing the device's last one dropped the cached heads for a moment
+            # (nothing followed the feeds): what was pushed meanwhile moved no entry. The
+            # cache never moves back, so a push older than the heads read changes nothing.
+            node.hub.heads.observe(feeds.CARERS.channel(feed_id), epoch, seq)
         known = node.hub.heads.known(channels)
         if known is not None and moved_on(known, heads):
             # Heads moved on while the greeting was answered and no push said so here
@@ -248,36 +254,57 @@ def _canonical(device_uuid: str) -> str:
         return device_uuid
 
 
+_Pushed = tuple[str, int, int]
+"""A live push's feed, epoch and seq."""
+
+
 class _GreetingStreamer(FeedStreamer):
     """A device socket's streamer that holds what the hub hands it between the
     registration and the welcome (live pushes, heads, tenant frames), so nothing
     reaches the device before its welcome; :meth:`release` passes them on in order,
     where the session decides about each as it would have."""
 
-    _held: list[Callable[[], None]] | None = None
+    __slots__ = ("_held",)
+
+    def __init__(
+        self,
+        ws: WebSocket,
+        db: Database,
+        clock: Clock,
+        family: feeds.FeedFamily,
+        queue_limit: int,
+        on_close: CloseCallback,
+        *,
+        stall_s: float = 10.0,
+    ) -> None:
+        super().__init__(ws, db, clock, family, queue_limit, on_close, stall_s=stall_s)
+        self._held: list[tuple[Callable[[], None], _Pushed | None]] | None = None
+        """What to hand over at the release, each with its position if it is a live push."""
 
     def hold(self) -> None:
         self._held = []
 
-    def release(self) -> None:
+    def release(self) -> list[_Pushed]:
+        """Hand over what was held; return the ``(feed, epoch, seq)`` of the live pushes among it."""
         held, self._held = self._held or [], None
-        for hand_over in held:
+        for hand_over, _ in held:
             hand_over()
+        return [pushed for _, pushed in held if pushed is not None]
 
     def push_live(self, feed_id: str, epoch: int, seq: int, text: str) -> None:
         if self._held is not None:
-            self._held.append(functools.partial(super().push_live, feed_id, epoch, seq, text))
+            self._held.append((functools.partial(super().push_live, feed_id, epoch, seq, text), (feed_id, epoch, seq)))
         else:
             super().push_live(feed_id, epoch, seq, text)
 
     def push_heads(self, heads: dict[str, feeds.Head]) -> None:
         if self._held is not None:
-            self._held.append(functools.partial(super().push_heads, heads))
+            self._held.append((functools.partial(super().push_heads, heads), None))
         else:
             super().push_heads(heads)
 
     def send_text(self, text: str) -> None:
         if self._held is not None:
-            self._held.append(functools.partial(super().send_text, text))
+            self._held.append((functools.partial(super().send_text, text), None))
         else:
             super().send_text(text)

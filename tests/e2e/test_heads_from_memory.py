@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -13,7 +14,7 @@ from protocol import PROTOCOL_VERSION
 from protocol.frames import Change, FeedPosition, Heartbeat, Hello, Welcome
 from server.clock import to_datetime
 from server.node import Node
-from server.seeding import seed_agency
+from server.seeding import SeededCarer, seed_agency
 from tests.conftest import RunningServer
 from tests.support import RawDevice, eventually
 
@@ -141,3 +142,49 @@ async def test_a_change_pushed_before_the_welcome_is_queued_arrives_after_it(qui
         seqs.append(change.seq)
     assert seqs == list(range(1, status.head + 1)), "every change once, in order"
     await raw.close()
+
+
+async def test_a_change_pushed_while_a_device_replaces_its_socket_moves_the_cached_head(quiet: RunningServer) -> None:
+    """A device replacing its own socket drops the cached heads of its feeds for a moment;
+    a change pushed during that registration must still end up in the cache, so the next
+    greeting answered from memory gives the newer head, not the one read before it."""
+    node = quiet.node
+    agency = await seed_agency(node, carers=1, visits_per_carer=2, day=to_datetime(node.clock.now_ms()))
+    carer = agency.carers[0]
+    old = await RawDevice.connect(quiet)
+    (status,) = (await old.hello(carer)).feeds
+    for _ in range(status.head):
+        assert isinstance(await old.receive_until(Change), Change)
+    at_head = [FeedPosition(feed=carer.id, epoch=1, seq=status.head)]
+
+    register = node.hub.register_device
+
+    async def register_then_change(session: Any) -> None:
+        await register(session)
+        start = to_datetime(node.clock.now_ms()) + timedelta(hours=5)
+        await node.rota.reschedule(agency.admin, carer.visit_ids[1], start, start + timedelta(hours=1))
+        await eventually(lambda: bool(session.streamer._held))  # the push is held for the welcome
+
+    node.hub.register_device = register_then_change  # type: ignore[method-assign]
+    try:
+        replacing = await RawDevice.connect(quiet)
+        await replacing.hello(carer, at_head)
+    finally:
+        node.hub.register_device = register  # type: ignore[method-assign]
+    held = await replacing.receive_until(Change)
+    assert isinstance(held, Change) and held.seq == status.head + 1
+
+    device_uuid = str(uuid.uuid4())
+    device = await node.devices.create_device(
+        agency.tenant_id, uuid=device_uuid, name="spare phone", carer_ids=[carer.id], branch_id=agency.branch_id
+    )
+    assert device.token is not None
+    spare = SeededCarer(carer.id, carer.name, device.device_id, device_uuid, device.token)
+    other = await RawDevice.connect(quiet)
+    (greeted,) = (await other.hello(spare, at_head)).feeds
+    assert (greeted.head, greeted.action) == (status.head + 1, "catch_up"), "the cache kept the head read before"
+    change = await other.receive_until(Change)
+    assert isinstance(change, Change) and change.seq == status.head + 1
+    await other.close()
+    await replacing.close()
+    await old.close()
