@@ -8,7 +8,7 @@ import gc
 import math
 import time
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit, urlunsplit
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -87,6 +87,11 @@ WAVE_MIN_SOCKETS = 20
 WAVE_STEP_SOCKETS = 100
 """During a long wave, freeze every this many new sockets without waiting for quiet, so
 a collection never walks more than about this many sockets' objects."""
+WAVE_MAX_FROZEN_S = 300.0
+"""Once sockets have closed, a freeze this long after the first one since the last full
+collection thaws and collects first, quiet or not: what closed sockets left in cycles is
+frozen with them, and under steady reconnects neither a quiet moment nor all the frozen
+sockets closing may come, while each freeze also freezes what waits in the oldest generation."""
 
 
 GC_PAUSE_BOUNDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
@@ -134,18 +139,31 @@ class ConnectWaves:
     passed, so later full collections do not walk them again and again.
 
     Frozen objects are still freed by reference counting when a socket closes; what a
-    closed socket leaves in reference cycles stays frozen until a thaw. When as many
-    sockets have closed since the last freeze as were frozen then (a fleet that moved
-    away), the next quiet moment thaws, collects once and freezes again.
+    closed socket leaves in reference cycles stays frozen until a thaw. A freeze thaws,
+    collects once and freezes again instead when as many sockets have closed since the
+    last thaw as were frozen at the last freeze (a fleet that moved away), or when sockets
+    have closed and the oldest frozen garbage is :data:`WAVE_MAX_FROZEN_S` old; the next
+    quiet moment freezes (thawing first) when the first holds. Under steady reconnects
+    the freezes every :data:`WAVE_STEP_SOCKETS` sockets thaw, so frozen garbage stays bounded.
     Does nothing until :func:`tune_gc` enables it (``caresync serve`` does; tests do not).
     """
 
     def __init__(
-        self, quiet_s: float = WAVE_QUIET_S, min_sockets: int = WAVE_MIN_SOCKETS, step_sockets: int = WAVE_STEP_SOCKETS
+        self,
+        quiet_s: float = WAVE_QUIET_S,
+        min_sockets: int = WAVE_MIN_SOCKETS,
+        step_sockets: int = WAVE_STEP_SOCKETS,
+        max_frozen_s: float = WAVE_MAX_FROZEN_S,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.quiet_s = quiet_s
         self.min_sockets = min_sockets
         self.step_sockets = step_sockets
+        self.max_frozen_s = max_frozen_s
+        self.clock = clock
+        """Times how long garbage has been frozen (the quiet moments use the event loop's)."""
+        self._frozen_since: float | None = None
+        """When the first freeze since the last full collection ran."""
         self.enabled = False
         self.freezes = 0
         self.thaws = 0
@@ -164,7 +182,7 @@ class ConnectWaves:
         loop = asyncio.get_running_loop()
         self._last = loop.time()
         if self._new >= self.step_sockets:
-            self._freeze(thaw=False)
+            self._freeze(thaw=self._thaw_due())
         elif self._timer is None:
             self._timer = loop.call_later(self.quiet_s, self._check)
 
@@ -184,18 +202,29 @@ class ConnectWaves:
         if quiet < self.quiet_s:
             self._timer = loop.call_later(self.quiet_s - quiet, self._check)
             return
-        thaw = self._frozen_sockets > 0 and self._closed >= self._frozen_sockets
-        if self._new >= self.min_sockets or thaw:
-            self._freeze(thaw=thaw)
+        if self._new >= self.min_sockets or self._moved_away():
+            self._freeze(thaw=self._thaw_due())
+
+    def _moved_away(self) -> bool:
+        return self._frozen_sockets > 0 and self._closed >= self._frozen_sockets
+
+    def _thaw_due(self) -> bool:
+        if self._moved_away():
+            return True
+        since = self._frozen_since
+        return self._closed > 0 and since is not None and self.clock() - since >= self.max_frozen_s
 
     def _freeze(self, *, thaw: bool) -> None:
-        if thaw:  # what closed sockets left in cycles is collected once, at a quiet moment
+        if thaw:  # what closed sockets left in cycles is collected once
             gc.unfreeze()
             gc.collect()
             self._closed = 0
+            self._frozen_since = None
             self.thaws += 1
         else:
             gc.collect(1)  # the young garbage is not frozen with the wave
+        if self._frozen_since is None:
+            self._frozen_since = self.clock()
         gc.freeze()
         self.freezes += 1
         self._new = 0

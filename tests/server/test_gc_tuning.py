@@ -4,6 +4,7 @@ collections stop walking long-lived objects; collection pauses are on /metrics."
 from __future__ import annotations
 
 import gc
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -85,3 +86,56 @@ async def test_nothing_is_frozen_unless_enabled(gc_restored: None) -> None:
     for _ in range(5):
         waves.connected()
     assert waves.freezes == 0
+
+
+class _Cycle:
+    """An object in a reference cycle: only a collection frees it."""
+
+    def __init__(self) -> None:
+        self.itself = self
+
+
+async def test_steady_reconnects_thaw_once_the_frozen_sockets_have_closed(gc_restored: None) -> None:
+    """Every frozen socket reconnects and no quiet moment ever comes: the step freeze
+    collects what they left in cycles instead of freezing it again."""
+    waves = ConnectWaves(quiet_s=3600, min_sockets=3, step_sockets=5)
+    waves.enabled = True
+    gc.unfreeze()
+    gc.collect()
+    left = _Cycle()
+    for _ in range(5):
+        waves.connected()
+    assert (waves.freezes, waves.thaws) == (1, 0)
+    freed = weakref.ref(left)
+    del left  # a closed socket's cycle, frozen with its wave
+    for _ in range(5):
+        waves.closed()
+        waves.connected()
+    assert (waves.freezes, waves.thaws) == (2, 1)
+    assert freed() is None, "the frozen cycle was collected"
+
+
+async def test_steady_reconnects_thaw_at_the_latest_after_the_longest_frozen_time(gc_restored: None) -> None:
+    """Fewer sockets closed than were frozen, but the frozen garbage is old: the next step
+    freeze thaws and collects it."""
+    now = 0.0
+    waves = ConnectWaves(quiet_s=3600, min_sockets=3, step_sockets=5, max_frozen_s=60, clock=lambda: now)
+    waves.enabled = True
+    gc.unfreeze()
+    gc.collect()
+    left = _Cycle()
+    for _ in range(10):
+        waves.connected()
+    freed = weakref.ref(left)
+    del left
+    waves.closed()
+    for _ in range(5):
+        waves.connected()
+    assert (waves.freezes, waves.thaws) == (3, 0), "1 of 10 closed, frozen for less than the longest time"
+    assert freed() is not None
+    now = 60.0
+    waves.closed()
+    for _ in range(5):
+        waves.connected()
+    assert (waves.freezes, waves.thaws) == (4, 1)
+    assert freed() is None, "the frozen cycle was collected"
