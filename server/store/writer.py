@@ -16,6 +16,10 @@ take their turn in the same queue (:meth:`SqliteWriter.exclusive`): the thread c
 what came before, then waits until that write has finished. So the node's writers never
 meet on SQLite's lock, where the busy handler would make them poll and sleep, and
 neither kind can starve the other.
+
+While :meth:`SqliteWriter.close` runs, new writes are refused with
+:class:`StoreUnavailable` instead of queueing behind the stop marker, and anything still
+queued when the thread exits (for any reason) is answered with that error.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from server.store.hot import StepsFactory, T, run_on_sqlite
+from server.store.outage import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +87,8 @@ class SqliteWriter:
         self._thread: threading.Thread | None = None
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
+        """Guards starting the thread, queueing and the stop marker: nothing lands behind it."""
+        self._closing = False
         self.commits = 0
         """Transactions committed (a test's view of group commit)."""
 
@@ -89,8 +96,7 @@ class SqliteWriter:
         """Queue a write; the future resolves after the commit that includes it."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._start()
-        self._jobs.put(_Job(steps, future, loop))
+        self._queue(_Job(steps, future, loop))
         return future
 
     @asynccontextmanager
@@ -98,29 +104,36 @@ class SqliteWriter:
         """Hold the writer thread (after the writes queued before) for an ORM write."""
         loop = asyncio.get_running_loop()
         turn = _Turn(loop.create_future(), loop, threading.Event())
-        self._start()
-        self._jobs.put(turn)
+        self._queue(turn)
         try:
             await turn.granted
             yield
         finally:
             turn.released.set()  # also when cancelled while waiting: the thread then passes on
 
-    def _start(self) -> None:
-        if self._thread is not None:
-            return
+    def _queue(self, item: _Job | _Turn) -> None:
         with self._lock:
+            if self._closing:
+                raise StoreUnavailable(RuntimeError("the SQLite writer is closing"))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._serve, name="sqlite-writer", daemon=True)
                 self._thread.start()
+            self._jobs.put(item)
 
     async def close(self) -> None:
-        thread = self._thread
-        if thread is None:
-            return
-        self._jobs.put(None)
-        await asyncio.to_thread(thread.join, CLOSE_TIMEOUT_S)
-        self._thread = None
+        with self._lock:
+            thread = self._thread
+            if thread is None or self._closing:
+                return
+            self._closing = True
+            self._jobs.put(None)
+        try:
+            await asyncio.to_thread(thread.join, CLOSE_TIMEOUT_S)
+        finally:
+            with self._lock:
+                if self._thread is thread:
+                    self._thread = None
+                self._closing = False
 
     # ------------------------------------------------------------ writer thread
 
@@ -148,6 +161,26 @@ class SqliteWriter:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+            self._refuse_left_over()
+
+    def _refuse_left_over(self) -> None:
+        """Answer what is still queued as the thread exits; a later write starts a new thread."""
+        with self._lock:
+            if threading.current_thread() is self._thread:
+                self._thread = None
+            left: list[_Job | _Turn] = []
+            while True:
+                try:
+                    item = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not None:
+                    left.append(item)
+        error = StoreUnavailable(RuntimeError("the SQLite writer stopped"))
+        _deliver([_Outcome(item, error=error) for item in left if isinstance(item, _Job)])
+        for turn in (item for item in left if isinstance(item, _Turn)):
+            with contextlib.suppress(RuntimeError):
+                turn.loop.call_soon_threadsafe(_refuse, turn.granted, error)
 
     def _flush(self, batch: list[_Job]) -> None:
         if not batch:
@@ -244,6 +277,11 @@ def _give_turn(turn: _Turn) -> None:
 def _grant(granted: asyncio.Future[None]) -> None:
     if not granted.done():
         granted.set_result(None)
+
+
+def _refuse(granted: asyncio.Future[None], error: BaseException) -> None:
+    if not granted.done():
+        granted.set_exception(error)
 
 
 def _deliver(outcomes: list[_Outcome]) -> None:

@@ -186,3 +186,39 @@ async def test_steps_also_run_on_an_orm_connection(tmp_path: Path) -> None:
         assert await _stored(db) == {3: "through the ORM connection"}
     finally:
         await db.close()
+
+
+async def test_a_write_arriving_while_the_writer_closes_is_refused_not_left_waiting(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'closing.db'}")
+    async with db.write() as conn:
+        await conn.execute(text("CREATE TABLE scratch (id INTEGER PRIMARY KEY, note VARCHAR(40) NOT NULL)"))
+    running, release = threading.Event(), threading.Event()
+
+    def holding() -> Steps[int]:
+        running.set()
+        release.wait(10)
+        return (yield from _insert(1, "held"))
+
+    first = asyncio.create_task(db.hot_write(holding))
+    await asyncio.to_thread(running.wait, 10)
+    closing = asyncio.create_task(db.close())
+    await asyncio.sleep(0)  # close() has asked the thread to stop and waits for it
+    try:
+        with pytest.raises(StoreUnavailable):
+            await asyncio.wait_for(db.hot_write(partial(_insert, 2, "too late")), 20)
+
+        async def orm_write() -> None:
+            async with db.write() as conn:
+                await conn.execute(text("INSERT INTO scratch (id, note) VALUES (3, 'too late')"))
+
+        with pytest.raises(StoreUnavailable):
+            await asyncio.wait_for(orm_write(), 20)
+    finally:
+        release.set()
+        assert await first == 1
+        await closing
+    reopened = Database(f"sqlite:///{tmp_path / 'closing.db'}")
+    try:
+        assert await _stored(reopened) == {1: "held"}
+    finally:
+        await reopened.close()
