@@ -48,6 +48,14 @@ ALERT_REFRESH_AFTER_MS = 60_000
 HIGH_SEVERITY_WITHIN_MS = 60 * 60 * 1000
 """A visit starting within the hour (or already under way) makes an alert high severity."""
 
+# -- the store
+STORE_CHECKOUT_TIMEOUT_S = 30.0
+"""Longest wait for a free database connection (the ORM pool's and the hot writes'):
+a write that cannot get one in time is answered as unavailable (503), not left hanging."""
+HOT_COMMAND_TIMEOUT_S = 30.0
+"""Longest a statement of a hot write on PostgreSQL may run (a lock wait, a silent
+network) before its connection is given up and the write answered as unavailable."""
+
 # -- cluster bookkeeping
 PRESENCE_TOUCH_INTERVAL_S = 5.0
 """How often a node marks itself alive; three missed touches and it counts as dead."""

@@ -17,7 +17,7 @@ from server.store.migrate import upgrade_to_head
 from server.store.outage import OutageLog, StoreUnavailable, is_unavailable
 from server.store.pg_hot import HotConnections
 from server.store.writer import SqliteWriter
-from server.tunables import MIGRATION_LOCK_ID
+from server.tunables import HOT_COMMAND_TIMEOUT_S, MIGRATION_LOCK_ID, STORE_CHECKOUT_TIMEOUT_S
 
 
 def async_url(url: str) -> str:
@@ -37,13 +37,21 @@ class Database:
     PostgreSQL on the pooled connection's asyncpg driver in a transaction of its own.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        checkout_timeout_s: float = STORE_CHECKOUT_TIMEOUT_S,
+        hot_command_timeout_s: float = HOT_COMMAND_TIMEOUT_S,
+    ) -> None:
         self.url = async_url(url)
         # Device sessions borrow a connection for one short query at a time; a reconnect
         # storm makes thousands of them wait at once, so the pool is wider than the default.
         # A checkout that waits longer than pool_timeout means the store cannot keep up: it is
-        # answered as unavailable (503) rather than left hanging.
-        self.engine: AsyncEngine = create_async_engine(self.url, pool_size=20, max_overflow=20, pool_timeout=30)
+        # answered as unavailable (503) rather than left hanging; so is a hot write's.
+        self.engine: AsyncEngine = create_async_engine(
+            self.url, pool_size=20, max_overflow=20, pool_timeout=checkout_timeout_s
+        )
         self.dialect = self.engine.dialect.name
         self._write_lock = asyncio.Lock()
         self.outage = OutageLog()
@@ -52,7 +60,9 @@ class Database:
         self._hot_pg: HotConnections | None = None
         if self.dialect == "postgresql":
             self._hot_pg = HotConnections(
-                make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False)
+                make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False),
+                wait_timeout_s=checkout_timeout_s,
+                command_timeout_s=hot_command_timeout_s,
             )
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine)
