@@ -19,6 +19,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 DEFAULT_HEADER_TIMEOUT_S = 10.0
 DEFAULT_KEEP_ALIVE_TIMEOUT_S = 5.0
 DEFAULT_MAX_CONNECTIONS = 16_384
+DEFAULT_WS_PING_INTERVAL_S = 60.0
+DEFAULT_WS_PING_TIMEOUT_S = 20.0
 MAX_HEADER_BYTES = 32 * 1024
 """Request line plus headers; more gets 431 and the connection is closed."""
 _BUSY = (
@@ -88,9 +90,12 @@ def uvicorn_limits(
     header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S,
     keep_alive_timeout_s: float = DEFAULT_KEEP_ALIVE_TIMEOUT_S,
     max_connections: int = DEFAULT_MAX_CONNECTIONS,
+    ws_ping_interval_s: float = DEFAULT_WS_PING_INTERVAL_S,
+    ws_ping_timeout_s: float = DEFAULT_WS_PING_TIMEOUT_S,
 ) -> dict[str, Any]:
-    """Keyword arguments for ``uvicorn.Config``: timeouts, the connection cap, header
-    limits (ours for httptools, h11's own), and no ``Server`` header naming the stack."""
+    """Keyword arguments for ``uvicorn.Config``: timeouts (WebSocket keepalive included), the
+    connection cap, header limits (ours for httptools, h11's own), and no ``Server`` header
+    naming the stack."""
     protocol = type("HeaderDeadline", (HeaderDeadlineProtocol,), {"header_timeout_s": header_timeout_s})
     return {
         "http": protocol,
@@ -98,4 +103,6 @@ def uvicorn_limits(
         "limit_concurrency": max_connections if max_connections > 0 else None,
         "h11_max_incomplete_event_size": MAX_HEADER_BYTES,
         "server_header": False,
+        "ws_ping_interval": ws_ping_interval_s if ws_ping_interval_s > 0 else None,
+        "ws_ping_timeout": ws_ping_timeout_s if ws_ping_interval_s > 0 else None,
     }

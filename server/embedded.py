@@ -49,7 +49,11 @@ async def start_server(node: Node, port: int = 0) -> RunningServer:
         ws_per_message_deflate=False,
         lifespan="on",
         **uvicorn_limits(
-            node.settings.header_timeout_s, node.settings.keep_alive_timeout_s, node.settings.max_connections
+            node.settings.header_timeout_s,
+            node.settings.keep_alive_timeout_s,
+            node.settings.max_connections,
+            node.settings.ws_ping_interval_s,
+            node.settings.ws_ping_timeout_s,
         ),
     )
     server = uvicorn.Server(config)

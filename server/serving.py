@@ -100,6 +100,12 @@ def serve(settings: Settings, node: Node) -> None:
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
         timeout_graceful_shutdown=int(settings.drain_s + SYNC_ANSWER_GRACE_S + 20),
-        **uvicorn_limits(settings.header_timeout_s, settings.keep_alive_timeout_s, settings.max_connections),
+        **uvicorn_limits(
+            settings.header_timeout_s,
+            settings.keep_alive_timeout_s,
+            settings.max_connections,
+            settings.ws_ping_interval_s,
+            settings.ws_ping_timeout_s,
+        ),
     )
     DrainingServer(config, node, settings.drain_s).run()

@@ -77,7 +77,17 @@ class Settings:
     send_stall_s: float = setting(
         10.0,
         "seconds a send may stay blocked (the device not reading) before the socket is closed as a slow consumer "
-        "(4001); below the 20 s + 20 s keepalive, so the device sees 4001 rather than an abnormal close",
+        "(4001); below the WebSocket keepalive (--ws-ping-interval-s + --ws-ping-timeout-s), so the device sees 4001 "
+        "rather than an abnormal close",
+    )
+    ws_ping_interval_s: float = setting(
+        60.0,
+        "seconds between WebSocket pings to each socket (finds peers that vanished, also through proxies); "
+        "0 turns them off. Each ping costs the node CPU: at 10,000 sockets a 20 s interval was most of an idle "
+        "node's work",
+    )
+    ws_ping_timeout_s: float = setting(
+        20.0, "seconds a socket has to answer a WebSocket ping before it is closed as gone (1011)"
     )
     max_consecutive_errors: int = setting(20, "bad frames in a row before a socket is closed")
     max_unacked: int = setting(

@@ -1,5 +1,5 @@
 """A device that stops reading is closed as a slow consumer (4001) within the send-stall
-limit, well before any keepalive (20 s ping + 20 s timeout) would end the connection, so
+limit, well before any keepalive (60 s ping + 20 s timeout) would end the connection, so
 when it reads again it finds the documented code, not an abnormal close."""
 
 from __future__ import annotations
