@@ -92,6 +92,7 @@ class Node:
             enrolment_throttle=AddressThrottle(ENROLMENT_PER_ADDRESS, clock, "enrolment"),
         )
         presence.draining = lambda: node.draining
+        detector.available_from = presence.available_from
         node.jobs.append(
             ClusterJob("remove-dead-nodes", PRESENCE_TOUCH_INTERVAL_S * 2, node._remove_dead_nodes, db, clock, node_id)
         )

@@ -15,36 +15,31 @@ Rows are written where the cut becomes known:
 - whoever removes a dead node (the cleanup job, or the detector before a pass) records
   that node's connections, stopped at its last sign of life.
 
-``available_at`` is the earliest moment after the stop at which some node was up: the
-stop itself when another node was alive then, else the start of the first node since.
+``available_at`` is the earliest moment after the stop at which some node that was not
+itself stopping was up: the stop itself when such a node was alive then, else the start
+of the first node since. Whoever records a cut cannot tell that: another node seen alive
+may be draining or dying too (a whole cluster stopping together), and a node starting
+may not yet be visible to the transaction recording the cut. So cuts are recorded with
+``available_at`` NULL, and only nodes that are up and not draining fill it in, with
+``max(stopped_at, their own start)``: a node starting does so at once
+(server/cluster/presence.py), and the sync-mismatch detector before each pass when it
+runs on such a node (server/services/mismatch/detector.py). A row written after a
+starting node's fill (a draining node's late commit, or a dead node's removal) is thus
+filled before it is judged, and one written while every node is stopping stays NULL
+until a node starts.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
+from sqlalchemy import BigInteger, case, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from server.store.schema import device_connections, device_interruptions, nodes
+from server.store.schema import device_connections, device_interruptions
 from server.store.upsert import insert_for
 
 
-async def earliest_live_start(conn: AsyncConnection, live_since_ms: int, exclude: list[str]) -> int | None:
-    """The earliest start of a node seen alive at or after ``live_since_ms``, other than ``exclude``."""
-    query = select(func.min(nodes.c.started_at)).where(nodes.c.last_seen_at >= live_since_ms)
-    if exclude:
-        query = query.where(nodes.c.id.not_in(exclude))
-    value = (await conn.execute(query)).scalar_one_or_none()
-    return None if value is None else int(value)
-
-
-def available_after(stopped_at: int, earliest_start: int | None) -> int | None:
-    """When a device cut at ``stopped_at`` could reconnect, given the earliest start of the
-    nodes still alive (None: no node yet, to be filled by the next one to start)."""
-    return None if earliest_start is None else max(stopped_at, earliest_start)
-
-
-async def record(conn: AsyncConnection, cuts: list[tuple[str, int, int | None]]) -> None:
-    """Upsert (device id, stopped at, available at) rows: a device keeps its latest cut."""
+async def record(conn: AsyncConnection, cuts: list[tuple[str, int]]) -> None:
+    """Upsert (device id, stopped at) rows, not yet available: a device keeps its latest cut."""
     if not cuts:
         return
     stmt = insert_for(conn, device_interruptions)
@@ -53,14 +48,10 @@ async def record(conn: AsyncConnection, cuts: list[tuple[str, int, int | None]])
         set_={"stopped_at": stmt.excluded.stopped_at, "available_at": stmt.excluded.available_at},
         where=stmt.excluded.stopped_at >= device_interruptions.c.stopped_at,
     )
-    await conn.execute(
-        stmt, [{"device_id": d, "stopped_at": stopped, "available_at": available} for d, stopped, available in cuts]
-    )
+    await conn.execute(stmt, [{"device_id": d, "stopped_at": stopped, "available_at": None} for d, stopped in cuts])
 
 
-async def record_node_connections(
-    conn: AsyncConnection, node_ids: list[str], stopped_at: dict[str, int], earliest_start: int | None
-) -> int:
+async def record_node_connections(conn: AsyncConnection, node_ids: list[str], stopped_at: dict[str, int]) -> int:
     """Record every device connection still held by these nodes as cut at the node's stop."""
     if not node_ids:
         return 0
@@ -71,16 +62,26 @@ async def record_node_connections(
             )
         )
     ).all()
-    cuts = []
-    for row in rows:
-        stopped = stopped_at[row.node_id]
-        cuts.append((row.device_id, stopped, available_after(stopped, earliest_start)))
-    await record(conn, cuts)
-    return len(cuts)
+    await record(conn, [(row.device_id, stopped_at[row.node_id]) for row in rows])
+    return len(rows)
 
 
-async def fill_available(conn: AsyncConnection, now_ms: int) -> None:
-    """A node has started: every interruption nobody could take until now can reconnect from now."""
+async def any_unavailable(conn: AsyncConnection) -> bool:
+    """Whether some interruption is not yet available (by the index on ``available_at``)."""
+    query = select(device_interruptions.c.device_id).where(device_interruptions.c.available_at.is_(None)).limit(1)
+    return (await conn.execute(query)).first() is not None
+
+
+async def fill_available(conn: AsyncConnection, started_at: int) -> None:
+    """A node that started at ``started_at`` is up and not stopping: every interruption
+    nobody could take yet can reconnect to it from its start (or the stop, if later)."""
     await conn.execute(
-        update(device_interruptions).where(device_interruptions.c.available_at.is_(None)).values(available_at=now_ms)
+        update(device_interruptions)
+        .where(device_interruptions.c.available_at.is_(None))
+        .values(
+            available_at=case(
+                (device_interruptions.c.stopped_at > started_at, device_interruptions.c.stopped_at),
+                else_=literal(started_at, BigInteger),
+            )
+        )
     )

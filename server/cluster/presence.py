@@ -37,38 +37,40 @@ class Presence(Periodic):
         self.node_id = node_id
         self._changes: dict[str, bool] = {}
         self._last_touch = 0
+        self.started_at = 0
         self.draining: Callable[[], bool] = lambda: False
         """True once the node drains: the devices it disconnects then were cut by the server."""
 
     async def register(self) -> None:
         """Join the cluster. Connections a previous life under this id left behind (it was
-        killed) are recorded as cut at its last touch, and so is every device that could
-        not reconnect until now (server/cluster/interruptions.py)."""
+        killed) are recorded as cut at its last touch, and every device that could not
+        reconnect until now (server/cluster/interruptions.py) can from now."""
         now = self.clock.now_ms()
         async with self.db.write() as conn:
             previous = (await conn.execute(select(nodes.c.last_seen_at).where(nodes.c.id == self.node_id))).first()
-            others = await interruptions.earliest_live_start(conn, now - DEAD_AFTER_MS, [self.node_id])
             stopped = int(previous.last_seen_at) if previous is not None else now
-            await interruptions.record_node_connections(
-                conn, [self.node_id], {self.node_id: stopped}, min(now, others if others is not None else now)
-            )
+            await interruptions.record_node_connections(conn, [self.node_id], {self.node_id: stopped})
             await interruptions.fill_available(conn, now)
             await conn.execute(delete(device_connections).where(device_connections.c.node_id == self.node_id))
             await conn.execute(delete(nodes).where(nodes.c.id == self.node_id))
             await conn.execute(insert(nodes).values(id=self.node_id, started_at=now, last_seen_at=now))
-        self._last_touch = now
+        self.started_at = self._last_touch = now
 
     async def retire(self) -> None:
         """Leave the cluster; devices still connected (or disconnected by the drain but not
-        yet written) are recorded as cut now."""
+        yet written) are recorded as cut now, available once a node not stopping is up."""
         await super().stop()
         self._changes.clear()
         now = self.clock.now_ms()
         async with self.db.write() as conn:
-            others = await interruptions.earliest_live_start(conn, now - DEAD_AFTER_MS, [self.node_id])
-            await interruptions.record_node_connections(conn, [self.node_id], {self.node_id: now}, others)
+            await interruptions.record_node_connections(conn, [self.node_id], {self.node_id: now})
             await conn.execute(delete(device_connections).where(device_connections.c.node_id == self.node_id))
             await conn.execute(delete(nodes).where(nodes.c.id == self.node_id))
+
+    def available_from(self) -> int | None:
+        """When this node could take a cut device: its start, while it runs and is not
+        draining (None otherwise: it cannot vouch for anything)."""
+        return self.started_at if self.started_at and not self.draining() else None
 
     def connected(self, device_id: str) -> None:
         self._changes[device_id] = True
@@ -81,13 +83,12 @@ class Presence(Periodic):
         if not self._changes and now - self._last_touch < TOUCH_INTERVAL_S * 1000:
             return
         changes, self._changes = self._changes, {}
+        draining = self.draining()
         try:
             async with self.db.write() as conn:
                 await conn.execute(update(nodes).where(nodes.c.id == self.node_id).values(last_seen_at=now))
-                if self.draining():
-                    others = await interruptions.earliest_live_start(conn, now - DEAD_AFTER_MS, [self.node_id])
-                    available = interruptions.available_after(now, others)
-                    await interruptions.record(conn, [(d, now, available) for d, up in changes.items() if not up])
+                if draining:
+                    await interruptions.record(conn, [(d, now) for d, up in changes.items() if not up])
                 await _write_changes(conn, self.node_id, changes, now)
                 events = await append_device_events(conn, [d for d, up in changes.items() if up], DeviceConnected, now)
                 events += await append_device_events(
@@ -145,8 +146,7 @@ async def remove_dead_nodes(db: Database, now_ms: int) -> int:
         )
         dead = {r.id: int(r.last_seen_at) for r in silent}
         if dead:
-            others = await interruptions.earliest_live_start(conn, now_ms - DEAD_AFTER_MS, list(dead))
-            await interruptions.record_node_connections(conn, list(dead), dead, others)
+            await interruptions.record_node_connections(conn, list(dead), dead)
             await conn.execute(delete(device_connections).where(device_connections.c.node_id.in_(list(dead))))
             await conn.execute(delete(nodes).where(and_(nodes.c.id.in_(list(dead)))))
     return len(dead)

@@ -14,17 +14,18 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from client_sdk import Device
 from client_sdk.backoff import Backoff
 from server.clock import ManualClock, SystemClock, to_datetime
+from server.cluster.presence import Presence
 from server.node import Node
 from server.periodic import Periodic
 from server.seeding import SeededAgency, SeededCarer, seed_agency
 from server.services.rota import NewTask
 from server.serving import drain
-from server.store.schema import device_connections, mismatch_alerts
+from server.store.schema import device_connections, device_interruptions, mismatch_alerts
 from tests.conftest import RunningServer, start_server, stop_server
 from tests.conftest import test_settings as settings_for
 from tests.support import acked_seq, eventually
@@ -215,3 +216,71 @@ async def test_device_back_after_a_restart_that_withholds_acks_is_reported(outag
     assert await outage.alerts() == []
     await outage.later(2)
     assert await outage.alerts() == [(carer.id, 2, 2)]
+
+
+async def _cluster_stops_together(outage: Outage) -> tuple[SeededAgency, SeededCarer]:
+    """node-a (serving the level device) and node-b drain together, as a compose down does:
+    node-a retires first, while node-b, draining too, still looks alive."""
+    agency, carer = await _level_device_behind_by_its_lost_ack(outage)
+    node = outage.node
+    peer = Presence(node.db, outage.clock, "node-b", 0.05, node.bus)
+    await peer.register()
+    peer.draining = lambda: True
+    retire = node.presence.retire
+
+    async def both_retire() -> None:
+        await retire()
+        outage.clock.advance(1)
+        await peer.step()
+        await peer.retire()
+
+    node.presence.retire = both_retire  # type: ignore[method-assign]
+    await outage.stop("drained for a deploy")
+    return agency, carer
+
+
+async def test_cluster_stopping_together_does_not_eat_the_grace_of_a_device_back_after_the_restart(
+    outage: Outage,
+) -> None:
+    agency, carer = await _cluster_stops_together(outage)
+    await outage.later(GRACE_S + 60)  # down for longer than the grace
+    await outage.start("node-a")
+    await outage.later(30)
+    assert await outage.alerts() == []
+
+    back = outage.device(carer)
+    await back.start()
+    await _hello_acked(outage, carer)
+    await outage.later(GRACE_S)
+    assert await outage.alerts() == []
+    assert back.positions()[carer.id].seq == 1 and agency.carers == [carer]
+
+
+async def test_cluster_stopping_together_reports_a_device_that_does_not_come_back_a_grace_after_the_restart(
+    outage: Outage,
+) -> None:
+    _agency, carer = await _cluster_stops_together(outage)
+    await outage.later(GRACE_S + 60)
+    await outage.start("node-a")
+    await outage.later(GRACE_S - 1)
+    assert await outage.alerts() == []
+    await outage.later(2)
+    assert await outage.alerts() == [(carer.id, 1, 1)]
+
+
+async def test_a_cut_left_unavailable_while_a_node_runs_is_reported_a_grace_after_that_node_started(
+    outage: Outage,
+) -> None:
+    """A draining node that saw no other node alive commits its cut after a starting node
+    filled the cuts nobody could take (PostgreSQL's isolation allows it): the running node
+    still makes the device available from its start."""
+    _agency, carer = await _level_device_behind_by_its_lost_ack(outage)
+    await outage.stop("drained for a deploy")
+    await outage.later(GRACE_S - 10)
+    await outage.start("node-b")
+    async with outage.node.db.write() as conn:  # the late commit
+        await conn.execute(update(device_interruptions).values(available_at=None))
+    await outage.later(GRACE_S - 1)
+    assert await outage.alerts() == []
+    await outage.later(2)
+    assert await outage.alerts() == [(carer.id, 1, 1)]

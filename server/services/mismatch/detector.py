@@ -8,6 +8,7 @@ directly as they are flushed, so the office sees a resolution within a flush int
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.bus.base import Bus
 from server.clock import Clock
+from server.cluster import interruptions
 from server.cluster.presence import remove_dead_nodes
 from server.ids import new_id
 from server.services import feeds
@@ -38,12 +40,16 @@ class MismatchDetector:
         self.db = db
         self.bus = bus
         self.clock = clock
+        self.available_from: Callable[[], int | None] = lambda: None
+        """The start of the node running the passes while it is up and not draining
+        (``Presence.available_from``): cuts nobody could take yet can reconnect from then."""
 
     async def run_once(self) -> PassReport:
         now = self.clock.now_ms()
         report = PassReport()
         # A node that died since the last cleanup: record its devices as cut before judging them.
         await remove_dead_nodes(self.db, now)
+        await self._fill_unavailable()
         async with self.db.read() as conn:
             overdue = await acks_view.overdue_carers(conn, now)
             open_rows = {r.carer_id: r for r in await conn.execute(_open_alerts())}
@@ -68,6 +74,19 @@ class MismatchDetector:
         if open_rows:
             report.resolved += await self.resolve_covered(list(open_rows))
         return report
+
+    async def _fill_unavailable(self) -> None:
+        """Cuts still waiting for a node to take them (recorded while no node not itself
+        stopping was seen, or committed after a starting node filled the others) can
+        reconnect to this one: judged from NULL they would be held back for good."""
+        since = self.available_from()
+        if since is None:
+            return
+        async with self.db.read() as conn:
+            if not await interruptions.any_unavailable(conn):
+                return
+        async with self.db.write() as conn:
+            await interruptions.fill_available(conn, since)
 
     async def resolve_covered(self, carer_ids: list[str]) -> int:
         """Resolve open alerts of these carers that acks now cover (or whose feed was reset)."""
