@@ -222,3 +222,46 @@ async def test_a_write_arriving_while_the_writer_closes_is_refused_not_left_wait
         assert await _stored(reopened) == {1: "held"}
     finally:
         await reopened.close()
+
+
+class Halt(BaseException):
+    """Stops the writer thread, as the interpreter stopping would."""
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+async def test_writes_queued_when_the_writer_thread_dies_are_answered_and_a_new_thread_takes_over(
+    tmp_path: Path,
+) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'dies.db'}")
+    async with db.write() as conn:
+        await conn.execute(text("CREATE TABLE scratch (id INTEGER PRIMARY KEY, note VARCHAR(40) NOT NULL)"))
+    try:
+        running, release = threading.Event(), threading.Event()
+
+        def dying() -> Steps[int]:
+            running.set()
+            release.wait(10)
+            yield from _insert(1, "never kept")
+            raise Halt
+
+        first = asyncio.create_task(db.hot_write(dying))
+        await asyncio.to_thread(running.wait, 10)
+        queued = asyncio.create_task(db.hot_write(partial(_insert, 2, "queued behind")))
+
+        async def orm_write() -> None:
+            async with db.write() as conn:
+                await conn.execute(text("INSERT INTO scratch (id, note) VALUES (3, 'orm')"))
+
+        turn = asyncio.create_task(orm_write())
+        await asyncio.sleep(0)  # both have queued behind the dying write
+        release.set()
+        with pytest.raises(Halt):
+            await asyncio.wait_for(first, 20)
+        with pytest.raises(StoreUnavailable):
+            await asyncio.wait_for(queued, 20)
+        with pytest.raises(StoreUnavailable):
+            await asyncio.wait_for(turn, 20)
+        assert await asyncio.wait_for(db.hot_write(partial(_insert, 4, "after")), 20) == 4
+        assert await _stored(db) == {4: "after"}
+    finally:
+        await db.close()
