@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -85,6 +85,8 @@ log = logging.getLogger(__name__)
 
 ChangeListener = Callable[[Change], None]
 DEFAULT_AUTO_SYNC_S = 900.0
+SYNC_RETRY_BASE_S = 0.5
+SYNC_RETRY_CAP_S = 60.0
 
 
 @dataclass
@@ -132,6 +134,9 @@ class Device:
         self.link.on_undecodable = self._on_undecodable
         self._wanted_sync = asyncio.Event()
         self._prefs_changed = asyncio.Event()
+        self.sync_retry = Backoff(base_s=SYNC_RETRY_BASE_S, cap_s=SYNC_RETRY_CAP_S)
+        """Delays between background syncs that failed in a row; reset by one that succeeds."""
+        self._pause: Callable[[float], Awaitable[None]] = asyncio.sleep
 
     # ------------------------------------------------------------ lifecycle
 
@@ -276,11 +281,17 @@ class Device:
                     await self.clean_sync(sorted(self.session.wanted_clean), force=True)
                 await self.sync()
             except (ConnectionError, RequestFailed, TimeoutError, OSError) as exc:
-                log.info("background sync failed (%s); retrying when possible", exc)
                 if self.stopped_by is not None:
                     return
+                # Backed off even while the socket is up: a server whose answers this app
+                # cannot read fails every request at once, and must not be asked again at once.
+                delay = self.sync_retry.next_delay()
+                log.info("background sync failed (%s); retrying in %.1f s", exc, delay)
+                await self._pause(delay)
                 await self._wait_for_link()
                 self._wanted_sync.set()
+            else:
+                self.sync_retry.reset()
 
     async def _wait_for_link(self) -> None:
         if self.transport == "socket":

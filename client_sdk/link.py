@@ -71,6 +71,8 @@ class Link:
         self._ws: ClientConnection | None = None
         self._url_index = 0
         self._pending: dict[str, asyncio.Future[Response]] = {}
+        self._clean_requests: set[str] = set()
+        """Ids of the pending requests that are clean syncs."""
         self._http: httpx.AsyncClient | None = None
         self.on_undecodable: Callable[[str | None], Awaitable[None]] | None = None
         """Called with the feed an undecodable frame named (None: unknown)."""
@@ -127,14 +129,17 @@ class Link:
             else:
                 await self.on_frame(frame)
 
-    async def _undecodable(self, seen: FramePeek, exc: Exception) -> None:
+    async def _undecodable(self, seen: FramePeek, exc: Exception, *, answers_clean_sync: bool = False) -> None:
         """A frame this device cannot read: fail the request it answers (if it names one),
-        and let the device fall back to a clean sync of what it may have concerned."""
+        and let the device fall back to a clean sync of what it may have concerned, unless
+        the frame answered a clean sync: that one fails, and its caller retries it (one
+        clean sync of a feed at a time, not one more per unreadable page)."""
         log.warning("a %s frame from the server could not be decoded (%s)", seen.type or "unreadable", exc)
         if seen.request_id is not None and seen.request_id in self._pending:
+            answers_clean_sync = answers_clean_sync or seen.request_id in self._clean_requests
             failed = Error(code=ErrorCode.INVALID_FRAME, message=str(exc), request_id=seen.request_id)
             self._resolve(seen.request_id, RequestFailed(failed))
-        if self.on_undecodable is not None:
+        if self.on_undecodable is not None and not answers_clean_sync:
             await self.on_undecodable(seen.feed)
 
     def welcomed(self) -> None:
@@ -201,15 +206,20 @@ class Link:
     async def _over_socket(self, ws: ClientConnection, frame: Request, timeout: float) -> Response:
         future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
         self._pending[frame.request_id] = future
+        if isinstance(frame, CleanSyncRequest):
+            self._clean_requests.add(frame.request_id)
         try:
-            await self._send(ws, encode(frame).decode())
-        except (ConnectionClosed, ConnectionError) as exc:
-            self._pending.pop(frame.request_id, None)
-            with contextlib.suppress(Exception):
-                await ws.close()
-            raise ConnectionError("connection lost") from exc
-        async with asyncio.timeout(timeout):
-            return await future
+            try:
+                await self._send(ws, encode(frame).decode())
+            except (ConnectionClosed, ConnectionError) as exc:
+                self._pending.pop(frame.request_id, None)
+                with contextlib.suppress(Exception):
+                    await ws.close()
+                raise ConnectionError("connection lost") from exc
+            async with asyncio.timeout(timeout):
+                return await future
+        finally:
+            self._clean_requests.discard(frame.request_id)
 
     async def _over_http(self, frame: Request, timeout: float) -> Response:
         if self._http is None:
@@ -233,7 +243,7 @@ class Link:
                 return msgspec.json.decode(reply.content, type=SyncResponse)
             return msgspec.json.decode(reply.content, type=CleanSyncResponse)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            await self._undecodable(peek(reply.content), exc)
+            await self._undecodable(peek(reply.content), exc, answers_clean_sync=isinstance(frame, CleanSyncRequest))
             failed = Error(code=ErrorCode.INVALID_FRAME, message=str(exc), request_id=frame.request_id)
             raise RequestFailed(failed) from exc
 
