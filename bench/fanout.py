@@ -159,7 +159,7 @@ async def caresync(
         await asyncio.sleep(5)
         profile = None
     headers = {"authorization": f"Bearer {agency.admin_token}"}
-    async with httpx.AsyncClient(base_url=server.base_url, headers=headers) as http:
+    async with httpx.AsyncClient(base_url=server.base_url, headers=headers, timeout=60) as http:
         intervals = iter(range(600, 600 + rounds))
 
         async def push() -> None:
