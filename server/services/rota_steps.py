@@ -1,0 +1,322 @@
+"""The SQL steps of every rota change, as hot writes (:mod:`server.store.hot`): plain
+statements that run unchanged on SQLite's writer thread and on PostgreSQL's asyncpg
+connections. A change's steps check its input and the caller (the staff token's row, judged
+as on every route), edit the visit, then append one feed entry per affected carer (old and
+new assignees) and return the visit's view with what was appended."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from protocol.codec import encode
+from protocol.frames import Change, ClientView, TaskView, VisitRemoved, VisitUpsert, VisitView
+from server.clock import to_datetime, to_ms
+from server.ids import new_id
+from server.services import feeds
+from server.services.errors import InvalidInput, NotFound
+from server.services.identity import Staff, StaffRow, staff_from_row
+from server.services.office_input import (
+    check_task_count,
+    checked_change_frame,
+    checked_notes,
+    checked_text,
+    clamped_view,
+)
+from server.store.hot import Steps
+
+
+@dataclass(frozen=True)
+class NewTask:
+    title: str
+
+
+_EDITABLE_COLUMNS = frozenset({"starts_at", "ends_at", "status", "notes"})
+
+_VIEW_PARTS = (
+    "SELECT 'c', name, address, NULL, NULL FROM clients WHERE id = ?"
+    " UNION ALL SELECT 't', id, title, position, removed FROM tasks WHERE visit_id = ?"
+    " UNION ALL SELECT 'a', carer_id, NULL, NULL, NULL FROM visit_assignments"
+    " WHERE visit_id = ? AND unassigned_at IS NULL"
+    " ORDER BY 1, 4, 2"
+)
+"""The visit's client, its tasks (in position order) and its current carers, in one read."""
+
+_APPEND_HEAD = "UPDATE feeds SET head_seq = head_seq + 1 WHERE carer_id = ? RETURNING epoch, head_seq"
+_APPEND_ENTRY = (
+    "INSERT INTO feed_entries (carer_id, epoch, seq, visit_id, committed_at, frame, summary)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+_STAFF_BY_TOKEN = (
+    "SELECT c.revoked_at, c.expires_at, u.id, u.tenant_id, u.role, u.branch_id, c.id, c.last_used_at"
+    " FROM credentials c JOIN users u ON u.id = c.user_id WHERE c.token_hash = ? AND c.kind = 'staff'"
+)
+"""The columns of ``identity.authenticate_staff``'s read, in :class:`StaffRow`'s order."""
+
+
+def token_edit_steps(
+    token_hash: str,
+    visit_id: str,
+    values: Callable[[], dict[str, object]],
+    now: int,
+    summary: str,
+    then: Then | None = None,
+) -> Steps[tuple[tuple[Staff, VisitView], list[feeds.Appended]]]:
+    """Authenticate the caller, check the input (``values`` raises on bad input), then edit:
+    a refused token or bad input ends the write before anything is changed."""
+    staff = yield from staff_steps(token_hash, now)
+    view, appended = yield from edit_steps(staff, visit_id, values(), now, summary, then)
+    return (staff, view), appended
+
+
+def staff_steps(token_hash: str, now: int) -> Steps[Staff]:
+    """The staff member holding the token, judged as on every route (raises if refused)."""
+    rows = yield (_STAFF_BY_TOKEN, (token_hash,))
+    return staff_from_row(StaffRow(*rows[0]) if rows else None, now)
+
+
+def edit_steps(
+    actor: Staff,
+    visit_id: str,
+    values: dict[str, object],
+    now: int,
+    summary: str,
+    then: Then | None = None,
+) -> Steps[tuple[VisitView, list[feeds.Appended]]]:
+    """Update the visit and bump its version (one statement, row-locking it); run ``then``
+    (a change of its tasks or carers); read what its view needs (one statement), then
+    append the change to each affected carer's feed (two each).
+
+    A carer taken off gets a ``visit_removed``, every other carer a ``visit_upsert``; a
+    visit outside the actor's branch, or a carer they cannot assign, rolls back."""
+    assert values.keys() <= _EDITABLE_COLUMNS
+    assignments = "".join(f"{column} = ?, " for column in values)
+    rows = yield (
+        f"UPDATE visits SET {assignments}version = version + 1, updated_at = ? WHERE id = ? AND tenant_id = ?"
+        " RETURNING branch_id, client_id, starts_at, ends_at, status, notes, version",
+        (*values.values(), now, visit_id, actor.tenant_id),
+    )
+    if not rows:
+        raise NotFound(f"visit {visit_id} not found")
+    branch_id, client_id, starts_at, ends_at, status, notes, version = rows[0]
+    actor.require_branch(branch_id)
+    before = None if then is None else (yield from then(actor, visit_id, now))
+    parts = yield (_VIEW_PARTS, (client_id, visit_id, visit_id))
+    client = ClientView(id=client_id, name="", address="")
+    task_views: list[TaskView] = []
+    carer_ids: list[str] = []
+    for kind, key, text, position, removed in parts:
+        if kind == "c":
+            client = ClientView(id=client_id, name=key, address=text)
+        elif kind == "t":
+            task_views.append(TaskView(id=key, title=text, position=position, removed=bool(removed)))
+        else:
+            carer_ids.append(key)
+    view = clamped_view(
+        VisitView(
+            id=visit_id,
+            branch_id=branch_id,
+            client=client,
+            starts_at=to_datetime(starts_at),
+            ends_at=to_datetime(ends_at),
+            status=status,
+            carer_ids=carer_ids,
+            tasks=task_views,
+            notes=notes,
+            version=version,
+        )
+    )
+    if before is None:
+        before = carer_ids
+    upsert = VisitUpsert(visit=view)
+    removed_payload = VisitRemoved(visit_id=visit_id, reason="reassigned")
+    committed_at = to_datetime(now)
+    appended: list[feeds.Appended] = []
+    for carer_id in sorted(set(before) | set(carer_ids)):
+        payload: VisitUpsert | VisitRemoved = upsert
+        said = summary
+        if carer_id not in carer_ids:
+            payload, said = removed_payload, "taken off this carer"
+        elif carer_id not in before and before:
+            said = "assigned to this carer"
+        head = yield (_APPEND_HEAD, (carer_id,))
+        epoch, seq = head[0]
+        frame = checked_change_frame(
+            encode(Change(feed=carer_id, epoch=epoch, seq=seq, committed_at=committed_at, payload=payload))
+        )
+        yield (_APPEND_ENTRY, (carer_id, epoch, seq, visit_id, now, frame.decode(), said[:120]))
+        appended.append(feeds.Appended(channel=feeds.CARERS.channel(carer_id), epoch=epoch, seq=seq, frame=frame))
+    return view, appended
+
+
+Then = Callable[[Staff, str, int], Steps[list[str] | None]]
+"""Steps run on a locked visit (actor, visit id, now): the carers it had before, when they
+change, else None."""
+
+
+def reassigning(carer_ids: list[str]) -> Then:
+    return lambda actor, visit_id, now: _reassign_steps(actor, visit_id, carer_ids, now)
+
+
+def adding_task(title: str) -> Then:
+    def steps(actor: Staff, visit_id: str, now: int) -> Steps[None]:
+        rows = yield ("SELECT count(*), max(position) FROM tasks WHERE visit_id = ?", (visit_id,))
+        count, last = rows[0]
+        check_task_count(count + 1)
+        position = (last if last is not None else -1) + 1
+        yield (
+            "INSERT INTO tasks (id, visit_id, title, position) VALUES (?, ?, ?, ?)",
+            (new_id(), visit_id, _checked_title(title), position),
+        )
+        return None
+
+    return steps
+
+
+def task_values(title: str | None, removed: bool | None) -> dict[str, object]:
+    values: dict[str, object] = {}
+    if title is not None:
+        values["title"] = _checked_title(title)
+    if removed is not None:
+        values["removed"] = removed
+    if not values:
+        raise InvalidInput("nothing to change: give title and/or removed")
+    return values
+
+
+def changing_task(task_id: str, values: dict[str, object]) -> Then:
+    assert values.keys() <= {"title", "removed"}
+    assignments = ", ".join(f"{column} = ?" for column in values)
+
+    def steps(actor: Staff, visit_id: str, now: int) -> Steps[None]:
+        rows = yield (
+            f"UPDATE tasks SET {assignments} WHERE id = ? AND visit_id = ? RETURNING id",
+            (*values.values(), task_id, visit_id),
+        )
+        if not rows:
+            raise NotFound(f"task {task_id} not found on visit {visit_id}")
+        return None
+
+    return steps
+
+
+def _reassign_steps(actor: Staff, visit_id: str, carer_ids: list[str], now: int) -> Steps[list[str]]:
+    """Make ``carer_ids`` the visit's carers; the carers it had before (in id order)."""
+    yield from _check_carer_steps(actor, carer_ids)
+    rows = yield (_CURRENT_CARERS, (visit_id,))
+    before = [r[0] for r in rows]
+    gone = [c for c in before if c not in carer_ids]
+    if gone:
+        marks = ", ".join("?" * len(gone))
+        yield (
+            f"UPDATE visit_assignments SET unassigned_at = ? WHERE visit_id = ? AND carer_id IN ({marks})",
+            (now, visit_id, *gone),
+        )
+    for carer_id in carer_ids:
+        if carer_id not in before:  # a former assignee's row is revived
+            yield (_ASSIGN, (visit_id, carer_id, now))
+    return before
+
+
+def _check_carer_steps(actor: Staff, carer_ids: list[str]) -> Steps[None]:
+    """Every carer exists in the tenant and, for a coordinator, in their branch; a carer
+    outside the actor's scope is reported exactly like an unknown id."""
+    if len(set(carer_ids)) != len(carer_ids):
+        raise InvalidInput("a carer is listed twice")
+    if carer_ids:
+        marks = ", ".join("?" * len(carer_ids))
+        rows = yield (
+            f"SELECT id, branch_id FROM users WHERE id IN ({marks}) AND tenant_id = ? AND role = 'carer'",
+            (*carer_ids, actor.tenant_id),
+        )
+        found = {carer_id for carer_id, branch_id in rows if actor.may_see_branch(branch_id)}
+        missing = [c for c in carer_ids if c not in found]
+        if missing:
+            raise InvalidInput(f"not carers you can assign: {', '.join(missing)}")
+    return None
+
+
+@dataclass(frozen=True)
+class _NewVisit:
+    """A visit to create, its input already checked (task titles are checked as inserted)."""
+
+    id: str
+    client_id: str
+    starts_at: int
+    ends_at: int
+    notes: str
+    task_titles: list[str]
+    carer_ids: list[str]
+
+
+def create_steps(actor: Staff, new: _NewVisit, now: int) -> Steps[tuple[VisitView, list[feeds.Appended]]]:
+    """Insert the visit, its tasks and assignments, then publish it as any change is
+    (the version goes to 1) with every carer new to it."""
+    rows = yield ("SELECT branch_id FROM clients WHERE id = ? AND tenant_id = ?", (new.client_id, actor.tenant_id))
+    if not rows:
+        raise NotFound(f"client {new.client_id} not found")
+    branch_id = rows[0][0]
+    actor.require_branch(branch_id)
+    yield from _check_carer_steps(actor, new.carer_ids)
+    yield (
+        "INSERT INTO visits (id, tenant_id, branch_id, client_id, starts_at, ends_at, status, notes, version,"
+        " updated_at) VALUES (?, ?, ?, ?, ?, ?, 'scheduled', ?, 0, ?)",
+        (new.id, actor.tenant_id, branch_id, new.client_id, new.starts_at, new.ends_at, new.notes, now),
+    )
+    for position, title in enumerate(new.task_titles):
+        yield (
+            "INSERT INTO tasks (id, visit_id, title, position) VALUES (?, ?, ?, ?)",
+            (new_id(), new.id, _checked_title(title), position),
+        )
+    for carer_id in new.carer_ids:
+        yield (_ASSIGN, (new.id, carer_id, now))
+    return (yield from edit_steps(actor, new.id, {}, now, "new visit", _nobody_before))
+
+
+def _nobody_before(actor: Staff, visit_id: str, now: int) -> Steps[list[str] | None]:
+    """A new visit had no carers: each of its carers gets it as ``new visit``."""
+    return []
+    yield  # a generator, though it runs no statement
+
+
+_CURRENT_CARERS = (
+    "SELECT carer_id FROM visit_assignments WHERE visit_id = ? AND unassigned_at IS NULL ORDER BY carer_id"
+)
+_ASSIGN = (
+    "INSERT INTO visit_assignments (visit_id, carer_id, assigned_at) VALUES (?, ?, ?)"
+    " ON CONFLICT (visit_id, carer_id) DO UPDATE SET unassigned_at = NULL, assigned_at = excluded.assigned_at"
+)
+
+
+def new_visit(
+    client_id: str, starts_at: datetime, ends_at: datetime, carer_ids: list[str], tasks_: list[NewTask], notes: str
+) -> _NewVisit:
+    start_ms, end_ms = checked_times(starts_at, ends_at)
+    checked_notes(notes)
+    check_task_count(len(tasks_))
+    return _NewVisit(
+        id=new_id(),
+        client_id=client_id,
+        starts_at=start_ms,
+        ends_at=end_ms,
+        notes=notes,
+        task_titles=[t.title for t in tasks_],
+        carer_ids=list(carer_ids),
+    )
+
+
+def checked_times(starts_at: datetime, ends_at: datetime) -> tuple[int, int]:
+    try:
+        start_ms, end_ms = to_ms(starts_at), to_ms(ends_at)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from exc
+    if end_ms <= start_ms:
+        raise InvalidInput("ends_at must be after starts_at")
+    return start_ms, end_ms
+
+
+def _checked_title(title: str) -> str:
+    return checked_text(title.strip(), "a task title")
