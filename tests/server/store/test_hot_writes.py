@@ -17,71 +17,43 @@ from server.store.hot import Steps, numbered, run_on_sqlalchemy
 from server.store.outage import StoreUnavailable
 from tests.e2e import test_store_outage
 from tests.e2e.test_store_outage import StoppablePostgres
+from tests.server.store.scratch import HeldWrite, Refused, insert, scratch_database, stored
 from tests.support import eventually
 
 postgres = test_store_outage.postgres
 """A throwaway PostgreSQL server the test may stop and start."""
 
 
-class Refused(Exception):
-    pass
-
-
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    async with database.write() as conn:
-        await conn.execute(text("CREATE TABLE scratch (id INTEGER PRIMARY KEY, note VARCHAR(40) NOT NULL)"))
+    database = await scratch_database(database_url)
     yield database
     await database.close()
 
 
-def _insert(row_id: int, note: str, *, then_fail: bool = False) -> Steps[int]:
-    rows = yield ("INSERT INTO scratch (id, note) VALUES (?, ?) RETURNING id", (row_id, note))
-    if then_fail:
-        raise Refused(f"write {row_id} refused after its insert")
-    returned: int = rows[0][0]
-    return returned
-
-
-async def _read_into(stored: dict[int, str], db: Database) -> bool:
-    stored.update(await _stored(db))
+async def _read_into(rows: dict[int, str], db: Database) -> bool:
+    rows.update(await stored(db))
     return True
 
 
-async def _stored(db: Database) -> dict[int, str]:
-    async with db.read() as conn:
-        return {r.id: r.note for r in await conn.execute(text("SELECT id, note FROM scratch"))}
-
-
 async def test_concurrent_writes_share_one_commit_and_a_failing_one_rolls_back_alone(tmp_path: Path) -> None:
-    db = Database(f"sqlite:///{tmp_path / 'group.db'}")
-    async with db.write() as conn:
-        await conn.execute(text("CREATE TABLE scratch (id INTEGER PRIMARY KEY, note VARCHAR(40) NOT NULL)"))
+    db = await scratch_database(f"sqlite:///{tmp_path / 'group.db'}")
     try:
-        running, release = threading.Event(), threading.Event()
-
-        def holding() -> Steps[int]:
-            # Keeps the writer thread busy until every other write has been queued behind it.
-            running.set()
-            release.wait(10)
-            return (yield from _insert(0, "first"))
-
-        first = asyncio.create_task(db.hot_write(holding))
-        await asyncio.to_thread(running.wait, 10)
+        first = HeldWrite(db, 0, "first")  # every other write is queued behind it
+        await first.started()
         commits = db.group_commits
 
         def write(i: int) -> Steps[int]:
             if i == 7:
-                return (yield from _insert(i, "refused", then_fail=True))
+                return (yield from insert(i, "refused", then_fail=True))
             if i == 12:
-                return (yield from _insert(0, "duplicate key"))  # fails in SQLite itself
-            return (yield from _insert(i, f"note {i}"))
+                return (yield from insert(0, "duplicate key"))  # fails in SQLite itself
+            return (yield from insert(i, f"note {i}"))
 
         queued = [asyncio.create_task(db.hot_write(partial(write, i))) for i in range(1, 21)]
         await asyncio.sleep(0)  # every task has submitted its write and waits for it
-        release.set()
-        assert await first == 0
+        first.release()
+        assert await first.task == 0
         outcomes = await asyncio.gather(*queued, return_exceptions=True)
 
         assert db.group_commits == commits + 2  # the first write's commit, then one for all twenty
@@ -92,17 +64,16 @@ async def test_concurrent_writes_share_one_commit_and_a_failing_one_rolls_back_a
                 assert isinstance(outcome, sqlite3.IntegrityError)
             else:
                 assert outcome == i
-        stored = await _stored(db)
-        assert stored == {0: "first", **{i: f"note {i}" for i in range(1, 21) if i not in (7, 12)}}
+        assert await stored(db) == {0: "first", **{i: f"note {i}" for i in range(1, 21) if i not in (7, 12)}}
     finally:
         await db.close()
 
 
 async def test_a_lone_failing_write_keeps_nothing_and_the_next_one_commits(db: Database) -> None:
     with pytest.raises(Refused):
-        await db.hot_write(lambda: _insert(1, "refused", then_fail=True))
-    assert await db.hot_write(lambda: _insert(2, "kept")) == 2
-    assert await _stored(db) == {2: "kept"}
+        await db.hot_write(lambda: insert(1, "refused", then_fail=True))
+    assert await db.hot_write(lambda: insert(2, "kept")) == 2
+    assert await stored(db) == {2: "kept"}
 
 
 async def test_hot_writes_and_orm_writes_interleave(db: Database) -> None:
@@ -110,9 +81,9 @@ async def test_hot_writes_and_orm_writes_interleave(db: Database) -> None:
         async with db.write() as conn:
             await conn.execute(text("INSERT INTO scratch (id, note) VALUES (:id, 'orm')"), {"id": i})
 
-    hot = [db.hot_write(partial(_insert, i, "hot")) for i in range(0, 20, 2)]
+    hot = [db.hot_write(partial(insert, i, "hot")) for i in range(0, 20, 2)]
     await asyncio.gather(*hot, *map(orm, range(1, 20, 2)))
-    assert await _stored(db) == {i: "hot" if i % 2 == 0 else "orm" for i in range(20)}
+    assert await stored(db) == {i: "hot" if i % 2 == 0 else "orm" for i in range(20)}
 
 
 def test_question_marks_become_numbered_parameters() -> None:
@@ -121,44 +92,33 @@ def test_question_marks_become_numbered_parameters() -> None:
 
 
 async def test_a_postgres_outage_fails_hot_writes_as_unavailable_until_it_is_back(postgres: StoppablePostgres) -> None:
-    db = Database(postgres.admin_url)
-    async with db.write() as conn:
-        await conn.execute(text("CREATE TABLE scratch (id INTEGER PRIMARY KEY, note VARCHAR(40) NOT NULL)"))
+    db = await scratch_database(postgres.admin_url)
     try:
-        assert await db.hot_write(partial(_insert, 1, "before")) == 1
+        assert await db.hot_write(partial(insert, 1, "before")) == 1
         postgres.halt()
         for i in range(2, 5):
             with pytest.raises(StoreUnavailable):
-                await db.hot_write(partial(_insert, i, "during"))
+                await db.hot_write(partial(insert, i, "during"))
         assert db.outage.in_outage
         postgres.resume()
 
         async def written() -> bool:
-            return await db.hot_write(partial(_insert, 5, "after")) == 5
+            return await db.hot_write(partial(insert, 5, "after")) == 5
 
         await eventually(written, timeout=20)
         assert not db.outage.in_outage
-        stored: dict[int, str] = {}
-        await eventually(lambda: _read_into(stored, db))  # the ORM pool's first read may meet a dead connection
-        assert stored == {1: "before", 5: "after"}
+        rows: dict[int, str] = {}
+        await eventually(lambda: _read_into(rows, db))  # the ORM pool's first read may meet a dead connection
+        assert rows == {1: "before", 5: "after"}
     finally:
         await db.close()
 
 
 async def test_an_orm_write_cancelled_while_waiting_its_turn_does_not_hold_up_hot_writes(tmp_path: Path) -> None:
-    db = Database(f"sqlite:///{tmp_path / 'turns.db'}")
-    async with db.write() as conn:
-        await conn.execute(text("CREATE TABLE scratch (id INTEGER PRIMARY KEY, note VARCHAR(40) NOT NULL)"))
+    db = await scratch_database(f"sqlite:///{tmp_path / 'turns.db'}")
     try:
-        running, release = threading.Event(), threading.Event()
-
-        def holding() -> Steps[int]:
-            running.set()
-            release.wait(10)
-            return (yield from _insert(1, "held"))
-
-        first = asyncio.create_task(db.hot_write(holding))
-        await asyncio.to_thread(running.wait, 10)
+        first = HeldWrite(db, 1, "held")
+        await first.started()
 
         async def orm_write() -> None:
             async with db.write() as conn:
@@ -167,12 +127,12 @@ async def test_an_orm_write_cancelled_while_waiting_its_turn_does_not_hold_up_ho
         waiting = asyncio.create_task(orm_write())
         await asyncio.sleep(0)  # it has queued its turn behind the held write
         waiting.cancel()
-        release.set()
-        assert await first == 1
-        assert await asyncio.wait_for(db.hot_write(partial(_insert, 3, "after")), 10) == 3
+        first.release()
+        assert await first.task == 1
+        assert await asyncio.wait_for(db.hot_write(partial(insert, 3, "after")), 10) == 3
         with pytest.raises(asyncio.CancelledError):
             await waiting
-        assert await _stored(db) == {1: "held", 3: "after"}
+        assert await stored(db) == {1: "held", 3: "after"}
     finally:
         await db.close()
 
@@ -182,30 +142,21 @@ async def test_steps_also_run_on_an_orm_connection(tmp_path: Path) -> None:
     try:
         async with db.write() as conn:
             await conn.execute(text("CREATE TABLE scratch (id INTEGER PRIMARY KEY, note VARCHAR(40) NOT NULL)"))
-            assert await run_on_sqlalchemy(conn, _insert(3, "through the ORM connection")) == 3
-        assert await _stored(db) == {3: "through the ORM connection"}
+            assert await run_on_sqlalchemy(conn, insert(3, "through the ORM connection")) == 3
+        assert await stored(db) == {3: "through the ORM connection"}
     finally:
         await db.close()
 
 
 async def test_a_write_arriving_while_the_writer_closes_is_refused_not_left_waiting(tmp_path: Path) -> None:
-    db = Database(f"sqlite:///{tmp_path / 'closing.db'}")
-    async with db.write() as conn:
-        await conn.execute(text("CREATE TABLE scratch (id INTEGER PRIMARY KEY, note VARCHAR(40) NOT NULL)"))
-    running, release = threading.Event(), threading.Event()
-
-    def holding() -> Steps[int]:
-        running.set()
-        release.wait(10)
-        return (yield from _insert(1, "held"))
-
-    first = asyncio.create_task(db.hot_write(holding))
-    await asyncio.to_thread(running.wait, 10)
+    db = await scratch_database(f"sqlite:///{tmp_path / 'closing.db'}")
+    first = HeldWrite(db, 1, "held")
+    await first.started()
     closing = asyncio.create_task(db.close())
     await asyncio.sleep(0)  # close() has asked the thread to stop and waits for it
     try:
         with pytest.raises(StoreUnavailable):
-            await asyncio.wait_for(db.hot_write(partial(_insert, 2, "too late")), 20)
+            await asyncio.wait_for(db.hot_write(partial(insert, 2, "too late")), 20)
 
         async def orm_write() -> None:
             async with db.write() as conn:
@@ -214,12 +165,12 @@ async def test_a_write_arriving_while_the_writer_closes_is_refused_not_left_wait
         with pytest.raises(StoreUnavailable):
             await asyncio.wait_for(orm_write(), 20)
     finally:
-        release.set()
-        assert await first == 1
+        first.release()
+        assert await first.task == 1
         await closing
     reopened = Database(f"sqlite:///{tmp_path / 'closing.db'}")
     try:
-        assert await _stored(reopened) == {1: "held"}
+        assert await stored(reopened) == {1: "held"}
     finally:
         await reopened.close()
 
@@ -241,12 +192,12 @@ async def test_writes_queued_when_the_writer_thread_dies_are_answered_and_a_new_
         def dying() -> Steps[int]:
             running.set()
             release.wait(10)
-            yield from _insert(1, "never kept")
+            yield from insert(1, "never kept")
             raise Halt
 
         first = asyncio.create_task(db.hot_write(dying))
         await asyncio.to_thread(running.wait, 10)
-        queued = asyncio.create_task(db.hot_write(partial(_insert, 2, "queued behind")))
+        queued = asyncio.create_task(db.hot_write(partial(insert, 2, "queued behind")))
 
         async def orm_write() -> None:
             async with db.write() as conn:
@@ -261,7 +212,7 @@ async def test_writes_queued_when_the_writer_thread_dies_are_answered_and_a_new_
             await asyncio.wait_for(queued, 20)
         with pytest.raises(StoreUnavailable):
             await asyncio.wait_for(turn, 20)
-        assert await asyncio.wait_for(db.hot_write(partial(_insert, 4, "after")), 20) == 4
-        assert await _stored(db) == {4: "after"}
+        assert await asyncio.wait_for(db.hot_write(partial(insert, 4, "after")), 20) == 4
+        assert await stored(db) == {4: "after"}
     finally:
         await db.close()

@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from pathlib import Path
 
 from sqlalchemy import text
 
-from server.store.database import Database
 from server.store.hot import Steps
 from server.store.outage import StoreUnavailable
-
-
-def _insert(row_id: int, note: str) -> Steps[int]:
-    rows = yield ("INSERT INTO scratch (id, note) VALUES (?, ?) RETURNING id", (row_id, note))
-    returned: int = rows[0][0]
-    return returned
+from tests.server.store.scratch import HeldWrite, insert, scratch_database
 
 
 def _filling_the_disk() -> Steps[int]:
@@ -31,32 +24,22 @@ def _filling_the_disk() -> Steps[int]:
 
 def _with_room_again(row_id: int) -> Steps[int]:
     yield ("PRAGMA max_page_count = 1073741823", ())
-    return (yield from _insert(row_id, "after"))
+    return (yield from insert(row_id, "after"))
 
 
 async def test_a_full_disk_inside_a_batch_fails_every_write_in_it_as_unavailable(tmp_path: Path) -> None:
-    db = Database(f"sqlite:///{tmp_path / 'full.db'}")
-    async with db.write() as conn:
-        await conn.execute(text("CREATE TABLE scratch (id INTEGER PRIMARY KEY, note TEXT NOT NULL)"))
+    db = await scratch_database(f"sqlite:///{tmp_path / 'full.db'}")
     try:
-        running, release = threading.Event(), threading.Event()
-
-        def holding() -> Steps[int]:
-            # Keeps the writer thread busy until the batch below has been queued behind it.
-            running.set()
-            release.wait(10)
-            return (yield from _insert(0, "first"))
-
-        first = asyncio.create_task(db.hot_write(holding))
-        await asyncio.to_thread(running.wait, 10)
+        first = HeldWrite(db, 0, "first")  # the batch below is queued behind it
+        await first.started()
         batch = [
-            asyncio.create_task(db.hot_write(lambda: _insert(1, "before"))),
+            asyncio.create_task(db.hot_write(lambda: insert(1, "before"))),
             asyncio.create_task(db.hot_write(_filling_the_disk)),
-            asyncio.create_task(db.hot_write(lambda: _insert(2, "behind"))),
+            asyncio.create_task(db.hot_write(lambda: insert(2, "behind"))),
         ]
         await asyncio.sleep(0)  # every write of the batch is queued
-        release.set()
-        assert await first == 0
+        first.release()
+        assert await first.task == 0
         outcomes = await asyncio.gather(*batch, return_exceptions=True)
         assert all(isinstance(o, StoreUnavailable) for o in outcomes), outcomes
         assert db.outage.in_outage
