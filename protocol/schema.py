@@ -11,6 +11,7 @@ Times are ``format: date-time``.
 
 from __future__ import annotations
 
+import inspect
 from datetime import UTC, datetime
 from typing import Any
 
@@ -86,17 +87,32 @@ def frames_schema() -> dict[str, Any]:
     }
 
 
+_PROSE_KEYWORDS = frozenset({"title", "description"})
+"""Keywords whose text msgspec takes from docstrings."""
+
+
 def _strict(node: Any) -> Any:
-    """Drop OpenAPI-only keywords and make tagged unions ``oneOf``."""
+    """Drop OpenAPI-only keywords, make tagged unions ``oneOf`` and tidy docstring prose."""
     if isinstance(node, list):
         return [_strict(item) for item in node]
     if not isinstance(node, dict):
         return node
     tagged = "discriminator" in node
-    out = {key: _strict(value) for key, value in node.items() if key != "discriminator"}
+    out = {
+        key: tidy_prose(value) if key in _PROSE_KEYWORDS and isinstance(value, str) else _strict(value)
+        for key, value in node.items()
+        if key != "discriminator"
+    }
     if tagged and "anyOf" in out:
         out["oneOf"] = out.pop("anyOf")
     return out
+
+
+def tidy_prose(text: str) -> str:
+    """A docstring's text as published: common indentation and surrounding blank lines
+    removed. msgspec 0.22 dedents docstrings and 0.23 keeps their indentation; the
+    published schema must not depend on which one is installed."""
+    return inspect.cleandoc(text)
 
 
 def frames_schema_json() -> str:

@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 
 from protocol.codec import encode
-from protocol.schema import frames_schema, frames_schema_json
+from protocol.schema import frames_schema, frames_schema_json, tidy_prose
 from tests.protocol.test_codec import DEVICE_FRAMES, SERVER_FRAMES
 
 COMMITTED = Path(__file__).parents[2] / "docs" / "frames.schema.json"
@@ -80,3 +80,23 @@ def test_times_are_emitted_with_exactly_milliseconds() -> None:
     for frame in SERVER_FRAMES:
         for found in times.findall(encode(frame)):
             assert re.fullmatch(rb'"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"', found), found
+
+
+def test_docstring_prose_is_published_without_its_indentation() -> None:
+    indented = "A retried mutation.\n\n    It answers ``duplicate``\n    with the first status.\n    "
+    assert tidy_prose(indented) == "A retried mutation.\n\nIt answers ``duplicate``\nwith the first status."
+
+
+def test_no_description_in_the_schema_keeps_a_docstring_indentation() -> None:
+    def prose(node: Any) -> list[str]:
+        if isinstance(node, list):
+            return [text for item in node for text in prose(item)]
+        if not isinstance(node, dict):
+            return []
+        own = [v for k, v in node.items() if k in ("title", "description") and isinstance(v, str)]
+        return own + [text for k, v in node.items() if k not in ("title", "description") for text in prose(v)]
+
+    texts = prose(frames_schema())
+    assert texts, "the schema has descriptions"
+    indented = [text for text in texts if any(line.startswith((" ", "\t")) for line in text.splitlines())]
+    assert indented == []
