@@ -34,7 +34,7 @@ from client_sdk.backoff import Backoff
 from client_sdk.errors import CleanSyncRefused, DeviceStopped, RequestFailed
 from client_sdk.link import Link, http_base
 from client_sdk.local_store import LocalStore
-from protocol import MAX_MUTATIONS_PER_SYNC, PROTOCOL_VERSION
+from protocol import MAX_CHANGES_PER_PAGE, MAX_MUTATIONS_PER_SYNC, PROTOCOL_VERSION
 from protocol.device_session import (
     ApplyChange,
     ChangeArrived,
@@ -137,6 +137,8 @@ class Device:
         self.sync_retry = Backoff(base_s=SYNC_RETRY_BASE_S, cap_s=SYNC_RETRY_CAP_S)
         """Delays between background syncs that failed in a row; reset by one that succeeds."""
         self._pause: Callable[[float], Awaitable[None]] = asyncio.sleep
+        self._unreported: dict[str, Ack] = {}
+        """The last ack per feed that no socket carried: sent when the sync applying it ends."""
 
     # ------------------------------------------------------------ lifecycle
 
@@ -266,8 +268,27 @@ class Device:
             listener(change)
 
     async def _ack(self, feed: str, epoch: int, seq: int) -> None:
-        if self.acking:
-            await self.link.send(Ack(feed=feed, epoch=epoch, seq=seq))
+        """Ack on the socket; with no socket up, keep it for the end of the sync (:meth:`_report_acks`)."""
+        if not self.acking:
+            return
+        ack = Ack(feed=feed, epoch=epoch, seq=seq)
+        if not await self.link.send(ack):
+            self._unreported[feed] = ack
+
+    def _reported(self, positions: list[FeedPosition]) -> None:
+        """A request carrying ``positions`` was answered: the acks they cover are reported."""
+        sent = {(p.feed, p.epoch): p.seq for p in positions}
+        self._unreported = {
+            feed: ack for feed, ack in self._unreported.items() if sent.get((feed, ack.epoch), -1) < ack.seq
+        }
+
+    async def _report_acks(self, timeout: float) -> None:
+        """Acknowledge what the last answer of a sync brought that no socket carried: over
+        HTTP, the device MUST report its new positions after applying (docs/protocol.md 8)."""
+        for ack in list(self._unreported.values()):
+            await self.link.acknowledge(ack, timeout)
+            if self._unreported.get(ack.feed) is ack:
+                del self._unreported[ack.feed]
 
     # ------------------------------------------------------------ background work
 
@@ -323,26 +344,36 @@ class Device:
 
     # ------------------------------------------------------------ standard sync
 
-    async def sync(self, timeout: float = 30.0, upload: bool = True) -> SyncSummary:
-        """Standard sync: upload the outbox, then download every change since our positions.
+    async def sync(
+        self, timeout: float = 30.0, upload: bool = True, page_size: int = MAX_CHANGES_PER_PAGE
+    ) -> SyncSummary:
+        """Standard sync: upload the outbox, then download every change since our positions,
+        at most ``page_size`` changes per request.
 
-        Repeats while the server says ``more`` or mutations remain. Safe to retry after
-        any interruption: uploads are idempotent and positions only move with data.
+        Repeats while the server says ``more`` or mutations remain; each request's
+        positions acknowledge the previous answer, and the last answer is acknowledged
+        with ``ack`` (over HTTP when no socket is up). Safe to retry after any
+        interruption: uploads are idempotent and positions only move with data.
         """
         summary = SyncSummary()
         async with self._sync_lock:
             while True:
                 mutations = self.store.pending(MAX_MUTATIONS_PER_SYNC) if upload else []
                 request = SyncRequest(
-                    request_id=str(uuid.uuid4()), mutations=mutations, positions=self.store.positions()
+                    request_id=str(uuid.uuid4()),
+                    mutations=mutations,
+                    positions=self.store.positions(),
+                    page_size=page_size,
                 )
                 response = await self.link.request(request, timeout)
                 assert isinstance(response, SyncResponse)
+                self._reported(request.positions)
                 self.store.record_results(response.results)
                 summary.uploaded += len(response.results)
                 summary.results.extend(response.results)
                 summary.applied += await self._apply_response(response)
                 if not response.more and len(mutations) < MAX_MUTATIONS_PER_SYNC:
+                    await self._report_acks(timeout)
                     return summary
 
     async def _apply_response(self, response: SyncResponse) -> int:

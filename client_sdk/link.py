@@ -21,6 +21,7 @@ from protocol.codec import decode_server_frame, encode
 from protocol.device_session import FramePeek, peek
 from protocol.errors import CloseCode, ErrorCode, ProtocolError, reconnect_after_s, retry_hint_s, should_reconnect
 from protocol.frames import (
+    Ack,
     CleanSyncRequest,
     CleanSyncResponse,
     Error,
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 Request = SyncRequest | CleanSyncRequest
 Response = SyncResponse | CleanSyncResponse
 _HTTP_PATHS = {SyncRequest: "/api/v1/device/sync", CleanSyncRequest: "/api/v1/device/clean-sync"}
+ACK_PATH = "/api/v1/device/ack"
 _error_body = msgspec.json.Decoder(dict[str, Error])
 DRAIN_JITTER_S = 0.25
 """Added at random to a draining node's ``reconnect_after_ms``."""
@@ -221,23 +223,35 @@ class Link:
         finally:
             self._clean_requests.discard(frame.request_id)
 
-    async def _over_http(self, frame: Request, timeout: float) -> Response:
+    async def acknowledge(self, ack: Ack, timeout: float = 30.0) -> None:
+        """Report an applied position: an ``ack`` frame on the socket when it is up, else
+        ``POST /api/v1/device/ack`` (docs/protocol.md, section 8). Raises like a request."""
+        if await self.send(ack):
+            return
+        await self._post(ACK_PATH, encode(ack), None, timeout)
+
+    async def _post(self, path: str, body: bytes, request_id: str | None, timeout: float) -> httpx.Response:
+        """POST a body with the device token; a non-2xx answer raises :class:`RequestFailed`."""
         if self._http is None:
             self._http = httpx.AsyncClient(
                 base_url=self.http_url, headers={"authorization": f"Bearer {self.token}"}, timeout=timeout
             )
         try:
-            reply = await self._http.post(_HTTP_PATHS[type(frame)], content=encode(frame))
+            reply = await self._http.post(path, content=body)
         except httpx.HTTPError as exc:
             raise ConnectionError(f"HTTP request failed: {exc}") from exc
-        if reply.status_code != 200:
+        if not reply.is_success:
             try:
                 error = _error_body.decode(reply.content)["error"]
             except (msgspec.DecodeError, msgspec.ValidationError, KeyError):
                 error = Error(code=ErrorCode.INTERNAL_ERROR, message=f"HTTP {reply.status_code}")
             if reply.status_code == 401:
                 self.stopped_by = DeviceStopped(4101 if error.code == "revoked" else 4100, error.message)
-            raise RequestFailed(Error(code=error.code, message=error.message, request_id=frame.request_id))
+            raise RequestFailed(Error(code=error.code, message=error.message, request_id=request_id))
+        return reply
+
+    async def _over_http(self, frame: Request, timeout: float) -> Response:
+        reply = await self._post(_HTTP_PATHS[type(frame)], encode(frame), frame.request_id, timeout)
         try:
             if isinstance(frame, SyncRequest):
                 return msgspec.json.decode(reply.content, type=SyncResponse)

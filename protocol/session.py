@@ -24,6 +24,7 @@ import msgspec
 
 from protocol.errors import CloseCode, ErrorCode, ProtocolError
 from protocol.frames import FeedAction, FeedPosition
+from protocol.tracker import check_ack
 
 
 class Frozen(msgspec.Struct, frozen=True, kw_only=True):
@@ -381,17 +382,10 @@ class ServerFeedSession:
         state = self._feeds.get(event.feed)
         if state is None:
             raise ProtocolError(ErrorCode.UNKNOWN_FEED, f"feed {event.feed} is not on this device")
-        if event.epoch != state.epoch:
-            raise ProtocolError(
-                ErrorCode.STALE_EPOCH, f"feed {event.feed} is in epoch {state.epoch}, not {event.epoch}"
-            )
-        if event.seq > state.heads_seen:
-            raise ProtocolError(
-                ErrorCode.POSITION_AHEAD, f"ack {event.seq} is ahead of feed {event.feed} head {state.heads_seen}"
-            )
-        state.acked = max(state.acked, event.seq)
         reported = FeedPosition(feed=event.feed, epoch=event.epoch, seq=event.seq)
         head = FeedPosition(feed=event.feed, epoch=state.epoch, seq=state.heads_seen)
+        check_ack(reported, head)
+        state.acked = max(state.acked, event.seq)
         return [RecordAck(reported=reported, head=head)]
 
     # ------------------------------------------------------------ helpers

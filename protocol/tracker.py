@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from protocol.errors import ErrorCode, ProtocolError
 from protocol.frames import FeedPosition
 
 
@@ -109,6 +110,17 @@ def proven_ack(reported: FeedPosition, head: FeedPosition) -> FeedPosition | Non
     if not 0 < reported.seq <= head.seq:
         return None
     return reported
+
+
+def check_ack(ack: FeedPosition, head: FeedPosition) -> None:
+    """Refuse an ``ack`` frame that cannot be one (docs/protocol.md 5.1, ``ack``), on any
+    transport: raise ``stale_epoch`` when it is not in the feed's current epoch, and
+    ``position_ahead`` when it is beyond ``head`` (the head announced on the socket, or
+    the stored head over HTTP)."""
+    if ack.epoch != head.epoch:
+        raise ProtocolError(ErrorCode.STALE_EPOCH, f"feed {ack.feed} is in epoch {head.epoch}, not {ack.epoch}")
+    if ack.seq > head.seq:
+        raise ProtocolError(ErrorCode.POSITION_AHEAD, f"ack {ack.seq} is ahead of feed {ack.feed} head {head.seq}")
 
 
 class FeedTracker:

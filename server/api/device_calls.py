@@ -1,4 +1,5 @@
-"""Endpoints the device app itself calls over HTTP: enrolment and the sync fallback."""
+"""Endpoints the device app itself calls over HTTP: enrolment and the sync fallback
+(standard sync, its acknowledgement, clean sync)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from protocol.errors import ProtocolError
-from protocol.frames import CleanSyncRequest, SyncRequest
+from protocol.frames import Ack, CleanSyncRequest, SyncRequest
 from server.api.http import client_address, device_of, handles_errors, json_response, node_of, read_body
 
 
@@ -42,9 +43,23 @@ async def device_sync(request: Request) -> Response:
     return json_response(await node_of(request).sync.standard_sync(device, body))
 
 
+@handles_errors
+async def device_ack(request: Request) -> Response:
+    """``POST /api/v1/device/ack``: an ``ack`` body, sent after applying a sync answer; 204."""
+    device = await device_of(request)
+    try:
+        body = await read_body(request, Ack)
+    except ProtocolError as exc:
+        node_of(request).activity.record_call(device.device_id, ok=False, error_code=exc.code)
+        raise
+    await node_of(request).sync.acknowledge(device, body)
+    return Response(status_code=204)
+
+
 routes = [
     Route("/api/v1/device/enrol", enrol, methods=["POST"]),
     Route("/api/v1/device/sync", device_sync, methods=["POST"]),
+    Route("/api/v1/device/ack", device_ack, methods=["POST"]),
 ]
 
 

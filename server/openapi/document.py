@@ -16,7 +16,15 @@ from typing import Any, Literal
 import msgspec
 
 from protocol.console import AlertView
-from protocol.frames import CleanSyncRequest, CleanSyncResponse, SyncRequest, SyncResponse, TenantPreferences, VisitView
+from protocol.frames import (
+    Ack,
+    CleanSyncRequest,
+    CleanSyncResponse,
+    SyncRequest,
+    SyncResponse,
+    TenantPreferences,
+    VisitView,
+)
 from server.api import alerts, device_calls, devices, directory, visits
 from server.openapi import shapes
 from server.services.preferences import PreferenceChange
@@ -39,6 +47,7 @@ class Operation:
     path: str
     summary: str
     answer: Any
+    """The answer's type; None for a call answered without a body (204)."""
     auth: Auth = "staff"
     body: Any = None
     status: int = 200
@@ -200,6 +209,16 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "POST",
+        "/api/v1/device/ack",
+        "Acknowledge what a sync answer brought (the socket's ack; 204, no body)",
+        None,
+        auth="device",
+        body=Ack,
+        status=204,
+        tag="device",
+    ),
+    Operation(
+        "POST",
         "/api/v1/device/clean-sync",
         "One clean-sync page over HTTP (the socket's clean_sync_request)",
         CleanSyncResponse,
@@ -233,6 +252,13 @@ def _json(schema: dict[str, Any]) -> dict[str, Any]:
     return {"application/json": {"schema": schema}}
 
 
+def _success(operation: Operation, schema_of: dict[Any, dict[str, Any]]) -> dict[str, Any]:
+    """The success response: its body's schema, or none for an answer without a body (204)."""
+    if operation.answer is None:
+        return {"description": "success, no body"}
+    return {"description": "success", "content": _json(schema_of[operation.answer])}
+
+
 @cache
 def document() -> dict[str, Any]:
     """The OpenAPI 3.1 document of the REST API (built once)."""
@@ -253,10 +279,7 @@ def document() -> dict[str, Any]:
             "summary": operation.summary,
             "tags": [operation.tag],
             "parameters": _parameters(operation),
-            "responses": {
-                str(operation.status): {"description": "success", "content": _json(schema_of[operation.answer])},
-                "default": error,
-            },
+            "responses": {str(operation.status): _success(operation, schema_of), "default": error},
         }
         if operation.path == "/api/v1/reports/devices":
             entry["responses"]["200"]["content"]["text/csv"] = {"schema": {"type": "string"}}

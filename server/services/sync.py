@@ -1,7 +1,8 @@
 """Standard sync: upload pending mutations, then download changes since the positions.
 
 One handler, two transports: the WebSocket session and the HTTP endpoint both call
-:meth:`SyncService.standard_sync`.
+:meth:`SyncService.standard_sync`. A device without a socket reports what it applied from
+the last answer with :meth:`SyncService.acknowledge` (the socket's ``ack`` over HTTP).
 """
 
 from __future__ import annotations
@@ -10,13 +11,15 @@ import msgspec
 
 from protocol import MAX_CHANGES_PER_PAGE, MAX_MUTATIONS_PER_SYNC
 from protocol.errors import ErrorCode, ProtocolError
-from protocol.frames import Change, FeedPosition, SyncRequest, SyncResponse
+from protocol.frames import Ack, Change, FeedPosition, SyncRequest, SyncResponse
 from protocol.session import HeadRead, sync_start
+from protocol.tracker import check_ack
 from server.clock import Clock
 from server.services import feeds
 from server.services.activity import ActivityRecorder
 from server.services.identity import DeviceIdentity
 from server.services.mutations import apply_mutations
+from server.services.upload_quota import UploadQuota
 from server.store.database import Database
 from server.tunables import SYNC_RESPONSE_CHANGE_BYTES as RESPONSE_CHANGE_BYTES
 
@@ -24,10 +27,13 @@ _change_decoder = msgspec.json.Decoder(Change)
 
 
 class SyncService:
-    def __init__(self, db: Database, clock: Clock, activity: ActivityRecorder) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, activity: ActivityRecorder, upload_quota: UploadQuota | None = None
+    ) -> None:
         self.db = db
         self.clock = clock
         self.activity = activity
+        self.upload_quota = upload_quota or UploadQuota(0)
 
     async def standard_sync(self, device: DeviceIdentity, request: SyncRequest) -> SyncResponse:
         """Run one standard sync; bookkeeping records success or the error code."""
@@ -38,6 +44,24 @@ class SyncService:
             raise
         self.activity.record_call(device.device_id, ok=True, synced=not response.more)
         return response
+
+    async def acknowledge(self, device: DeviceIdentity, ack: Ack) -> None:
+        """Record an ``ack`` sent over HTTP, by the socket's rules against the stored head:
+        refused (nothing recorded) for a feed not on the device, another epoch or a seq
+        beyond the head; an older seq than the one recorded moves nothing back."""
+        try:
+            if ack.feed not in device.carers:
+                raise ProtocolError(ErrorCode.UNKNOWN_FEED, f"feed {ack.feed} is not on this device")
+            async with self.db.read() as conn:
+                head = (await feeds.heads(conn, [ack.feed]))[ack.feed]
+            reported = FeedPosition(feed=ack.feed, epoch=ack.epoch, seq=ack.seq)
+            at_head = FeedPosition(feed=ack.feed, epoch=head.epoch, seq=head.seq)
+            check_ack(reported, at_head)
+        except ProtocolError as exc:
+            self.activity.record_call(device.device_id, ok=False, error_code=exc.code)
+            raise
+        self.activity.record_position(device.device_id, reported, at_head)
+        self.activity.record_call(device.device_id, ok=True)
 
     async def _run(self, device: DeviceIdentity, request: SyncRequest) -> SyncResponse:
         if len(request.mutations) > MAX_MUTATIONS_PER_SYNC:
@@ -56,8 +80,12 @@ class SyncService:
             )
         results = []
         if request.mutations:
+            now = self.clock.now_ms()
+            self.upload_quota.refuse_if_spent(device.device_id, now, request.request_id)
             async with self.db.write() as conn:
-                results = await apply_mutations(conn, device, request.mutations, self.clock.now_ms())
+                results = await apply_mutations(
+                    conn, device, request.mutations, now, self.upload_quota, request.request_id
+                )
         budget = min(request.page_size, MAX_CHANGES_PER_PAGE)
         bytes_left = RESPONSE_CHANGE_BYTES
         changes: list[Change] = []
