@@ -25,7 +25,7 @@ from server.services.rota import RotaService
 from server.services.staff_auth import StaffAuth
 from server.services.sync import SyncService
 from server.services.tenant_prefs import PreferencesCache
-from server.services.throttle import ENROLMENT_PER_ADDRESS, AddressThrottle
+from server.services.throttle import ENROLMENT_PER_ADDRESS, AddressThrottle, StoreBounds
 from server.settings import Settings
 from server.startup import StartupError, check_database, redacted
 from server.store.database import Database
@@ -69,6 +69,7 @@ class Node:
         presence = Presence(db, clock, node_id, settings.ack_flush_interval_s, bus)
         hub = Hub(db, bus, settings.heartbeat_interval_s, presence)
         detector = MismatchDetector(db, bus, clock)
+        throttle_bounds = StoreBounds(settings.rate_limit_max_keys, settings.rate_limit_max_bytes)
         activity = ActivityRecorder(db, clock, settings.ack_flush_interval_s, detector.resolve_covered, bus)
         node = cls(
             node_id=node_id,
@@ -87,9 +88,9 @@ class Node:
             sync=SyncService(db, clock, activity),
             clean_sync=CleanSyncService(db, clock, activity),
             mismatch=detector,
-            staff_auth=StaffAuth(db, clock, bus=bus),
+            staff_auth=StaffAuth(db, clock, bus=bus, throttle_bounds=throttle_bounds),
             preferences=PreferencesCache(clock),
-            enrolment_throttle=AddressThrottle(ENROLMENT_PER_ADDRESS, clock, "enrolment"),
+            enrolment_throttle=AddressThrottle(ENROLMENT_PER_ADDRESS, clock, "enrolment", throttle_bounds),
         )
         presence.draining = lambda: node.draining
         detector.available_from = presence.available_from

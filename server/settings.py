@@ -124,6 +124,15 @@ class Settings:
         16384,
         "concurrent connections (HTTP and WebSocket) per node; a new one beyond it gets 503 and is closed (0: no cap)",
     )
+    rate_limit_max_keys: int = setting(
+        50_000,
+        "keys (client addresses, logins) each sign-in and enrolment rate-limit store remembers, at most",
+    )
+    rate_limit_max_bytes: int = setting(
+        4 * 1024 * 1024,
+        "bytes of memory each sign-in and enrolment rate-limit store may use, at most (keys are kept as 16-byte "
+        "digests, so this bounds the number of keys too)",
+    )
     internal_networks: tuple[str, ...] = setting(
         ["127.0.0.0/8", "::1/128"],
         "comma-separated networks (CIDR) whose callers see node ids, session counts and failure reasons on "

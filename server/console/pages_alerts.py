@@ -15,7 +15,7 @@ from server.console.session import CSRF_COOKIE, SESSION_COOKIE, check_csrf, cook
 from server.console.templating import render
 from server.services import feeds
 from server.services.console_feed import visible_scopes
-from server.services.errors import Conflict, Forbidden, NotFound, Unauthorized
+from server.services.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from server.services.identity import Staff
 from server.services.mismatch.listing import AlertDesk, AlertFilter
 from server.services.throttle import TooManyAttempts
@@ -41,6 +41,8 @@ async def sign_in(request: Request) -> Response:
         return refused
     except Forbidden as exc:
         return render(request, "sign_in.html", status=403, message=exc.message, login=login, staff=None)
+    except InvalidInput as exc:  # a login or password longer than any: not shown back
+        return render(request, "sign_in.html", status=422, message=exc.message, login=None, staff=None)
     except Unauthorized:
         return render(request, "sign_in.html", status=401, message="Wrong login or password.", login=login, staff=None)
     response = RedirectResponse("/console/notifications", status_code=303)

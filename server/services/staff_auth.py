@@ -1,7 +1,8 @@
 """Office staff sign-in: passwords (argon2id) exchanged for expiring bearer tokens.
 
 Sign-in is throttled per client address and per login before any password work is done
-(:mod:`server.services.throttle`); hashing runs in worker threads, a few at a time, so a
+(:mod:`server.services.throttle`); a login or password over its length is refused before
+it is used as a key, counted against its address only. Hashing runs in worker threads, a few at a time, so a
 flood of sign-ins never stalls the event loop that pushes to phones. An unknown login
 costs the same hash as a known one. Logins are unique within a tenant only: a sign-in
 may name its tenant, and without one it succeeds when the password matches exactly one
@@ -22,7 +23,7 @@ from server.clock import Clock
 from server.passwords import hash_password, needs_rehash, verify_decoy, verify_password
 from server.services.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from server.services.staff_tokens import SIGN_IN_TOKEN_NAME, StaffTokens, insert_token, revoke_all
-from server.services.throttle import SignInThrottle
+from server.services.throttle import SignInThrottle, StoreBounds
 from server.store.database import Database
 from server.store.schema import users
 from server.tunables import STAFF_TOKEN_TTL_S
@@ -31,6 +32,9 @@ OFFICE_ROLES = ("admin", "coordinator")
 HASHING_AT_ONCE = 2
 """Password hashes computed at the same time on a node (each takes one core for ~50 ms)."""
 MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 1024
+MAX_LOGIN_LENGTH = 200
+"""Characters of a login (after trimming and lower-casing), when set and when signing in."""
 WRONG = "wrong login or password"
 
 
@@ -46,12 +50,19 @@ class SignedIn:
 
 
 class StaffAuth:
-    def __init__(self, db: Database, clock: Clock, ttl_s: int = STAFF_TOKEN_TTL_S, bus: Bus | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        ttl_s: int = STAFF_TOKEN_TTL_S,
+        bus: Bus | None = None,
+        throttle_bounds: StoreBounds | None = None,
+    ) -> None:
         self.db = db
         self.clock = clock
         self.ttl_s = ttl_s
         self.tokens = StaffTokens(db, clock, bus)
-        self.throttle = SignInThrottle(clock)
+        self.throttle = SignInThrottle(clock, throttle_bounds)
         self._hashing = asyncio.Semaphore(HASHING_AT_ONCE)
 
     async def _off_loop(self, work: Any, *args: str) -> Any:
@@ -64,11 +75,11 @@ class StaffAuth:
         leaves the intruder nothing."""
         if len(password) < MIN_PASSWORD_LENGTH:
             raise InvalidInput(f"a password has at least {MIN_PASSWORD_LENGTH} characters")
-        if len(password) > 1024:
-            raise InvalidInput("a password has at most 1024 characters")
+        if len(password) > MAX_PASSWORD_LENGTH:
+            raise InvalidInput(f"a password has at most {MAX_PASSWORD_LENGTH} characters")
         login = normal_login(login)
-        if not login or len(login) > 200:
-            raise InvalidInput("login must be 1 to 200 characters")
+        if not login or len(login) > MAX_LOGIN_LENGTH:
+            raise InvalidInput(f"login must be 1 to {MAX_LOGIN_LENGTH} characters")
         hashed = await self._off_loop(hash_password, password)
         async with self.db.write() as conn:
             row = (
@@ -95,10 +106,14 @@ class StaffAuth:
         """A fresh token for valid credentials; one vague error otherwise (no user probing).
 
         ``client`` is the caller's address (for the per-address limit); ``tenant_id``
-        picks the agency when the same login exists in several.
+        picks the agency when the same login exists in several. A login or password
+        longer than any that can be set is refused (422) before the login is a key.
         """
         login = normal_login(login)
-        self.throttle.admit(client, login)
+        refusal = over_length(login, password)
+        self.throttle.admit(client, None if refusal else login)
+        if refusal:
+            raise InvalidInput(refusal)
         query = select(users).where(users.c.login == login, users.c.role.in_(OFFICE_ROLES))
         if tenant_id is not None:
             query = query.where(users.c.tenant_id == tenant_id)
@@ -137,3 +152,12 @@ class StaffAuth:
 
 def normal_login(login: str) -> str:
     return login.strip().lower()
+
+
+def over_length(login: str, password: str) -> str | None:
+    """Why a sign-in's login or password cannot be anyone's (too long), or None."""
+    if len(login) > MAX_LOGIN_LENGTH:
+        return f"a login has at most {MAX_LOGIN_LENGTH} characters"
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return f"a password has at most {MAX_PASSWORD_LENGTH} characters"
+    return None

@@ -3,21 +3,43 @@
 Each limit is a sliding window: at most ``limit`` events per key within ``window_s``.
 Keys are a client address or a login. Counts live in this node's memory: behind a load
 balancer spreading one client over N nodes, that client gets up to N times the limit
-(docs/security.md). The number of keys held is bounded; the oldest are forgotten first.
+(docs/security.md).
+
+A store is bounded by its number of keys and by its bytes. Keys are kept as a 16-byte
+digest, never as given (a 200 KB login costs what a short one does), and each key's
+attempt times sit in one compact array, so the most a key can cost is known up front and
+the byte bound becomes a bound on keys. When the store is full, the key forgotten is,
+among the ``EVICTION_SAMPLE`` keys seen longest ago, the one holding the fewest attempts
+within its window (a key whose window has passed holds none and goes first). A key at its
+limit is therefore not flushed by a flood of fresh keys: it goes only once the keys seen
+right after it hold as many attempts as it does, so winning back one key's limit costs
+at least ``EVICTION_SAMPLE - 1`` full limits of counted attempts.
 """
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import itertools
 import math
-from collections import OrderedDict, deque
+import sys
+from array import array
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from server.clock import Clock
 from server.services.errors import ServiceError
 
 MAX_KEYS = 50_000
-"""Keys remembered per limit; beyond this the least recently seen key is dropped."""
+"""Keys remembered per limit, at most (the ``rate_limit_max_keys`` setting)."""
+MAX_BYTES = 4 * 1024 * 1024
+"""Bytes of memory per limit's store, at most (the ``rate_limit_max_bytes`` setting)."""
+EVICTION_SAMPLE = 16
+"""Keys seen longest ago that a full store compares to choose the one it forgets."""
+KEY_DIGEST_BYTES = 16
+ENTRY_OVERHEAD_BYTES = 192
+"""A key's share of the store's hash table and order links (measured up to ~170 bytes on
+CPython 3.11 as keys come and go)."""
 
 
 class TooManyAttempts(ServiceError):
@@ -37,6 +59,14 @@ class Limit:
     window_s: float
 
 
+@dataclass(frozen=True)
+class StoreBounds:
+    """How much one limit's store may hold: keys, and bytes of memory."""
+
+    max_keys: int = MAX_KEYS
+    max_bytes: int = MAX_BYTES
+
+
 SIGN_IN_PER_ADDRESS = Limit(30, 60.0)
 """Sign-in attempts (right or wrong) from one client address per minute."""
 SIGN_IN_FAILURES_PER_LOGIN = Limit(10, 15 * 60.0)
@@ -45,51 +75,80 @@ ENROLMENT_PER_ADDRESS = Limit(20, 60.0)
 """Failed enrolment-code attempts from one client address per minute."""
 
 
+def entry_bytes(limit: Limit) -> int:
+    """The most one key of ``limit`` costs: its digest, a full array of attempt times
+    (grown one append at a time to one over the limit, as the store grows it before
+    trimming) and its table overhead."""
+    times = array("q")
+    for _ in range(limit.limit + 1):
+        times.append(0)
+    return sys.getsizeof(bytes(KEY_DIGEST_BYTES)) + sys.getsizeof(times) + ENTRY_OVERHEAD_BYTES
+
+
 class SlidingWindow:
     """At most ``limit.limit`` events per key in any ``limit.window_s`` seconds."""
 
-    def __init__(self, limit: Limit, clock: Clock, max_keys: int = MAX_KEYS) -> None:
+    def __init__(self, limit: Limit, clock: Clock, max_keys: int = MAX_KEYS, max_bytes: int = MAX_BYTES) -> None:
         self.limit = limit
         self.clock = clock
-        self.max_keys = max_keys
-        self._events: OrderedDict[str, deque[int]] = OrderedDict()
+        self.capacity = max(1, min(max_keys, max_bytes // entry_bytes(limit)))
+        """Keys held at most: the count bound, or fewer when the byte bound says so."""
+        self._events: OrderedDict[bytes, array[int]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._events)
 
     def retry_after_s(self, key: str) -> int:
         """0 when another event is allowed now, else the whole seconds until it is."""
-        events = self._current(key)
+        events = self._current(_digest(key))
         if events is None or len(events) < self.limit.limit:
             return 0
         wait_ms = events[0] + self.limit.window_s * 1000 - self.clock.now_ms()
         return max(1, math.ceil(wait_ms / 1000))
 
     def record(self, key: str) -> None:
-        events = self._current(key)
+        digest = _digest(key)
+        events = self._current(digest)
         if events is None:
-            events = self._events[key] = deque()
-            while len(self._events) > self.max_keys:
-                self._events.popitem(last=False)
-        self._events.move_to_end(key)
+            if len(self._events) >= self.capacity:
+                self._forget_least_held()
+            events = self._events[digest] = array("q")
+        self._events.move_to_end(digest)
         events.append(self.clock.now_ms())
-        while len(events) > self.limit.limit:
-            events.popleft()
+        if len(events) > self.limit.limit:
+            del events[0]
 
     def clear(self, key: str) -> None:
-        self._events.pop(key, None)
+        self._events.pop(_digest(key), None)
 
     def forget_one(self, key: str) -> None:
         """Take back the latest event of ``key`` (an attempt that turned out legitimate)."""
-        events = self._events.get(key)
+        events = self._events.get(_digest(key))
         if events:
             events.pop()
 
-    def _current(self, key: str) -> deque[int] | None:
-        events = self._events.get(key)
+    def _forget_least_held(self) -> None:
+        """Forget, among the keys seen longest ago, the one with the fewest live attempts."""
+        sample = list(itertools.islice(self._events, EVICTION_SAMPLE))
+        held = [(len(self._current(digest) or ()), index) for index, digest in enumerate(sample)]
+        _, index = min(held)
+        del self._events[sample[index]]
+
+    def _current(self, digest: bytes) -> array[int] | None:
+        events = self._events.get(digest)
         if events is None:
             return None
         horizon = self.clock.now_ms() - self.limit.window_s * 1000
-        while events and events[0] <= horizon:
-            events.popleft()
+        expired = 0
+        while expired < len(events) and events[expired] <= horizon:
+            expired += 1
+        if expired:
+            del events[:expired]
         return events
+
+
+def _digest(key: str) -> bytes:
+    return hashlib.blake2b(key.encode(errors="surrogatepass"), digest_size=KEY_DIGEST_BYTES).digest()
 
 
 def address_key(address: str) -> str:
@@ -114,18 +173,25 @@ class SignInThrottle:
     correct sign-in clears the login's count.
     """
 
-    def __init__(self, clock: Clock) -> None:
-        self.by_address = SlidingWindow(SIGN_IN_PER_ADDRESS, clock)
-        self.by_login = SlidingWindow(SIGN_IN_FAILURES_PER_LOGIN, clock)
+    def __init__(self, clock: Clock, bounds: StoreBounds | None = None) -> None:
+        bounds = bounds or StoreBounds()
+        self.by_address = SlidingWindow(SIGN_IN_PER_ADDRESS, clock, bounds.max_keys, bounds.max_bytes)
+        self.by_login = SlidingWindow(SIGN_IN_FAILURES_PER_LOGIN, clock, bounds.max_keys, bounds.max_bytes)
 
-    def admit(self, address: str, login: str) -> None:
-        """Count an attempt, or refuse it (before any password work is done)."""
+    def admit(self, address: str, login: str | None) -> None:
+        """Count an attempt, or refuse it (before any password work is done).
+
+        ``login`` None: an attempt that will be refused for its form (a login or password
+        over its length), counted against its address only, so its login is never a key.
+        """
         address = address_key(address)
-        wait = max(self.by_address.retry_after_s(address), self.by_login.retry_after_s(login))
+        by_login = self.by_login.retry_after_s(login) if login is not None else 0
+        wait = max(self.by_address.retry_after_s(address), by_login)
         if wait:
             raise TooManyAttempts(f"too many sign-in attempts; try again in {wait} s", wait)
         self.by_address.record(address)
-        self.by_login.record(login)
+        if login is not None:
+            self.by_login.record(login)
 
     def succeeded(self, login: str) -> None:
         self.by_login.clear(login)
@@ -136,8 +202,9 @@ class AddressThrottle:
     is admitted (so a burst is limited like a trickle); a successful one is taken back,
     so an office enrolling many phones from one address is not held up."""
 
-    def __init__(self, limit: Limit, clock: Clock, what: str) -> None:
-        self.window = SlidingWindow(limit, clock)
+    def __init__(self, limit: Limit, clock: Clock, what: str, bounds: StoreBounds | None = None) -> None:
+        bounds = bounds or StoreBounds()
+        self.window = SlidingWindow(limit, clock, bounds.max_keys, bounds.max_bytes)
         self.what = what
 
     def admit(self, address: str) -> None:
