@@ -10,7 +10,8 @@ import msgspec
 from protocol import MAX_FRAME_BYTES
 from protocol.console import ConsoleEvent, ConsoleHello, ConsoleWelcome
 from protocol.errors import ErrorCode, ProtocolError
-from protocol.frames import AnyFrame, DeviceFrame, Error, Heartbeat, ServerFrame
+from protocol.frames import DeviceFrame, Error, Heartbeat, ServerFrame
+from protocol.time_text import fixed_width_times
 
 T = TypeVar("T")
 
@@ -36,52 +37,14 @@ class _RequestIdProbe(msgspec.Struct):
 _probe_decoder = msgspec.json.Decoder(_RequestIdProbe)
 
 
-def encode(frame: AnyFrame | msgspec.Struct) -> bytes:
-    """Encode a frame to its JSON bytes (UTF-8). Encode once, send the bytes to many.
+def encode(value: object) -> bytes:
+    """Encode a frame, or any body the server sends, to its JSON bytes (UTF-8). Encode
+    once, send the bytes to many.
 
-    Every time is written with exactly three fractional digits and ``Z``
-    (``2026-11-26T09:30:00.000Z``): msgspec writes none or six, and a fixed shape is what
-    strict ISO 8601 parsers (Swift's ``ISO8601DateFormatter``) need.
+    Every time is written in the one fixed-width form (:mod:`protocol.time_text`):
+    ``2026-11-26T09:30:00.000Z``.
     """
-    return _milliseconds(_encoder.encode(frame))
-
-
-def _milliseconds(raw: bytes) -> bytes:
-    """Rewrite each time msgspec wrote (``"…T12:00:00Z"`` or ``"…T12:00:00.123456Z"``, a
-    whole JSON string value) with three fractional digits. Plain byte scanning: several
-    times faster than a regular expression on this hot path."""
-    end = raw.find(b'Z"')
-    if end < 0:
-        return raw
-    out: list[bytes] = []
-    start = 0
-    while end >= 0:
-        if raw[end - 7 : end - 6] == b"." and _is_time(raw, end - 7, end - 27):
-            out.append(raw[start : end - 3])  # six digits: keep the milliseconds
-            start = end
-        elif _is_time(raw, end, end - 20):
-            out.append(raw[start:end])
-            out.append(b".000")
-            start = end
-        end = raw.find(b'Z"', end + 2)
-    if not out:
-        return raw
-    out.append(raw[start:])
-    return b"".join(out)
-
-
-def _is_time(raw: bytes, seconds_end: int, quote: int) -> bool:
-    """Whether ``raw[quote:seconds_end]`` is ``"YYYY-MM-DDTHH:MM:SS`` opening a JSON value."""
-    return (
-        quote > 0
-        and raw[quote : quote + 1] == b'"'
-        and raw[quote - 1 : quote] in (b":", b"[", b",")
-        and raw[quote + 11 : quote + 12] == b"T"
-        and raw[seconds_end - 3 : seconds_end - 2] == b":"
-        and raw[quote + 1 : quote + 5].isdigit()
-        and raw[seconds_end - 2 : seconds_end].isdigit()
-        and (raw[seconds_end : seconds_end + 1] != b"." or raw[seconds_end + 1 : seconds_end + 7].isdigit())
-    )
+    return fixed_width_times(_encoder.encode(value))
 
 
 def decode_device_frame(data: bytes | str) -> DeviceFrame:

@@ -1,5 +1,8 @@
 """Shared HTTP plumbing: JSON bodies via msgspec, bearer auth, uniform error bodies.
 
+Every JSON answer is encoded by :func:`protocol.codec.encode`, as frames are, so its
+times have the one fixed-width form (docs/protocol.md §1).
+
 Every error is ``{"error": {"code": ..., "message": ...}}`` with a matching status; a
 store outage is 503 ``unavailable`` with ``Retry-After``, never a plain-text 500.
 """
@@ -10,12 +13,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
 from protocol import MAX_FRAME_BYTES
-from protocol.codec import decode_as
+from protocol.codec import decode_as, encode
 from protocol.errors import ErrorCode, ProtocolError
 from server.node import Node
 from server.observability.logs import bind
@@ -29,11 +31,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Endpoint = Callable[[Request], Awaitable[Response]]
 
-_encoder = msgspec.json.Encoder()
-
 
 def json_response(content: Any, status: int = 200) -> Response:
-    return Response(_encoder.encode(content), status_code=status, media_type="application/json")
+    return Response(encode(content), status_code=status, media_type="application/json")
 
 
 def error_response(status: int, code: str, message: str) -> Response:

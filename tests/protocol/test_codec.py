@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from protocol import MAX_FRAME_BYTES, codec
+from protocol import MAX_FRAME_BYTES
 from protocol.codec import decode_device_frame, decode_server_frame, encode
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.frames import (
@@ -98,12 +98,12 @@ SERVER_FRAMES = [
 
 @pytest.mark.parametrize("frame", DEVICE_FRAMES, ids=lambda f: type(f).__name__)
 def test_device_frames_round_trip(frame: object) -> None:
-    assert decode_device_frame(encode(frame)) == frame  # type: ignore[arg-type]
+    assert decode_device_frame(encode(frame)) == frame
 
 
 @pytest.mark.parametrize("frame", SERVER_FRAMES, ids=lambda f: type(f).__name__)
 def test_server_frames_round_trip(frame: object) -> None:
-    assert decode_server_frame(encode(frame).decode()) == frame  # type: ignore[arg-type]
+    assert decode_server_frame(encode(frame).decode()) == frame
 
 
 def test_frames_are_tagged_by_type() -> None:
@@ -150,23 +150,3 @@ def test_oversize_frame_is_refused_before_parsing() -> None:
 def test_naive_times_are_accepted_only_with_offset_in_output() -> None:
     encoded = encode(Heartbeat(server_time=NOW))
     assert b"2026-11-26T09:30:00.000Z" in encoded
-
-
-@pytest.mark.parametrize(
-    ("raw", "expected"),
-    [
-        (b'{"t":"2026-01-01T00:00:00Z"}', b'{"t":"2026-01-01T00:00:00.000Z"}'),
-        (b'{"t":"2026-01-01T00:00:00.123456Z"}', b'{"t":"2026-01-01T00:00:00.123Z"}'),
-        (
-            b'{"t":["2026-01-01T00:00:00Z","2026-01-01T00:00:01Z"]}',
-            b'{"t":["2026-01-01T00:00:00.000Z","2026-01-01T00:00:01.000Z"]}',
-        ),
-        (b'{"a":"Z","b":"x:00Z"}', b'{"a":"Z","b":"x:00Z"}'),
-        (b'{"n":"say \\"2026-01-01T00:00:00Z"}', b'{"n":"say \\"2026-01-01T00:00:00Z"}'),
-        (b'{"n":"2026-01-01T00:00:00.12345xZ"}', b'{"n":"2026-01-01T00:00:00.12345xZ"}'),
-        (b'"2026-01-01T00:00:00Z"', b'"2026-01-01T00:00:00Z"'),
-        (b'{"type":"ack"}', b'{"type":"ack"}'),
-    ],
-)
-def test_times_are_rewritten_with_milliseconds_and_nothing_else_is(raw: bytes, expected: bytes) -> None:
-    assert codec._milliseconds(raw) == expected
