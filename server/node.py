@@ -145,6 +145,7 @@ class Node:
         await self.presence.register()
         self.presence.start()
         self.hub.start()
+        await self.effects.listen()
         self.effects.start()
         self.activity.start()
         for job in self.jobs:

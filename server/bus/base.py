@@ -11,14 +11,14 @@ import abc
 import enum
 from collections.abc import Awaitable, Callable
 
-from server.bus.channels import device_control_channel, feed_channel, staff_control_channel
+from server.bus.channels import device_effects_channel, feed_channel, staff_control_channel
 
 __all__ = [
     "Bus",
     "BusState",
     "Handler",
     "ReconnectHook",
-    "device_control_channel",
+    "device_effects_channel",
     "feed_channel",
     "staff_control_channel",
 ]

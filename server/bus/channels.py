@@ -8,7 +8,7 @@ pattern against every publish).
 | ``feed`` | carer id | feed envelopes (:mod:`server.bus.envelope`) of the carer's changes |
 | ``console`` | branch or tenant id | feed envelopes of office notifications |
 | ``tenant`` | tenant id | an encoded frame for every device of the tenant (``preferences``) |
-| ``device`` | device id | a control word for the device's socket (revoke, reconnect, resync) |
+| ``device-effects`` | ``all`` | every device effect (revoke, reconnect, resync), heard by every node |
 | ``staff`` | user id | a control word for a staff user's console sockets |
 """
 
@@ -22,7 +22,7 @@ class ChannelKind(enum.StrEnum):
     FEED = "feed"
     CONSOLE = "console"
     TENANT = "tenant"
-    DEVICE = "device"
+    DEVICE_EFFECTS = "device-effects"
     STAFF = "staff"
 
 
@@ -60,8 +60,11 @@ def tenant_channel(tenant_id: str) -> str:
     return name(ChannelKind.TENANT, tenant_id)
 
 
-def device_control_channel(device_id: str) -> str:
-    return name(ChannelKind.DEVICE, device_id)
+def device_effects_channel() -> str:
+    """One channel for the whole cluster: a node must hear an effect for a device it does
+    not hold a socket of, since it may hold the device's identity (and the device may
+    reconnect to it at once)."""
+    return name(ChannelKind.DEVICE_EFFECTS, "all")
 
 
 def staff_control_channel(user_id: str) -> str:

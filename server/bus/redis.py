@@ -1,6 +1,6 @@
 """The Redis pub/sub bus: one subscriber connection per node, batched (un)subscribes.
 
-- Channels are exact names (``feed:<carer>``, ``device:<id>``); no pattern subscriptions,
+- Channels are exact names (``feed:<carer>``, ``staff:<user>``); no pattern subscriptions,
   since Redis matches every pattern against every publish.
 - ``subscribe``/``unsubscribe`` calls made while a batch is in flight are coalesced into
   the next SUBSCRIBE/UNSUBSCRIBE command, so a reconnect storm of thousands of devices

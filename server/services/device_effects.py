@@ -4,8 +4,10 @@ Deactivating, deleting, revoking or rotating a device closes its socket for good
 (``revoke``); changing its carers makes it reconnect to follow the new feeds
 (``reconnect``); an office demand asks it for a clean sync (``resync``). The service that
 makes the change writes the effect in the same transaction (:func:`record`), so no
-entry point can forget it, then rings the device's control channel on the bus
-(:func:`announce`) as the fast path.
+entry point can forget it, then rings the cluster's device-effects channel on the bus
+(:func:`announce`) as the fast path: every node hears it, whether or not it holds the
+device's socket, since any node may hold the device's identity in its cache and the
+device may reconnect to it the next moment.
 
 The bus cannot be the only path: the CLI is another process, and with the embedded
 default (in-process bus) nothing it publishes reaches the server. So every node also
@@ -25,7 +27,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server import tunables
-from server.bus.base import Bus, device_control_channel
+from server.bus.base import Bus, device_effects_channel
 from server.ids import new_id
 from server.store.schema import device_effects
 
@@ -50,14 +52,14 @@ class Effect:
     created_at: int
 
     def encode(self) -> bytes:
-        """The bus payload on the device's control channel."""
-        return f"{self.kind}|{self.id}|{self.created_at}".encode()
+        """The bus payload on the device-effects channel."""
+        return f"{self.kind}|{self.id}|{self.created_at}|{self.device_id}".encode()
 
     @classmethod
-    def decode(cls, device_id: str, payload: bytes) -> Effect | None:
-        """Parse a control-channel payload; ``None`` if it is not an effect."""
+    def decode(cls, payload: bytes) -> Effect | None:
+        """Parse a device-effects payload; ``None`` if it is not an effect."""
         try:
-            kind, effect_id, created_at = payload.decode().split("|")
+            kind, effect_id, created_at, device_id = payload.decode().split("|")
             return cls(effect_id, device_id, EffectKind(kind), int(created_at))
         except ValueError:
             return None
@@ -73,11 +75,11 @@ async def record(conn: AsyncConnection, device_id: str, kind: EffectKind, now_ms
 
 
 async def announce(bus: Bus | None, effect: Effect) -> None:
-    """Ring the device's control channel (after commit). Best effort: the poll catches up."""
+    """Ring every node (after commit). Best effort: the poll catches up."""
     if bus is None:
         return
     try:
-        await bus.publish(device_control_channel(effect.device_id), effect.encode())
+        await bus.publish(device_effects_channel(), effect.encode())
     except Exception as exc:  # the store already holds the effect; polling delivers it
         log.info("effect %s for device %s not published (%s); nodes will poll it", effect.kind, effect.device_id, exc)
 

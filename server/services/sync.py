@@ -8,6 +8,8 @@ the last answer with :meth:`SyncService.acknowledge` (the socket's ``ack`` over 
 from __future__ import annotations
 
 import msgspec
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from protocol import MAX_CHANGES_PER_PAGE, MAX_MUTATIONS_PER_SYNC
 from protocol.errors import ErrorCode, ProtocolError
@@ -21,6 +23,7 @@ from server.services.identity import DeviceIdentity
 from server.services.mutations import apply_mutations
 from server.services.upload_quota import UploadQuota
 from server.store.database import Database
+from server.store.schema import devices
 from server.tunables import SYNC_RESPONSE_CHANGE_BYTES as RESPONSE_CHANGE_BYTES
 
 _change_decoder = msgspec.json.Decoder(Change)
@@ -94,6 +97,7 @@ class SyncService:
         more = False
         async with self.db.read() as conn:
             head_of = await feeds.heads(conn, list(device.carers))
+            demanded = await _resync_demanded(conn, device.device_id)
             for feed_id in device.carers:
                 head = head_of[feed_id]
                 position = positions.get(feed_id)
@@ -104,7 +108,7 @@ class SyncService:
                 start = sync_start(position, read)
                 if start.reset:
                     resets.append(feed_id)
-                if start.resync:
+                if start.resync or demanded:
                     resync.append(feed_id)
                 if not start.behind:
                     continue
@@ -131,3 +135,11 @@ class SyncService:
             resync=resync,
             more=more,
         )
+
+
+async def _resync_demanded(conn: AsyncConnection, device_id: str) -> bool:
+    """Whether the office asked the device for a clean sync it has not completed yet. Read
+    with every sync: a socket's identity was read at its hello, and the demand is cleared
+    by a clean sync without any effect (docs/protocol.md 4a)."""
+    query = select(devices.c.resync_requested_at).where(devices.c.id == device_id)
+    return (await conn.execute(query)).scalar() is not None

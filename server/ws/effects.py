@@ -1,7 +1,8 @@
 """Applies device effects (``server/services/device_effects.py``) to the sockets this node holds.
 
 Effects arrive twice: on the bus (fast, when the process that made the change shares a
-bus with this node) and from the store, polled every ``POLL_INTERVAL_S`` (always). Each
+bus with this node: every node listens to the one device-effects channel, whatever
+sockets it holds) and from the store, polled every ``POLL_INTERVAL_S`` (always). Each
 is applied once per socket. An effect applies only to a socket that was opened before the
 effect was made: a device that reconnects after being told to, on this node or another,
 is not closed again by a late copy of the same effect. One that replaced the socket the
@@ -21,6 +22,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from protocol.errors import CloseCode, ErrorCode
+from server.bus.base import device_effects_channel
 from server.clock import Clock
 from server.periodic import Periodic
 from server.services import device_effects
@@ -60,10 +62,14 @@ class EffectRelay(Periodic):
         self._seen: dict[str, int] = {}
         """Effect id -> created_at, for effects whose identities were dropped here."""
         self._polled_at: int | None = None
-        hub.on_device_control = self.on_bus
+        hub.on_device_effect = self.on_bus
 
-    def on_bus(self, device_id: str, payload: bytes) -> None:
-        effect = Effect.decode(device_id, payload)
+    async def listen(self) -> None:
+        """Follow the device-effects channel: every effect made on any node (before :meth:`start`)."""
+        await self.hub.bus.subscribe([device_effects_channel()])
+
+    def on_bus(self, payload: bytes) -> None:
+        effect = Effect.decode(payload)
         if effect is not None:
             self.apply(effect)
 

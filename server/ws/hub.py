@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from protocol.errors import CloseCode
 from server.bus import channels, envelope
-from server.bus.base import Bus, device_control_channel, staff_control_channel
+from server.bus.base import Bus, staff_control_channel
 from server.bus.channels import ChannelKind
 from server.cluster.presence import Presence
 from server.periodic import Periodic
@@ -48,8 +48,8 @@ class Hub(Periodic):
         self._sockets: set[FeedSocket] = set()
         self.heads = HeadCache()
         """Heads of the feeds this node follows: heartbeats and greetings read them here."""
-        self.on_device_control: Callable[[str, bytes], None] | None = None
-        """Handles messages on device control channels (set by the effect relay)."""
+        self.on_device_effect: Callable[[bytes], None] | None = None
+        """Handles messages on the device-effects channel (set by the effect relay)."""
         bus.set_handler(self._on_message)
 
     @property
@@ -95,7 +95,7 @@ class Hub(Periodic):
             self.unregister(previous)
         self._by_device[device_id] = session
         self.presence.connected(device_id)
-        await self._subscribe(session, [device_control_channel(device_id)])
+        await self._subscribe(session, [])
 
     async def register_console(self, socket: FeedSocket) -> None:
         """Follow the console's feeds and its user's control channel (sign-out, revocation)."""
@@ -125,7 +125,6 @@ class Hub(Periodic):
         if device_id and self._by_device.get(device_id) is socket:
             del self._by_device[device_id]
             self.presence.disconnected(device_id)
-            idle.append(device_control_channel(device_id))
         user_id = socket.staff_key
         consoles = self._by_staff.get(user_id) if user_id is not None else None
         if user_id is not None and consoles is not None and socket in consoles:
@@ -151,8 +150,6 @@ class Hub(Periodic):
 
     def _follows(self, channel: str) -> bool:
         kind, key = channels.parse(channel)
-        if kind == ChannelKind.DEVICE:
-            return key in self._by_device
         if kind == ChannelKind.STAFF:
             return key in self._by_staff
         return channel in self._by_channel
@@ -179,8 +176,8 @@ class Hub(Periodic):
         elif kind == "staff":
             for console in list(self._by_staff.get(key, ())):
                 console.recheck()
-        elif kind == "device" and self.on_device_control is not None:
-            self.on_device_control(key, payload)  # a device effect (server/ws/effects.py)
+        elif kind == ChannelKind.DEVICE_EFFECTS and self.on_device_effect is not None:
+            self.on_device_effect(payload)  # server/ws/effects.py
 
     async def beat(self) -> None:
         """Send every socket its feed heads, read in one batched query per feed family."""

@@ -16,12 +16,12 @@ def test_every_builder_round_trips_through_parse() -> None:
         ChannelKind.FEED: channels.feed_channel,
         ChannelKind.CONSOLE: channels.console_channel,
         ChannelKind.TENANT: channels.tenant_channel,
-        ChannelKind.DEVICE: channels.device_control_channel,
         ChannelKind.STAFF: channels.staff_control_channel,
     }
-    assert set(builders) == set(ChannelKind)
+    assert set(builders) | {ChannelKind.DEVICE_EFFECTS} == set(ChannelKind)
     for kind, build in builders.items():
         assert channels.parse(build("a:b")) == (kind, "a:b")
+    assert channels.parse(channels.device_effects_channel()) == (ChannelKind.DEVICE_EFFECTS, "all")
 
 
 def test_a_foreign_name_parses_without_a_kind() -> None:
