@@ -11,6 +11,7 @@ from protocol import MAX_FRAME_BYTES
 from protocol.console import ConsoleEvent, ConsoleHello, ConsoleWelcome
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.frames import DeviceFrame, Error, Heartbeat, ServerFrame
+from protocol.request_id import find_request_id
 from protocol.time_text import fixed_width_times
 
 T = TypeVar("T")
@@ -28,13 +29,6 @@ _device_decoder = msgspec.json.Decoder(DeviceFrame)
 _server_decoder = msgspec.json.Decoder(ServerFrame)
 _console_client_decoder = msgspec.json.Decoder(ConsoleClientFrame)
 _console_server_decoder = msgspec.json.Decoder(ConsoleServerFrame)
-
-
-class _RequestIdProbe(msgspec.Struct):
-    request_id: str | None = None
-
-
-_probe_decoder = msgspec.json.Decoder(_RequestIdProbe)
 
 
 def encode(value: object) -> bytes:
@@ -84,7 +78,8 @@ def decode_as(kind: type[T], data: bytes | str) -> T:
 
 
 def _decode(decoder: msgspec.json.Decoder, data: bytes | str):  # type: ignore[no-untyped-def,type-arg]
-    """Decode with ``decoder``; every failure, whatever the input, is a :class:`ProtocolError`."""
+    """Decode with ``decoder``; every failure, whatever the input, is a :class:`ProtocolError`
+    carrying the frame's ``request_id`` when one can be read (:mod:`protocol.request_id`)."""
     raw = data.encode("utf-8", errors="surrogatepass") if isinstance(data, str) else data
     if len(raw) > MAX_FRAME_BYTES:
         raise ProtocolError(
@@ -92,25 +87,20 @@ def _decode(decoder: msgspec.json.Decoder, data: bytes | str):  # type: ignore[n
             f"frame of {len(raw)} bytes exceeds the limit of {MAX_FRAME_BYTES}",
         )
     if b"\\u0000" in raw and _NUL_ESCAPE.search(raw):
-        raise ProtocolError(ErrorCode.INVALID_FRAME, "strings must not contain U+0000", _request_id_of(raw))
+        raise ProtocolError(ErrorCode.INVALID_FRAME, "strings must not contain U+0000", find_request_id(raw))
     try:
+        if not raw.isascii():
+            raw.decode()  # msgspec checks only the strings it keeps, not those it skips
         return decoder.decode(raw)
     except msgspec.ValidationError as exc:
         message = str(exc)
         code = ErrorCode.INVALID_FRAME
         if "`$.type`" in message or "missing required field `type`" in message:
             code = ErrorCode.UNKNOWN_FRAME_TYPE
-        raise ProtocolError(code, message, _request_id_of(raw)) from exc
+        raise ProtocolError(code, message, find_request_id(raw)) from exc
     except msgspec.DecodeError as exc:
-        raise ProtocolError(ErrorCode.MALFORMED_FRAME, f"not valid JSON: {exc}") from exc
+        raise ProtocolError(ErrorCode.MALFORMED_FRAME, f"not valid JSON: {exc}", find_request_id(raw)) from exc
+    except UnicodeDecodeError as exc:
+        raise ProtocolError(ErrorCode.MALFORMED_FRAME, f"not UTF-8: {exc.reason}", find_request_id(raw)) from exc
     except RecursionError as exc:
-        raise ProtocolError(ErrorCode.INVALID_FRAME, "frame nested too deeply") from exc
-
-
-def _request_id_of(raw: bytes) -> str | None:
-    """Best-effort recovery of a request id from a frame that failed validation."""
-    try:
-        probe = _probe_decoder.decode(raw)
-    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
-        return None
-    return probe.request_id
+        raise ProtocolError(ErrorCode.INVALID_FRAME, "frame nested too deeply", find_request_id(raw)) from exc
