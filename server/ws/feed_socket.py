@@ -15,6 +15,7 @@ from protocol import MAX_FRAME_BYTES
 from protocol.codec import encode
 from protocol.errors import CloseCode, ErrorCode, ProtocolError
 from protocol.frames import Error, FeedPosition
+from protocol.request_id import find_request_id
 from protocol.session import AnnounceFeed, Greeted, RecordAck, SendError, ServerCommand
 from server.clock import Clock
 from server.services import feeds
@@ -150,12 +151,12 @@ class FeedSocket(abc.ABC):
     async def _receive_hello(self) -> Any:
         try:
             async with asyncio.timeout(self.settings.hello_timeout_s):
-                text = await self._receive_text()
+                data = await self._receive_text()
         except TimeoutError:
             await self.close(CloseCode.HELLO_TIMEOUT, "no hello in time")
             return None
         try:
-            frame = self.decode(text)
+            frame = self.decode(_text_of(data))
         except ProtocolError as exc:
             await self.fail(exc.code, exc.message, CloseCode.PROTOCOL_VIOLATION)
             return None
@@ -164,31 +165,34 @@ class FeedSocket(abc.ABC):
             return None
         return frame
 
-    async def _receive_text(self) -> str:
-        """The next text frame; oversize frames get ``frame_too_large`` and close 4103."""
+    async def _receive_text(self) -> str | bytes:
+        """The next frame: text, or bytes (a binary frame, or a text frame that is not UTF-8,
+        see :mod:`server.websocket_protocol`); oversize frames get ``frame_too_large`` and
+        close 4103."""
         message = await self.ws.receive()
         if message["type"] == "websocket.disconnect":
             raise WebSocketDisconnect(message.get("code", 1000))
         text: str | None = message.get("text")
+        data: str | bytes
         if text is None:
-            raw: bytes = message.get("bytes") or b""
-            size = len(raw)
-            text = raw.decode("utf-8", errors="replace") if size <= MAX_FRAME_BYTES else ""
+            data = message.get("bytes") or b""
+            size = len(data)
         else:
+            data = text
             size = len(text) if len(text) > MAX_FRAME_BYTES else len(text.encode())
         if size > MAX_FRAME_BYTES:
             message_text = f"frame of {size} bytes exceeds the limit of {MAX_FRAME_BYTES}"
             await self.fail(ErrorCode.FRAME_TOO_LARGE, message_text, CloseCode.FRAME_TOO_LARGE)
             raise WebSocketDisconnect(CloseCode.FRAME_TOO_LARGE)
-        return text
+        return data
 
     async def _read_loop(self) -> None:
         errors_in_a_row = 0
         while not self._closed:
-            text = await self._receive_text()
+            data = await self._receive_text()
             frame: Any = None
             try:
-                frame = self.decode(text)
+                frame = self.decode(_text_of(data))
                 await self.handle(frame)
                 errors_in_a_row = 0
             except StoreUnavailable as exc:  # answered, and the socket stays open
@@ -224,3 +228,14 @@ class FeedSocket(abc.ABC):
             else:
                 self._catch_up.append(command)
         return statuses, acks
+
+
+def _text_of(data: str | bytes) -> str:
+    """A frame's text: binary frames are read as text (docs/protocol.md, section 1), and a
+    frame that is not UTF-8 is a ``malformed_frame``."""
+    if isinstance(data, str):
+        return data
+    try:
+        return data.decode()
+    except UnicodeDecodeError as exc:
+        raise ProtocolError(ErrorCode.MALFORMED_FRAME, f"not UTF-8: {exc.reason}", find_request_id(data)) from exc
