@@ -302,6 +302,9 @@ class ServerFeedSession:
             return self._announce(event)
         if isinstance(event, SyncAnswered):
             for head in event.heads:
+                state = self._feeds.get(head.feed)
+                if state is not None and head.epoch > state.epoch:
+                    self._follow_epoch(state, head.epoch, head.seq)
                 self._see(head.feed, head.epoch, head.seq)
             return []
         if isinstance(event, ResyncAsked):
@@ -338,8 +341,11 @@ class ServerFeedSession:
 
     def _live(self, event: LivePublished) -> list[ServerCommand]:
         state = self._feeds.get(event.feed)
+        if state is not None and event.epoch > state.epoch:
+            self._follow_epoch(state, event.epoch, event.seq)
+            return [SendHeartbeat(heads=tuple(self._announced(f, s) for f, s in self._feeds.items()))]
         if state is None or event.epoch != state.epoch or event.seq <= state.sent:
-            return []  # not followed here, another epoch, or already delivered
+            return []  # not followed here, an older epoch, or already delivered
         if event.seq > state.sent + 1:
             return [ReadStore(feed=event.feed, epoch=state.epoch, after=state.sent)]  # a lost doorbell
         self._delivered(event.feed, state, event.seq)
@@ -361,7 +367,9 @@ class ServerFeedSession:
         commands: list[ServerCommand] = []
         for head in event.heads:
             state = self._feeds.get(head.feed)
-            if state is not None and head.epoch == state.epoch and head.seq > state.sent:
+            if state is not None and head.epoch > state.epoch:
+                self._follow_epoch(state, head.epoch, head.seq)
+            elif state is not None and head.epoch == state.epoch and head.seq > state.sent:
                 commands.append(ReadStore(feed=head.feed, epoch=state.epoch, after=state.sent))
         return [*commands, AnnounceHeads(heads=event.heads)]
 
@@ -369,6 +377,11 @@ class ServerFeedSession:
         announced = []
         for head in event.heads:
             state = self._feeds.get(head.feed)
+            if state is not None and head.epoch < state.epoch:
+                # Read before the feed moved to a newer epoch on this socket: announcing it
+                # would send the device back to the old one.
+                announced.append(self._announced(head.feed, state))
+                continue
             seq = head.seq
             if state is not None and head.epoch == state.epoch:
                 # Heads were read before changes that may have been pushed since:
@@ -393,6 +406,20 @@ class ServerFeedSession:
     def _delivered(self, feed: str, state: _FeedState, seq: int) -> None:
         state.sent = seq
         state.heads_seen = max(state.heads_seen, seq)
+
+    @staticmethod
+    def _follow_epoch(state: _FeedState, epoch: int, head: int) -> None:
+        """The feed moved to a newer ``epoch`` (the office reset it, docs/protocol.md 2):
+        nothing of the old one can be continued. The device learns of it from a heartbeat
+        or a sync answer with the new head and fetches ``1..head`` with a standard sync, so
+        this socket goes on from ``head``: live pushes after it, acks up to it."""
+        state.epoch = epoch
+        state.sent = state.heads_seen = state.acked = head
+
+    @staticmethod
+    def _announced(feed: str, state: _FeedState) -> FeedPosition:
+        """The highest head this socket knows of ``feed``, in the epoch it serves."""
+        return FeedPosition(feed=feed, epoch=state.epoch, seq=max(state.heads_seen, state.sent))
 
     def _see(self, feed: str, epoch: int, seq: int) -> None:
         state = self._feeds.get(feed)

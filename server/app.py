@@ -15,7 +15,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
-from server.api import alerts, device_calls, devices, directory, reports, visits
+from server.api import alerts, carer_feeds, device_calls, devices, directory, reports, visits
 from server.api.http import error_response, json_response
 from server.api.request_guards import internal_caller, request_guards
 from server.console import pages_alerts, pages_office
@@ -108,6 +108,7 @@ def create_app(node: Node) -> Starlette:
             WebSocketRoute(DEVICE_SOCKET_PATH, device_socket),
             WebSocketRoute(CONSOLE_SOCKET_PATH, console_socket),
             *visits.routes,
+            *carer_feeds.routes,
             *directory.routes,
             *devices.routes,
             *device_calls.routes,

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from server.cli_devices import add_commands as add_device_commands
 from server.cli_directory import add_commands as add_directory_commands
+from server.cli_feed import add_commands as add_feed_commands
 from server.cli_tokens import add_commands as add_token_commands
 from server.settings import SettingError, Settings, add_config_flag, add_flags, from_args, markdown_table
 
@@ -76,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
 
     add_device_commands(commands, _database_flag)
     add_directory_commands(commands)
+    add_feed_commands(commands)
     add_token_commands(commands)
 
     fleet = commands.add_parser("fleet", help="simulate a fleet of devices and report (see docs/benchmarks.md)")

@@ -100,6 +100,12 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation("GET", "/api/v1/branches/{branch_id}/visits", "A branch's visits", shapes.VisitPage, query=_WINDOW),
     Operation("GET", "/api/v1/carers/{carer_id}/visits", "A carer's visits", shapes.VisitPage, query=_WINDOW),
+    Operation(
+        "POST",
+        "/api/v1/carers/{carer_id}/feed/reset",
+        "Start a carer's feed over in a new epoch replaying their current visits (their phones replay it)",
+        shapes.FeedReset,
+    ),
     # --- directory and tenant
     Operation(
         "POST", "/api/v1/branches", "Create a branch", shapes.BranchCreated, body=directory.BranchBody, status=201

@@ -104,6 +104,14 @@ class ResyncRequested(Struct):
     resync_requested: bool
 
 
+class FeedReset(Struct):
+    carer_id: str
+    epoch: int
+    """The feed's new epoch."""
+    head: int
+    """Its head: one change per visit currently assigned to the carer."""
+
+
 class BranchCreated(Struct):
     id: str
     name: str

@@ -117,7 +117,7 @@ def test_a_feed_resumed_at_its_head_is_not_read_from_the_store() -> None:
     ("live", "expected"),
     [
         (LivePublished(feed="other", epoch=2, seq=6), []),
-        (LivePublished(feed="f", epoch=3, seq=6), []),
+        (LivePublished(feed="f", epoch=1, seq=6), []),
         (LivePublished(feed="f", epoch=2, seq=5), []),
         (LivePublished(feed="f", epoch=2, seq=4), []),
         (LivePublished(feed="f", epoch=2, seq=6), [SendLive(feed="f", seq=6)]),
@@ -218,3 +218,40 @@ def test_known_heads_count_only_in_the_epochs_the_socket_serves() -> None:
     session.handle(Greeted(claimed=(), heads=(HeadRead(feed="a", epoch=2, seq=0),)))
     assert session.same_epochs([FeedPosition(feed="a", epoch=2, seq=5), FeedPosition(feed="z", epoch=9, seq=1)])
     assert not session.same_epochs([FeedPosition(feed="a", epoch=3, seq=0)])
+
+
+def test_a_push_in_a_newer_epoch_moves_the_feed_there_and_announces_it() -> None:
+    """The office reset the feed: the socket follows the new epoch, and the heartbeat it
+    sends makes the device drop its copy and replay the new epoch with a standard sync."""
+    session, _ = greeted(pos(5), pos(1, feed="g"), heads=(head(5), head(1, feed="g")))
+    assert session.handle(LivePublished(feed="f", epoch=3, seq=4)) == [
+        SendHeartbeat(heads=(pos(4, epoch=3), pos(1, feed="g")))
+    ]
+    assert session.sent("f") == pos(4, epoch=3)
+    assert session.handle(LivePublished(feed="f", epoch=2, seq=6)) == [], "the old epoch is over"
+    assert session.handle(LivePublished(feed="f", epoch=3, seq=4)) == [], "already announced"
+    assert session.handle(LivePublished(feed="f", epoch=3, seq=5)) == [SendLive(feed="f", seq=5)]
+    assert session.handle(AckReceived(feed="f", epoch=3, seq=5)) == [
+        RecordAck(reported=pos(5, epoch=3), head=pos(5, epoch=3))
+    ]
+    with pytest.raises(ProtocolError) as refused:
+        session.handle(AckReceived(feed="f", epoch=2, seq=5))
+    assert refused.value.code == ErrorCode.STALE_EPOCH
+
+
+def test_heads_or_a_sync_answer_in_a_newer_epoch_move_the_feed_there() -> None:
+    session, _ = greeted(pos(5), pos(1, feed="g"), heads=(head(5), head(1, feed="g")))
+    read = (head(2, epoch=3), head(1, feed="g"))
+    assert session.handle(HeadsRead(heads=read)) == [AnnounceHeads(heads=read)], "the device pulls the new epoch"
+    assert session.handle(AnnouncementDue(heads=read)) == [SendHeartbeat(heads=(pos(2, epoch=3), pos(1, feed="g")))]
+    assert session.handle(LivePublished(feed="f", epoch=3, seq=3)) == [SendLive(feed="f", seq=3)]
+
+    session, _ = greeted(pos(5))
+    assert session.handle(SyncAnswered(heads=(pos(7, epoch=4),))) == []
+    assert session.sent("f") == pos(7, epoch=4)
+    assert session.handle(AckReceived(feed="f", epoch=4, seq=7)) == [
+        RecordAck(reported=pos(7, epoch=4), head=pos(7, epoch=4))
+    ]
+    assert session.handle(HeadsRead(heads=(head(9, epoch=2),))) == [AnnounceHeads(heads=(head(9, epoch=2),))]
+    assert session.handle(AnnouncementDue(heads=(head(9, epoch=2),))) == [SendHeartbeat(heads=(pos(7, epoch=4),))]
+    assert session.sent("f") == pos(7, epoch=4), "a read older than the epoch served never moves the feed back"
