@@ -30,7 +30,7 @@ from loadtest.seed import BulkAgency, bulk_agency_with_admin
 from loadtest.server_process import SpawnedServer
 from server.store.database import Database
 
-SCENARIOS = ("steady", "burst", "storm", "flaky", "clean", "slow")
+SCENARIOS = ("steady", "burst", "storm", "flaky", "clean", "slow", "http")
 STORM_DETECTION_INTERVAL_S = 5
 """Sync-mismatch passes every this many seconds on a storm's server (unless --server-arg sets it)."""
 
@@ -58,9 +58,13 @@ class FleetConfig:
     storm_down_s: float = 1.0
     """How long the storm keeps the killed server down before restarting it."""
     storm_grace_s: int = 30
-    """The tenant's sync-mismatch grace during a storm; the run then lasts until a whole
-    grace period (plus two detection passes) has passed since the restart, so any alert
-    the restart would cause is raised and counted. 0: keep the default grace, no wait."""
+    """The tenant's sync-mismatch grace during a storm (and the ``http`` scenario); the run
+    then lasts until a whole grace period (plus two detection passes) has passed since the
+    restart (the last sync), so any alert it would cause is raised and counted. 0: keep
+    the default grace, no wait."""
+    http_sync_interval_s: float = 900.0
+    """``http`` scenario: every device is HTTP-only and syncs this often (the tenant's
+    default auto-sync interval), at the start and once more after the changes."""
 
 
 @dataclass
@@ -133,7 +137,14 @@ class Fleet:
                 limit=2**26,
             )
             assert process.stdin is not None
-            config = {"url": ws_url, "devices": share, "ramp_per_s": self.config.ramp_per_s / self.config.workers}
+            config = {
+                "url": ws_url,
+                "devices": share,
+                "ramp_per_s": self.config.ramp_per_s / self.config.workers,
+                "http_only": self.config.scenario == "http",
+                "http_url": url,
+                "http_sync_interval_s": self.config.http_sync_interval_s,
+            }
             process.stdin.write((json.dumps(config) + "\n").encode())
             await process.stdin.drain()
             worker = _Worker(process)
@@ -252,7 +263,8 @@ async def run_fleet(config: FleetConfig) -> dict[str, Any]:
     fleet = Fleet(config)
     if config.url is None:
         server_args = list(config.server_args)
-        if config.scenario == "storm" and config.storm_grace_s and "--mismatch-interval" not in server_args:
+        waits_out_grace = config.scenario in ("storm", "http") and config.storm_grace_s
+        if waits_out_grace and "--mismatch-interval" not in server_args:
             server_args += ["--mismatch-interval", str(STORM_DETECTION_INTERVAL_S)]
         fleet.server = SpawnedServer(database_url, workdir / "server.log", extra_args=server_args)
         await fleet.server.start()
@@ -347,6 +359,8 @@ async def _scenario(fleet: Fleet, base: str, agency: BulkAgency) -> None:
         fleet.notes["preferences_frames"] = fleet.total("preferences")
     elif config.scenario == "storm":
         await _storm(fleet, base, agency)
+    elif config.scenario == "http":
+        await _http_only(fleet, base, agency)
     elif config.scenario == "clean":
         began = time.perf_counter()
         await fleet.command({"cmd": "clean"})
@@ -389,6 +403,28 @@ async def _storm(fleet: Fleet, base: str, agency: BulkAgency) -> None:
     if config.storm_grace_s:
         until = restarted + config.storm_grace_s + 2 * _detection_interval_s(config) + 1
         fleet.notes["storm_alert_window_s"] = round(until - restarted, 1)
+        await asyncio.sleep(max(0.0, until - time.perf_counter()))
+
+
+async def _http_only(fleet: Fleet, base: str, agency: BulkAgency) -> None:
+    """HTTP-only devices (no socket): changes at ``rate``, then every device syncs once more
+    and holds everything; with ``storm_grace_s``, a grace period is then waited out, so an
+    alert for changes a device holds but did not acknowledge would be raised and counted."""
+    config = fleet.config
+    if config.storm_grace_s:
+        async with httpx.AsyncClient(base_url=base, headers={"authorization": f"Bearer {agency.admin_token}"}) as http:
+            reply = await http.patch("/api/v1/tenant/preferences", json={"mismatch_grace_s": config.storm_grace_s})
+            reply.raise_for_status()
+    await _changes(fleet, base, agency, int(config.rate * config.duration_s), config.rate)
+    began = time.perf_counter()
+    await fleet.command({"cmd": "sync"})
+    while any(not any(e["event"] == "sync_done" for e in w.events) for w in fleet.workers):
+        await asyncio.sleep(0.1)
+    synced = time.perf_counter()
+    fleet.notes["http_final_sync_s"] = round(synced - began, 2)
+    if config.storm_grace_s:
+        until = synced + config.storm_grace_s + 2 * _detection_interval_s(config) + 1
+        fleet.notes["http_alert_window_s"] = round(until - synced, 1)
         await asyncio.sleep(max(0.0, until - time.perf_counter()))
 
 

@@ -4,11 +4,16 @@ It keeps one feed position in memory and lets the device feed session (the same 
 the SDK, ``protocol/device_session.py``) decide what each frame means: apply and ack,
 close gaps with a standard sync, reset, clean-sync. It reconnects with backoff and counts
 what the fleet report needs. Frames are decoded only as far as needed.
+
+An HTTP-only device (:meth:`LeanDevice.run_http`) holds no socket: it runs standard syncs
+over ``POST /api/v1/device/sync`` on an interval (and when asked), following ``more``,
+and acknowledges the last page with ``POST /api/v1/device/ack`` (docs/protocol.md 8).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 import uuid
@@ -16,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+import httpx
 import msgspec
 
 from loadtest.lean_socket import LeanSocket
@@ -54,6 +60,7 @@ class _Head(msgspec.Struct):
     request_id: str = ""
     resync: list[str] = []
     resets: list[str] = []
+    more: bool = False
 
 
 class _Status(msgspec.Struct):
@@ -112,6 +119,12 @@ class LeanDevice:
         self._syncing = False
         self._dropped = False
         self._clean_done: asyncio.Future[None] | None = None
+        self._http_acks: dict[str, Ack] | None = None
+        """While an HTTP sync runs: the last ack per feed, sent when its last page is applied."""
+        self.sync_wanted = asyncio.Event()
+        """HTTP mode: run a sync now (a gap seen, or the fleet asks)."""
+        self._http_lock = asyncio.Lock()
+        """HTTP mode: one sync at a time (the interval's and one the fleet asks for)."""
 
     async def run(self) -> None:
         attempt = 0
@@ -203,11 +216,15 @@ class LeanDevice:
         for command in commands:
             if isinstance(command, ApplyChange):
                 self._apply(command.epoch, command.seq, committed_at)
+            elif isinstance(command, SendAck) and self._http_acks is not None:
+                self._http_acks[command.feed] = Ack(feed=command.feed, epoch=command.epoch, seq=command.seq)
             elif isinstance(command, SendAck):
                 if self.behaviour.ack and self.socket is not None:
                     self.socket.send(encode(Ack(feed=command.feed, epoch=command.epoch, seq=command.seq)).decode())
             elif isinstance(command, ResetFeed):
                 self.position = FeedPosition(feed=self.carer_id, epoch=command.epoch, seq=0)
+            elif isinstance(command, RunStandardSync) and self._http_acks is not None:
+                self.sync_wanted.set()
             elif isinstance(command, RunStandardSync):
                 self._sync()
             elif isinstance(command, RunCleanSync):
@@ -270,3 +287,44 @@ class LeanDevice:
         self._sync()
         if self._clean_done is not None and not self._clean_done.done():
             self._clean_done.set_result(None)
+
+    # ------------------------------------------------------------ HTTP only
+
+    async def run_http(self, http: httpx.AsyncClient, interval_s: float) -> None:
+        """Sync over HTTP now, then every ``interval_s`` (jittered) or when asked, until stopped."""
+        while not self._stopping:
+            self.sync_wanted.clear()
+            try:
+                await self.http_sync(http)
+            except (httpx.HTTPError, OSError):
+                self.counters.reconnects += 1
+                await asyncio.sleep(random.uniform(0.5, 1.0))
+                continue
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(random.uniform(0.9, 1.1) * interval_s):
+                    await self.sync_wanted.wait()
+
+    async def http_sync(self, http: httpx.AsyncClient) -> None:
+        """One standard sync over HTTP: every page, then the ack of the last one."""
+        async with self._http_lock:
+            await self._http_sync(http)
+
+    async def _http_sync(self, http: httpx.AsyncClient) -> None:
+        headers = {"authorization": f"Bearer {self.token}"}
+        self._http_acks = {}
+        try:
+            more = True
+            while more:
+                request = SyncRequest(request_id=str(uuid.uuid4()), positions=[self.position])
+                reply = await http.post("/api/v1/device/sync", content=encode(request), headers=headers)
+                reply.raise_for_status()
+                self.counters.syncs += 1
+                self._http_acks.clear()  # the request's position acknowledged the page before it
+                frame = _head.decode(reply.content)
+                self._on_sync_response(reply.text)
+                more = frame.more
+            for ack in self._http_acks.values() if self.behaviour.ack else ():
+                (await http.post("/api/v1/device/ack", content=encode(ack), headers=headers)).raise_for_status()
+            self.connected = True
+        finally:
+            self._http_acks = None

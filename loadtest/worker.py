@@ -3,8 +3,9 @@
     python -m loadtest.worker   (driven by ``caresync fleet`` over stdin/stdout)
 
 stdin: one JSON config line, then commands (``{"cmd": "drop", "share": 0.1}``,
-``{"cmd": "clean"}``, ``{"cmd": "stop"}``). stdout: one JSON line a second with the
-counters since the previous line, and a final line with every device's position.
+``{"cmd": "clean"}``, ``{"cmd": "sync"}`` (HTTP-only devices sync now),
+``{"cmd": "stop"}``). stdout: one JSON line a second with the counters since the
+previous line, and a final line with every device's position.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import random
 import sys
 import time
 from typing import Any
+
+import httpx
 
 from loadtest.lean_device import Behaviour, Counters, LeanDevice
 
@@ -42,8 +45,11 @@ async def main() -> None:
         devices.append(LeanDevice(config["url"], spec["token"], spec["uuid"], spec["carer_id"], counters, behaviour))
     tasks = []
     ramp = float(config.get("ramp_per_s", 500))
+    http_only = bool(config.get("http_only", False))
+    http = httpx.AsyncClient(base_url=config.get("http_url", ""), timeout=60)
+    interval_s = float(config.get("http_sync_interval_s", 900))
     for i, device in enumerate(devices):
-        tasks.append(asyncio.create_task(device.run()))
+        tasks.append(asyncio.create_task(device.run_http(http, interval_s) if http_only else device.run()))
         if i % 50 == 49:
             await asyncio.sleep(50 / ramp)  # phones come online over time, not all in one instant
     stop = asyncio.Event()
@@ -65,6 +71,10 @@ async def main() -> None:
                 started = time.perf_counter()
                 await asyncio.gather(*(d.clean_sync() for d in devices if d.connected), return_exceptions=True)
                 _emit({"event": "clean_done", "seconds": time.perf_counter() - started})
+            elif command["cmd"] == "sync":
+                started = time.perf_counter()
+                await asyncio.gather(*(d.http_sync(http) for d in devices), return_exceptions=True)
+                _emit({"event": "sync_done", "seconds": time.perf_counter() - started})
 
     watcher = asyncio.create_task(commands())
     cpu = time.process_time()
@@ -96,6 +106,7 @@ async def main() -> None:
     await asyncio.sleep(0.2)
     for task in tasks:
         task.cancel()
+    await http.aclose()
     _emit({"event": "final", "positions": {d.carer_id: [d.position.epoch, d.position.seq] for d in devices}})
 
 

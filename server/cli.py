@@ -83,7 +83,9 @@ def _parser() -> argparse.ArgumentParser:
     fleet = commands.add_parser("fleet", help="simulate a fleet of devices and report (see docs/benchmarks.md)")
     fleet.add_argument("--devices", type=int, default=200)
     fleet.add_argument("--workers", type=int, default=2, help="load-generator processes")
-    fleet.add_argument("--scenario", default="steady", choices=["steady", "burst", "storm", "flaky", "clean", "slow"])
+    fleet.add_argument(
+        "--scenario", default="steady", choices=["steady", "burst", "storm", "flaky", "clean", "slow", "http"]
+    )
     fleet.add_argument("--rate", type=float, default=20.0, help="rota changes per second (steady, flaky, slow, storm)")
     fleet.add_argument("--duration", type=float, default=20.0, help="seconds of changes")
     fleet.add_argument("--burst-size", type=int, default=1000)
@@ -97,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
         "--storm-grace-s",
         type=int,
         default=30,
-        help="storm: the tenant's mismatch grace; the run waits a grace after the restart (0: no wait)",
+        help="storm, http: the tenant's mismatch grace, waited out after the restart or the last sync (0: no wait)",
     )
     fleet.set_defaults(run=_fleet)
 

@@ -66,6 +66,19 @@ async def test_storm_down_nearly_a_grace_period_raises_no_alert(tmp_path: Path) 
     assert report["mismatch_alerts"] == 0
 
 
+async def test_http_only_fleet_holding_every_change_raises_no_alert(tmp_path: Path) -> None:
+    """Every device is HTTP-only with the default 900 s auto sync: changes, then one more sync
+    each (paged by the server as it likes), and a whole 30 s grace waited out with detection
+    passes every 2 s. The devices hold every change and acknowledged it: not one alert."""
+    config = _config(tmp_path, scenario="http", rate=12.0, storm_grace_s=30)
+    config.server_args = ["--mismatch-interval", "2"]
+    report = await run_fleet(config)
+    assert report["changes_sent"] == 24
+    assert (report["lost_changes"], report["devices_behind"], report["applied_twice"]) == (0, 0, 0)
+    assert report["ack_lag_ms"]["devices_acked_behind_head"] == 0
+    assert report["mismatch_alerts"] == 0
+
+
 async def test_slow_readers_are_cut_off(tmp_path: Path) -> None:
     # A tight bound on unacknowledged pushes makes a few changes enough to show the cut-off.
     config = _config(tmp_path, scenario="slow", slow_share=0.25, rate=40.0, duration_s=3.0)
