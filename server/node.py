@@ -13,7 +13,7 @@ from server.bus.base import Bus
 from server.bus.factory import bus_for
 from server.clock import Clock, SystemClock
 from server.cluster.leases import ClusterJob
-from server.cluster.presence import Presence, remove_dead_nodes
+from server.cluster.presence import Presence
 from server.observability.metrics import LOOP_LAG
 from server.services.activity import ActivityRecorder
 from server.services.clean_sync import CleanSyncService
@@ -29,7 +29,6 @@ from server.services.throttle import ENROLMENT_PER_ADDRESS, AddressThrottle, Sto
 from server.settings import Settings
 from server.startup import StartupError, check_database, redacted
 from server.store.database import Database
-from server.tunables import PRESENCE_TOUCH_INTERVAL_S
 from server.ws.effects import EffectRelay
 from server.ws.hub import Hub
 
@@ -66,7 +65,7 @@ class Node:
         node_id = settings.node_id or f"node-{uuid.uuid4().hex[:12]}"
         db = Database(settings.database_url)
         devices = DeviceService(db, clock, bus)
-        presence = Presence(db, clock, node_id, settings.ack_flush_interval_s, bus)
+        presence = Presence(db, clock, node_id, settings.ack_flush_interval_s, bus, settings.presence_interval_s)
         hub = Hub(db, bus, settings.heartbeat_interval_s, presence)
         detector = MismatchDetector(db, bus, clock)
         throttle_bounds = StoreBounds(settings.rate_limit_max_keys, settings.rate_limit_max_bytes)
@@ -94,8 +93,11 @@ class Node:
         )
         presence.draining = lambda: node.draining
         detector.available_from = presence.available_from
+        detector.remove_dead_nodes = presence.remove_dead_nodes
         node.jobs.append(
-            ClusterJob("remove-dead-nodes", PRESENCE_TOUCH_INTERVAL_S * 2, node._remove_dead_nodes, db, clock, node_id)
+            ClusterJob(
+                "remove-dead-nodes", settings.presence_interval_s * 2, node._remove_dead_nodes, db, clock, node_id
+            )
         )
         node.jobs.append(ClusterJob("feed-retention", settings.retention_interval_s, node._compact, db, clock, node_id))
         if settings.mismatch_interval_s > 0:
@@ -115,7 +117,7 @@ class Node:
             log.info("feed retention: %s", report)
 
     async def _remove_dead_nodes(self) -> None:
-        removed = await remove_dead_nodes(self.db, self.clock.now_ms())
+        removed = await self.presence.remove_dead_nodes()
         if removed:
             log.warning("removed %d dead node(s) and their device connections", removed)
 

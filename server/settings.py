@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
+from server.tunables import PRESENCE_TOUCH_INTERVAL_S
+
 DEFAULT_DATABASE_URL = "sqlite:///./caresync.db"
 ENV_PREFIX = "CARESYNC_"
 CONFIG_ENV = "CARESYNC_CONFIG"
@@ -64,6 +66,13 @@ class Settings:
     hello_timeout_s: float = setting(10.0, "seconds a new socket has to send its hello", flag="hello-timeout")
     ack_flush_interval_s: float = setting(
         0.1, "seconds acks and presence changes linger in memory to be written together", flag="ack-flush-interval"
+    )
+    presence_interval_s: float = setting(
+        5.0,
+        "seconds between a node's touches of its row in the cluster's node table; a node silent for three is "
+        "counted dead by the others and its sockets no longer count. More than 0 and at most 5 (reports count a "
+        "node's sockets for 15 s after its last touch); the same on every node",
+        flag="presence-interval",
     )
     mismatch_interval_s: float = setting(
         10.0, "seconds between sync-mismatch passes (once per cluster); 0 turns them off", flag="mismatch-interval"
@@ -138,6 +147,13 @@ class Settings:
         "comma-separated networks (CIDR) whose callers see node ids, session counts and failure reasons on "
         "/healthz, /livez and /readyz, and /metrics; others get the status only (and 404 for /metrics)",
     )
+
+    def __post_init__(self) -> None:
+        if not 0 < self.presence_interval_s <= PRESENCE_TOUCH_INTERVAL_S:
+            raise SettingError(
+                f"presence_interval_s: expected more than 0 and at most {PRESENCE_TOUCH_INTERVAL_S:g}, "
+                f"got {self.presence_interval_s:g}"
+            )
 
     def items(self) -> Iterator[tuple[str, Any]]:
         for spec in fields():

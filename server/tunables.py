@@ -58,7 +58,9 @@ network) before its connection is given up and the write answered as unavailable
 
 # -- cluster bookkeeping
 PRESENCE_TOUCH_INTERVAL_S = 5.0
-"""How often a node marks itself alive; three missed touches and it counts as dead."""
+"""How often a node marks itself alive by default, and the longest ``--presence-interval``
+allowed: reports and alerts count a node's sockets for three of these after its last touch,
+and the cleanup job removes a node silent for three of its own intervals."""
 DEVICE_EFFECTS_POLL_INTERVAL_S = 0.25
 """How often every node reads recent device effects (the path that needs no bus)."""
 DEVICE_EFFECTS_LOOKBACK_MS = 10_000

@@ -60,6 +60,16 @@ def test_a_bad_value_names_the_variable_and_the_type(capsys: pytest.CaptureFixtu
     assert "--port: expected integer" in capsys.readouterr().err
 
 
+def test_a_presence_interval_the_reports_cannot_follow_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    """Reports count a node's sockets for three of the longest interval after its touch."""
+    for raw in ("0", "-1", "5.5"):
+        with pytest.raises(SettingError, match="presence_interval_s: expected more than 0 and at most 5"):
+            Settings.load({"CARESYNC_PRESENCE_INTERVAL": raw})
+    assert Settings.load({"CARESYNC_PRESENCE_INTERVAL": "0.5"}).presence_interval_s == 0.5
+    assert main(["serve", "--presence-interval", "30"]) == 2
+    assert "presence_interval_s" in capsys.readouterr().err
+
+
 def test_readme_settings_table_is_the_generated_one() -> None:
     found = re.search(r"<!-- settings table:[^>]*-->\n(.*?)<!-- end of settings table -->", README.read_text(), re.S)
     assert found is not None, "README has no generated settings table"

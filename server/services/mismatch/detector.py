@@ -8,7 +8,7 @@ directly as they are flushed, so the office sees a resolution within a flush int
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from server.bus.base import Bus
 from server.clock import Clock
 from server.cluster import interruptions
-from server.cluster.presence import remove_dead_nodes
 from server.ids import new_id
 from server.services import feeds
 from server.services.mismatch import acks_view, alerts
@@ -43,12 +42,15 @@ class MismatchDetector:
         self.available_from: Callable[[], int | None] = lambda: None
         """The start of the node running the passes while it is up and not draining
         (``Presence.available_from``): cuts nobody could take yet can reconnect from then."""
+        self.remove_dead_nodes: Callable[[], Awaitable[int]] = _judges_nobody
+        """The cleanup job on behalf of the node running the passes
+        (``Presence.remove_dead_nodes``); a detector on no node judges no node dead."""
 
     async def run_once(self) -> PassReport:
         now = self.clock.now_ms()
         report = PassReport()
         # A node that died since the last cleanup: record its devices as cut before judging them.
-        await remove_dead_nodes(self.db, now)
+        await self.remove_dead_nodes()
         await self._fill_unavailable()
         async with self.db.read() as conn:
             overdue = await acks_view.overdue_carers(conn, now)
@@ -196,3 +198,7 @@ async def _last_dismissed(conn: AsyncConnection, carer_ids: list[str]) -> dict[s
     )
     latest = {r.carer_id: r for r in rows}
     return {carer: (r.epoch, r.head_seq) for carer, r in latest.items() if r.status == "dismissed"}
+
+
+async def _judges_nobody() -> int:
+    return 0
