@@ -64,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     tenant = commands.add_parser("tenant", help="create a tenant (agency) with an admin token")
     _database_flag(tenant)
     tenant.add_argument("name")
-    tenant.add_argument("--timezone", default="Europe/London")
+    tenant.add_argument("--timezone", default="Europe/London", help="an IANA time zone name, as the REST API takes")
     tenant.set_defaults(run=_tenant)
 
     token = commands.add_parser("device-token", help="register a device for carers and print its token")
@@ -183,20 +183,24 @@ def _schema(_args: argparse.Namespace) -> int:
 
 def _tenant(args: argparse.Namespace) -> int:
     from server.node import Node
+    from server.services.errors import ServiceError
 
-    async def run() -> None:
+    async def run() -> int:
         node = Node.build(_settings(args))
         await node.db.migrate()
         try:
             created = await node.directory.create_tenant(args.name, args.timezone)
+        except ServiceError as exc:  # the same checks and words as the REST API
+            print(f"error: {exc.message}", file=sys.stderr)
+            return 1
         finally:
             await node.db.close()
         print(f"tenant_id={created.tenant_id}")
         print(f"admin_user_id={created.admin_id}")
         print(f"admin_token={created.admin_token}")
+        return 0
 
-    asyncio.run(run())
-    return 0
+    return asyncio.run(run())
 
 
 def _device_token(args: argparse.Namespace) -> int:

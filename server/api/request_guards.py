@@ -7,21 +7,28 @@
 - **Body size.** A request body over :data:`MAX_BODY_BYTES` is refused with 413: at once
   when ``Content-Length`` says so, and as soon as the limit is passed when the body is
   streamed (chunked), so no request makes the server hold more than the limit.
+- **Parameters.** A path or query string (names and values, once percent-decoded) holding
+  a control character (U+0000 to U+001F, U+007F to U+009F) is refused with 422
+  ``invalid_input`` before any route sees it: ids are printable, and PostgreSQL cannot
+  even compare text holding U+0000. Every route, new ones included, gets it for free.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Sequence
+from urllib.parse import unquote_plus
 
-import msgspec
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from protocol import MAX_FRAME_BYTES
+from protocol.codec import encode
 from protocol.errors import ErrorCode, ProtocolError
+from server.services.errors import InvalidInput
 
 MAX_BODY_BYTES = MAX_FRAME_BYTES
 """The largest request body: a device's sync request is the largest legitimate one."""
@@ -36,7 +43,7 @@ class BodyTooLarge(ProtocolError):
 
 
 async def _refuse(send: Send, status: int, code: str, message: str) -> None:
-    body = msgspec.json.encode({"error": {"code": code, "message": message}})
+    body = encode({"error": {"code": code, "message": message}})
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": [*headers, (b"connection", b"close")]})
     await send({"type": "http.response.body", "body": body})
@@ -88,6 +95,33 @@ class BodyLimit:
                 await _refuse(send, 413, ErrorCode.FRAME_TOO_LARGE, too_large)
 
 
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+"""Characters no path or query parameter may hold (Unicode category Cc)."""
+
+
+def control_character_in(scope: Scope) -> bool:
+    """Whether the request's decoded path or query string holds a control character."""
+    if CONTROL_CHARACTERS.search(scope["path"]):
+        return True
+    query: bytes = scope.get("query_string", b"")
+    return bool(query) and CONTROL_CHARACTERS.search(unquote_plus(query.decode("latin-1"))) is not None
+
+
+class ParameterGuard:
+    """Refuse a request whose path or query parameters hold a control character (422)."""
+
+    message = "path and query parameters must not contain control characters (U+0000 to U+001F, U+007F to U+009F)"
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and control_character_in(scope):
+            await _refuse(send, InvalidInput.status, InvalidInput.code, self.message)
+            return
+        await self.app(scope, receive, send)
+
+
 def internal_caller(request: Request) -> bool:
     """Whether the caller is in the ``internal_networks`` setting (operators, probes,
     Prometheus): only they see node ids, counts and failure reasons. Behind a trusted
@@ -101,8 +135,9 @@ def internal_caller(request: Request) -> bool:
 
 
 def request_guards(allowed_hosts: Sequence[str]) -> list[Middleware]:
-    """The middleware, outermost first: the Host check, then the body limit."""
+    """The middleware, outermost first: the Host check, the parameter check, the body limit."""
     return [
         Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts) or ["127.0.0.1"], www_redirect=False),
+        Middleware(ParameterGuard),
         Middleware(BodyLimit, limit=MAX_BODY_BYTES),
     ]

@@ -18,6 +18,7 @@ from server.node import Node
 from server.observability.logs import bind
 from server.services.errors import InvalidInput
 from server.services.identity import Staff
+from server.services.office_input import checked_time
 from server.services.rota import NewTask
 from server.tunables import MAX_PAGE_NUMBER
 from server.tunables import VISIT_LIST_MAX_PAGE_SIZE as MAX_PAGE_SIZE
@@ -160,23 +161,20 @@ async def change_task(request: Request) -> Response:
     return json_response(view)
 
 
-EARLIEST, LATEST = datetime(2000, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
 _LIST_PARAMS = {"from", "to", "page", "page_size"}
 
 
 def _window(request: Request) -> tuple[datetime, datetime]:
     """``?from=&to=`` as RFC 3339 times; default: today (UTC) and the next 14 days.
 
-    Both lie between 2000 and 2200, ``to`` after ``from`` and at most 62 days later."""
+    Both lie in the office time range (:func:`checked_time`), ``to`` after ``from`` and at
+    most 62 days later."""
     params = request.query_params
     unknown = sorted(set(params) - _LIST_PARAMS)
     if unknown:
         raise InvalidInput(f"unknown parameter(s): {', '.join(unknown)}; use {', '.join(sorted(_LIST_PARAMS))}")
-    try:
-        since = _parse(params.get("from"))
-        until = _parse(params.get("to"))
-    except ValueError as exc:
-        raise InvalidInput(f"from/to must be RFC 3339 times with an offset: {exc}") from exc
+    since = _parse(params.get("from"), "from")
+    until = _parse(params.get("to"), "to")
     start = since or datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     end = until or start + timedelta(days=15)
     if end <= start:
@@ -186,15 +184,14 @@ def _window(request: Request) -> tuple[datetime, datetime]:
     return start, end
 
 
-def _parse(value: str | None) -> datetime | None:
+def _parse(value: str | None, name: str) -> datetime | None:
     if value is None:
         return None
-    moment = datetime.fromisoformat(value)
-    if moment.tzinfo is None:
-        raise ValueError(f"{value!r} has no offset")
-    if not EARLIEST <= moment < LATEST:
-        raise ValueError(f"{value!r} is outside {EARLIEST.year}..{LATEST.year}")
-    return moment
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise InvalidInput(f"{name} must be an RFC 3339 time with an offset: {exc}") from exc
+    return checked_time(moment, name)
 
 
 def _page(request: Request) -> tuple[int, int]:

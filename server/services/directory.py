@@ -11,7 +11,7 @@ from server.clock import Clock
 from server.ids import new_id
 from server.services import feeds
 from server.services.errors import InvalidInput, NotFound
-from server.services.office_input import checked_text
+from server.services.office_input import checked_text, checked_timezone
 from server.services.staff_tokens import StaffTokens, insert_token
 from server.store.database import Database
 from server.store.schema import branches, clients, tenants, users
@@ -36,6 +36,7 @@ class DirectoryService:
     async def create_tenant(self, name: str, timezone: str = "Europe/London") -> NewTenant:
         """A tenant with its first admin user and that admin's staff token."""
         _require_text(name, "name")
+        checked_timezone(timezone)
         tenant_id, admin_id = new_id(), new_id()
         now = self.clock.now_ms()
         async with self.db.write() as conn:
@@ -59,6 +60,7 @@ class DirectoryService:
         _require_text(name, "name")
         branch_id = new_id()
         async with self.db.write() as conn:
+            await _require_tenant(conn, tenant_id)
             await conn.execute(insert(branches).values(id=branch_id, tenant_id=tenant_id, name=name))
         return branch_id
 
@@ -71,6 +73,7 @@ class DirectoryService:
             raise InvalidInput("a coordinator needs a branch_id: coordinators see their branch only")
         user_id = new_id()
         async with self.db.write() as conn:
+            await _require_tenant(conn, tenant_id)
             if branch_id is not None:
                 await _require_branch(conn, tenant_id, branch_id)
             await conn.execute(
@@ -109,6 +112,12 @@ class DirectoryService:
     ) -> str:
         """A named API token for an office user (see :class:`StaffTokens` for the rest)."""
         return (await StaffTokens(self.db, self.clock).issue(tenant_id, user_id, name, ttl_s)).token
+
+
+async def _require_tenant(conn: AsyncConnection, tenant_id: str) -> None:
+    """The REST API knows the tenant from the caller's token; the command line is told it."""
+    if (await conn.execute(select(tenants.c.id).where(tenants.c.id == tenant_id))).first() is None:
+        raise NotFound(f"tenant {tenant_id} not found")
 
 
 async def _require_branch(conn: AsyncConnection, tenant_id: str, branch_id: str) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
 import msgspec
 from sqlalchemy import update
 
@@ -12,6 +10,7 @@ from protocol.frames import Preferences, TenantPreferences
 from server.bus.base import Bus
 from server.bus.channels import tenant_channel as tenant_channel  # device sockets import it from here
 from server.services.errors import InvalidInput
+from server.services.office_input import checked_timezone
 from server.services.tenant_prefs import load_preferences
 from server.store.database import Database
 from server.store.schema import tenants
@@ -46,10 +45,7 @@ async def change_preferences(db: Database, bus: Bus, tenant_id: str, change: Pre
         if name in values and not low <= values[name] <= high:
             raise InvalidInput(f"{name} must be {low} to {high}")
     if "timezone" in values:
-        try:
-            ZoneInfo(values["timezone"])
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise InvalidInput(f"unknown time zone {values['timezone']!r}") from exc
+        checked_timezone(values["timezone"])
     async with db.write() as conn:
         await conn.execute(update(tenants).where(tenants.c.id == tenant_id).values(**values))
         current = await load_preferences(conn, tenant_id)

@@ -22,6 +22,7 @@ from server.services.office_input import (
     checked_change_frame,
     checked_notes,
     checked_text,
+    checked_time,
     clamped_view,
 )
 from server.store.hot import Steps
@@ -309,10 +310,8 @@ def new_visit(
 
 
 def checked_times(starts_at: datetime, ends_at: datetime) -> tuple[int, int]:
-    try:
-        start_ms, end_ms = to_ms(starts_at), to_ms(ends_at)
-    except ValueError as exc:
-        raise InvalidInput(str(exc)) from exc
+    start_ms = to_ms(checked_time(starts_at, "starts_at"))
+    end_ms = to_ms(checked_time(ends_at, "ends_at"))
     if end_ms <= start_ms:
         raise InvalidInput("ends_at must be after starts_at")
     return start_ms, end_ms

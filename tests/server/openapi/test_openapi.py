@@ -1,5 +1,6 @@
 """The OpenAPI document describes every REST route, and a schemathesis run against a live
-server finds no 500 and no answer that does not match its schema."""
+server, on SQLite and on PostgreSQL, finds no 500 and no answer that does not match its
+schema."""
 
 from __future__ import annotations
 
@@ -95,10 +96,12 @@ def _schemathesis(
 
 
 @pytest.mark.e2e
-async def test_schemathesis_finds_no_server_error_and_no_answer_off_schema(tmp_path: Path) -> None:
+async def test_schemathesis_finds_no_server_error_and_no_answer_off_schema(tmp_path: Path, database_url: str) -> None:
+    """On each store: PostgreSQL refuses what SQLite stores (U+0000 in text, for one), so
+    an input check missing on one path shows only there."""
     if not SCHEMATHESIS.exists() and shutil.which("schemathesis") is None:
         pytest.fail("schemathesis is a development dependency: pip install -e '.[dev]'")
-    url = f"sqlite:///{tmp_path / 'api.db'}"
+    url = database_url
     seeder = Node.build(Settings(database_url=url))
     await seeder.db.migrate()
     agency = await seed_agency(seeder, carers=2)
