@@ -7,6 +7,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
+from server.cli_conformance import add_commands as add_conformance_commands
 from server.cli_devices import add_commands as add_device_commands
 from server.cli_directory import add_commands as add_directory_commands
 from server.cli_feed import add_commands as add_feed_commands
@@ -79,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     add_directory_commands(commands)
     add_feed_commands(commands)
     add_token_commands(commands)
+    add_conformance_commands(commands)
 
     fleet = commands.add_parser("fleet", help="simulate a fleet of devices and report (see docs/benchmarks.md)")
     fleet.add_argument("--devices", type=int, default=200)

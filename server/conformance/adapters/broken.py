@@ -1,0 +1,90 @@
+"""A client with one seeded bug, to prove that the kit catches each class of bug and names
+the right case::
+
+    caresync conformance --client \\
+        "python -m server.conformance.adapters.broken --bug ignores-gaps {url} {token} {uuid} {state_dir}"
+
+The bugs (``--bug``), and the cases they must fail (tests/server/conformance/):
+
+- ``ack-before-apply``: acks a change as it arrives and applies it a moment later;
+- ``ignores-gaps``: drops a change past a gap and ignores heartbeat heads, never repairing;
+- ``reconnects-after-terminal``: starts again whenever it was closed for good (4100, 4101);
+- ``loses-outbox-on-kill``: keeps its outbox in memory, so a kill loses what was recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sqlite3
+import sys
+from typing import Any
+
+from client_sdk import Device
+from protocol.frames import Ack, Change, Heartbeat, ServerFrame
+from server.conformance.adapters.python_sdk import STORE_FILE, SdkClient, main
+
+APPLY_LAG_S = 0.3
+"""How long the ``ack-before-apply`` client takes to apply what it already acked."""
+RESTART_AFTER_TERMINAL_S = 0.2
+
+
+class AckBeforeApply(Device):
+    async def _on_change(self, change: Change) -> None:
+        await self.link.send(Ack(feed=change.feed, epoch=change.epoch, seq=change.seq))
+        await asyncio.sleep(APPLY_LAG_S)
+        await super()._on_change(change)
+
+
+class IgnoresGaps(Device):
+    async def _on_change(self, change: Change) -> None:
+        stored = self.store.position(change.feed)
+        if stored is not None and change.epoch == stored.epoch and change.seq > stored.seq + 1:
+            return
+        await super()._on_change(change)
+
+    async def _on_frame(self, frame: ServerFrame) -> None:
+        if not isinstance(frame, Heartbeat):
+            await super()._on_frame(frame)
+
+
+class BrokenClient(SdkClient):
+    bug = ""
+
+    def build(self) -> Device:
+        store = self.state_dir / STORE_FILE
+        if self.bug == "loses-outbox-on-kill" and store.exists():
+            with contextlib.closing(sqlite3.connect(store)) as db, db:
+                db.execute("DELETE FROM outbox WHERE state = 'pending'")
+        kind = {"ack-before-apply": AckBeforeApply, "ignores-gaps": IgnoresGaps}.get(self.bug, Device)
+        return kind(self.url, self.token, self.device_uuid, store)
+
+    async def start(self, request: dict[str, Any]) -> dict[str, Any]:
+        answer = await super().start(request)
+        if self.bug == "reconnects-after-terminal":
+            self._restarter = asyncio.create_task(self._restart_after_terminal())
+        return answer
+
+    async def _restart_after_terminal(self) -> None:
+        while self.device is not None:
+            await asyncio.sleep(RESTART_AFTER_TERMINAL_S)
+            if self.device is not None and self.device.stopped_by is not None:
+                await self.device.stop()
+                self.device = self.build()
+                await self.device.start(wait=False)
+
+
+BUGS = ("ack-before-apply", "ignores-gaps", "reconnects-after-terminal", "loses-outbox-on-kill")
+
+
+def run(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--bug", choices=BUGS, required=True)
+    known, rest = parser.parse_known_args(argv if argv is not None else sys.argv[1:])
+    BrokenClient.bug = known.bug
+    main(BrokenClient, rest)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,136 @@
+"""The conformance adapter of the Python SDK (``client_sdk``)::
+
+    caresync conformance --client "python -m server.conformance.adapters.python_sdk {url} {token} {uuid} {state_dir}"
+
+It drives a :class:`client_sdk.Device` whose local store lives in ``state_dir``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from client_sdk import Device
+from server.conformance.adapters.lines import Handler, serve
+
+STORE_FILE = "device.db"
+SYNC_TIMEOUT_S = 15.0
+
+
+class SdkClient:
+    """The ops of the contract, over one SDK device (rebuilt after ``offline``)."""
+
+    def __init__(self, url: str, token: str, device_uuid: str, state_dir: Path) -> None:
+        self.url = url
+        self.token = token
+        self.device_uuid = device_uuid
+        self.state_dir = state_dir
+        self.device: Device | None = None
+
+    def build(self) -> Device:
+        """The SDK device, on the state directory's store."""
+        return Device(self.url, self.token, self.device_uuid, self.state_dir / STORE_FILE)
+
+    def handlers(self) -> dict[str, Handler]:
+        return {
+            "start": self.start,
+            "state": self.state,
+            "record": self.record,
+            "sync": self.sync,
+            "clean_sync": self.clean_sync,
+            "offline": self.offline,
+            "online": self.start,
+            "stop": self.stop,
+        }
+
+    async def start(self, _request: dict[str, Any]) -> dict[str, Any]:
+        if self.device is None:
+            self.device = self.build()
+            await self.device.start(wait=False)
+        return {}
+
+    def _running(self) -> Device:
+        if self.device is None:
+            raise RuntimeError("the client is not started (or is offline)")
+        return self.device
+
+    async def state(self, _request: dict[str, Any]) -> dict[str, Any]:
+        device = self.device
+        if device is None:
+            return {"connected": False, "feeds": [], "visits": [], "outbox": 0, "stopped": None}
+        positions = device.positions()
+        visits = [
+            {"feed": feed, "id": visit.id, "version": visit.version}
+            for feed in positions
+            for visit in device.visits(feed)
+        ]
+        stopped = device.stopped_by
+        return {
+            "connected": device.connected.is_set(),
+            "feeds": [{"feed": p.feed, "epoch": p.epoch, "seq": p.seq} for p in positions.values()],
+            "visits": visits,
+            "outbox": device.store.pending_count(),
+            "stopped": None if stopped is None else {"code": stopped.code, "reason": stopped.reason},
+        }
+
+    async def record(self, request: dict[str, Any]) -> dict[str, Any]:
+        device = self.device or self.build()
+        carer, visit = str(request["carer_id"]), str(request["visit_id"])
+        kind = request["kind"]
+        if kind == "check_in":
+            mutation_id = device.check_in(carer, visit)
+        elif kind == "check_out":
+            mutation_id = device.check_out(carer, visit)
+        elif kind == "task_outcome":
+            mutation_id = device.record_task(carer, visit, str(request["task_id"]), bool(request["done"]))
+        elif kind == "visit_note":
+            mutation_id = device.add_note(carer, visit, str(request["text"]))
+        else:
+            raise ValueError(f"unknown kind {kind!r}")
+        if self.device is None:
+            device.store.close()
+        return {"mutation_id": mutation_id}
+
+    async def sync(self, _request: dict[str, Any]) -> dict[str, Any]:
+        summary = await self._running().sync(timeout=SYNC_TIMEOUT_S)
+        return {
+            "results": [{"mutation_id": r.mutation_id, "status": r.status, "reason": r.reason} for r in summary.results]
+        }
+
+    async def clean_sync(self, _request: dict[str, Any]) -> dict[str, Any]:
+        done = await self._running().clean_sync(force=True)
+        return {"feeds": [{"feed": p.feed, "epoch": p.epoch, "seq": p.seq} for p in done.values()]}
+
+    async def offline(self, _request: dict[str, Any]) -> dict[str, Any]:
+        """The phone lost signal: no socket and no calls until ``online``; the store stays."""
+        if self.device is not None:
+            await self.device.stop()
+            self.device = None
+        return {}
+
+    async def stop(self, request: dict[str, Any]) -> dict[str, Any]:
+        return await self.offline(request)
+
+
+def arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("url")
+    parser.add_argument("token")
+    parser.add_argument("uuid")
+    parser.add_argument("state_dir", type=Path)
+    return parser.parse_args(argv)
+
+
+def main(client_type: type[SdkClient] = SdkClient, argv: list[str] | None = None) -> None:
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO)
+    args = arguments(argv)
+    client = client_type(args.url, args.token, args.uuid, args.state_dir)
+    asyncio.run(serve(client.handlers()))
+
+
+if __name__ == "__main__":
+    main()

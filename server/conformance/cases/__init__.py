@@ -1,0 +1,11 @@
+"""Every case of the kit, registered on import (ids are stable: see docs/conformance.md)."""
+
+from server.conformance.case import REGISTRY, Case
+from server.conformance.cases import acks, closes, frames, gaps, outbox, push, session, syncs
+
+__all__ = ["acks", "all_cases", "closes", "frames", "gaps", "outbox", "push", "session", "syncs"]
+
+
+def all_cases() -> list[Case]:
+    """Every registered case, in id order."""
+    return [REGISTRY[case_id] for case_id in sorted(REGISTRY)]

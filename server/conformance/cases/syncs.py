@@ -1,0 +1,79 @@
+"""Cases about standard and clean sync (docs/protocol.md §4, §4a)."""
+
+from __future__ import annotations
+
+from server.conformance.case import Level, case
+from server.conformance.context import CaseContext, check
+
+
+@case(
+    "sync.acks-last-page",
+    Level.MUST,
+    "§4",
+    "After a standard sync brings changes, the client acknowledges the last page (the node records the head).",
+)
+async def sync_acks_last_page(ctx: CaseContext) -> None:
+    await ctx.start_client()
+    await ctx.wait_level()
+    _epoch, head = await ctx.office.head()
+    ctx.proxy.faults.drop_change_seqs.update({head + 1, head + 2})
+    await ctx.office.changes(2)
+    await ctx.client.request("sync")
+    await ctx.wait_level()
+    target = await ctx.office.head()
+    recorded = None
+    for _ in range(20):
+        recorded = await ctx.office.recorded_ack()
+        if recorded == target:
+            return
+        await ctx.settle(0.1)
+    check(False, f"the node to record an ack of {target[0]}:{target[1]}", f"recorded {recorded}")
+
+
+@case(
+    "sync.upload-results",
+    Level.MUST,
+    "§6",
+    "A standard sync uploads the outbox; each recording gets one result and is stored once.",
+)
+async def sync_upload_results(ctx: CaseContext) -> None:
+    await ctx.start_client()
+    await ctx.wait_level()
+    visit = ctx.nut.carer.visit_ids[1]
+    answer = await ctx.client.request("record", kind="check_in", carer_id=ctx.feed, visit_id=visit)
+    synced = await ctx.client.request("sync")
+    results = [r for r in synced.get("results", []) if r.get("mutation_id") == answer.get("mutation_id")]
+    check(
+        len(results) == 1 and results[0].get("status") == "applied",
+        "one result, applied",
+        str(synced.get("results")),
+    )
+    stored = [r for r in await ctx.office.stored_records() if r.kind == "check_in"]
+    check(len(stored) == 1, "the check-in stored once", f"stored {len(stored)} time(s)")
+
+
+@case(
+    "clean-sync.keeps-outbox",
+    Level.MUST,
+    "§4a",
+    "A clean sync uploads pending recordings first, then swaps in the snapshot at the head.",
+)
+async def clean_sync_keeps_outbox(ctx: CaseContext) -> None:
+    await ctx.start_client()
+    await ctx.wait_level()
+    visit = ctx.nut.carer.visit_ids[2]
+    await ctx.client.request("record", kind="visit_note", carer_id=ctx.feed, visit_id=visit, text="before clean sync")
+    await ctx.office.changes(2)
+    await ctx.client.request("clean_sync")
+    await ctx.wait_level()
+    await ctx.wait_state(lambda s: s.outbox == 0, "an empty outbox")
+    notes = [r for r in await ctx.office.stored_records() if r.kind == "visit_note"]
+    check(len(notes) == 1, "the note stored once", f"stored {len(notes)} time(s)")
+    sent = [f for f in ctx.log.frames if f.direction == "device" and f.type in ("sync_request", "clean_sync_request")]
+    upload = next((i for i, f in enumerate(sent) if f.type == "sync_request" and (f.body or {}).get("mutations")), None)
+    clean = next((i for i, f in enumerate(sent) if f.type == "clean_sync_request"), None)
+    check(
+        upload is not None and clean is not None and upload < clean,
+        "the note uploaded in a sync_request before the first clean_sync_request",
+        f"upload at request {upload}, first clean_sync_request at {clean}",
+    )

@@ -1,0 +1,39 @@
+"""Each seeded bug of the broken adapter fails exactly the cases that check its rule, so
+every one of those cases can fail and names the right rule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from server.conformance.adapters.broken import BUGS
+from server.conformance.cases import all_cases
+from server.conformance.runner import run_cases
+from tests.server.conformance.adapters import broken_adapter
+
+pytestmark = pytest.mark.e2e
+
+EXPECTED_FAILURES = {
+    "ack-before-apply": {"ack.after-apply", "ack.never-ahead"},
+    "ignores-gaps": {"gap.change-repaired", "gap.heartbeat-repaired"},
+    "reconnects-after-terminal": {"close.4100-terminal", "close.4101-terminal"},
+    "loses-outbox-on-kill": {"outbox.survives-kill"},
+}
+
+
+def test_every_seeded_bug_has_its_expected_failures() -> None:
+    assert set(EXPECTED_FAILURES) == set(BUGS)
+
+
+@pytest.mark.parametrize("bug", sorted(EXPECTED_FAILURES))
+async def test_a_seeded_bug_fails_exactly_its_cases(bug: str, tmp_path: Path) -> None:
+    results = await run_cases(all_cases(), broken_adapter(bug), tmp_path, jobs=2)
+
+    failed = {r.case.id for r in results if r.verdict != "pass"}
+    assert failed == EXPECTED_FAILURES[bug], {r.case.id: r.actual for r in results if r.verdict != "pass"}
+    for result in results:
+        if result.verdict != "pass":
+            assert result.fails_run
+            assert result.expected and result.actual
+            assert result.frames, "a failure shows the frames exchanged"
