@@ -7,6 +7,9 @@
 - **Body size.** A request body over :data:`MAX_BODY_BYTES` is refused with 413: at once
   when ``Content-Length`` says so, and as soon as the limit is passed when the body is
   streamed (chunked), so no request makes the server hold more than the limit.
+- **Hang-ups.** A client that hangs up before its body is complete ends its request
+  quietly (:class:`ClientGone`): nothing is answered and nothing is logged, wherever the
+  body was being read.
 - **Parameters.** A path or query string (names and values, once percent-decoded) holding
   a control character (U+0000 to U+001F, U+007F to U+009F) is refused with 422
   ``invalid_input`` before any route sees it: ids are printable, and PostgreSQL cannot
@@ -42,6 +45,17 @@ class BodyTooLarge(ProtocolError):
         super().__init__(ErrorCode.FRAME_TOO_LARGE, f"request body over {limit} bytes")
 
 
+class ClientGone(BaseException):
+    """The client hung up before its request body was complete.
+
+    Raised by :class:`BodyLimit` where Starlette would raise ``ClientDisconnect`` while a
+    body is read (``request.body()``, ``request.form()``, any reader to come). A
+    ``BaseException``, like ``asyncio.CancelledError``: the request is over, not failed, so
+    no ``except Exception`` on its way out (an endpoint's catch-all, Starlette's 500
+    handler) answers or logs it; :class:`BodyLimit` ends the request there.
+    """
+
+
 async def _refuse(send: Send, status: int, code: str, message: str) -> None:
     body = encode({"error": {"code": code, "message": message}})
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
@@ -72,15 +86,19 @@ class BodyLimit:
                 await _refuse(send, 413, ErrorCode.FRAME_TOO_LARGE, too_large)
                 return
         received = 0
+        body_complete = False
         started = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, body_complete
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.limit:
                     raise BodyTooLarge(self.limit)
+                body_complete = not message.get("more_body", False)
+            elif message["type"] == "http.disconnect" and not body_complete:
+                raise ClientGone
             return message
 
         async def watched_send(message: Message) -> None:
@@ -93,6 +111,8 @@ class BodyLimit:
         except BodyTooLarge:
             if not started:
                 await _refuse(send, 413, ErrorCode.FRAME_TOO_LARGE, too_large)
+        except ClientGone:
+            return  # no one is left to answer
 
 
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")

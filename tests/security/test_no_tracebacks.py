@@ -1,7 +1,9 @@
-"""Client input, however malformed, gets a 4xx and never a traceback in the log."""
+"""Client input, however malformed, gets a 4xx and never a traceback in the log; nor does
+a client that hangs up halfway through sending a body."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,9 +15,12 @@ from server.app import create_app
 from server.node import Node
 from tests import conftest
 from tests.security.conftest import World
+from tests.support import eventually
 
 BAD_BODIES = [
     b"\xff\xfe\x00",
+    b'{"name": "caf\xe9", "login": "\xed\xa0\x80", "notes": "\xc3"}',
+    b'{"unknown": "\xff", "name": "x"}',
     b"null",
     b"[]",
     b'"text"',
@@ -87,4 +92,35 @@ async def test_a_device_upload_nested_too_deep_is_answered(world: World, server_
     async with world.running.http(carer.device_token) as http:
         answer = await http.post("/api/v1/device/sync", content=form.encode())
     assert 400 <= answer.status_code < 500
+    assert _tracebacks(server_log) == []
+
+
+async def test_a_client_hanging_up_mid_body_leaves_no_traceback(
+    world: World, server_log: pytest.LogCaptureFixture
+) -> None:
+    """Every route that takes a body, each sent a third of the body it announced, with the
+    credentials that get it as far as reading the body; sign-outs last, as they end them."""
+    ids = {"visit_id": world.a.visit_id, "task_id": world.a.task_id, "carer_id": world.a.carer_id}
+    ids |= {"device_id": world.a.device_id, "user_id": world.coordinator_id, "alert_id": "a1"}
+    ids |= {"token_id": "t1", "action": "reschedule"}
+    token, device_token = world.agency.admin_token, world.agency.carers[0].device_token
+    routes = [(m, p) for m, p in all_routes() if m != "GET"]
+    routes.sort(key=lambda route: route[1].endswith("sign-out"))
+    server_state = world.running.server.server_state
+    for method, template in routes:
+        path = template
+        for name, value in ids.items():
+            path = path.replace("{" + name + "}", value)
+        bearer = device_token if path.startswith("/api/v1/device/") else token
+        kind = "application/x-www-form-urlencoded" if path.startswith("/console/") else "application/json"
+        _, writer = await asyncio.open_connection("127.0.0.1", world.running.port)
+        writer.write(
+            f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {bearer}\r\n"
+            f"Cookie: caresync_session={token}\r\nContent-Type: {kind}\r\nContent-Length: 300\r\n\r\n".encode()
+            + b"x" * 100
+        )
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+        await eventually(lambda: not server_state.tasks)  # the request has run its course
     assert _tracebacks(server_log) == []
