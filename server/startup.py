@@ -87,6 +87,11 @@ WAVE_MIN_SOCKETS = 20
 WAVE_STEP_SOCKETS = 100
 """During a long wave, freeze every this many new sockets without waiting for quiet, so
 a collection never walks more than about this many sockets' objects."""
+WAVE_MIN_THAW_INTERVAL_S = 30.0
+"""Seconds between two thaws at least: each is a full collection of the whole heap (70 to
+90 ms at a few hundred sockets), and a client reconnecting the moment it is closed would
+otherwise have one run every :data:`WAVE_STEP_SOCKETS` connects, holding up every push
+(``bench.flood``). In between, what closed sockets left in cycles stays frozen."""
 WAVE_MAX_FROZEN_S = 300.0
 """Once sockets have closed, a freeze this long after the first one since the last full
 collection thaws and collects first, quiet or not: what closed sockets left in cycles is
@@ -144,7 +149,8 @@ class ConnectWaves:
     last thaw as were frozen at the last freeze (a fleet that moved away), or when sockets
     have closed and the oldest frozen garbage is :data:`WAVE_MAX_FROZEN_S` old; the next
     quiet moment freezes (thawing first) when the first holds. Under steady reconnects
-    the freezes every :data:`WAVE_STEP_SOCKETS` sockets thaw, so frozen garbage stays bounded.
+    the freezes every :data:`WAVE_STEP_SOCKETS` sockets thaw, so frozen garbage stays
+    bounded, but at most once per :data:`WAVE_MIN_THAW_INTERVAL_S`.
     Does nothing until :func:`tune_gc` enables it (``caresync serve`` does; tests do not).
     """
 
@@ -155,6 +161,7 @@ class ConnectWaves:
         step_sockets: int = WAVE_STEP_SOCKETS,
         max_frozen_s: float = WAVE_MAX_FROZEN_S,
         clock: Callable[[], float] = time.monotonic,
+        min_thaw_interval_s: float = WAVE_MIN_THAW_INTERVAL_S,
     ) -> None:
         self.quiet_s = quiet_s
         self.min_sockets = min_sockets
@@ -164,6 +171,8 @@ class ConnectWaves:
         """Times how long garbage has been frozen (the quiet moments use the event loop's)."""
         self._frozen_since: float | None = None
         """When the first freeze since the last full collection ran."""
+        self.min_thaw_interval_s = min_thaw_interval_s
+        self._thawed_at: float | None = None
         self.enabled = False
         self.freezes = 0
         self.thaws = 0
@@ -209,6 +218,9 @@ class ConnectWaves:
         return self._frozen_sockets > 0 and self._closed >= self._frozen_sockets
 
     def _thaw_due(self) -> bool:
+        thawed_at = self._thawed_at
+        if thawed_at is not None and self.clock() - thawed_at < self.min_thaw_interval_s:
+            return False
         if self._moved_away():
             return True
         since = self._frozen_since
@@ -220,6 +232,7 @@ class ConnectWaves:
             gc.collect()
             self._closed = 0
             self._frozen_since = None
+            self._thawed_at = self.clock()
             self.thaws += 1
         else:
             gc.collect(1)  # the young garbage is not frozen with the wave

@@ -139,3 +139,24 @@ async def test_steady_reconnects_thaw_at_the_latest_after_the_longest_frozen_tim
         waves.connected()
     assert (waves.freezes, waves.thaws) == (4, 1)
     assert freed() is None, "the frozen cycle was collected"
+
+
+async def test_steady_reconnects_thaw_at_most_once_per_interval(gc_restored: None) -> None:
+    """A client reconnecting the moment it is closed churns every frozen socket at each
+    step: a full collection per step would hold up every push, so thaws wait their interval."""
+    now = 0.0
+    waves = ConnectWaves(quiet_s=3600, min_sockets=3, step_sockets=5, min_thaw_interval_s=30, clock=lambda: now)
+    waves.enabled = True
+    gc.unfreeze()
+    gc.collect()
+    for _ in range(5):
+        waves.connected()
+    for _ in range(20):  # four steps of sockets that close and come back
+        waves.closed()
+        waves.connected()
+    assert (waves.freezes, waves.thaws) == (5, 1), "one thaw, then freezes without one"
+    now = 30.0
+    for _ in range(5):
+        waves.closed()
+        waves.connected()
+    assert (waves.freezes, waves.thaws) == (6, 2), "the interval over, the next step thaws"
