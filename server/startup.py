@@ -150,7 +150,9 @@ class ConnectWaves:
     have closed and the oldest frozen garbage is :data:`WAVE_MAX_FROZEN_S` old; the next
     quiet moment freezes (thawing first) when the first holds. Under steady reconnects
     the freezes every :data:`WAVE_STEP_SOCKETS` sockets thaw, so frozen garbage stays
-    bounded, but at most once per :data:`WAVE_MIN_THAW_INTERVAL_S`.
+    bounded, but at most once per :data:`WAVE_MIN_THAW_INTERVAL_S`; in between, a step
+    most of whose sockets have already closed (a client reconnecting the moment it is
+    closed) is not frozen at all: freezing it would only freeze its garbage.
     Does nothing until :func:`tune_gc` enables it (``caresync serve`` does; tests do not).
     """
 
@@ -176,6 +178,9 @@ class ConnectWaves:
         self.enabled = False
         self.freezes = 0
         self.thaws = 0
+        self.churned_steps = 0
+        """Steps not frozen because most of their sockets had closed already."""
+        self._closed_in_step = 0
         self._new = 0
         self._closed = 0
         self._frozen_sockets = 0
@@ -191,7 +196,12 @@ class ConnectWaves:
         loop = asyncio.get_running_loop()
         self._last = loop.time()
         if self._new >= self.step_sockets:
-            self._freeze(thaw=self._thaw_due())
+            thaw = self._thaw_due()
+            if thaw or self._closed_in_step * 2 < self._new:
+                self._freeze(thaw=thaw)
+            else:  # churn: most sockets of this step are gone already; the young collections take them
+                self._new = self._closed_in_step = 0
+                self.churned_steps += 1
         elif self._timer is None:
             self._timer = loop.call_later(self.quiet_s, self._check)
 
@@ -200,6 +210,7 @@ class ConnectWaves:
         if not self.enabled:
             return
         self._closed += 1
+        self._closed_in_step += 1
         if self._timer is None and self._frozen_sockets and self._closed >= self._frozen_sockets:
             self._last = asyncio.get_running_loop().time()
             self._timer = asyncio.get_running_loop().call_later(self.quiet_s, self._check)
@@ -240,7 +251,7 @@ class ConnectWaves:
             self._frozen_since = self.clock()
         gc.freeze()
         self.freezes += 1
-        self._new = 0
+        self._new = self._closed_in_step = 0
         self._frozen_sockets = self._open
 
 

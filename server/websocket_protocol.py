@@ -56,6 +56,15 @@ class LenientTextWebSocketProtocol(WebSocketsSansIOProtocol):
         self._unparsed += data
         self._parse_some()
 
+    def connection_lost(self, exc: Exception | None) -> None:
+        """A closed connection keeps nothing it was sent: its unparsed bytes go, and so do
+        the messages still queued once the app is past its close (it reads no more)."""
+        self._unparsed = None
+        if self.close_sent:
+            while not self.queue.empty():
+                self.queue.get_nowait()
+        super().connection_lost(exc)
+
     async def receive(self) -> Any:
         message = await super().receive()
         if self._unparsed:
@@ -65,7 +74,8 @@ class LenientTextWebSocketProtocol(WebSocketsSansIOProtocol):
     def _parse_some(self) -> None:
         """Parse what was read, a slice at a time, while the app has few messages waiting."""
         unparsed = self._unparsed
-        assert unparsed is not None
+        if unparsed is None:
+            return
         while unparsed and not self.transport.is_closing():
             if self.queue.qsize() >= PARSE_AHEAD_MESSAGES and not self.close_sent:
                 if not self.read_paused:

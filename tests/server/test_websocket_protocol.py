@@ -125,3 +125,15 @@ async def test_a_peer_flooding_on_after_the_close_is_cut_off() -> None:
     assert not transport.closed, "a few frames in flight are let through to the close reply"
     protocol.data_received(_frames(client, 8_000))
     assert transport.closed
+
+
+async def test_a_lost_connection_keeps_nothing_it_was_sent() -> None:
+    """A closed socket that lingers (in a reference cycle, say) holds no unread frames."""
+    app = App()
+    protocol, _transport, client = await _opened(app)
+    protocol.data_received(_frames(client, 8_000))
+    app.take.put_nowait("close")
+    await app.done.wait()
+    protocol.connection_lost(None)
+    assert not protocol._unparsed
+    assert [protocol.queue.get_nowait()["type"] for _ in range(protocol.queue.qsize())] == ["websocket.disconnect"]
