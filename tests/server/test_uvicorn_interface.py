@@ -1,6 +1,7 @@
 """What caresync takes from uvicorn beyond its documented settings, checked by name.
 
-server/connection_limits.py subclasses uvicorn's httptools protocol (a private class) and
+server/connection_limits.py subclasses uvicorn's httptools protocol and
+server/websocket_protocol.py its websockets-sansio protocol (both private classes), and
 server/serving.py overrides ``Server.startup``/``shutdown``; pyproject.toml bounds uvicorn
 above the newest release tested. When a release changes one of these, this test says what
 changed, instead of a connection limit silently doing nothing.
@@ -10,44 +11,81 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import re
 
 import uvicorn
 from uvicorn.protocols.http import httptools_impl
+from uvicorn.protocols.websockets import websockets_sansio_impl
 from uvicorn.server import ServerState
 
 from server.connection_limits import HeaderDeadlineProtocol, uvicorn_limits
 from server.serving import DrainingServer
+from server.websocket_protocol import LenientTextWebSocketProtocol
 
 OVERRIDDEN = {
     "connection_made": ["transport"],
     "data_received": ["data"],
     "on_headers_complete": [],
     "connection_lost": ["exc"],
+    "on_message_begin": [],
+    "on_url": ["url"],
+    "on_header": ["name", "value"],
+    "send_400_response": ["msg"],
 }
 """HttpToolsProtocol's methods HeaderDeadlineProtocol overrides, with their parameters."""
 
 READ_AFTER_INIT = ("limit_concurrency", "connections", "cycle", "loop")
 """Attributes of a fresh protocol that HeaderDeadlineProtocol reads."""
 
+HTTP_STATE = ("flow", "transport")
+"""Attributes HeaderDeadlineProtocol reads that the httptools protocol sets as it runs."""
+CYCLE_STATE = ("response_complete", "keep_alive")
+"""Attributes of a request's cycle that HeaderDeadlineProtocol reads."""
+
+WS_OVERRIDDEN = {
+    "data_received": ["data"],
+    "connection_lost": ["exc"],
+    "receive": [],
+    "send_receive_event_to_app": [],
+}
+"""WebSocketsSansIOProtocol's methods LenientTextWebSocketProtocol overrides."""
+WS_STATE = ("close_sent", "transport", "queue", "read_paused", "curr_msg_data_type", "frames")
+"""Attributes of WebSocketsSansIOProtocol that LenientTextWebSocketProtocol reads or sets."""
+
 
 async def _app(scope: object, receive: object, send: object) -> None:
     raise AssertionError("never called")
 
 
-def _changes_in_the_protocol() -> list[str]:
-    base = getattr(httptools_impl, "HttpToolsProtocol", None)
+def _changes_in(module: object, class_name: str, methods: dict[str, list[str]], state: tuple[str, ...]) -> list[str]:
+    """What no longer matches in ``module.class_name``: the methods overridden (by their
+    parameters) and the attributes used (set somewhere in the class's source)."""
+    base = getattr(module, class_name, None)
     if base is None:
-        return ["uvicorn.protocols.http.httptools_impl.HttpToolsProtocol is gone"]
+        return [f"{getattr(module, '__name__', module)}.{class_name} is gone"]
     problems = []
-    for name, parameters in OVERRIDDEN.items():
+    for name, parameters in methods.items():
         method = getattr(base, name, None)
         if method is None:
-            problems.append(f"HttpToolsProtocol.{name} is gone")
+            problems.append(f"{class_name}.{name} is gone")
             continue
         seen = [p for p in inspect.signature(method).parameters if p != "self"]
         if seen != parameters:
-            problems.append(f"HttpToolsProtocol.{name} takes {seen}, was {parameters}")
+            problems.append(f"{class_name}.{name} takes {seen}, was {parameters}")
+    source = inspect.getsource(base)
+    problems += [f"{class_name} no longer sets self.{name}" for name in state if not _assigns(source, name)]
     return problems
+
+
+def _assigns(source: str, attribute: str) -> bool:
+    """Whether ``source`` assigns ``self.<attribute>`` (annotated or not)."""
+    return re.search(rf"self\.{attribute}\s*(:[^=\n]*)?=[^=]", source) is not None
+
+
+def _changes_in_the_protocol() -> list[str]:
+    problems = _changes_in(httptools_impl, "HttpToolsProtocol", OVERRIDDEN, HTTP_STATE)
+    cycle = inspect.getsource(httptools_impl.RequestResponseCycle)
+    return problems + [f"RequestResponseCycle no longer sets {n}" for n in CYCLE_STATE if not _assigns(cycle, n)]
 
 
 def _changes_in_a_fresh_protocol() -> list[str]:
@@ -59,10 +97,6 @@ def _changes_in_a_fresh_protocol() -> list[str]:
         problems.append("HttpToolsProtocol.limit_concurrency no longer carries Config.limit_concurrency")
     if not isinstance(getattr(protocol, "connections", None), set):
         problems.append("HttpToolsProtocol.connections is no longer the server's set of connections")
-    if not hasattr(httptools_impl.RequestResponseCycle, "__init__") or "response_complete" not in inspect.getsource(
-        httptools_impl.RequestResponseCycle.__init__
-    ):
-        problems.append("RequestResponseCycle no longer sets response_complete")
     return problems
 
 
@@ -73,6 +107,17 @@ def test_the_httptools_protocol_still_has_what_the_header_deadline_uses() -> Non
         + "; ".join(problems)
         + ". Adapt HeaderDeadlineProtocol, then raise uvicorn's upper bound in pyproject.toml."
     )
+
+
+def test_the_websockets_protocol_still_has_what_the_lenient_text_protocol_uses() -> None:
+    problems = _changes_in(websockets_sansio_impl, "WebSocketsSansIOProtocol", WS_OVERRIDDEN, WS_STATE)
+    assert problems == [], (
+        f"uvicorn {uvicorn.__version__} changed what server/websocket_protocol.py relies on: "
+        + "; ".join(problems)
+        + ". Adapt LenientTextWebSocketProtocol, then raise uvicorn's upper bound in pyproject.toml."
+    )
+    assert issubclass(LenientTextWebSocketProtocol, websockets_sansio_impl.WebSocketsSansIOProtocol)
+    assert issubclass(uvicorn_limits()["ws"], LenientTextWebSocketProtocol)
 
 
 def test_a_fresh_protocol_carries_the_state_the_header_deadline_reads() -> None:
