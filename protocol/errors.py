@@ -32,6 +32,11 @@ class ErrorCode(enum.StrEnum):
     SNAPSHOT_EXPIRED = "snapshot_expired"
     CURSOR_OUT_OF_ORDER = "cursor_out_of_order"
     INTERNAL_ERROR = "internal_error"
+    RATE_LIMITED = "rate_limited"
+    """A frame (or HTTP call) beyond the device's rate: not handled; send it again later."""
+    UPLOAD_QUOTA_EXCEEDED = "upload_quota_exceeded"
+    """The device's uploads reached the day's quota: keep the mutations, retry after the
+    ``retry in N s`` of the message (the next UTC day)."""
 
 
 class RejectReason(enum.StrEnum):
@@ -64,6 +69,9 @@ class CloseCode(enum.IntEnum):
     reason says how long to wait (``retry in N s``) before reconnecting."""
     FEEDS_CHANGED = 4004
     """The device's carers changed: reconnect to follow the new set of feeds."""
+    TOO_MANY_FRAMES = 4005
+    """The device kept sending frames beyond its rate after being told (``rate_limited``);
+    reconnect after the ``retry in N s`` of the close reason."""
     # Terminal range: do not reconnect automatically.
     AUTH_FAILED = 4100
     DEVICE_REVOKED = 4101

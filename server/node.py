@@ -20,12 +20,14 @@ from server.services.clean_sync import CleanSyncService
 from server.services.devices import DeviceService
 from server.services.directory import DirectoryService
 from server.services.mismatch.detector import MismatchDetector
-from server.services.retention import compact_feeds
+from server.services.retention import compact_feeds, prune_upload_ledger
 from server.services.rota import RotaService
 from server.services.staff_auth import StaffAuth
 from server.services.sync import SyncService
 from server.services.tenant_prefs import PreferencesCache
 from server.services.throttle import ENROLMENT_PER_ADDRESS, AddressThrottle, StoreBounds
+from server.services.token_bucket import DEVICES_REMEMBERED, Rate, TokenBuckets
+from server.services.upload_quota import UploadQuota
 from server.settings import Settings
 from server.startup import StartupError, check_database, redacted
 from server.store.database import Database
@@ -56,6 +58,8 @@ class Node:
     staff_auth: StaffAuth
     preferences: PreferencesCache
     enrolment_throttle: AddressThrottle
+    device_calls: TokenBuckets
+    """Each device's budget of HTTP sync calls (docs/security.md, "What one device can cost")."""
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None, bus: Bus | None = None) -> Node:
@@ -84,12 +88,15 @@ class Node:
             devices=devices,
             directory=DirectoryService(db, clock),
             rota=RotaService(db, bus, clock),
-            sync=SyncService(db, clock, activity),
+            sync=SyncService(db, clock, activity, UploadQuota(settings.device_upload_bytes_per_day)),
             clean_sync=CleanSyncService(db, clock, activity),
             mismatch=detector,
             staff_auth=StaffAuth(db, clock, bus=bus, throttle_bounds=throttle_bounds),
             preferences=PreferencesCache(clock),
             enrolment_throttle=AddressThrottle(ENROLMENT_PER_ADDRESS, clock, "enrolment", throttle_bounds),
+            device_calls=TokenBuckets(
+                Rate(settings.device_requests_per_s, settings.device_request_burst), DEVICES_REMEMBERED
+            ),
         )
         presence.draining = lambda: node.draining
         detector.available_from = presence.available_from
@@ -115,6 +122,9 @@ class Node:
         report = await compact_feeds(self.db, self.clock)
         if report.entries_removed:
             log.info("feed retention: %s", report)
+        pruned = await prune_upload_ledger(self.db, self.clock, self.settings.rejected_mutation_retention_days)
+        if pruned.rejected_mutations_removed:
+            log.info("rejected-mutation retention: %s", pruned)
 
     async def _remove_dead_nodes(self) -> None:
         removed = await self.presence.remove_dead_nodes()

@@ -99,6 +99,34 @@ class Settings:
         20.0, "seconds a socket has to answer a WebSocket ping before it is closed as gone (1011)"
     )
     max_consecutive_errors: int = setting(20, "bad frames in a row before a socket is closed")
+    device_frames_per_s: float = setting(
+        100.0,
+        "frames a device socket may send per second, sustained (a frame counts once per started 4 KiB); beyond "
+        "its burst a frame is refused with rate_limited, and a socket that keeps on is closed 4005",
+    )
+    device_frame_burst: int = setting(
+        4000,
+        "frames a device socket may send at once before --device-frames-per-s applies (above --max-unacked, so a "
+        "device catching up can acknowledge every change it is sent)",
+    )
+    device_requests_per_s: float = setting(
+        20.0,
+        "HTTP sync calls a device may make per second, sustained (a call counts once per started 4 KiB of body); "
+        "beyond its burst, 429 rate_limited with Retry-After",
+    )
+    device_request_burst: int = setting(
+        1000, "HTTP sync calls a device may make at once before --device-requests-per-s applies"
+    )
+    device_upload_bytes_per_day: int = setting(
+        10 * 1024 * 1024,
+        "bytes the mutations one device uploads may add to the store per UTC day (rejected ones included); "
+        "beyond it uploads are refused with upload_quota_exceeded until the next day (0: no quota)",
+    )
+    rejected_mutation_retention_days: float = setting(
+        14.0,
+        "days the ledger keeps a rejected mutation (its result and the first 1 KiB of its body) for a device that "
+        "retries it; older ones are removed by the retention pass",
+    )
     max_unacked: int = setting(
         2000, "pushed changes a device may leave unacknowledged before it is closed as a slow consumer (4001)"
     )

@@ -10,6 +10,7 @@ from starlette.routing import Route
 
 from protocol.errors import ProtocolError
 from protocol.frames import Ack, CleanSyncRequest, SyncRequest
+from server.api.device_rate import admit_device_call, quota_refusal_answered_429
 from server.api.http import client_address, device_of, handles_errors, json_response, node_of, read_body
 
 
@@ -35,18 +36,21 @@ async def enrol(request: Request) -> Response:
 async def device_sync(request: Request) -> Response:
     """``POST /api/v1/device/sync``: a ``sync_request`` body, a ``sync_response`` answer."""
     device = await device_of(request)
+    admit_device_call(request, device)
     try:
         body = await read_body(request, SyncRequest)
     except ProtocolError as exc:
         node_of(request).activity.record_call(device.device_id, ok=False, error_code=exc.code)
         raise
-    return json_response(await node_of(request).sync.standard_sync(device, body))
+    with quota_refusal_answered_429():
+        return json_response(await node_of(request).sync.standard_sync(device, body))
 
 
 @handles_errors
 async def device_ack(request: Request) -> Response:
     """``POST /api/v1/device/ack``: an ``ack`` body, sent after applying a sync answer; 204."""
     device = await device_of(request)
+    admit_device_call(request, device)
     try:
         body = await read_body(request, Ack)
     except ProtocolError as exc:
@@ -67,6 +71,7 @@ routes = [
 async def device_clean_sync(request: Request) -> Response:
     """``POST /api/v1/device/clean-sync``: a ``clean_sync_request`` body, one page back."""
     device = await device_of(request)
+    admit_device_call(request, device)
     try:
         body = await read_body(request, CleanSyncRequest)
     except ProtocolError as exc:

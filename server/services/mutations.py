@@ -4,10 +4,13 @@ Ownership rule: the office owns the schedule, the carer owns what happened. A re
 against a visit that was cancelled, reassigned away, or whose task was removed is stored
 with a ``conflict`` flag for the office. Only records that can never have been the
 carer's (unknown visit, a visit the carer was never assigned, a carer not on the device)
-are rejected, and even those are kept, as received, in the ledger.
+are rejected; the ledger keeps their result (so a retry is answered the same) and the
+start of their body, until the rejected-mutation retention removes them.
 
 A request's mutations are judged against state read in a handful of batched queries and
-written with two multi-row inserts, however many mutations it carries.
+written with two multi-row inserts, however many mutations it carries. What they add to
+the store is charged to the device's daily upload quota in the same transaction
+(:mod:`server.services.upload_quota`): an upload past it is rolled back whole.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from protocol.frames import Mutation, MutationResult, MutationStatus, TaskOutcom
 from server.clock import to_ms
 from server.ids import new_id
 from server.services.identity import DeviceIdentity
+from server.services.upload_quota import UploadQuota, kept_body, stored_bytes
 from server.store.schema import care_records, device_mutations, tasks, visit_assignments, visits
 
 
@@ -45,9 +49,17 @@ class _Known:
 
 
 async def apply_mutations(
-    conn: AsyncConnection, device: DeviceIdentity, mutations: list[Mutation], now_ms: int
+    conn: AsyncConnection,
+    device: DeviceIdentity,
+    mutations: list[Mutation],
+    now_ms: int,
+    quota: UploadQuota | None = None,
+    request_id: str | None = None,
 ) -> list[MutationResult]:
     """Apply each mutation once inside the caller's transaction; answer each one in order.
+
+    Raises :class:`~server.services.upload_quota.UploadQuotaExceeded` (nothing applied)
+    when what the new mutations add would pass the device's quota for the day.
 
     The same upload may be running on another node (a device retried after a cut
     connection): the loser of the race on the ledger's key rolls back to a savepoint and
@@ -58,11 +70,11 @@ async def apply_mutations(
     for _attempt in range(_RACE_RETRIES):
         try:
             async with conn.begin_nested():
-                return await _apply(conn, device, mutations, now_ms)
+                return await _apply(conn, device, mutations, now_ms, quota, request_id)
         except IntegrityError:
             continue
     async with conn.begin_nested():
-        return await _apply(conn, device, mutations, now_ms)
+        return await _apply(conn, device, mutations, now_ms, quota, request_id)
 
 
 _RACE_RETRIES = 2
@@ -71,12 +83,18 @@ _ID_COLUMN_CHARS = 36
 
 
 async def _apply(
-    conn: AsyncConnection, device: DeviceIdentity, mutations: list[Mutation], now_ms: int
+    conn: AsyncConnection,
+    device: DeviceIdentity,
+    mutations: list[Mutation],
+    now_ms: int,
+    quota: UploadQuota | None,
+    request_id: str | None,
 ) -> list[MutationResult]:
     known = await _load(conn, device, mutations)
     results: list[MutationResult] = []
     records: list[dict[str, object]] = []
     ledger: list[dict[str, object]] = []
+    charged = 0
     for m in mutations:
         earlier = known.ledger.get(m.mutation_id)
         if earlier is not None:
@@ -93,7 +111,8 @@ async def _apply(
         verdict = _judge(device, m, known)
         record_id = None if verdict.status == "rejected" else new_id()
         kind = type(m).__struct_config__.tag
-        payload = msgspec.json.encode(m).decode()
+        payload = kept_body(msgspec.json.encode(m).decode(), rejected=record_id is None)
+        charged += stored_bytes(len(payload.encode()), applied=record_id is not None)
         if record_id is not None:
             records.append(
                 {
@@ -128,6 +147,8 @@ async def _apply(
         results.append(
             MutationResult(mutation_id=m.mutation_id, status=verdict.status, reason=verdict.reason, record_id=record_id)
         )
+    if quota is not None:
+        await quota.charge(conn, device.device_id, charged, now_ms, request_id)
     if records:
         await conn.execute(insert(care_records), records)
     if ledger:

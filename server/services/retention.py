@@ -2,18 +2,27 @@
 
 Runs once per cluster (lease). ``feeds.compacted_through`` records how far each feed was
 cut, so a device whose position is behind it is told to clean-sync instead of replaying.
-Expired clean-sync snapshots are removed in the same pass.
+Expired clean-sync snapshots are removed in the same pass, and so are rejected mutations
+past their retention and the upload counts of past days (:func:`prune_upload_ledger`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import and_, delete, func, select, tuple_, update
 
 from server.clock import Clock
 from server.store.database import Database
-from server.store.schema import feed_entries, feeds, snapshot_pages, snapshots, tenants
+from server.store.schema import (
+    device_mutations,
+    device_upload_usage,
+    feed_entries,
+    feeds,
+    snapshot_pages,
+    snapshots,
+    tenants,
+)
 
 DAY_MS = 24 * 3600 * 1000
 
@@ -22,6 +31,8 @@ DAY_MS = 24 * 3600 * 1000
 class RetentionReport:
     entries_removed: int = 0
     snapshots_removed: int = 0
+    rejected_mutations_removed: int = 0
+    upload_counts_removed: int = 0
 
 
 async def compact_feeds(db: Database, clock: Clock) -> RetentionReport:
@@ -58,3 +69,35 @@ async def compact_feeds(db: Database, clock: Clock) -> RetentionReport:
             (await conn.execute(delete(snapshots).where(snapshots.c.expires_at < now))).rowcount
         )
     return report
+
+
+async def prune_upload_ledger(db: Database, clock: Clock, rejected_retention_days: float) -> RetentionReport:
+    """Remove rejected mutations received more than ``rejected_retention_days`` ago (a
+    device retrying one after that is judged again) and the upload counts of past days.
+
+    Rejected mutations go in batches of :data:`PRUNE_BATCH`, each its own transaction, so
+    a large backlog never holds the store's writer for long."""
+    cutoff = clock.now_ms() - int(rejected_retention_days * DAY_MS)
+    report = RetentionReport()
+    while True:
+        async with db.write() as conn:
+            batch = (
+                select(device_mutations.c.device_id, device_mutations.c.mutation_id)
+                .where(device_mutations.c.status == "rejected", device_mutations.c.received_at < cutoff)
+                .limit(PRUNE_BATCH)
+            )
+            removed = await conn.execute(
+                delete(device_mutations).where(
+                    tuple_(device_mutations.c.device_id, device_mutations.c.mutation_id).in_(batch)
+                )
+            )
+        report.rejected_mutations_removed += int(removed.rowcount)
+        if removed.rowcount < PRUNE_BATCH:
+            break
+    async with db.write() as conn:
+        past = delete(device_upload_usage).where(device_upload_usage.c.day < clock.now_ms() // DAY_MS)
+        report.upload_counts_removed = int((await conn.execute(past)).rowcount)
+    return report
+
+
+PRUNE_BATCH = 5000

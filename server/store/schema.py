@@ -208,8 +208,26 @@ device_mutations = Table(
     Column("reason", String(64), nullable=True),
     Column("record_id", ID, nullable=True),
     Column("payload", Text, nullable=False),
+    Index(
+        "ix_device_mutations_rejected_received",
+        "received_at",
+        sqlite_where=text("status = 'rejected'"),
+        postgresql_where=text("status = 'rejected'"),
+    ),
 )
-"""The idempotency ledger: every uploaded mutation, rejected ones included, as received."""
+"""The idempotency ledger: every uploaded mutation's result, with its body as received (a
+rejected one's cut to its first 1 KiB, and removed after the rejected-mutation retention;
+the partial index finds those for the retention pass)."""
+
+device_upload_usage = Table(
+    "device_upload_usage",
+    metadata,
+    Column("device_id", ID, ForeignKey("devices.id"), primary_key=True),
+    Column("day", Integer, primary_key=True),
+    Column("stored_bytes", BigInteger, nullable=False),
+)
+"""What one device's uploads added to the store on one UTC day (days since 1970-01-01),
+checked against the daily upload quota; rows of past days are removed by retention."""
 
 care_records = Table(
     "care_records",

@@ -24,6 +24,7 @@ from protocol.frames import (
     Welcome,
 )
 from protocol.heads import moved_on
+from protocol.request_id import find_request_id
 from protocol.session import AckReceived, RecordAck, ResyncAsked, SyncAnswered, resumes_at_heads
 from server.clock import Clock, to_datetime
 from server.ids import hash_token
@@ -32,9 +33,11 @@ from server.services import feeds
 from server.services.errors import Revoked, Unauthorized
 from server.services.identity import DeviceIdentity, admitted
 from server.services.preferences import tenant_channel
+from server.services.token_bucket import Rate
 from server.store.database import Database
 from server.ws.context import SessionContext
 from server.ws.feed_socket import FeedSocket
+from server.ws.frame_budget import RECONNECT_AFTER_S, FrameBudget, Verdict
 from server.ws.greeting_reads import GreetingReads
 from server.ws.streamer import CloseCallback, FeedStreamer
 
@@ -53,6 +56,7 @@ class DeviceSession(FeedSocket):
         self.device: DeviceIdentity | None = None
         self._welcomed = False
         self._resync_reason: str | None = None
+        self._budget = FrameBudget(Rate(settings.device_frames_per_s, settings.device_frame_burst), self.opened_at_ms)
 
     @property
     def device_id(self) -> str:
@@ -75,7 +79,11 @@ class DeviceSession(FeedSocket):
             return
         self.streamer.run_commands(self.streamer.session.handle(ResyncAsked(reason=reason)))
 
-    def decode(self, text: str) -> DeviceFrame:
+    def decode(self, text: str | bytes) -> DeviceFrame | _OverBudget:
+        """The frame, or, beyond the socket's frame budget, a note of that (not decoded)."""
+        verdict = self._budget.judge(len(text), self.node.clock.now_ms())
+        if verdict is not Verdict.ADMIT:
+            return _OverBudget(verdict, text)
         return decode_device_frame(text)
 
     async def greet(self, hello: Hello) -> bool:
@@ -197,10 +205,12 @@ class DeviceSession(FeedSocket):
     def on_closed(self) -> None:
         self.node.hub.unregister(self)
 
-    async def handle(self, frame: DeviceFrame) -> None:
+    async def handle(self, frame: DeviceFrame | _OverBudget) -> None:
         device = self.device
         assert device is not None
-        if isinstance(frame, Ack):
+        if isinstance(frame, _OverBudget):
+            await self._refuse(frame)
+        elif isinstance(frame, Ack):
             self._on_ack(frame)
         elif isinstance(frame, Heartbeat):
             self.streamer.push_heads(await self._heads(device))
@@ -225,10 +235,31 @@ class DeviceSession(FeedSocket):
             self.node.hub.heads.store(feeds.CARERS.channel(feed_id), head)
         return heads
 
+    async def _refuse(self, frame: _OverBudget) -> None:
+        """A frame beyond the budget: not handled; the device is told, and closed if it keeps on."""
+        limit = f"{self.settings.device_frames_per_s:g} frames a second"
+        if frame.verdict is Verdict.CLOSE:
+            message = f"too many frames beyond {limit}; retry in {RECONNECT_AFTER_S} s"
+            await self.fail_queued(ErrorCode.RATE_LIMITED, message, CloseCode.TOO_MANY_FRAMES)
+            return
+        text = frame.text
+        request_id = find_request_id(text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text)
+        self.send_error(ErrorCode.RATE_LIMITED, f"frame not handled: over {limit}; send it again later", request_id)
+
     def _on_ack(self, ack: Ack) -> None:
         for command in self.streamer.session.handle(AckReceived(feed=ack.feed, epoch=ack.epoch, seq=ack.seq)):
             if isinstance(command, RecordAck):
                 self.node.activity.record_position(self.device_id, command.reported, command.head)
+
+
+class _OverBudget:
+    """A frame the socket's budget refused (its text kept to find its request id)."""
+
+    __slots__ = ("text", "verdict")
+
+    def __init__(self, verdict: Verdict, text: str | bytes) -> None:
+        self.verdict = verdict
+        self.text = text
 
 
 def _channels(device: DeviceIdentity) -> dict[str, str]:
