@@ -37,6 +37,8 @@ class ErrorCode(enum.StrEnum):
     UPLOAD_QUOTA_EXCEEDED = "upload_quota_exceeded"
     """The device's uploads reached the day's quota: keep the mutations, retry after the
     ``retry in N s`` of the message (the next UTC day)."""
+    TOO_MANY_SOCKETS = "too_many_sockets"
+    """Console only: the staff user already holds the most console sockets a node allows."""
 
 
 class RejectReason(enum.StrEnum):
@@ -72,6 +74,9 @@ class CloseCode(enum.IntEnum):
     TOO_MANY_FRAMES = 4005
     """The device kept sending frames beyond its rate after being told (``rate_limited``);
     reconnect after the ``retry in N s`` of the close reason."""
+    TOO_MANY_SOCKETS = 4006
+    """Console only: the staff user holds the most console sockets a node allows (other
+    windows); reconnect with backoff, which succeeds once one of them closes."""
     # Terminal range: do not reconnect automatically.
     AUTH_FAILED = 4100
     DEVICE_REVOKED = 4101

@@ -14,6 +14,7 @@ from server.bus.factory import bus_for
 from server.clock import Clock, SystemClock
 from server.cluster.leases import ClusterJob
 from server.cluster.presence import Presence
+from server.console.socket_quota import StaffSocketQuota
 from server.observability.metrics import LOOP_LAG
 from server.services.activity import ActivityRecorder
 from server.services.clean_sync import CleanSyncService
@@ -58,6 +59,8 @@ class Node:
     staff_auth: StaffAuth
     preferences: PreferencesCache
     enrolment_throttle: AddressThrottle
+    console_sockets: StaffSocketQuota
+    """Console sockets each staff user holds on this node (docs/security.md)."""
     device_calls: TokenBuckets
     """Each device's budget of HTTP sync calls (docs/security.md, "What one device can cost")."""
 
@@ -94,6 +97,7 @@ class Node:
             staff_auth=StaffAuth(db, clock, bus=bus, throttle_bounds=throttle_bounds),
             preferences=PreferencesCache(clock),
             enrolment_throttle=AddressThrottle(ENROLMENT_PER_ADDRESS, clock, "enrolment", throttle_bounds),
+            console_sockets=StaffSocketQuota(settings.console_sockets_per_user),
             device_calls=TokenBuckets(
                 Rate(settings.device_requests_per_s, settings.device_request_burst), DEVICES_REMEMBERED
             ),

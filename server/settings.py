@@ -161,6 +161,19 @@ class Settings:
         16384,
         "concurrent connections (HTTP and WebSocket) per node; a new one beyond it gets 503 and is closed (0: no cap)",
     )
+    console_frames_per_s: float = setting(
+        5.0,
+        "frames a console socket may send per second, sustained (a console needs one heartbeat per interval); "
+        "beyond its burst a frame is refused with rate_limited, and a socket that keeps on is closed 4005",
+    )
+    console_frame_burst: int = setting(
+        20, "frames a console socket may send at once before --console-frames-per-s applies"
+    )
+    console_sockets_per_user: int = setting(
+        20,
+        "console sockets one staff user may hold open on a node; one more is refused with too_many_sockets and "
+        "closed 4006 (0: no cap)",
+    )
     rate_limit_max_keys: int = setting(
         50_000,
         "keys (client addresses, logins) each sign-in and enrolment rate-limit store remembers, at most",

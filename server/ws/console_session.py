@@ -3,6 +3,12 @@
 Authenticated by a staff token in ``console_hello``; follows the feeds of the scopes the
 staff member may see (a coordinator: their branch; an admin: every branch and the
 tenant-wide feed), resumes from the positions it sends, then receives events live.
+
+What one staff token can cost the node is bounded (docs/security.md): heartbeats are
+answered from the node's memory of feed heads, frames beyond the socket's budget are
+refused undecoded (``rate_limited``, then close 4005, as for devices), and a user holds
+at most ``console_sockets_per_user`` sockets on a node (one more: ``too_many_sockets``,
+close 4006).
 """
 
 from __future__ import annotations
@@ -15,15 +21,18 @@ from starlette.websockets import WebSocket
 from protocol.codec import ConsoleClientFrame, decode_console_client_frame
 from protocol.console import ConsoleFeedStatus, ConsoleHello, ConsoleWelcome
 from protocol.errors import CloseCode, ErrorCode, ProtocolError
-from protocol.frames import Heartbeat
+from protocol.frames import FeedPosition, Heartbeat
 from server.clock import to_datetime
 from server.console.session import SESSION_COOKIE, same_origin_socket
+from server.ids import hash_token
 from server.services import feeds
 from server.services.console_feed import visible_scopes
 from server.services.errors import Revoked, ServiceError, Unauthorized
 from server.services.identity import Staff, authenticate_staff
+from server.services.token_bucket import Rate
 from server.ws.context import SessionContext
 from server.ws.feed_socket import FeedSocket
+from server.ws.frame_budget import RECONNECT_AFTER_S, FrameBudget, Verdict
 
 COOKIE_TOKEN = "cookie"
 """``console_hello.token`` value meaning: use the web console's session cookie."""
@@ -40,6 +49,10 @@ class ConsoleSession(FeedSocket):
         self._token = ""
         self._recheck = asyncio.Event()
         self._watch: asyncio.Task[None] | None = None
+        self._place_of: str | None = None
+        """The user whose console-socket place this socket holds, once it holds one."""
+        settings = node.settings
+        self._budget = FrameBudget(Rate(settings.console_frames_per_s, settings.console_frame_burst), self.opened_at_ms)
 
     @property
     def staff_key(self) -> str | None:
@@ -70,7 +83,11 @@ class ConsoleSession(FeedSocket):
     def channels(self) -> list[str]:
         return [feeds.CONSOLE.channel(scope) for scope in self.scopes]
 
-    def decode(self, text: str) -> ConsoleClientFrame:
+    def decode(self, text: str | bytes) -> ConsoleClientFrame | OverBudget:
+        """The frame, or, beyond the socket's frame budget, a note of that (not decoded)."""
+        verdict = self._budget.judge(len(text), self.node.clock.now_ms())
+        if verdict is not Verdict.ADMIT:
+            return OverBudget(verdict)
         return decode_console_client_frame(text)
 
     async def greet(self, hello: ConsoleHello) -> bool:
@@ -79,6 +96,10 @@ class ConsoleSession(FeedSocket):
         if token == COOKIE_TOKEN:
             # The web console authenticates with its session cookie, from this site only.
             token = self.ws.cookies.get(SESSION_COOKIE, "") if same_origin_socket(self.ws) else ""
+        token_hash = hash_token(token)
+        if node.console_sockets.full_for(token_hash):
+            await self._refuse_over_cap()
+            return False
         try:
             async with node.db.read() as conn:
                 staff = await authenticate_staff(conn, token, node.clock.now_ms())
@@ -88,6 +109,22 @@ class ConsoleSession(FeedSocket):
         except (Unauthorized, ServiceError) as exc:
             await self.fail(ErrorCode.AUTH_FAILED, exc.message, CloseCode.AUTH_FAILED)
             return False
+        if not node.console_sockets.take(staff.user_id, token_hash):
+            await self._refuse_over_cap()
+            return False
+        self._place_of = staff.user_id
+        try:
+            return await self._greet_as(staff, token, hello)
+        except BaseException:
+            self._give_back_place()
+            raise
+
+    async def _refuse_over_cap(self) -> None:
+        message = f"this user already has {self.node.console_sockets.per_user} console sockets open on this node"
+        await self.fail(ErrorCode.TOO_MANY_SOCKETS, message, CloseCode.TOO_MANY_SOCKETS)
+
+    async def _greet_as(self, staff: Staff, token: str, hello: ConsoleHello) -> bool:
+        node = self.node
         self.staff, self._token = staff, token
         async with node.db.write() as conn:
             self.scopes = await visible_scopes(conn, staff)
@@ -114,12 +151,52 @@ class ConsoleSession(FeedSocket):
     def on_closed(self) -> None:
         if self._watch is not None:
             self._watch.cancel()
+        self._give_back_place()
         self.node.hub.unregister(self)
 
-    async def handle(self, frame: ConsoleClientFrame) -> None:
-        if isinstance(frame, Heartbeat):
-            async with self.node.db.read() as conn:
-                heads = await feeds.heads(conn, list(self.scopes), feeds.CONSOLE)
-            self.streamer.push_heads(heads)
+    def _give_back_place(self) -> None:
+        if self._place_of is not None:
+            self.node.console_sockets.give_back(self._place_of)
+            self._place_of = None
+
+    async def handle(self, frame: ConsoleClientFrame | OverBudget) -> None:
+        if isinstance(frame, OverBudget):
+            await self._refuse(frame)
+        elif isinstance(frame, Heartbeat):
+            self.streamer.push_heads(await self._heads())
         else:
             raise ProtocolError(ErrorCode.UNEXPECTED_FRAME, "console_hello was already received")
+
+    async def _heads(self) -> dict[str, feeds.Head]:
+        """Heads from the node's memory; the database only on a miss or an epoch change."""
+        channels = {scope: feeds.CONSOLE.channel(scope) for scope in self.scopes}
+        heads = self.node.hub.heads.known(channels)
+        if heads is not None and self.streamer.session.same_epochs(_positions(heads)):
+            return heads
+        async with self.node.db.read() as conn:
+            heads = await feeds.heads(conn, list(self.scopes), feeds.CONSOLE)
+        for scope, head in heads.items():  # followed since the greeting: kept current from here
+            self.node.hub.heads.store(channels[scope], head)
+        return heads
+
+    async def _refuse(self, frame: OverBudget) -> None:
+        """A frame beyond the budget: not handled; the console is told, and closed if it keeps on."""
+        limit = f"{self.settings.console_frames_per_s:g} frames a second"
+        if frame.verdict is Verdict.CLOSE:
+            message = f"too many frames beyond {limit}; retry in {RECONNECT_AFTER_S} s"
+            await self.fail_queued(ErrorCode.RATE_LIMITED, message, CloseCode.TOO_MANY_FRAMES)
+            return
+        self.send_error(ErrorCode.RATE_LIMITED, f"frame not handled: over {limit}; send it again later")
+
+
+class OverBudget:
+    """A frame the socket's budget refused, not decoded."""
+
+    __slots__ = ("verdict",)
+
+    def __init__(self, verdict: Verdict) -> None:
+        self.verdict = verdict
+
+
+def _positions(heads: dict[str, feeds.Head]) -> list[FeedPosition]:
+    return [FeedPosition(feed=f, epoch=h.epoch, seq=h.seq) for f, h in heads.items()]

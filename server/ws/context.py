@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from server.clock import Clock
+from server.console.socket_quota import StaffSocketQuota
 from server.services.activity import ActivityRecorder
 from server.services.clean_sync import CleanSyncService
 from server.services.sync import SyncService
@@ -41,3 +42,5 @@ class SessionContext(Protocol):
     def clean_sync(self) -> CleanSyncService: ...
     @property
     def preferences(self) -> PreferencesCache: ...
+    @property
+    def console_sockets(self) -> StaffSocketQuota: ...

@@ -22,6 +22,7 @@ def test_close_codes_sit_in_their_documented_ranges() -> None:
         CloseCode.TRY_AGAIN_LATER,
         CloseCode.FEEDS_CHANGED,
         CloseCode.TOO_MANY_FRAMES,
+        CloseCode.TOO_MANY_SOCKETS,
     }
     for code in CloseCode:
         expected = RECONNECT_RANGE if code in reconnect else TERMINAL_RANGE

@@ -187,7 +187,8 @@
         location.href = "/console/sign-in?message=expired";
         return;
       }
-      setLive("down", "Disconnected: reconnecting…");
+      // 4006: this user has the most console windows a server allows open; one may close.
+      setLive("down", closed.code === 4006 ? "Too many console windows open: close one. Reconnecting…" : "Disconnected: reconnecting…");
       setTimeout(connect, delay);
       delay = Math.min(delay * 2, 10000);
     });
