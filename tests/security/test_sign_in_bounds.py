@@ -24,6 +24,18 @@ async def test_huge_logins_are_refused_before_they_become_keys(world: World) -> 
         for n in range(40):
             body = {"login": f"{n}{HUGE_LOGIN}", "password": "p" * 10}
             answer = await http.post("/api/v1/auth/sign-in", json=body, headers=_address(n))
+            assert answer.status_code == 413, answer.text  # from its Content-Length, unread
+            assert answer.json()["error"]["code"] == "frame_too_large"
+    assert len(throttle.by_login) == 0
+    assert len(throttle.by_address) == 0
+
+
+async def test_logins_over_their_length_are_refused_before_they_become_keys(world: World) -> None:
+    throttle = world.running.node.staff_auth.throttle
+    async with world.running.http() as http:
+        for n in range(20):
+            body = {"login": f"{n:03d}" + "x" * MAX_LOGIN_LENGTH, "password": "p" * 10}
+            answer = await http.post("/api/v1/auth/sign-in", json=body, headers=_address(n))
             assert answer.status_code == 422, answer.text
             assert "login" in answer.json()["error"]["message"]
     assert len(throttle.by_login) == 0
@@ -50,7 +62,7 @@ async def test_huge_passwords_are_refused_unkeyed(world: World) -> None:
 async def test_refused_attempts_still_count_against_their_address(world: World) -> None:
     async with world.running.http() as http:
         for _ in range(SIGN_IN_PER_ADDRESS.limit):
-            body = {"login": HUGE_LOGIN, "password": "p" * 10}
+            body = {"login": "x" * (MAX_LOGIN_LENGTH + 1), "password": "p" * 10}
             assert (await http.post("/api/v1/auth/sign-in", json=body, headers=_address(7))).status_code == 422
         limited = await http.post(
             "/api/v1/auth/sign-in", json={"login": "a@b", "password": "p" * 10}, headers=_address(7)
@@ -65,8 +77,14 @@ async def test_the_console_form_refuses_huge_logins_unkeyed(world: World) -> Non
         answer = await http.post(
             "/console/sign-in", data={"login": HUGE_LOGIN, "password": "p" * 10, "csrf_token": csrf}
         )
-        assert answer.status_code == 422
+        assert answer.status_code == 413
         assert HUGE_LOGIN not in answer.text
+        long_login = "y" * (MAX_LOGIN_LENGTH + 1)
+        answer = await http.post(
+            "/console/sign-in", data={"login": long_login, "password": "p" * 10, "csrf_token": csrf}
+        )
+        assert answer.status_code == 422
+        assert long_login not in answer.text
     assert len(world.running.node.staff_auth.throttle.by_login) == 0
 
 
