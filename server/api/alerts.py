@@ -8,8 +8,18 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from protocol.codec import decode_as
-from server.api.http import bearer, client_address, handles_errors, json_response, node_of, read_body, staff_of
-from server.api.small_bodies import SIGN_IN_BODY_BYTES, read_small
+from server.api.http import (
+    bearer,
+    client_address,
+    error_response,
+    handles_errors,
+    json_response,
+    node_of,
+    read_body,
+    staff_of,
+)
+from server.api.request_guards import BodyTooLarge
+from server.api.small_bodies import SIGN_IN_BODY_BYTES, closing, read_small
 from server.clock import to_datetime
 from server.services.errors import InvalidInput
 from server.services.mismatch.listing import AlertDesk, AlertFilter
@@ -36,7 +46,11 @@ def _desk(request: Request) -> AlertDesk:
 
 @handles_errors
 async def sign_in(request: Request) -> Response:
-    body = decode_as(SignInBody, await read_small(request, SIGN_IN_BODY_BYTES))
+    try:
+        raw = await read_small(request, SIGN_IN_BODY_BYTES)
+    except BodyTooLarge as exc:
+        return closing(error_response(413, exc.code, exc.message))
+    body = decode_as(SignInBody, raw)
     auth = node_of(request).staff_auth
     signed = await auth.sign_in(body.login, body.password, client=client_address(request), tenant_id=body.tenant_id)
     return json_response(

@@ -3,12 +3,14 @@
 The node-wide limit is the largest legitimate body, a device's sync request (256 KiB). A
 sign-in needs a few hundred bytes; refusing a larger one from its ``Content-Length``,
 before anything is read, means a flood of 200 KB anonymous sign-ins costs the node no
-reading, decoding or copying of them (docs/security.md).
+reading, decoding or copying of them (docs/security.md). The refusal closes the
+connection, so the unread body is not read to find the next request either.
 """
 
 from __future__ import annotations
 
 from starlette.requests import Request
+from starlette.responses import Response
 
 from server.api.request_guards import BodyTooLarge
 
@@ -36,3 +38,9 @@ async def read_small(request: Request, limit: int) -> bytes:
             raise BodyTooLarge(limit)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def closing(response: Response) -> Response:
+    """``response``, closing the connection after it (the body it refuses was not read)."""
+    response.headers["connection"] = "close"
+    return response

@@ -9,7 +9,7 @@ from starlette.routing import Route
 
 from protocol.frames import FeedPosition
 from server.api.http import client_address
-from server.api.small_bodies import SIGN_IN_BODY_BYTES, declared_over
+from server.api.small_bodies import SIGN_IN_BODY_BYTES, closing, declared_over
 from server.console.guard import node_of, page_context, signed_in
 from server.console.notices import notice_of
 from server.console.session import CSRF_COOKIE, SESSION_COOKIE, check_csrf, cookies_secure, new_csrf_token
@@ -29,7 +29,8 @@ async def sign_in_page(request: Request) -> Response:
 
 async def sign_in(request: Request) -> Response:
     if declared_over(request, SIGN_IN_BODY_BYTES):  # refused unread: no sign-in is that large
-        return render(request, "sign_in.html", status=413, message="Sign-in form too large.", login=None, staff=None)
+        refused = render(request, "sign_in.html", status=413, message="Sign-in form too large.", login=None, staff=None)
+        return closing(refused)
     form = await request.form()
     try:
         await check_csrf(request, str(form.get("csrf_token", "")))

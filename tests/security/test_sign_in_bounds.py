@@ -26,6 +26,7 @@ async def test_huge_logins_are_refused_before_they_become_keys(world: World) -> 
             answer = await http.post("/api/v1/auth/sign-in", json=body, headers=_address(n))
             assert answer.status_code == 413, answer.text  # from its Content-Length, unread
             assert answer.json()["error"]["code"] == "frame_too_large"
+            assert answer.headers["connection"] == "close"
     assert len(throttle.by_login) == 0
     assert len(throttle.by_address) == 0
 
