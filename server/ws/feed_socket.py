@@ -24,6 +24,11 @@ from server.store.database import Database
 from server.store.outage import StoreUnavailable
 from server.ws.streamer import FeedStreamer, head_reads
 
+REFUSALS_OF_GOOD_FRAMES = frozenset({ErrorCode.UPLOAD_QUOTA_EXCEEDED})
+"""Errors that answer a well-formed frame the server will not take now: they do not count
+towards ``max_consecutive_errors`` bad frames in a row (a device retrying its outbox over
+its quota must not be closed 4102, which is terminal)."""
+
 
 class FeedSocket(abc.ABC):
     def __init__(
@@ -198,7 +203,8 @@ class FeedSocket(abc.ABC):
             except StoreUnavailable as exc:  # answered, and the socket stays open
                 self.send_error(ErrorCode.INTERNAL_ERROR, str(exc), getattr(frame, "request_id", None))
             except ProtocolError as exc:
-                errors_in_a_row += 1
+                if exc.code not in REFUSALS_OF_GOOD_FRAMES:
+                    errors_in_a_row += 1
                 self.send_error(exc.code, exc.message, exc.request_id)
                 if errors_in_a_row >= self.settings.max_consecutive_errors:
                     await self.close(CloseCode.PROTOCOL_VIOLATION, "too many bad frames in a row")

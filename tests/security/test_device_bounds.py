@@ -19,7 +19,7 @@ from websockets.exceptions import ConnectionClosed
 
 from protocol.codec import encode
 from protocol.errors import CloseCode, ErrorCode
-from protocol.frames import CheckIn, Error, FormSubmission, Heartbeat, Mutation, SyncRequest
+from protocol.frames import CheckIn, Error, FormSubmission, Heartbeat, Mutation, SyncRequest, SyncResponse
 from server.clock import ManualClock, SystemClock
 from server.node import Node
 from server.seeding import SeededAgency, seed_agency
@@ -235,3 +235,29 @@ async def test_an_http_upload_over_the_quota_gets_429_with_retry_after(tmp_path:
     assert answer.status_code == 429
     assert answer.json()["error"]["code"] == "upload_quota_exceeded"
     assert 0 < int(answer.headers["retry-after"]) <= 24 * 3600
+
+
+async def test_a_device_retrying_over_its_quota_keeps_its_socket(tmp_path: Path) -> None:
+    """Quota refusals are answers to well-formed uploads, not bad frames: a device that
+    retries its outbox more times in a row than the bad-frame limit is refused each time
+    and its socket stays open (a 4102 close would be terminal)."""
+    node = Node.build(settings_for(tmp_path, device_upload_bytes_per_day=16 * 1024, max_consecutive_errors=5))
+    running = await start_server(node)
+    device = await RawDevice.connect(running)
+    try:
+        agency = await seed_agency(node, carers=1, visits_per_carer=1)
+        carer = agency.carers[0]
+        await device.hello(carer)
+        codes = []
+        for attempt in range(12):
+            mutations = _unknown_visit_forms(attempt * 20 + 1, 20, carer.id)
+            await device.send(SyncRequest(request_id=f"u{attempt}", mutations=mutations))
+            answer = await device.receive_until((Error, SyncResponse))
+            codes.append(answer.code if isinstance(answer, Error) else "answered")
+        assert codes.count(ErrorCode.UPLOAD_QUOTA_EXCEEDED) > 5
+        await device.send(SyncRequest(request_id="positions only"))
+        answer = await device.receive_until((Error, SyncResponse))
+        assert isinstance(answer, SyncResponse) and answer.request_id == "positions only"
+    finally:
+        await device.close()
+        await stop_server(running)
