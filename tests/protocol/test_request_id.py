@@ -56,6 +56,7 @@ def test_a_top_level_request_id_is_found(raw: bytes, expected: str) -> None:
         b'{"a": 1 "request_id": "r1"}',
         b'{"a": }, "request_id": "r1"}',
         b'{"a": "unterminated, "request_id": "r1"}',
+        b'{"a": {"b": "unterminated}, "request_id": "r1"}',  # a string inside a skipped object
     ],
 )
 def test_no_request_id_is_made_up(raw: bytes) -> None:
