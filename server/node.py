@@ -32,6 +32,7 @@ from server.services.upload_quota import UploadQuota
 from server.settings import Settings
 from server.startup import StartupError, check_database, redacted
 from server.store.database import Database
+from server.ws.cooling_off import CoolingOff
 from server.ws.effects import EffectRelay
 from server.ws.hub import Hub
 
@@ -61,6 +62,8 @@ class Node:
     enrolment_throttle: AddressThrottle
     console_sockets: StaffSocketQuota
     """Console sockets each staff user holds on this node (docs/security.md)."""
+    cooling_off: CoolingOff
+    """Tokens whose socket was closed 4005, refused at hello until their wait has passed."""
     device_calls: TokenBuckets
     """Each device's budget of HTTP sync calls (docs/security.md, "What one device can cost")."""
 
@@ -98,6 +101,7 @@ class Node:
             preferences=PreferencesCache(clock),
             enrolment_throttle=AddressThrottle(ENROLMENT_PER_ADDRESS, clock, "enrolment", throttle_bounds),
             console_sockets=StaffSocketQuota(settings.console_sockets_per_user),
+            cooling_off=CoolingOff(),
             device_calls=TokenBuckets(
                 Rate(settings.device_requests_per_s, settings.device_request_burst), DEVICES_REMEMBERED
             ),

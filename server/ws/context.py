@@ -17,6 +17,7 @@ from server.services.sync import SyncService
 from server.services.tenant_prefs import PreferencesCache
 from server.settings import Settings
 from server.store.database import Database
+from server.ws.cooling_off import CoolingOff
 from server.ws.effects import EffectRelay
 from server.ws.hub import Hub
 
@@ -44,3 +45,5 @@ class SessionContext(Protocol):
     def preferences(self) -> PreferencesCache: ...
     @property
     def console_sockets(self) -> StaffSocketQuota: ...
+    @property
+    def cooling_off(self) -> CoolingOff: ...

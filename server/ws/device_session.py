@@ -54,6 +54,8 @@ class DeviceSession(FeedSocket):
         )  # fmt: skip
         self.node = node
         self.device: DeviceIdentity | None = None
+        self._token_hash = ""
+        """The hash of the hello's token, once a hello arrived."""
         self._welcomed = False
         self._resync_reason: str | None = None
         self._budget = FrameBudget(Rate(settings.device_frames_per_s, settings.device_frame_burst), self.opened_at_ms)
@@ -102,6 +104,12 @@ class DeviceSession(FeedSocket):
                 f"protocol_version {hello.protocol_version} unsupported; server speaks {PROTOCOL_VERSION}",
                 CloseCode.UNSUPPORTED_VERSION,
             )
+            return False
+        self._token_hash = hash_token(hello.token)
+        wait_s = node.cooling_off.remaining_s(self._token_hash, node.clock.now_ms())
+        if wait_s:
+            message = f"closed for too many frames; retry in {wait_s} s"
+            await self.fail(ErrorCode.RATE_LIMITED, message, CloseCode.TOO_MANY_FRAMES)
             return False
         try:
             device = await self._identify(hello.token)
@@ -240,6 +248,8 @@ class DeviceSession(FeedSocket):
         limit = f"{self.settings.device_frames_per_s:g} frames a second"
         if frame.verdict is Verdict.CLOSE:
             message = f"too many frames beyond {limit}; retry in {RECONNECT_AFTER_S} s"
+            until_ms = self.node.clock.now_ms() + RECONNECT_AFTER_S * 1000
+            self.node.cooling_off.start(self._token_hash, until_ms)
             await self.fail_queued(ErrorCode.RATE_LIMITED, message, CloseCode.TOO_MANY_FRAMES)
             return
         text = frame.text

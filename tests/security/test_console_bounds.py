@@ -150,3 +150,38 @@ async def test_sockets_greeted_at_once_are_capped_too(bounded: World) -> None:
     assert sum(isinstance(a, Error) and a.code == ErrorCode.TOO_MANY_SOCKETS for a in answers) == 12 - SOCKETS_PER_USER
     for console in consoles:
         await console.close()
+
+
+def _store_reads(node: Node) -> Any:
+    """Every statement the node's engine runs, while the context is open."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    @contextmanager
+    def recording() -> Iterator[list[str]]:
+        engine = node.db.engine.sync_engine
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            yield seen
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+
+    return recording()
+
+
+async def test_a_token_closed_for_flooding_sits_out_its_wait_before_anything_is_read(bounded: World) -> None:
+    console, _ = await _console(bounded)
+    for _ in range(BURST + 100):
+        await console.ws.send(encode(Heartbeat()).decode())
+    assert await console.close_code() == CloseCode.TOO_MANY_FRAMES
+    with _store_reads(bounded.running.node) as statements:
+        error, code = await _refused_hello(bounded)
+    assert (error.code, code) == (ErrorCode.RATE_LIMITED, CloseCode.TOO_MANY_FRAMES)
+    assert "retry in" in error.message
+    assert statements == [], "a token sitting out its wait was authenticated or greeted"
+    # Another user's token is not held back.
+    other = await RawConsole.connect(bounded.running)
+    assert isinstance(await other.hello(bounded.agency.admin_token), ConsoleWelcome)
+    await other.close()

@@ -17,12 +17,13 @@ import pytest
 from sqlalchemy import func, select
 from websockets.exceptions import ConnectionClosed
 
+from protocol import PROTOCOL_VERSION
 from protocol.codec import encode
 from protocol.errors import CloseCode, ErrorCode
-from protocol.frames import CheckIn, Error, FormSubmission, Heartbeat, Mutation, SyncRequest, SyncResponse
+from protocol.frames import CheckIn, Error, FormSubmission, Heartbeat, Hello, Mutation, SyncRequest, SyncResponse
 from server.clock import ManualClock, SystemClock
 from server.node import Node
-from server.seeding import SeededAgency, seed_agency
+from server.seeding import SeededAgency, SeededCarer, seed_agency
 from server.services.identity import DeviceIdentity, authenticate_device
 from server.services.upload_quota import DAY_MS, REJECTED_BODY_KEPT_CHARS, UploadQuotaExceeded
 from server.store.schema import care_records, device_mutations, device_upload_usage
@@ -261,3 +262,40 @@ async def test_a_device_retrying_over_its_quota_keeps_its_socket(tmp_path: Path)
     finally:
         await device.close()
         await stop_server(running)
+
+
+async def test_a_device_closed_for_flooding_sits_out_its_wait(tmp_path: Path) -> None:
+    """After 4005 the device's token is refused at hello, with the same close and the wait
+    left, until the wait its close named has passed; then it is greeted again."""
+    clock = ManualClock(SystemClock().now_ms())
+    settings = settings_for(tmp_path, device_frames_per_s=1.0, device_frame_burst=5)
+    running = await start_server(Node.build(settings, clock=clock))
+    try:
+        agency = await seed_agency(running.node, carers=1, visits_per_carer=1)
+        carer = agency.carers[0]
+        device = await RawDevice.connect(running)
+        await device.hello(carer)
+        _, closed = await _flood_until_closed(device)
+        assert closed.rcvd is not None and closed.rcvd.code == CloseCode.TOO_MANY_FRAMES
+        again = await RawDevice.connect(running)
+        await again.send(_hello_of(carer))
+        refused = await again.receive_until(Error)
+        assert isinstance(refused, Error) and refused.code == ErrorCode.RATE_LIMITED
+        assert "retry in 10 s" in refused.message
+        assert await again.close_code() == CloseCode.TOO_MANY_FRAMES
+        clock.advance(10.001)
+        later = await RawDevice.connect(running)
+        await later.hello(carer)
+        await later.close()
+    finally:
+        await stop_server(running)
+
+
+def _hello_of(carer: SeededCarer) -> Hello:
+    return Hello(
+        token=carer.device_token,
+        device_uuid=carer.device_uuid,
+        app_version="raw/1",
+        protocol_version=PROTOCOL_VERSION,
+        positions=[],
+    )
