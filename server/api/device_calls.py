@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
@@ -12,6 +14,21 @@ from protocol.errors import ProtocolError
 from protocol.frames import Ack, CleanSyncRequest, SyncRequest
 from server.api.device_rate import admit_device_call, quota_refusal_answered_429
 from server.api.http import client_address, device_of, handles_errors, json_response, node_of, read_body
+from server.services.identity import DeviceIdentity
+
+B = TypeVar("B", bound=msgspec.Struct)
+
+
+async def _device_call(request: Request, body_type: type[B]) -> tuple[DeviceIdentity, B]:
+    """The calling device, within its call rate, and its body; an unreadable body is
+    recorded as a failed call of that device before it is answered."""
+    device = await device_of(request)
+    admit_device_call(request, device)
+    try:
+        return device, await read_body(request, body_type)
+    except ProtocolError as exc:
+        node_of(request).activity.record_call(device.device_id, ok=False, error_code=exc.code)
+        raise
 
 
 class EnrolBody(msgspec.Struct):
@@ -35,13 +52,7 @@ async def enrol(request: Request) -> Response:
 @handles_errors
 async def device_sync(request: Request) -> Response:
     """``POST /api/v1/device/sync``: a ``sync_request`` body, a ``sync_response`` answer."""
-    device = await device_of(request)
-    admit_device_call(request, device)
-    try:
-        body = await read_body(request, SyncRequest)
-    except ProtocolError as exc:
-        node_of(request).activity.record_call(device.device_id, ok=False, error_code=exc.code)
-        raise
+    device, body = await _device_call(request, SyncRequest)
     with quota_refusal_answered_429():
         return json_response(await node_of(request).sync.standard_sync(device, body))
 
@@ -49,13 +60,7 @@ async def device_sync(request: Request) -> Response:
 @handles_errors
 async def device_ack(request: Request) -> Response:
     """``POST /api/v1/device/ack``: an ``ack`` body, sent after applying a sync answer; 204."""
-    device = await device_of(request)
-    admit_device_call(request, device)
-    try:
-        body = await read_body(request, Ack)
-    except ProtocolError as exc:
-        node_of(request).activity.record_call(device.device_id, ok=False, error_code=exc.code)
-        raise
+    device, body = await _device_call(request, Ack)
     await node_of(request).sync.acknowledge(device, body)
     return Response(status_code=204)
 
@@ -70,13 +75,7 @@ routes = [
 @handles_errors
 async def device_clean_sync(request: Request) -> Response:
     """``POST /api/v1/device/clean-sync``: a ``clean_sync_request`` body, one page back."""
-    device = await device_of(request)
-    admit_device_call(request, device)
-    try:
-        body = await read_body(request, CleanSyncRequest)
-    except ProtocolError as exc:
-        node_of(request).activity.record_call(device.device_id, ok=False, error_code=exc.code)
-        raise
+    device, body = await _device_call(request, CleanSyncRequest)
     return json_response(await node_of(request).clean_sync.serve(device, body))
 
 

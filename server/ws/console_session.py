@@ -32,7 +32,7 @@ from server.services.identity import Staff, authenticate_staff
 from server.services.token_bucket import Rate
 from server.ws.context import SessionContext
 from server.ws.feed_socket import FeedSocket
-from server.ws.frame_budget import RECONNECT_AFTER_S, FrameBudget, Verdict
+from server.ws.frame_budget import FrameBudget, Verdict
 
 COOKIE_TOKEN = "cookie"
 """``console_hello.token`` value meaning: use the web console's session cookie."""
@@ -97,10 +97,7 @@ class ConsoleSession(FeedSocket):
             # The web console authenticates with its session cookie, from this site only.
             token = self.ws.cookies.get(SESSION_COOKIE, "") if same_origin_socket(self.ws) else ""
         token_hash = hash_token(token)
-        wait_s = node.cooling_off.remaining_s(token_hash, node.clock.now_ms())
-        if wait_s:
-            message = f"closed for too many frames; retry in {wait_s} s"
-            await self.fail(ErrorCode.RATE_LIMITED, message, CloseCode.TOO_MANY_FRAMES)
+        if await self.refused_while_cooling_off(node.cooling_off, token_hash):
             return False
         if node.console_sockets.full_for(token_hash):
             await self._refuse_over_cap()
@@ -188,10 +185,7 @@ class ConsoleSession(FeedSocket):
         """A frame beyond the budget: not handled; the console is told, and closed if it keeps on."""
         limit = f"{self.settings.console_frames_per_s:g} frames a second"
         if frame.verdict is Verdict.CLOSE:
-            message = f"too many frames beyond {limit}; retry in {RECONNECT_AFTER_S} s"
-            until_ms = self.node.clock.now_ms() + RECONNECT_AFTER_S * 1000
-            self.node.cooling_off.start(hash_token(self._token), until_ms)
-            await self.fail_queued(ErrorCode.RATE_LIMITED, message, CloseCode.TOO_MANY_FRAMES)
+            await self.close_for_flooding(self.node.cooling_off, hash_token(self._token), limit)
             return
         self.send_error(ErrorCode.RATE_LIMITED, f"frame not handled: over {limit}; send it again later")
 

@@ -37,7 +37,7 @@ from server.services.token_bucket import Rate
 from server.store.database import Database
 from server.ws.context import SessionContext
 from server.ws.feed_socket import FeedSocket
-from server.ws.frame_budget import RECONNECT_AFTER_S, FrameBudget, Verdict
+from server.ws.frame_budget import FrameBudget, Verdict
 from server.ws.greeting_reads import GreetingReads
 from server.ws.streamer import CloseCallback, FeedStreamer
 
@@ -106,10 +106,7 @@ class DeviceSession(FeedSocket):
             )
             return False
         self._token_hash = hash_token(hello.token)
-        wait_s = node.cooling_off.remaining_s(self._token_hash, node.clock.now_ms())
-        if wait_s:
-            message = f"closed for too many frames; retry in {wait_s} s"
-            await self.fail(ErrorCode.RATE_LIMITED, message, CloseCode.TOO_MANY_FRAMES)
+        if await self.refused_while_cooling_off(node.cooling_off, self._token_hash):
             return False
         try:
             device = await self._identify(hello.token)
@@ -247,10 +244,7 @@ class DeviceSession(FeedSocket):
         """A frame beyond the budget: not handled; the device is told, and closed if it keeps on."""
         limit = f"{self.settings.device_frames_per_s:g} frames a second"
         if frame.verdict is Verdict.CLOSE:
-            message = f"too many frames beyond {limit}; retry in {RECONNECT_AFTER_S} s"
-            until_ms = self.node.clock.now_ms() + RECONNECT_AFTER_S * 1000
-            self.node.cooling_off.start(self._token_hash, until_ms)
-            await self.fail_queued(ErrorCode.RATE_LIMITED, message, CloseCode.TOO_MANY_FRAMES)
+            await self.close_for_flooding(self.node.cooling_off, self._token_hash, limit)
             return
         text = frame.text
         request_id = find_request_id(text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text)

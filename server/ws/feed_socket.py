@@ -22,6 +22,8 @@ from server.services import feeds
 from server.settings import Settings
 from server.store.database import Database
 from server.store.outage import StoreUnavailable
+from server.ws.cooling_off import CoolingOff
+from server.ws.frame_budget import RECONNECT_AFTER_S
 from server.ws.streamer import FeedStreamer, head_reads
 
 REFUSALS_OF_GOOD_FRAMES = frozenset({ErrorCode.UPLOAD_QUOTA_EXCEEDED})
@@ -36,6 +38,7 @@ class FeedSocket(abc.ABC):
     ) -> None:
         self.ws = websocket
         self.settings = settings
+        self.clock = clock
         self.opened_at_ms = clock.now_ms()
         """When the socket was accepted: effects made before it apply to it, later ones do not."""
         self.streamer = FeedStreamer(
@@ -138,6 +141,21 @@ class FeedSocket(abc.ABC):
         self.send_error(code, message)
         await self.streamer.drained(timeout_s=1.0)
         await self.close(close, message[:120])
+
+    async def close_for_flooding(self, cooling_off: CoolingOff, token_hash: str, limit: str) -> None:
+        """Close a socket that kept sending beyond ``limit`` (4005); its token sits out the
+        wait the close names (:mod:`server.ws.cooling_off`)."""
+        cooling_off.start(token_hash, self.clock.now_ms() + RECONNECT_AFTER_S * 1000)
+        message = f"too many frames beyond {limit}; retry in {RECONNECT_AFTER_S} s"
+        await self.fail_queued(ErrorCode.RATE_LIMITED, message, CloseCode.TOO_MANY_FRAMES)
+
+    async def refused_while_cooling_off(self, cooling_off: CoolingOff, token_hash: str) -> bool:
+        """Refuse a hello whose token still sits out a 4005's wait (before anything is read for it)."""
+        wait_s = cooling_off.remaining_s(token_hash, self.clock.now_ms())
+        if wait_s:
+            message = f"closed for too many frames; retry in {wait_s} s"
+            await self.fail(ErrorCode.RATE_LIMITED, message, CloseCode.TOO_MANY_FRAMES)
+        return wait_s > 0
 
     def send_welcome(self, welcome: msgspec.Struct) -> None:
         """Queue the welcome, then the errors about the hello's positions, then catch-up."""

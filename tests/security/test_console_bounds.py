@@ -5,8 +5,8 @@ sockets on a node are capped (4006)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +43,12 @@ async def bounded(tmp_path: Path) -> AsyncIterator[World]:
 
 
 @contextmanager
-def console_head_reads(node: Node) -> Iterator[list[str]]:
+def statements_run(node: Node, wanted: Callable[[str], bool] = lambda _: True) -> Iterator[list[str]]:
+    """The ``wanted`` statements the node's engine runs while the context is open."""
     seen: list[str] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT") and "FROM console_feeds" in statement:
+        if wanted(statement):
             seen.append(statement)
 
     engine = node.db.engine.sync_engine
@@ -56,6 +57,10 @@ def console_head_reads(node: Node) -> Iterator[list[str]]:
         yield seen
     finally:
         event.remove(engine, "before_cursor_execute", record)
+
+
+def console_head_reads(node: Node) -> AbstractContextManager[list[str]]:
+    return statements_run(node, lambda s: s.lstrip().upper().startswith("SELECT") and "FROM console_feeds" in s)
 
 
 async def _console(world: World) -> tuple[RawConsole, ConsoleWelcome]:
@@ -152,31 +157,12 @@ async def test_sockets_greeted_at_once_are_capped_too(bounded: World) -> None:
         await console.close()
 
 
-def _store_reads(node: Node) -> Any:
-    """Every statement the node's engine runs, while the context is open."""
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    @contextmanager
-    def recording() -> Iterator[list[str]]:
-        engine = node.db.engine.sync_engine
-        event.listen(engine, "before_cursor_execute", record)
-        try:
-            yield seen
-        finally:
-            event.remove(engine, "before_cursor_execute", record)
-
-    return recording()
-
-
 async def test_a_token_closed_for_flooding_sits_out_its_wait_before_anything_is_read(bounded: World) -> None:
     console, _ = await _console(bounded)
     for _ in range(BURST + 100):
         await console.ws.send(encode(Heartbeat()).decode())
     assert await console.close_code() == CloseCode.TOO_MANY_FRAMES
-    with _store_reads(bounded.running.node) as statements:
+    with statements_run(bounded.running.node) as statements:
         error, code = await _refused_hello(bounded)
     assert (error.code, code) == (ErrorCode.RATE_LIMITED, CloseCode.TOO_MANY_FRAMES)
     assert "retry in" in error.message
