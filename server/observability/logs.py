@@ -137,7 +137,8 @@ class TextFormatter(logging.Formatter):
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object a line: ``time``, ``level``, ``logger``, ``node``, ids, ``message``."""
+    """One JSON object a line: ``time``, ``level``, ``logger``, ``node``, ids, ``message``;
+    a request's line also has ``method``, ``path``, ``status`` and ``duration_ms``."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -146,6 +147,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "node": getattr(record, "node", None),
             **getattr(record, "ids", {}),
+            **getattr(record, "http", {}),
             "message": scrub(record.getMessage()),
         }
         if record.exc_info:

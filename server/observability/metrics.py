@@ -21,10 +21,13 @@ from __future__ import annotations
 
 import math
 import os
+import platform
 import time
 import weakref
 from bisect import bisect_left
 from collections.abc import Awaitable, Callable, Iterable
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as installed_version
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -40,7 +43,7 @@ if TYPE_CHECKING:
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
-_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 """Several worker processes share the figures through prometheus-client's files (read at import)."""
@@ -131,12 +134,12 @@ FRAMES_OUT = SocketCount(
 PUSH_LATENCY = SocketHistogram(
     "caresync_push_latency_seconds",
     "From a change's commit to its send on a device socket (live and catch-up)",
-    _LATENCY_BUCKETS,
+    LATENCY_BUCKETS,
 )
 ACK_LAG = SocketHistogram(
     "caresync_ack_lag_seconds",
     "From sending a change on a device socket to the device's ack covering it",
-    _LATENCY_BUCKETS,
+    LATENCY_BUCKETS,
 )
 
 
@@ -158,7 +161,7 @@ SYNC_REQUESTS = Counter(
     ["kind", "outcome"],
 )
 SYNC_DURATION = Histogram(
-    "caresync_sync_duration_seconds", "Time to answer a sync request, by kind", ["kind"], buckets=_LATENCY_BUCKETS
+    "caresync_sync_duration_seconds", "Time to answer a sync request, by kind", ["kind"], buckets=LATENCY_BUCKETS
 )
 MUTATIONS = Counter("caresync_mutations", "Uploaded mutations, by result status", ["status"])
 STORE_ERRORS = Counter("caresync_store_errors", "Database statements that failed")
@@ -166,7 +169,7 @@ STORE_TRANSACTION = Histogram(
     "caresync_store_transaction_seconds",
     "Database transactions, begin to commit or rollback, by outcome",
     ["outcome"],
-    buckets=_LATENCY_BUCKETS,
+    buckets=LATENCY_BUCKETS,
 )
 LOOP_LAG = Histogram(
     "caresync_event_loop_lag_seconds",
@@ -256,6 +259,19 @@ class _Snapshot(Collector):
         return self.metrics
 
 
+def build_info() -> Metric:
+    """``caresync_build_info`` = 1, labelled with what this node runs."""
+    try:
+        version = installed_version("caresync")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        version = "unknown"
+    info = GaugeMetricFamily(
+        "caresync_build_info", "What this node runs (always 1)", labels=["version", "python_version"]
+    )
+    info.add_metric([version, platform.python_version()], 1)
+    return info
+
+
 async def node_figures(node: Node) -> list[Metric]:
     from server.store.schema import mismatch_alerts
 
@@ -265,7 +281,7 @@ async def node_figures(node: Node) -> list[Metric]:
     consoles.add_metric([], node.hub.console_count)
     lag = GaugeMetricFamily("caresync_event_loop_lag_max_seconds", "Worst event-loop lag seen since start")
     lag.add_metric([], node.loop_lag_max_ms / 1000)
-    figures: list[Metric] = [devices, consoles, lag]
+    figures: list[Metric] = [build_info(), devices, consoles, lag]
     bus_reconnects = CounterMetricFamily("caresync_bus_reconnects", "Times the bus connection was re-established")
     bus_reconnects.add_metric([], getattr(node.bus, "reconnects", 0))
     bus_failures = CounterMetricFamily("caresync_bus_publish_failures", "Publishes the bus could not deliver")

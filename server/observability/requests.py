@@ -1,7 +1,9 @@
 """Request ids: every HTTP request and socket gets one, and every log line of it carries it.
 
-At debug level each HTTP request also gets one line (method, path, status, time), which
-carries the tenant, device and carer the handler identified.
+Every answered HTTP request is counted on ``/metrics`` by route template, method and
+status. At debug level it also gets one line whose ``method``, ``path`` (the route
+template), ``status`` and ``duration_ms`` are keys of its JSON record, next to the
+tenant, device and carer the handler identified.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from server.observability.http_requests import observe_request, route_template
 from server.observability.logs import bound
 
 log = logging.getLogger(__name__)
@@ -52,7 +55,18 @@ class RequestIds:
         with bound(request_id=request_id, tenant=None, device=None, carer=None):
             try:
                 await self.app(scope, receive, downstream_send)
+            except Exception:
+                status = status or 500  # the outermost error handler answers it
+                raise
             finally:
-                if scope["type"] == "http" and log.isEnabledFor(logging.DEBUG):
-                    elapsed_ms = (time.perf_counter() - began) * 1000
-                    log.debug("%s %s -> %d in %.1f ms", scope["method"], scope["path"], status, elapsed_ms)
+                if scope["type"] == "http" and status:
+                    _answered(scope, status, time.perf_counter() - began)
+
+
+def _answered(scope: Scope, status: int, seconds: float) -> None:
+    """Count an answered request and, at debug level, log it with its fields as keys."""
+    observe_request(scope, status, seconds)
+    if log.isEnabledFor(logging.DEBUG):
+        route, duration_ms = route_template(scope), round(seconds * 1000, 1)
+        fields = {"method": scope["method"], "path": route, "status": status, "duration_ms": duration_ms}
+        log.debug("%s %s -> %d in %.1f ms", scope["method"], route, status, duration_ms, extra={"http": fields})

@@ -119,3 +119,23 @@ async def test_socket_lines_carry_the_device_tenant_and_carer(running: RunningSe
     line = closed_line()[0]
     assert (line["tenant"], line["device"], line["carer"]) == (agency.tenant_id, carer.device_id, carer.id)
     assert line["request_id"]
+
+
+async def test_a_request_line_has_its_method_route_status_and_duration_as_keys(
+    running: RunningServer, captured: io.StringIO
+) -> None:
+    from server.seeding import seed_agency
+
+    agency = await seed_agency(running.node, carers=1)
+    carer = agency.carers[0]
+    async with running.http(carer.device_token) as http:
+        response = await http.post(
+            "/api/v1/device/sync",
+            json={"request_id": "r1", "mutations": [], "positions": []},
+            headers={"x-request-id": "trace-keys"},
+        )
+        assert response.status_code == 200
+    line = next(line for line in _lines(captured) if line.get("request_id") == "trace-keys" and "status" in line)
+    assert (line["method"], line["path"], line["status"]) == ("POST", "/api/v1/device/sync", 200)
+    assert isinstance(line["duration_ms"], float) and line["duration_ms"] >= 0
+    assert (line["tenant"], line["device"]) == (agency.tenant_id, carer.device_id)
