@@ -8,11 +8,12 @@ import sys
 from collections.abc import Sequence
 
 from server.cli_conformance import add_commands as add_conformance_commands
+from server.cli_database import CommandError, command_settings, require_tenant
 from server.cli_devices import add_commands as add_device_commands
 from server.cli_directory import add_commands as add_directory_commands
 from server.cli_feed import add_commands as add_feed_commands
 from server.cli_tokens import add_commands as add_token_commands
-from server.settings import SettingError, Settings, add_config_flag, add_flags, from_args, markdown_table
+from server.settings import SettingError, add_config_flag, add_flags, from_args, markdown_table
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -21,7 +22,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
-    result: int = args.run(args)
+    try:
+        result: int = args.run(args)
+    except (CommandError, SettingError) as exc:
+        print(f"caresync: {exc}", file=sys.stderr)
+        return 2
     return result
 
 
@@ -64,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
 
     tenant = commands.add_parser("tenant", help="create a tenant (agency) with an admin token")
     _database_flag(tenant)
-    tenant.add_argument("name")
+    tenant.add_argument("name", help="the agency's name")
     tenant.add_argument("--timezone", default="Europe/London", help="an IANA time zone name, as the REST API takes")
     tenant.set_defaults(run=_tenant)
 
@@ -72,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     _database_flag(token)
     token.add_argument("--tenant", required=True, help="tenant id")
     token.add_argument("--uuid", required=True, help="the device's UUID")
-    token.add_argument("--name", required=True)
+    token.add_argument("--name", required=True, help="the device's name, as the office sees it")
     token.add_argument("--carer", action="append", required=True, help="carer user id (repeat for shared devices)")
     token.set_defaults(run=_device_token)
 
@@ -83,14 +88,17 @@ def _parser() -> argparse.ArgumentParser:
     add_conformance_commands(commands)
 
     fleet = commands.add_parser("fleet", help="simulate a fleet of devices and report (see docs/benchmarks.md)")
-    fleet.add_argument("--devices", type=int, default=200)
+    fleet.add_argument("--devices", type=int, default=200, help="simulated devices")
     fleet.add_argument("--workers", type=int, default=2, help="load-generator processes")
     fleet.add_argument(
-        "--scenario", default="steady", choices=["steady", "burst", "storm", "flaky", "clean", "slow", "http"]
+        "--scenario",
+        default="steady",
+        choices=["steady", "burst", "storm", "flaky", "clean", "slow", "http"],
+        help="what the fleet goes through (docs/benchmarks.md describes each)",
     )
     fleet.add_argument("--rate", type=float, default=20.0, help="rota changes per second (steady, flaky, slow, storm)")
     fleet.add_argument("--duration", type=float, default=20.0, help="seconds of changes")
-    fleet.add_argument("--burst-size", type=int, default=1000)
+    fleet.add_argument("--burst-size", type=int, default=1000, help="burst: rota changes made at once")
     fleet.add_argument("--ramp", type=float, default=500.0, help="devices coming online per second at the start")
     fleet.add_argument("--url", default=None, help="a running server (default: start one on SQLite)")
     fleet.add_argument("--database-url", default=None, help="the database that server uses (to seed and check)")
@@ -107,7 +115,7 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="seed a demo agency, start the server and devices, show changes flow")
     demo.add_argument("--port", type=int, default=0, help="port to serve on (0: any free port)")
-    demo.add_argument("--carers", type=int, default=3)
+    demo.add_argument("--carers", type=int, default=3, help="carers, each with a simulated phone")
     demo.add_argument(
         "--linger", type=float, default=30.0, help="keep serving this many seconds at the end (Ctrl+C stops)"
     )
@@ -117,10 +125,6 @@ def _parser() -> argparse.ArgumentParser:
 
 def _database_flag(parser: argparse.ArgumentParser) -> None:
     add_flags(parser, ["database_url"])
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    return from_args(args)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -165,7 +169,7 @@ def _migrate(args: argparse.Namespace) -> int:
     from server.store.database import Database
 
     async def run() -> None:
-        db = Database(_settings(args).database_url)
+        db = Database(command_settings(args, may_create=True).database_url)
         try:
             await db.migrate()
         finally:
@@ -188,7 +192,7 @@ def _tenant(args: argparse.Namespace) -> int:
     from server.services.errors import ServiceError
 
     async def run() -> int:
-        node = Node.build(_settings(args))
+        node = Node.build(command_settings(args, may_create=True))
         await node.db.migrate()
         try:
             created = await node.directory.create_tenant(args.name, args.timezone)
@@ -210,9 +214,10 @@ def _device_token(args: argparse.Namespace) -> int:
     from server.services.errors import ServiceError
 
     async def run() -> int:
-        node = Node.build(_settings(args))
+        node = Node.build(command_settings(args))
         await node.db.migrate()
         try:
+            await require_tenant(node, args.tenant)
             created = await node.devices.create_device(
                 args.tenant, uuid=args.uuid, name=args.name, carer_ids=args.carer
             )

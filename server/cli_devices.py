@@ -13,12 +13,12 @@ from typing import Any
 
 from sqlalchemy import select
 
+from server.cli_database import command_settings
 from server.clock import to_datetime
 from server.node import Node
 from server.services.device_report import COLUMNS, DeviceReport, ReportQuery, to_csv
 from server.services.errors import ServiceError
 from server.services.identity import Staff
-from server.settings import Settings
 from server.store.schema import users
 
 
@@ -34,42 +34,41 @@ def add_commands(commands: Any, database_flag: Callable[[argparse.ArgumentParser
         return parser
 
     create = action("create", "register a device", _create)
-    create.add_argument("--name", required=True)
+    create.add_argument("--name", required=True, help="the device's name, as the office sees it")
     create.add_argument("--carer", action="append", default=[], help="carer user id (repeat for a shared device)")
-    create.add_argument("--branch")
+    create.add_argument("--branch", help="branch id the device belongs to")
     create.add_argument("--uuid", help="with a UUID the token is printed; without, issue an enrolment code")
-    create.add_argument("--platform", default="")
-    create.add_argument("--model", default="")
+    create.add_argument("--platform", default="", help="the phone's platform, e.g. android")
+    create.add_argument("--model", default="", help="the phone's model")
 
     rename = action("rename", "rename a device", _rename)
-    rename.add_argument("device_id")
-    rename.add_argument("--name", required=True)
+    rename.add_argument("device_id", help="the device to rename")
+    rename.add_argument("--name", required=True, help="its new name")
 
     assign = action("assign", "replace a device's carers", _assign)
-    assign.add_argument("device_id")
-    assign.add_argument("--carer", action="append", required=True)
-    assign.add_argument("--branch")
+    assign.add_argument("device_id", help="the device whose carers are replaced")
+    assign.add_argument("--carer", action="append", required=True, help="carer user id (repeat for a shared device)")
+    assign.add_argument("--branch", help="branch id the device belongs to from now on")
 
     for name, help_text, run in (
         ("deactivate", "deactivate a device (refused from now on)", _deactivate),
         ("delete", "delete a device (its records are kept)", _delete),
         ("code", "issue a one-time enrolment code", _code),
     ):
-        action(name, help_text, run).add_argument("device_id")
+        action(name, help_text, run).add_argument("device_id", help="the device")
 
     report = action("report", "the User Device Relationship report", _report)
-    report.add_argument("--format", choices=["table", "csv"], default="table")
-    report.add_argument("--branch")
-    report.add_argument("--user")
+    report.add_argument("--format", choices=["table", "csv"], default="table", help="a table to read or CSV")
+    report.add_argument("--branch", help="only devices of this branch id")
+    report.add_argument("--user", help="only devices of this carer user id")
     report.add_argument("--stale", action="store_true", help="only devices without a recent successful sync")
-    report.add_argument("--sort", default="device_name", choices=COLUMNS)
-    report.add_argument("--desc", action="store_true")
+    report.add_argument("--sort", default="device_name", choices=COLUMNS, help="the column to sort by")
+    report.add_argument("--desc", action="store_true", help="sort in descending order")
 
 
 def _run(args: argparse.Namespace, run: Callable[[Node, Staff, argparse.Namespace], Awaitable[int]]) -> int:
     async def main() -> int:
-        values = {"database_url": args.database_url} if args.database_url else {}
-        node = Node.build(Settings.load(**values))
+        node = Node.build(command_settings(args))
         await node.db.migrate()
         try:
             async with node.db.read() as conn:

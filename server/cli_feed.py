@@ -15,11 +15,12 @@ from typing import Any
 
 from sqlalchemy import select
 
+from server.cli_database import command_settings
 from server.node import Node
 from server.services.errors import ServiceError
 from server.services.feed_reset import FeedResetService
 from server.services.identity import Staff
-from server.settings import add_flags, from_args
+from server.settings import add_flags
 from server.store.schema import users
 
 
@@ -40,7 +41,7 @@ def add_commands(commands: Any) -> None:
 
 def _reset(args: argparse.Namespace) -> int:
     async def main() -> int:
-        node = Node.build(from_args(args))
+        node = Node.build(command_settings(args))
         await node.db.migrate()
         try:
             async with node.db.read() as conn:

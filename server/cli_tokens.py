@@ -14,11 +14,12 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from server.cli_database import command_settings, require_tenant
 from server.clock import to_datetime
 from server.node import Node
 from server.services.errors import ServiceError
 from server.services.staff_tokens import StaffTokens, TokenInfo
-from server.settings import add_flags, from_args
+from server.settings import add_flags
 
 Action = Callable[[StaffTokens, argparse.Namespace], Awaitable[int]]
 
@@ -41,14 +42,17 @@ def add_commands(commands: Any) -> None:
     create.add_argument("--days", type=float, default=None, help="expire after this many days (default: never)")
     listing = action("list", "list the user's tokens (id, name, created, expires, last used)", _list)
     listing.add_argument("--all", action="store_true", help="include revoked and expired tokens")
-    action("revoke", "revoke one of the user's tokens", _revoke).add_argument("token_id")
+    action("revoke", "revoke one of the user's tokens", _revoke).add_argument(
+        "token_id", help="the token's id, as `tokens list` prints it"
+    )
 
 
 def _run(args: argparse.Namespace, run: Action) -> int:
     async def main() -> int:
-        node = Node.build(from_args(args))
+        node = Node.build(command_settings(args))
         await node.db.migrate()
         try:
+            await require_tenant(node, args.tenant)
             return await run(StaffTokens(node.db, node.clock), args)
         except ServiceError as exc:
             print(f"error: {exc.message}", file=sys.stderr)

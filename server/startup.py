@@ -31,6 +31,16 @@ def redacted(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+SUPPORTED_DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres")
+
+
+def check_database_scheme(url: str) -> None:
+    """Refuse a URL whose database caresync has no store for, before any driver is imported."""
+    scheme = url.split("://", 1)[0].split("+", 1)[0] if "://" in url else url
+    if scheme not in SUPPORTED_DATABASE_SCHEMES:
+        raise StartupError(f"unsupported database URL scheme {scheme!r}; use sqlite:// or postgresql://")
+
+
 async def check_database(db: Database, url: str, timeout_s: float = 10.0) -> None:
     try:
         async with asyncio.timeout(timeout_s), db.engine.connect() as conn:
@@ -58,6 +68,7 @@ async def check_redis(url: str, timeout_s: float = 5.0) -> None:
 
 async def preflight(database_url: str, redis_url: str | None) -> None:
     """Check every configured service before serving; raise :class:`StartupError`."""
+    check_database_scheme(database_url)
     try:
         db = Database(database_url)
     except Exception as exc:

@@ -54,3 +54,17 @@ def test_errors_are_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture
     )
     assert code == 1
     assert capsys.readouterr().err.strip() == "error: branch nope not found"
+
+
+def test_a_password_without_a_terminal_points_at_password_stdin(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    main(["tenant", "T", "--database-url", url])
+    tenant = dict(line.split("=", 1) for line in capsys.readouterr().out.split())["tenant_id"]
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # a pipe, a CI job: no terminal to ask on
+    code = main(["passwords", "set", "U", "--database-url", url, "--tenant", tenant, "--login", "dana@example.org"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1
+    assert "--password-stdin" in err
