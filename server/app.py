@@ -10,7 +10,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
@@ -31,6 +31,11 @@ from server.ws.device_session import DeviceSession
 DEVICE_SOCKET_PATH = "/ws/device"
 CONSOLE_SOCKET_PATH = "/ws/console"
 CONSOLE_STATIC = Path(pages_office.__file__).with_name("static")
+
+
+async def root(request: Request) -> Response:
+    """A browser pointed at the node's address finds the office console."""
+    return RedirectResponse("/console")
 
 
 async def metrics_page(request: Request) -> Response:
@@ -102,6 +107,7 @@ def create_app(node: Node) -> Starlette:
     metrics.instrument_services(node)
     app = Starlette(
         routes=[
+            Route("/", root, methods=["GET"]),
             *health.routes,
             Route("/metrics", metrics_page),
             Route("/api/v1/openapi.json", openapi_json),

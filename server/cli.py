@@ -151,7 +151,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _settings_command(args: argparse.Namespace) -> int:
-    import json
+    from server.cli_settings import settings_table
 
     if args.markdown:
         sys.stdout.write(markdown_table())
@@ -161,7 +161,7 @@ def _settings_command(args: argparse.Namespace) -> int:
     except SettingError as exc:
         print(f"caresync: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps(settings.redacted(), indent=2, default=str))
+    sys.stdout.write(settings_table(settings))
     return 0
 
 

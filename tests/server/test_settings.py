@@ -90,7 +90,7 @@ def test_settings_command_prints_the_effective_values(
     monkeypatch.setenv("CARESYNC_DATABASE_URL", "postgresql://u:hidden@h/db")
     assert main(["settings", "--port", "9001"]) == 0
     out = capsys.readouterr().out
-    assert '"port": 9001' in out
+    assert "--port" in out and "9001" in out
     assert "hidden" not in out
 
 

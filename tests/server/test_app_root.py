@@ -1,0 +1,25 @@
+"""``GET /`` leads a browser to the office console."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+
+from server.app import create_app
+from server.node import Node
+from server.settings import Settings
+
+
+def test_the_root_redirects_to_the_console(tmp_path: Path) -> None:
+    app = create_app(Node.build(Settings(database_url=f"sqlite:///{tmp_path / 'x.db'}")))
+
+    async def get_root() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            return await client.get("/")
+
+    response = asyncio.run(get_root())
+    assert response.status_code == 307
+    assert response.headers["location"] == "/console"
