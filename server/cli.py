@@ -131,7 +131,7 @@ def _serve(args: argparse.Namespace) -> int:
     from server.node import Node
     from server.observability.logs import check_logging, configure_logging
     from server.serving import serve
-    from server.startup import StartupError, preflight
+    from server.startup import StartupError, check_port_free, preflight
 
     try:
         settings = from_args(args)
@@ -140,6 +140,7 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"caresync: {exc}", file=sys.stderr)
         return 2
     try:
+        check_port_free(settings.host, settings.port)
         asyncio.run(preflight(settings.database_url, settings.redis_url))
     except StartupError as exc:
         print(f"caresync: {exc}", file=sys.stderr)

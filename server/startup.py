@@ -4,8 +4,10 @@ garbage collector's set-up for a serving node (thresholds, freezing, pause timin
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
 import math
+import socket
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterable
@@ -39,6 +41,29 @@ def check_database_scheme(url: str) -> None:
     scheme = url.split("://", 1)[0].split("+", 1)[0] if "://" in url else url
     if scheme not in SUPPORTED_DATABASE_SCHEMES:
         raise StartupError(f"unsupported database URL scheme {scheme!r}; use sqlite:// or postgresql://")
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Bind the address as the server will (address reuse on, as uvicorn sets it), then let
+    it go: a port in use is one line before the schema is migrated or anything started."""
+    if port == 0:
+        return
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except OSError as exc:
+        raise StartupError(f"cannot listen on {host}: {exc.strerror or exc}") from exc
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise StartupError(
+                f"port {port} on {host} is in use (another server?); choose another with --port (or CARESYNC_PORT)"
+                if exc.errno == errno.EADDRINUSE
+                else f"cannot listen on {host} port {port}: {exc.strerror or exc}"
+            ) from exc
 
 
 async def check_database(db: Database, url: str, timeout_s: float = 10.0) -> None:
