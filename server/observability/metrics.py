@@ -272,6 +272,15 @@ def build_info() -> Metric:
     return info
 
 
+async def readiness(node: Node) -> Metric:
+    """``caresync_ready``: 1 when ``/readyz`` would answer 200, else 0 (it names what failed)."""
+    from server.observability.health import failing
+
+    ready = GaugeMetricFamily("caresync_ready", "1 when the node is ready for traffic (as /readyz), else 0")
+    ready.add_metric([], 0 if await failing(node) else 1)
+    return ready
+
+
 async def node_figures(node: Node) -> list[Metric]:
     from server.store.schema import mismatch_alerts
 
@@ -281,7 +290,7 @@ async def node_figures(node: Node) -> list[Metric]:
     consoles.add_metric([], node.hub.console_count)
     lag = GaugeMetricFamily("caresync_event_loop_lag_max_seconds", "Worst event-loop lag seen since start")
     lag.add_metric([], node.loop_lag_max_ms / 1000)
-    figures: list[Metric] = [build_info(), devices, consoles, lag]
+    figures: list[Metric] = [build_info(), await readiness(node), devices, consoles, lag]
     bus_reconnects = CounterMetricFamily("caresync_bus_reconnects", "Times the bus connection was re-established")
     bus_reconnects.add_metric([], getattr(node.bus, "reconnects", 0))
     bus_failures = CounterMetricFamily("caresync_bus_publish_failures", "Publishes the bus could not deliver")
