@@ -129,7 +129,7 @@ def _database_flag(parser: argparse.ArgumentParser) -> None:
 
 def _serve(args: argparse.Namespace) -> int:
     from server.node import Node
-    from server.observability.logs import check_logging, configure_logging
+    from server.observability.logs import check_logging, configure_logging, write_fatal
     from server.serving import serve
     from server.startup import StartupError, check_port_free, preflight
 
@@ -143,7 +143,7 @@ def _serve(args: argparse.Namespace) -> int:
         check_port_free(settings.host, settings.port)
         asyncio.run(preflight(settings.database_url, settings.redis_url))
     except StartupError as exc:
-        print(f"caresync: {exc}", file=sys.stderr)
+        write_fatal(str(exc), settings.log_format)
         return 2
     node = Node.build(settings)
     configure_logging(settings.log_level, settings.log_format, node.node_id)

@@ -168,6 +168,17 @@ def check_logging(level: str, fmt: str) -> None:
         raise ValueError(f"log format must be one of {', '.join(FORMATS)}, not {fmt!r}")
 
 
+def write_fatal(message: str, fmt: str, stream: TextIO | None = None) -> None:
+    """Write the one line a command stops on, before logging is configured: in ``fmt``'s
+    shape (a ``critical`` record of logger ``caresync`` for ``json``), else ``caresync: …``."""
+    out = stream or sys.stderr
+    if fmt != "json":
+        print(f"caresync: {scrub(message)}", file=out)
+        return
+    record = logging.LogRecord("caresync", logging.CRITICAL, __file__, 0, message, None, None)
+    print(JsonFormatter().format(record), file=out)
+
+
 class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
     """The handler :func:`configure_logging` installs (and replaces when called again)."""
 

@@ -139,3 +139,16 @@ async def test_a_request_line_has_its_method_route_status_and_duration_as_keys(
     assert (line["method"], line["path"], line["status"]) == ("POST", "/api/v1/device/sync", 200)
     assert isinstance(line["duration_ms"], float) and line["duration_ms"] >= 0
     assert (line["tenant"], line["device"]) == (agency.tenant_id, carer.device_id)
+
+
+def test_the_fatal_start_up_line_is_json_when_json_is_asked_for(capsys: pytest.CaptureFixture[str]) -> None:
+    from server.cli import main
+
+    url = "postgresql://nobody:s3cret@127.0.0.1:1/none"
+    assert main(["serve", "--database-url", url, "--port", "0", "--log-format", "json"]) == 2
+    err = capsys.readouterr().err
+    (line,) = err.splitlines()
+    record = json.loads(line)
+    assert (record["level"], record["logger"]) == ("critical", "caresync")
+    assert record["message"].startswith("cannot reach the database at postgresql://nobody:***@127.0.0.1:1/none")
+    assert record["time"].endswith("Z")
