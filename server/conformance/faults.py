@@ -22,6 +22,8 @@ class Faults:
     """Pushed ``change`` frames with these seqs are dropped (each once), making a gap."""
     duplicate_change_seqs: set[int] = field(default_factory=set)
     """Pushed ``change`` frames with these seqs are passed on twice (each once)."""
+    drop_types: set[str] = field(default_factory=set)
+    """Frames from the node of these types are dropped (every one, while set)."""
     cut_mid_frame: bool = False
     """The next frame from the node is cut halfway and the connection dropped (once)."""
     rewrite: Rewrite | None = None

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from protocol.frames import VisitView
 from server.conformance.node_under_test import NodeUnderTest
 from server.seeding import SeededAgency
+from server.services.feed_reset import FeedResetService
 from server.store.schema import care_records, device_acks, devices, feed_entries, feeds
 
 
@@ -53,6 +54,11 @@ class Office:
 
     async def demand_resync(self) -> None:
         await self.nut.node.devices.demand_resync(self._agency().tenant_id, self.nut.carer.device_id)
+
+    async def reset_feed(self) -> None:
+        """Reset the carer's feed to a new epoch, as ``POST /api/v1/carers/{id}/feed/reset`` does."""
+        node = self.nut.node
+        await FeedResetService(node.db, node.bus, node.clock).reset(self._agency().admin, self.nut.carer.id)
 
     async def assign_carers(self, carer_ids: list[str]) -> None:
         await self.nut.node.devices.assign(self._agency().tenant_id, self.nut.carer.device_id, carer_ids, None)

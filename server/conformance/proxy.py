@@ -99,6 +99,21 @@ class FaultProxy:
             sent += 1
         return sent
 
+    async def close_as_node(self, code: int, reason: str) -> int:
+        """Close every open WebSocket to the client with ``code`` and ``reason``, as if the
+        node had, and cut its upstream twin; return how many were closed."""
+        closed = 0
+        for relay in self.open_websockets():
+            relay.open = False
+            relay.upstream.transport.abort()
+            self.log.note(relay.number, f"proxy closed the WebSocket: {code} {reason!r}")
+            relay.client.write(Frame(Opcode.CLOSE, Close(code, reason).serialize()).serialize(mask=False))
+            with contextlib.suppress(OSError, ConnectionError):
+                await relay.client.drain()
+            relay.client.close()
+            closed += 1
+        return closed
+
     # ------------------------------------------------------------ relaying
 
     async def _accept(self, client_in: asyncio.StreamReader, client_out: asyncio.StreamWriter) -> None:
@@ -187,8 +202,9 @@ class FaultProxy:
         faults = self.faults
         if faults.delay_s:
             await asyncio.sleep(faults.delay_s)
-        if faults.take_drop(json_object(text)):
-            self.log.note(relay.number, f"dropped a change from the node: {text}")
+        body = json_object(text)
+        if faults.take_drop(body) or (body is not None and body.get("type") in faults.drop_types):
+            self.log.note(relay.number, f"dropped a frame from the node: {text}")
             return True
         seen = self.log.add("server", relay.number, text)
         if faults.rewrite is not None and seen.body is not None:

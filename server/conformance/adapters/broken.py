@@ -7,9 +7,15 @@ the right case::
 The bugs (``--bug``), and the cases they must fail (tests/server/conformance/):
 
 - ``ack-before-apply``: acks a change as it arrives and applies it a moment later;
-- ``ignores-gaps``: drops a change past a gap and ignores heartbeat heads, never repairing;
+- ``ignores-gaps``: drops a change past a gap and ignores heartbeat heads, never repairing
+  (nor following an epoch reset a heartbeat announces);
 - ``reconnects-after-terminal``: starts again whenever it was closed for good (4100, 4101);
-- ``loses-outbox-on-kill``: keeps its outbox in memory, so a kill loses what was recorded.
+- ``loses-outbox-on-kill``: keeps its outbox in memory, so a kill loses what was recorded;
+- ``keeps-data-on-reset``: on an epoch reset moves to the new epoch but keeps the old visits;
+- ``ignores-resync-in-sync-response``: clean-syncs on ``resync_required`` and ``welcome``
+  only, never for a feed a ``sync_response`` lists in ``resync``;
+- ``ignores-close-waits``: reconnects with its backoff alone after any close, ignoring the
+  wait a 4000 (``reconnect_after_ms``) or 4003 (``retry in N s``) names.
 """
 
 from __future__ import annotations
@@ -21,8 +27,12 @@ import sqlite3
 import sys
 from typing import Any
 
+import msgspec
+
 from client_sdk import Device
-from protocol.frames import Ack, Change, Heartbeat, ServerFrame
+from client_sdk.link import Link
+from protocol.device_session import DeviceCommand, ResetFeed
+from protocol.frames import Ack, Change, Heartbeat, ServerFrame, SyncResponse
 from server.conformance.adapters.python_sdk import STORE_FILE, SdkClient, main
 
 APPLY_LAG_S = 0.3
@@ -49,6 +59,39 @@ class IgnoresGaps(Device):
             await super()._on_frame(frame)
 
 
+class KeepsDataOnReset(Device):
+    async def _run(
+        self,
+        commands: list[DeviceCommand],
+        changes: dict[tuple[str, int, int], Change] | None = None,
+        names: dict[str, str] | None = None,
+    ) -> int:
+        for command in commands:
+            if isinstance(command, ResetFeed):
+                with self.store._transaction() as db:
+                    db.execute("UPDATE feeds SET epoch = ?, seq = 0 WHERE feed = ?", (command.epoch, command.feed))
+        kept: list[DeviceCommand] = [command for command in commands if not isinstance(command, ResetFeed)]
+        return await super()._run(kept, changes, names)
+
+
+class IgnoresResyncInSyncResponse(Device):
+    async def _apply_response(self, response: SyncResponse) -> int:
+        return await super()._apply_response(msgspec.structs.replace(response, resync=[]))
+
+
+class BackoffOnlyLink(Link):
+    def _delay_after(self, code: int, reason: str) -> float:
+        return self.backoff.next_delay()
+
+
+class IgnoresCloseWaits(Device):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        old = self.link
+        self.link = BackoffOnlyLink(old.urls, old.http_url, old.token, old.hello, old.on_frame, old.backoff)
+        self.link.on_undecodable = old.on_undecodable
+
+
 class BrokenClient(SdkClient):
     bug = ""
 
@@ -57,7 +100,13 @@ class BrokenClient(SdkClient):
         if self.bug == "loses-outbox-on-kill" and store.exists():
             with contextlib.closing(sqlite3.connect(store)) as db, db:
                 db.execute("DELETE FROM outbox WHERE state = 'pending'")
-        kind = {"ack-before-apply": AckBeforeApply, "ignores-gaps": IgnoresGaps}.get(self.bug, Device)
+        kind: type[Device] = {
+            "ack-before-apply": AckBeforeApply,
+            "ignores-gaps": IgnoresGaps,
+            "keeps-data-on-reset": KeepsDataOnReset,
+            "ignores-resync-in-sync-response": IgnoresResyncInSyncResponse,
+            "ignores-close-waits": IgnoresCloseWaits,
+        }.get(self.bug, Device)
         return kind(self.url, self.token, self.device_uuid, store)
 
     async def start(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -75,7 +124,15 @@ class BrokenClient(SdkClient):
                 await self.device.start(wait=False)
 
 
-BUGS = ("ack-before-apply", "ignores-gaps", "reconnects-after-terminal", "loses-outbox-on-kill")
+BUGS = (
+    "ack-before-apply",
+    "ignores-gaps",
+    "reconnects-after-terminal",
+    "loses-outbox-on-kill",
+    "keeps-data-on-reset",
+    "ignores-resync-in-sync-response",
+    "ignores-close-waits",
+)
 
 
 def run(argv: list[str] | None = None) -> None:

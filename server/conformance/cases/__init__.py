@@ -1,9 +1,21 @@
 """Every case of the kit, registered on import (ids are stable: see docs/conformance.md)."""
 
 from server.conformance.case import REGISTRY, Case
-from server.conformance.cases import acks, closes, frames, gaps, outbox, push, session, syncs
+from server.conformance.cases import acks, close_waits, closes, epochs, frames, gaps, outbox, push, session, syncs
 
-__all__ = ["acks", "all_cases", "closes", "frames", "gaps", "outbox", "push", "session", "syncs"]
+__all__ = [
+    "acks",
+    "all_cases",
+    "close_waits",
+    "closes",
+    "epochs",
+    "frames",
+    "gaps",
+    "outbox",
+    "push",
+    "session",
+    "syncs",
+]
 
 
 def all_cases() -> list[Case]:

@@ -77,3 +77,22 @@ async def clean_sync_keeps_outbox(ctx: CaseContext) -> None:
         "the note uploaded in a sync_request before the first clean_sync_request",
         f"upload at request {upload}, first clean_sync_request at {clean}",
     )
+
+
+@case(
+    "resync.in-sync-response",
+    Level.MUST,
+    "§4a",
+    "A client whose sync_response lists a feed in resync (a demand not told live) clean-syncs it by itself.",
+)
+async def resync_in_sync_response(ctx: CaseContext) -> None:
+    ctx.proxy.faults.drop_types.add("resync_required")
+    await ctx.start_client()
+    await ctx.wait_level()
+    await ctx.office.demand_resync()
+    await ctx.client.request("sync")
+    told = ctx.log.matching(lambda f: f.type == "sync_response" and ctx.feed in (f.body or {}).get("resync", []))
+    check(bool(told), "a sync_response listing the feed in resync", "none seen (see the frames below)")
+    await ctx.wait_frame(lambda f: f.type == "clean_sync_request", "a clean_sync_request from the client")
+    await ctx.wait_until_served_resync()
+    await ctx.wait_level()

@@ -16,9 +16,12 @@ pytestmark = pytest.mark.e2e
 
 EXPECTED_FAILURES = {
     "ack-before-apply": {"ack.after-apply", "ack.never-ahead"},
-    "ignores-gaps": {"gap.change-repaired", "gap.heartbeat-repaired"},
+    "ignores-gaps": {"epoch.office-reset", "gap.change-repaired", "gap.heartbeat-repaired"},
     "reconnects-after-terminal": {"close.4100-terminal", "close.4101-terminal"},
     "loses-outbox-on-kill": {"outbox.survives-kill"},
+    "keeps-data-on-reset": {"epoch.office-reset"},
+    "ignores-resync-in-sync-response": {"resync.in-sync-response"},
+    "ignores-close-waits": {"close.4000-waits-reconnect-after", "close.4003-waits-retry-hint"},
 }
 
 

@@ -1,0 +1,57 @@
+"""Cases about a feed moving to a new epoch while the client is connected (docs/protocol.md §2)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from server.conformance.case import Level, case
+from server.conformance.context import CaseContext, check
+from server.conformance.faults import Rewrite
+
+ACK_WAIT_S = 5.0
+"""How long the node may take to record the client's ack in the new epoch."""
+
+
+def _phantom_visit(phantom_id: str) -> Rewrite:
+    """A rewrite giving the first change of epoch 1 another visit id: the client then holds
+    a visit the carer does not have (as when a removal was compacted away), which only
+    dropping the feed's data on a reset gets rid of."""
+
+    def rewrite(body: dict[str, Any]) -> dict[str, Any]:
+        payload = body.get("payload")
+        if body.get("type") != "change" or body.get("epoch") != 1 or body.get("seq") != 1:
+            return body
+        if not isinstance(payload, dict) or payload.get("kind") != "visit_upsert":
+            return body
+        return {**body, "payload": {**payload, "visit": {**payload["visit"], "id": phantom_id}}}
+
+    return rewrite
+
+
+@case(
+    "epoch.office-reset",
+    Level.MUST,
+    "§2",
+    "Its feed reset by the office, the client drops it, replays the new epoch to the carer's visits and acks in it.",
+)
+async def epoch_office_reset(ctx: CaseContext) -> None:
+    phantom = str(uuid.uuid4())
+    ctx.proxy.faults.rewrite = _phantom_visit(phantom)
+    await ctx.start_client()
+    head = await ctx.office.head()
+    await ctx.wait_state(
+        lambda s: s.positions.get(ctx.feed) == head and phantom in s.visits.get(ctx.feed, {}),
+        f"the client at {head[0]}:{head[1]} holding the rewritten visit {phantom}",
+    )
+    ctx.proxy.faults.rewrite = None
+    await ctx.office.reset_feed()
+    await ctx.wait_level()
+    target = await ctx.office.head()
+    recorded = None
+    for _ in range(int(ACK_WAIT_S / 0.1)):
+        recorded = await ctx.office.recorded_ack()
+        if recorded == target:
+            return
+        await ctx.settle(0.1)
+    check(False, f"the node to record an ack of {target[0]}:{target[1]} in the new epoch", f"recorded {recorded}")
