@@ -24,13 +24,13 @@ from collections.abc import Sequence
 from urllib.parse import unquote_plus
 
 from starlette.middleware import Middleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from protocol import MAX_FRAME_BYTES
 from protocol.codec import encode
 from protocol.errors import ErrorCode, ProtocolError
+from server.api.host_guard import HostGuard
 from server.services.errors import InvalidInput
 
 MAX_BODY_BYTES = MAX_FRAME_BYTES
@@ -157,7 +157,7 @@ def internal_caller(request: Request) -> bool:
 def request_guards(allowed_hosts: Sequence[str]) -> list[Middleware]:
     """The middleware, outermost first: the Host check, the parameter check, the body limit."""
     return [
-        Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts) or ["127.0.0.1"], www_redirect=False),
+        Middleware(HostGuard, allowed_hosts=list(allowed_hosts) or ["127.0.0.1"]),
         Middleware(ParameterGuard),
         Middleware(BodyLimit, limit=MAX_BODY_BYTES),
     ]

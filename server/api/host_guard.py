@@ -1,0 +1,42 @@
+"""The Host check: Starlette's trusted-host middleware decides, and its refusal says which
+setting would allow the host (its own answer is a bare "Invalid host header")."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.responses import PlainTextResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+REFUSAL = (
+    "Invalid host header: this server answers only to the host names in CARESYNC_ALLOWED_HOSTS "
+    "(--allowed-hosts); add this one there to serve it.\n"
+)
+_PASSED = "caresync.host_allowed"
+
+
+async def _mark_passed(scope: Scope, receive: Receive, send: Send) -> None:
+    scope[_PASSED] = True
+
+
+async def _discard(message: Message) -> None:
+    pass
+
+
+class HostGuard:
+    """Serves only the ``allowed_hosts``; refuses others with 400 naming the setting."""
+
+    def __init__(self, app: ASGIApp, allowed_hosts: Sequence[str]) -> None:
+        self.app = app
+        self._check = TrustedHostMiddleware(_mark_passed, allowed_hosts=list(allowed_hosts), www_redirect=False)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        await self._check(scope, receive, _discard)
+        if scope.pop(_PASSED, False):
+            await self.app(scope, receive, send)
+        else:
+            await PlainTextResponse(REFUSAL, status_code=400)(scope, receive, send)
