@@ -11,6 +11,7 @@ from server.cli_conformance import add_commands as add_conformance_commands
 from server.cli_database import CommandError, command_settings, require_tenant
 from server.cli_devices import add_commands as add_device_commands
 from server.cli_directory import add_commands as add_directory_commands
+from server.cli_errors import refusal
 from server.cli_feed import add_commands as add_feed_commands
 from server.cli_tokens import add_commands as add_token_commands
 from server.settings import SettingError, add_config_flag, add_flags, from_args, markdown_table
@@ -198,7 +199,7 @@ def _tenant(args: argparse.Namespace) -> int:
         try:
             created = await node.directory.create_tenant(args.name, args.timezone)
         except ServiceError as exc:  # the same checks and words as the REST API
-            print(f"error: {exc.message}", file=sys.stderr)
+            print(refusal(exc), file=sys.stderr)
             return 1
         finally:
             await node.db.close()
@@ -223,7 +224,7 @@ def _device_token(args: argparse.Namespace) -> int:
                 args.tenant, uuid=args.uuid, name=args.name, carer_ids=args.carer
             )
         except ServiceError as exc:
-            print(f"error: {exc.message}", file=sys.stderr)
+            print(refusal(exc), file=sys.stderr)
             return 1
         finally:
             await node.db.close()

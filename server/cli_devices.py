@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 
 from server.cli_database import command_settings
+from server.cli_errors import refusal
 from server.clock import to_datetime
 from server.node import Node
 from server.services.device_report import COLUMNS, DeviceReport, ReportQuery, to_csv
@@ -80,7 +81,7 @@ def _run(args: argparse.Namespace, run: Callable[[Node, Staff, argparse.Namespac
                 return 1
             return await run(node, Staff(admin.id, args.tenant, "admin", None), args)
         except ServiceError as exc:
-            print(f"error: {exc.message}", file=sys.stderr)
+            print(refusal(exc), file=sys.stderr)
             return 1
         finally:
             await node.bus.close()

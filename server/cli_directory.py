@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 
 from server.cli_database import CommandError, command_settings, require_tenant
+from server.cli_errors import refusal
 from server.node import Node
 from server.services.directory import ROLES
 from server.services.errors import ServiceError
@@ -70,7 +71,7 @@ def _run(args: argparse.Namespace, run: Action) -> int:
             await require_tenant(node, args.tenant)
             return await run(node, args)
         except ServiceError as exc:
-            print(f"error: {exc.message}", file=sys.stderr)
+            print(refusal(exc), file=sys.stderr)
             return 1
         finally:
             await node.db.close()

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select
 
 from server.cli_database import command_settings
+from server.cli_errors import refusal
 from server.node import Node
 from server.services.errors import ServiceError
 from server.services.feed_reset import FeedResetService
@@ -54,7 +55,7 @@ def _reset(args: argparse.Namespace) -> int:
             staff = Staff(admin.id, args.tenant, "admin", None)
             done = await FeedResetService(node.db, node.bus, node.clock).reset(staff, args.carer_id)
         except ServiceError as exc:
-            print(f"error: {exc.message}", file=sys.stderr)
+            print(refusal(exc), file=sys.stderr)
             return 1
         finally:
             await node.bus.close()

@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from server.cli_database import command_settings, require_tenant
+from server.cli_errors import refusal
 from server.clock import to_datetime
 from server.node import Node
 from server.services.errors import ServiceError
 from server.services.staff_tokens import StaffTokens, TokenInfo
 from server.settings import add_flags
+from server.tunables import API_TOKEN_MAX_TTL_S
 
 Action = Callable[[StaffTokens, argparse.Namespace], Awaitable[int]]
 
@@ -39,7 +42,9 @@ def add_commands(commands: Any) -> None:
 
     create = action("create", "issue a named API token; prints its id, expiry and the token (shown once)", _create)
     create.add_argument("--name", required=True, help="what the token is for, e.g. 'rota import'")
-    create.add_argument("--days", type=float, default=None, help="expire after this many days (default: never)")
+    create.add_argument(
+        "--days", type=_days, default=None, help="expire after this many days, at most 400 (default: never)"
+    )
     listing = action("list", "list the user's tokens (id, name, created, expires, last used)", _list)
     listing.add_argument("--all", action="store_true", help="include revoked and expired tokens")
     action("revoke", "revoke one of the user's tokens", _revoke).add_argument(
@@ -55,12 +60,24 @@ def _run(args: argparse.Namespace, run: Action) -> int:
             await require_tenant(node, args.tenant)
             return await run(StaffTokens(node.db, node.clock), args)
         except ServiceError as exc:
-            print(f"error: {exc.message}", file=sys.stderr)
+            print(refusal(exc), file=sys.stderr)
             return 1
         finally:
             await node.db.close()
 
     return asyncio.run(main())
+
+
+def _days(text: str) -> float:
+    """A token's lifetime in days, within what the service allows (a minute to 400 days)."""
+    try:
+        days = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of days, got {text!r}") from None
+    if not math.isfinite(days) or not 60 <= round(days * 86400) <= API_TOKEN_MAX_TTL_S:
+        most = API_TOKEN_MAX_TTL_S // 86400
+        raise argparse.ArgumentTypeError(f"a token lasts a minute to {most} days, got {text}; leave it out for none")
+    return days
 
 
 def _when(ms: int | None) -> str:

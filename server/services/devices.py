@@ -284,7 +284,7 @@ async def _require_free_uuid(conn: AsyncConnection, tenant_id: str, device_uuid:
 
 async def _check_carers(conn: AsyncConnection, tenant_id: str, carer_ids: list[str]) -> None:
     if len(set(carer_ids)) != len(carer_ids):
-        raise InvalidInput("a carer is listed twice")
+        raise InvalidInput.about("carer_ids", "lists a carer twice")
     found = {
         r.id
         for r in await conn.execute(
@@ -292,7 +292,7 @@ async def _check_carers(conn: AsyncConnection, tenant_id: str, carer_ids: list[s
         )
     }
     if found != set(carer_ids):
-        raise InvalidInput("every assigned user must be a carer of this tenant")
+        raise InvalidInput.about("carer_ids", "must all be carers of this tenant")
 
 
 async def _set_carers(conn: AsyncConnection, device_id: str, carer_ids: list[str]) -> None:

@@ -70,7 +70,7 @@ class DirectoryService:
         if role not in ROLES:
             raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
         if role == "coordinator" and branch_id is None:
-            raise InvalidInput("a coordinator needs a branch_id: coordinators see their branch only")
+            raise InvalidInput.about("branch_id", "is needed for a coordinator: coordinators see their branch only")
         user_id = new_id()
         async with self.db.write() as conn:
             await _require_tenant(conn, tenant_id)

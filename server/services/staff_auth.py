@@ -79,7 +79,7 @@ class StaffAuth:
             raise InvalidInput(f"a password has at most {MAX_PASSWORD_LENGTH} characters")
         login = normal_login(login)
         if not login or len(login) > MAX_LOGIN_LENGTH:
-            raise InvalidInput(f"login must be 1 to {MAX_LOGIN_LENGTH} characters")
+            raise InvalidInput.about("login", f"must be 1 to {MAX_LOGIN_LENGTH} characters")
         hashed = await self._off_loop(hash_password, password)
         async with self.db.write() as conn:
             row = (

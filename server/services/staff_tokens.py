@@ -58,7 +58,7 @@ class StaffTokens:
         """A named API token for an office user; ``ttl_s`` None: it never expires."""
         name = checked_name(name)
         if ttl_s is not None and not 60 <= ttl_s <= API_TOKEN_MAX_TTL_S:
-            raise InvalidInput(f"ttl_s must be 60 to {API_TOKEN_MAX_TTL_S} seconds, or absent (no expiry)")
+            raise InvalidInput.about("ttl_s", f"must be 60 to {API_TOKEN_MAX_TTL_S} seconds, or absent (no expiry)")
         async with self.db.write() as conn:
             await require_office_user(conn, tenant_id, user_id)
             return await insert_token(conn, tenant_id, user_id, name, self.clock.now_ms(), ttl_s)

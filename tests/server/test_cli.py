@@ -36,7 +36,7 @@ def test_tenant_then_device_token(tmp_path: Path, capsys: pytest.CaptureFixture[
         ]
     )
     assert code == 1
-    assert "carer of this tenant" in capsys.readouterr().err
+    assert capsys.readouterr().err.strip() == "error: --carer must all be carers of this tenant"
 
 
 def test_unreachable_database_is_one_clear_line(capsys: pytest.CaptureFixture[str]) -> None:
