@@ -1,12 +1,15 @@
 """Cases about frames the client does not expect: unknown fields, and frames it cannot
-decode (docs/protocol.md §1, §4a)."""
+decode, frames as large as the protocol allows (docs/protocol.md §1, §4a)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from protocol import MAX_FRAME_BYTES
 from server.conformance.case import Level, case
 from server.conformance.context import CaseContext, check
+from server.conformance.faults import Rewrite
 
 UNDECODABLE = (
     '{"type":"change","feed":',
@@ -58,4 +61,43 @@ async def undecodable_kept_open(ctx: CaseContext) -> None:
         ctx.proxy.websocket_connections == opened and len(ctx.proxy.open_websockets()) == 1,
         "the same connection still open",
         f"{ctx.proxy.websocket_connections - opened} new connection(s), {len(ctx.proxy.open_websockets())} open",
+    )
+
+
+def _padded_to(frame_bytes: int) -> Rewrite:
+    """A rewrite padding the next ``change`` with an unknown field to ``frame_bytes`` of JSON (once)."""
+    done = False
+
+    def rewrite(body: dict[str, Any]) -> dict[str, Any]:
+        nonlocal done
+        if done or body.get("type") != "change":
+            return body
+        done = True
+        size = len(json.dumps({**body, "x_padding": ""}, separators=(",", ":")).encode())
+        return {**body, "x_padding": "p" * (frame_bytes - size)}
+
+    return rewrite
+
+
+@case(
+    "frames.near-size-limit",
+    Level.MUST,
+    "§1",
+    "A frame from the node just under the frame size limit is applied, and the client keeps working.",
+)
+async def near_size_limit(ctx: CaseContext) -> None:
+    await ctx.start_client()
+    await ctx.wait_level()
+    opened = ctx.proxy.websocket_connections
+    ctx.proxy.faults.rewrite = _padded_to(MAX_FRAME_BYTES - 16)
+    await ctx.office.change_visit()
+    await ctx.wait_frame(lambda f: f.direction == "proxy" and "x_padding" in f.text, "the padded change")
+    await ctx.wait_level()
+    ctx.proxy.faults.rewrite = None
+    await ctx.office.change_visit(1)
+    await ctx.wait_level()
+    check(
+        ctx.proxy.websocket_connections == opened,
+        "the same connection kept",
+        f"{ctx.proxy.websocket_connections - opened} new connection(s)",
     )
