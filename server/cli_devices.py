@@ -18,9 +18,9 @@ from server.cli_errors import refusal
 from server.clock import to_datetime
 from server.node import Node
 from server.services.device_report import COLUMNS, DeviceReport, ReportQuery, to_csv
-from server.services.errors import ServiceError
+from server.services.errors import NotFound, ServiceError
 from server.services.identity import Staff
-from server.store.schema import users
+from server.store.schema import branches, users
 
 
 def add_commands(commands: Any, database_flag: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -136,7 +136,21 @@ async def _code(node: Node, staff: Staff, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _require_filters(node: Node, staff: Staff, args: argparse.Namespace) -> None:
+    """A report filtered by a branch or carer that does not exist is an error, not an empty table."""
+    async with node.db.read() as conn:
+        if args.branch is not None:
+            found = select(branches.c.id).where(branches.c.id == args.branch, branches.c.tenant_id == staff.tenant_id)
+            if (await conn.execute(found)).first() is None:
+                raise NotFound(f"branch {args.branch} not found")
+        if args.user is not None:
+            carer = (users.c.id == args.user) & (users.c.tenant_id == staff.tenant_id) & (users.c.role == "carer")
+            if (await conn.execute(select(users.c.id).where(carer))).first() is None:
+                raise NotFound(f"carer {args.user} not found")
+
+
 async def _report(node: Node, staff: Staff, args: argparse.Namespace) -> int:
+    await _require_filters(node, staff, args)
     query = ReportQuery(
         branch_id=args.branch,
         user_id=args.user,

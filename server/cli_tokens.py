@@ -100,8 +100,9 @@ async def _create(tokens: StaffTokens, args: argparse.Namespace) -> int:
 
 
 async def _list(tokens: StaffTokens, args: argparse.Namespace) -> int:
+    listed = await tokens.list(args.tenant, args.user_id, include_inactive=args.all)
     print("id\tstate\tcreated\texpires\tlast used\tname")
-    for info in await tokens.list(args.tenant, args.user_id, include_inactive=args.all):
+    for info in listed:
         print(_row(info))
     return 0
 

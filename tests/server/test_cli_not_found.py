@@ -40,3 +40,23 @@ def test_an_unknown_tenant_is_an_error(argv: list[str], tmp_path: Path, capsys: 
     err = capsys.readouterr().err.strip()
     assert code == 1
     assert err.startswith("error: tenant nope not found")
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["devices", "report", "--branch", "nope"], "error: branch nope not found"),
+        (["devices", "report", "--user", "nope"], "error: carer nope not found"),
+        (["tokens", "list", "nope"], "error: office user nope not found"),
+    ],
+)
+def test_an_unknown_id_in_a_tenant_is_an_error_and_prints_nothing_else(
+    argv: list[str], said: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    assert main(["tenant", "Sunrise", "--database-url", url]) == 0
+    tenant = dict(line.split("=", 1) for line in capsys.readouterr().out.split())["tenant_id"]
+    assert main([*argv, "--tenant", tenant, "--database-url", url]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.strip() == said
