@@ -18,6 +18,8 @@ from server.conformance.proxy import FaultProxy
 POLL_S = 0.1
 LEVEL_TIMEOUT_S = 10.0
 """How long a client may take to come level with the node after a change or a fault."""
+ACK_RECORDED_S = 5.0
+"""How long the node may take to record an ack the client sent."""
 
 
 @dataclass
@@ -117,6 +119,20 @@ class CaseContext:
         while await self.office.resync_pending():
             if time.monotonic() > deadline:
                 raise CaseFailed(f"a completed clean sync within {timeout:.0f} s", "the demand is still open")
+            await asyncio.sleep(POLL_S)
+
+    async def wait_recorded_ack(self, expected: str, timeout: float = ACK_RECORDED_S) -> None:
+        """Wait until the node records an ack of the feed's head from the client's device."""
+        deadline = time.monotonic() + timeout
+        while True:
+            head = await self.office.head()
+            recorded = await self.office.recorded_ack()
+            if recorded == head:
+                return
+            if time.monotonic() > deadline:
+                raise CaseFailed(
+                    f"{expected}: an ack of {head[0]}:{head[1]} within {timeout:.0f} s", f"recorded {recorded}"
+                )
             await asyncio.sleep(POLL_S)
 
     async def settle(self, seconds: float) -> None:

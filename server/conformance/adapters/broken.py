@@ -16,6 +16,8 @@ The bugs (``--bug``), and the cases they must fail (tests/server/conformance/):
   only, never for a feed a ``sync_response`` lists in ``resync``;
 - ``ignores-close-waits``: reconnects with its backoff alone after any close, ignoring the
   wait a 4000 (``reconnect_after_ms``) or 4003 (``retry in N s``) names.
+- ``skips-http-acks``: after a sync over HTTP never reports the positions it brought
+  (``POST /api/v1/device/ack``).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import asyncio
 import contextlib
 import sqlite3
 import sys
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -92,22 +94,33 @@ class IgnoresCloseWaits(Device):
         self.link.on_undecodable = old.on_undecodable
 
 
+class SkipsHttpAcks(Device):
+    async def _report_acks(self, timeout: float) -> None:
+        return None
+
+
 class BrokenClient(SdkClient):
     bug = ""
+    outbox_lost = False
+    """Whether this process already lost the outbox (``loses-outbox-on-kill``: a process
+    that keeps it in memory starts without it, and keeps what it records from then on)."""
 
-    def build(self) -> Device:
+    def build(self, transport: Literal["socket", "http"] = "socket") -> Device:
         store = self.state_dir / STORE_FILE
-        if self.bug == "loses-outbox-on-kill" and store.exists():
-            with contextlib.closing(sqlite3.connect(store)) as db, db:
-                db.execute("DELETE FROM outbox WHERE state = 'pending'")
+        if self.bug == "loses-outbox-on-kill" and not self.outbox_lost:
+            self.outbox_lost = True
+            if store.exists():
+                with contextlib.closing(sqlite3.connect(store)) as db, db:
+                    db.execute("DELETE FROM outbox WHERE state = 'pending'")
         kind: type[Device] = {
             "ack-before-apply": AckBeforeApply,
             "ignores-gaps": IgnoresGaps,
             "keeps-data-on-reset": KeepsDataOnReset,
             "ignores-resync-in-sync-response": IgnoresResyncInSyncResponse,
             "ignores-close-waits": IgnoresCloseWaits,
+            "skips-http-acks": SkipsHttpAcks,
         }.get(self.bug, Device)
-        return kind(self.url, self.token, self.device_uuid, store)
+        return kind(self.url, self.token, self.device_uuid, store, transport=transport)
 
     async def start(self, request: dict[str, Any]) -> dict[str, Any]:
         answer = await super().start(request)
@@ -132,6 +145,7 @@ BUGS = (
     "keeps-data-on-reset",
     "ignores-resync-in-sync-response",
     "ignores-close-waits",
+    "skips-http-acks",
 )
 
 

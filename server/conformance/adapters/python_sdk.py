@@ -12,9 +12,10 @@ import asyncio
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from client_sdk import Device
+from client_sdk import Device, SyncSummary
+from client_sdk.local_store import LocalStore
 from server.conformance.adapters.lines import Handler, serve
 
 STORE_FILE = "device.db"
@@ -31,9 +32,9 @@ class SdkClient:
         self.state_dir = state_dir
         self.device: Device | None = None
 
-    def build(self) -> Device:
+    def build(self, transport: Literal["socket", "http"] = "socket") -> Device:
         """The SDK device, on the state directory's store."""
-        return Device(self.url, self.token, self.device_uuid, self.state_dir / STORE_FILE)
+        return Device(self.url, self.token, self.device_uuid, self.state_dir / STORE_FILE, transport=transport)
 
     def handlers(self) -> dict[str, Handler]:
         return {
@@ -61,19 +62,15 @@ class SdkClient:
     async def state(self, _request: dict[str, Any]) -> dict[str, Any]:
         device = self.device
         if device is None:
-            return {"connected": False, "feeds": [], "visits": [], "outbox": 0, "stopped": None}
-        positions = device.positions()
-        visits = [
-            {"feed": feed, "id": visit.id, "version": visit.version}
-            for feed in positions
-            for visit in device.visits(feed)
-        ]
+            store = LocalStore(self.state_dir / STORE_FILE)
+            try:
+                return {"connected": False, **_held(store), "stopped": None}
+            finally:
+                store.close()
         stopped = device.stopped_by
         return {
             "connected": device.connected.is_set(),
-            "feeds": [{"feed": p.feed, "epoch": p.epoch, "seq": p.seq} for p in positions.values()],
-            "visits": visits,
-            "outbox": device.store.pending_count(),
+            **_held(device.store),
             "stopped": None if stopped is None else {"code": stopped.code, "reason": stopped.reason},
         }
 
@@ -95,11 +92,24 @@ class SdkClient:
             device.store.close()
         return {"mutation_id": mutation_id}
 
-    async def sync(self, _request: dict[str, Any]) -> dict[str, Any]:
-        summary = await self._running().sync(timeout=SYNC_TIMEOUT_S)
+    async def sync(self, request: dict[str, Any]) -> dict[str, Any]:
+        if request.get("transport", "socket") == "http":
+            summary = await self._sync_over_http()
+        else:
+            summary = await self._running().sync(timeout=SYNC_TIMEOUT_S)
         return {
             "results": [{"mutation_id": r.mutation_id, "status": r.status, "reason": r.reason} for r in summary.results]
         }
+
+    async def _sync_over_http(self) -> SyncSummary:
+        """A standard sync over the HTTP fallback alone, while offline (no socket is opened)."""
+        if self.device is not None:
+            raise RuntimeError("an HTTP-only sync is asked while offline")
+        device = self.build(transport="http")
+        try:
+            return await device.sync(timeout=SYNC_TIMEOUT_S)
+        finally:
+            await device.stop()
 
     async def clean_sync(self, _request: dict[str, Any]) -> dict[str, Any]:
         done = await self._running().clean_sync(force=True)
@@ -114,6 +124,20 @@ class SdkClient:
 
     async def stop(self, request: dict[str, Any]) -> dict[str, Any]:
         return await self.offline(request)
+
+
+def _held(store: LocalStore) -> dict[str, Any]:
+    """What ``state`` reports from the store: positions, visits, the outbox."""
+    positions = store.positions()
+    return {
+        "feeds": [{"feed": p.feed, "epoch": p.epoch, "seq": p.seq} for p in positions],
+        "visits": [
+            {"feed": p.feed, "id": visit.id, "version": visit.version}
+            for p in positions
+            for visit in store.visits(p.feed)
+        ],
+        "outbox": store.pending_count(),
+    }
 
 
 def arguments(argv: list[str] | None = None) -> argparse.Namespace:

@@ -6,11 +6,8 @@ import uuid
 from typing import Any
 
 from server.conformance.case import Level, case
-from server.conformance.context import CaseContext, check
+from server.conformance.context import CaseContext
 from server.conformance.faults import Rewrite
-
-ACK_WAIT_S = 5.0
-"""How long the node may take to record the client's ack in the new epoch."""
 
 
 def _phantom_visit(phantom_id: str) -> Rewrite:
@@ -47,11 +44,4 @@ async def epoch_office_reset(ctx: CaseContext) -> None:
     ctx.proxy.faults.rewrite = None
     await ctx.office.reset_feed()
     await ctx.wait_level()
-    target = await ctx.office.head()
-    recorded = None
-    for _ in range(int(ACK_WAIT_S / 0.1)):
-        recorded = await ctx.office.recorded_ack()
-        if recorded == target:
-            return
-        await ctx.settle(0.1)
-    check(False, f"the node to record an ack of {target[0]}:{target[1]} in the new epoch", f"recorded {recorded}")
+    await ctx.wait_recorded_ack("the node to record the client's ack in the new epoch")

@@ -20,14 +20,7 @@ async def sync_acks_last_page(ctx: CaseContext) -> None:
     await ctx.office.changes(2)
     await ctx.client.request("sync")
     await ctx.wait_level()
-    target = await ctx.office.head()
-    recorded = None
-    for _ in range(20):
-        recorded = await ctx.office.recorded_ack()
-        if recorded == target:
-            return
-        await ctx.settle(0.1)
-    check(False, f"the node to record an ack of {target[0]}:{target[1]}", f"recorded {recorded}")
+    await ctx.wait_recorded_ack("the node to record the sync's last page")
 
 
 @case(
@@ -96,3 +89,37 @@ async def resync_in_sync_response(ctx: CaseContext) -> None:
     await ctx.wait_frame(lambda f: f.type == "clean_sync_request", "a clean_sync_request from the client")
     await ctx.wait_until_served_resync()
     await ctx.wait_level()
+
+
+@case(
+    "sync.http-fallback",
+    Level.MUST,
+    "§8",
+    "Over HTTP alone, a standard sync uploads the outbox, brings the changes missed and acknowledges them.",
+)
+async def sync_http_fallback(ctx: CaseContext) -> None:
+    await ctx.start_client()
+    await ctx.wait_level()
+    await ctx.client.request("offline")
+    opened = ctx.proxy.websocket_connections
+    await ctx.office.changes(2)
+    visit = ctx.nut.carer.visit_ids[1]
+    answer = await ctx.client.request("record", kind="check_in", carer_id=ctx.feed, visit_id=visit)
+    synced = await ctx.client.request("sync", transport="http")
+    results = [r for r in synced.get("results", []) if r.get("mutation_id") == answer.get("mutation_id")]
+    check(
+        len(results) == 1 and results[0].get("status") == "applied",
+        "one result, applied",
+        str(synced.get("results")),
+    )
+    stored = [r for r in await ctx.office.stored_records() if r.kind == "check_in"]
+    check(len(stored) == 1, "the check-in stored once", f"stored {len(stored)} time(s)")
+    await ctx.wait_level()
+    await ctx.wait_recorded_ack("the node to record the HTTP sync's positions (POST /api/v1/device/ack)")
+    check(
+        ctx.proxy.websocket_connections == opened,
+        "no WebSocket opened for an HTTP-only sync",
+        f"{ctx.proxy.websocket_connections - opened} opened",
+    )
+    calls = ctx.log.matching(lambda f: f.direction == "proxy" and f.text.startswith("HTTP POST /api/v1/device/sync"))
+    check(bool(calls), "the sync over POST /api/v1/device/sync", "no such call seen")

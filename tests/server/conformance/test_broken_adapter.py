@@ -1,5 +1,10 @@
 """Each seeded bug of the broken adapter fails exactly the cases that check its rule, so
-every one of those cases can fail and names the right rule."""
+every one of those cases can fail and names the right rule.
+
+A bug is run against the cases of the areas its expected failures belong to (``close.*``
+for a close code bug): its own cases fail, their neighbours, which check the rules next to
+it, pass. The whole suite against every bug would take the kit's CI time past 5 minutes;
+that every case passes on a client without the bug is the Python SDK's test."""
 
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ EXPECTED_FAILURES = {
     "keeps-data-on-reset": {"epoch.office-reset"},
     "ignores-resync-in-sync-response": {"resync.in-sync-response"},
     "ignores-close-waits": {"close.4000-waits-reconnect-after", "close.4003-waits-retry-hint"},
+    "skips-http-acks": {"sync.http-fallback"},
 }
 
 
@@ -31,7 +37,9 @@ def test_every_seeded_bug_has_its_expected_failures() -> None:
 
 @pytest.mark.parametrize("bug", sorted(EXPECTED_FAILURES))
 async def test_a_seeded_bug_fails_exactly_its_cases(bug: str, tmp_path: Path) -> None:
-    results = await run_cases(all_cases(), broken_adapter(bug), tmp_path, jobs=2)
+    areas = {case_id.split(".")[0] for case_id in EXPECTED_FAILURES[bug]}
+    cases = [case for case in all_cases() if case.id.split(".")[0] in areas]
+    results = await run_cases(cases, broken_adapter(bug), tmp_path, jobs=2)
 
     failed = {r.case.id for r in results if r.verdict != "pass"}
     assert failed == EXPECTED_FAILURES[bug], {r.case.id: r.actual for r in results if r.verdict != "pass"}
