@@ -11,17 +11,25 @@ from server.conformance.faults import Rewrite
 
 
 def _phantom_visit(phantom_id: str) -> Rewrite:
-    """A rewrite giving the first change of epoch 1 another visit id: the client then holds
-    a visit the carer does not have (as when a removal was compacted away), which only
-    dropping the feed's data on a reset gets rid of."""
+    """A rewrite giving the first change of epoch 1 another visit id, pushed or in a
+    ``sync_response``: the client then holds a visit the carer does not have (as when a
+    removal was compacted away), which only dropping the feed's data on a reset gets rid of."""
+
+    def first_change(change: Any) -> Any:
+        if not isinstance(change, dict) or change.get("epoch") != 1 or change.get("seq") != 1:
+            return change
+        payload = change.get("payload")
+        if not isinstance(payload, dict) or payload.get("kind") != "visit_upsert":
+            return change
+        return {**change, "payload": {**payload, "visit": {**payload["visit"], "id": phantom_id}}}
 
     def rewrite(body: dict[str, Any]) -> dict[str, Any]:
-        payload = body.get("payload")
-        if body.get("type") != "change" or body.get("epoch") != 1 or body.get("seq") != 1:
-            return body
-        if not isinstance(payload, dict) or payload.get("kind") != "visit_upsert":
-            return body
-        return {**body, "payload": {**payload, "visit": {**payload["visit"], "id": phantom_id}}}
+        if body.get("type") == "change":
+            rewritten: dict[str, Any] = first_change(body)
+            return rewritten
+        if body.get("type") == "sync_response" and isinstance(body.get("changes"), list):
+            return {**body, "changes": [first_change(change) for change in body["changes"]]}
+        return body
 
     return rewrite
 
