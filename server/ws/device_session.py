@@ -122,6 +122,9 @@ class DeviceSession(FeedSocket):
             return False
         self.device = device
         channels = _channels(device)
+        # Read before anything is replaced: a hello the store cannot answer now is refused
+        # (4003) and leaves the device's working socket alone.
+        preferences = await self._preferences(device)
         previous = node.hub.device_socket(device.device_id)
         if previous is not None:  # closed first, so that its feeds stay followed up to the registration
             await previous.close(CloseCode.REPLACED, "another connection of this device took over")
@@ -132,9 +135,7 @@ class DeviceSession(FeedSocket):
             # A replaced socket's feeds were unfollowed and followed again with no pause
             # in between: the heads known just before are still current.
             known = node.hub.heads.known(channels)
-            heads, preferences = await self._heads_and_preferences(
-                device, hello, known if known is not None else followed
-            )
+            heads = await self._greeting_heads(device, hello, known if known is not None else followed)
         except BaseException:
             node.hub.unregister(self)
             raise
@@ -194,18 +195,21 @@ class DeviceSession(FeedSocket):
         identities.store(token_hash, device, now, generation)
         return device
 
-    async def _heads_and_preferences(
+    async def _greeting_heads(
         self, device: DeviceIdentity, hello: Hello, known: dict[str, feeds.Head] | None
-    ) -> tuple[dict[str, feeds.Head], TenantPreferences]:
-        node = self.node
+    ) -> dict[str, feeds.Head]:
         heads = _cached_heads_at(known, hello)
         if heads is None:
-            heads = await GreetingReads.of(node.db).heads.get(list(device.carers))
+            heads = await GreetingReads.of(self.node.db).heads.get(list(device.carers))
+        return heads
+
+    async def _preferences(self, device: DeviceIdentity) -> TenantPreferences:
+        node = self.node
         preferences = node.preferences.cached(device.tenant_id)
         if preferences is None:
             async with node.db.read() as conn:
                 preferences = await node.preferences.get(conn, device.tenant_id)
-        return heads, preferences
+        return preferences
 
     def on_closed(self) -> None:
         self.node.hub.unregister(self)

@@ -14,6 +14,7 @@ import pytest
 
 from protocol.errors import CloseCode, ErrorCode
 from protocol.frames import Change, Error, Heartbeat, Hello, SyncRequest, SyncResponse
+from server.ids import hash_token
 from server.node import Node
 from server.seeding import seed_agency
 from tests import backing
@@ -96,7 +97,12 @@ async def test_a_database_outage_is_answered_and_survived(postgres: StoppablePos
         assert isinstance(beat, Heartbeat) and beat.heads[0].seq == status.head
         assert raw.ws.close_code is None
 
-        # A new connection is told to come back later, with a reconnect code and a hint.
+        # A new connection is told to come back later, with a reconnect code and a hint,
+        # once the node no longer serves the device's identity from memory (it does for
+        # 2 s after its last good poll of device effects, and then the hello would be
+        # answered from memory).
+        token_hash = hash_token(carer.device_token)
+        await eventually(lambda: node.effects.identities.get(token_hash, node.clock.now_ms()) is None)
         late = await RawDevice.connect(running)
         await late.send(
             Hello(token=carer.device_token, device_uuid=carer.device_uuid, app_version="t", protocol_version=1)
@@ -127,3 +133,42 @@ async def test_a_database_outage_is_answered_and_survived(postgres: StoppablePos
     assert tracebacks == []
     began = [r for r in records.records if "database unavailable" in r.getMessage()]
     assert len(began) == 1, [r.getMessage() for r in began]
+
+
+async def test_a_hello_that_cannot_be_answered_does_not_take_over_the_devices_socket(
+    postgres: StoppablePostgres, tmp_path: Path
+) -> None:
+    """During an outage a second hello of a connected device, admitted from the identity
+    the node holds but needing a store read to be answered (its tenant's preferences), is
+    refused with 4003 and leaves the device's working socket alone: before, it closed that
+    socket as replaced (4105) and then failed itself, leaving the device with none."""
+    node = Node.build(settings_for(tmp_path, database_url=postgres.admin_url))
+    running = await start_server(node)
+    try:
+        agency = await seed_agency(node, carers=1)
+        carer = agency.carers[0]
+        raw = await RawDevice.connect(running)
+        await raw.hello(carer)
+        node.preferences.forget(agency.tenant_id)  # the second hello must read them
+        token_hash = hash_token(carer.device_token)
+
+        def identity_held() -> bool:
+            return node.effects.identities.get(token_hash, node.clock.now_ms()) is not None
+
+        await eventually(identity_held)
+        postgres.halt()
+        assert identity_held(), "the outage began too long ago for the identity to be served from memory"
+        late = await RawDevice.connect(running)
+        await late.send(
+            Hello(token=carer.device_token, device_uuid=carer.device_uuid, app_version="t", protocol_version=1)
+        )
+        refused = await late.receive_until(Error)
+        assert isinstance(refused, Error) and refused.code == ErrorCode.INTERNAL_ERROR
+        assert await late.close_code() == CloseCode.TRY_AGAIN_LATER
+        await raw.send(Heartbeat())  # the first socket is still the device's, answered from memory
+        assert isinstance(await raw.receive_until(Heartbeat), Heartbeat)
+        assert raw.ws.close_code is None
+        postgres.resume()
+        await raw.close()
+    finally:
+        await stop_server(running)
