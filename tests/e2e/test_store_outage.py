@@ -16,9 +16,9 @@ from protocol.errors import CloseCode, ErrorCode
 from protocol.frames import Change, Error, Heartbeat, Hello, SyncRequest, SyncResponse
 from server.ids import hash_token
 from server.node import Node
-from server.seeding import seed_agency
+from server.seeding import SeededCarer, seed_agency
 from tests import backing
-from tests.conftest import start_server, stop_server
+from tests.conftest import RunningServer, start_server, stop_server
 from tests.conftest import test_settings as settings_for
 from tests.support import RawDevice, eventually
 
@@ -103,14 +103,7 @@ async def test_a_database_outage_is_answered_and_survived(postgres: StoppablePos
         # answered from memory).
         token_hash = hash_token(carer.device_token)
         await eventually(lambda: node.effects.identities.get(token_hash, node.clock.now_ms()) is None)
-        late = await RawDevice.connect(running)
-        await late.send(
-            Hello(token=carer.device_token, device_uuid=carer.device_uuid, app_version="t", protocol_version=1)
-        )
-        refused = await late.receive_until(Error)
-        assert isinstance(refused, Error) and refused.code == ErrorCode.INTERNAL_ERROR
-        assert await late.close_code() == CloseCode.TRY_AGAIN_LATER
-        assert late.ws.close_reason and "retry in" in late.ws.close_reason
+        await _hello_told_to_come_back_later(running, carer)
 
         postgres.resume()
 
@@ -158,13 +151,7 @@ async def test_a_hello_that_cannot_be_answered_does_not_take_over_the_devices_so
         await eventually(identity_held)
         postgres.halt()
         assert identity_held(), "the outage began too long ago for the identity to be served from memory"
-        late = await RawDevice.connect(running)
-        await late.send(
-            Hello(token=carer.device_token, device_uuid=carer.device_uuid, app_version="t", protocol_version=1)
-        )
-        refused = await late.receive_until(Error)
-        assert isinstance(refused, Error) and refused.code == ErrorCode.INTERNAL_ERROR
-        assert await late.close_code() == CloseCode.TRY_AGAIN_LATER
+        await _hello_told_to_come_back_later(running, carer)
         await raw.send(Heartbeat())  # the first socket is still the device's, answered from memory
         assert isinstance(await raw.receive_until(Heartbeat), Heartbeat)
         assert raw.ws.close_code is None
@@ -172,3 +159,13 @@ async def test_a_hello_that_cannot_be_answered_does_not_take_over_the_devices_so
         await raw.close()
     finally:
         await stop_server(running)
+
+
+async def _hello_told_to_come_back_later(running: RunningServer, carer: SeededCarer) -> None:
+    """A new connection's hello is answered internal_error and closed 4003 with a hint."""
+    late = await RawDevice.connect(running)
+    await late.send(Hello(token=carer.device_token, device_uuid=carer.device_uuid, app_version="t", protocol_version=1))
+    refused = await late.receive_until(Error)
+    assert isinstance(refused, Error) and refused.code == ErrorCode.INTERNAL_ERROR
+    assert await late.close_code() == CloseCode.TRY_AGAIN_LATER
+    assert late.ws.close_reason and "retry in" in late.ws.close_reason
