@@ -6,19 +6,17 @@ Runs against the database directly (no server needed), as the tenant's administr
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import select
 
-from server.cli_database import command_settings
-from server.cli_errors import refusal
+from server.cli_tenant_admin import run_as_tenant_admin
 from server.clock import to_datetime
 from server.node import Node
 from server.services.device_report import COLUMNS, DeviceReport, ReportQuery, to_csv
-from server.services.errors import NotFound, ServiceError
+from server.services.errors import NotFound
 from server.services.identity import Staff
 from server.store.schema import branches, users
 
@@ -31,7 +29,7 @@ def add_commands(commands: Any, database_flag: Callable[[argparse.ArgumentParser
         parser = actions.add_parser(name, help=help_text)
         database_flag(parser)
         parser.add_argument("--tenant", required=True, help="tenant id")
-        parser.set_defaults(run=lambda args: _run(args, run))
+        parser.set_defaults(run=lambda args: run_as_tenant_admin(args, run))
         return parser
 
     create = action("create", "register a device", _create)
@@ -65,29 +63,6 @@ def add_commands(commands: Any, database_flag: Callable[[argparse.ArgumentParser
     report.add_argument("--stale", action="store_true", help="only devices without a recent successful sync")
     report.add_argument("--sort", default="device_name", choices=COLUMNS, help="the column to sort by")
     report.add_argument("--desc", action="store_true", help="sort in descending order")
-
-
-def _run(args: argparse.Namespace, run: Callable[[Node, Staff, argparse.Namespace], Awaitable[int]]) -> int:
-    async def main() -> int:
-        node = Node.build(command_settings(args))
-        await node.db.migrate()
-        try:
-            async with node.db.read() as conn:
-                admin = (
-                    await conn.execute(select(users).where(users.c.tenant_id == args.tenant, users.c.role == "admin"))
-                ).first()
-            if admin is None:
-                print(f"error: tenant {args.tenant} not found (or has no admin)", file=sys.stderr)
-                return 1
-            return await run(node, Staff(admin.id, args.tenant, "admin", None), args)
-        except ServiceError as exc:
-            print(refusal(exc), file=sys.stderr)
-            return 1
-        finally:
-            await node.bus.close()
-            await node.db.close()
-
-    return asyncio.run(main())
 
 
 async def _create(node: Node, staff: Staff, args: argparse.Namespace) -> int:
