@@ -34,7 +34,7 @@ from client_sdk.backoff import Backoff
 from client_sdk.errors import CleanSyncRefused, DeviceStopped, RequestFailed
 from client_sdk.link import Link, http_base
 from client_sdk.local_store import LocalStore
-from protocol import MAX_CHANGES_PER_PAGE, MAX_MUTATIONS_PER_SYNC, PROTOCOL_VERSION
+from protocol import MAX_CHANGES_PER_PAGE, MAX_FRAME_BYTES, MAX_MUTATIONS_PER_SYNC, PROTOCOL_VERSION
 from protocol.device_session import (
     ApplyChange,
     ChangeArrived,
@@ -85,6 +85,8 @@ log = logging.getLogger(__name__)
 
 ChangeListener = Callable[[Change], None]
 DEFAULT_AUTO_SYNC_S = 900.0
+UPLOAD_BYTES_PER_SYNC = MAX_FRAME_BYTES - 32 * 1024
+"""The recordings one ``sync_request`` carries: the frame limit less room for the positions."""
 SYNC_RETRY_BASE_S = 0.5
 SYNC_RETRY_CAP_S = 60.0
 
@@ -358,7 +360,7 @@ class Device:
         summary = SyncSummary()
         async with self._sync_lock:
             while True:
-                mutations = self.store.pending(MAX_MUTATIONS_PER_SYNC) if upload else []
+                mutations = self.store.pending(MAX_MUTATIONS_PER_SYNC, UPLOAD_BYTES_PER_SYNC) if upload else []
                 request = SyncRequest(
                     request_id=str(uuid.uuid4()),
                     mutations=mutations,
@@ -372,7 +374,7 @@ class Device:
                 summary.uploaded += len(response.results)
                 summary.results.extend(response.results)
                 summary.applied += await self._apply_response(response)
-                if not response.more and len(mutations) < MAX_MUTATIONS_PER_SYNC:
+                if not response.more and not (mutations and response.results and self.store.pending_count()):
                     await self._report_acks(timeout)
                     return summary
 

@@ -189,11 +189,20 @@ class LocalStore:
             (mutation.mutation_id, msgspec.json.encode(mutation).decode()),
         )
 
-    def pending(self, limit: int) -> list[Mutation]:
+    def pending(self, limit: int, max_bytes: int | None = None) -> list[Mutation]:
+        """The oldest pending recordings: at most ``limit``, and (with ``max_bytes``) no more
+        than fit in that many bytes of JSON, though always the first one."""
         rows = self._db.execute(
             "SELECT body FROM outbox WHERE state = 'pending' ORDER BY mutation_id LIMIT ?", (limit,)
         )
-        return [_mutation_decoder.decode(body) for (body,) in rows]
+        taken: list[Mutation] = []
+        size = 0
+        for (body,) in rows:
+            size += len(body.encode()) + 1
+            if taken and max_bytes is not None and size > max_bytes:
+                break
+            taken.append(_mutation_decoder.decode(body))
+        return taken
 
     def record_results(self, results: list[MutationResult]) -> None:
         with self._transaction() as db:

@@ -24,6 +24,8 @@ class SeenFrame:
     text: str
     body: dict[str, Any] | None = None
     """The frame's JSON object when it is one."""
+    size: int = 0
+    """The whole frame's length in bytes of UTF-8 (``text`` may be cut)."""
 
     @property
     def type(self) -> str | None:
@@ -54,7 +56,7 @@ class FrameLog:
     def add(self, direction: Direction, connection: int, text: str) -> SeenFrame:
         body = json_object(text)
         shown = text if len(text) <= MAX_TEXT_CHARS else f"{text[:MAX_TEXT_CHARS]}… ({len(text)} chars)"
-        seen = SeenFrame(time.monotonic() - self.started, direction, connection, shown, body)
+        seen = SeenFrame(time.monotonic() - self.started, direction, connection, shown, body, len(text.encode()))
         self.frames.append(seen)
         return seen
 

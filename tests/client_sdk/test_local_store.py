@@ -7,7 +7,16 @@ import pytest
 
 from client_sdk.local_store import LocalStore
 from protocol.frames import Change as ChangeFrame
-from protocol.frames import CheckIn, ClientView, FeedPosition, MutationResult, VisitRemoved, VisitUpsert, VisitView
+from protocol.frames import (
+    CheckIn,
+    ClientView,
+    FeedPosition,
+    MutationResult,
+    VisitNote,
+    VisitRemoved,
+    VisitUpsert,
+    VisitView,
+)
 
 NOW = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 
@@ -81,6 +90,15 @@ def test_mutation_ids_increase_and_are_never_reused(tmp_path: Path) -> None:
     reopened = LocalStore(path)
     assert reopened.next_mutation_id() == ids[-1] + 1
     assert reopened.result(ids[-1]) == MutationResult(mutation_id=ids[-1], status="applied", record_id="r")
+
+
+def test_pending_takes_no_more_recordings_than_fit_in_the_bytes_asked(store: LocalStore) -> None:
+    for i in range(5):
+        store.enqueue(VisitNote(mutation_id=i + 1, carer_id="k", visit_id="v", captured_at=NOW, text="x" * 1000))
+    assert [m.mutation_id for m in store.pending(10)] == [1, 2, 3, 4, 5]
+    assert [m.mutation_id for m in store.pending(10, max_bytes=2500)] == [1, 2]
+    assert [m.mutation_id for m in store.pending(3, max_bytes=10_000)] == [1, 2, 3]
+    assert [m.mutation_id for m in store.pending(10, max_bytes=10)] == [1], "the first one always goes"
 
 
 def test_forgetting_feeds_no_longer_on_the_device(store: LocalStore) -> None:

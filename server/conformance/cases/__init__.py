@@ -1,7 +1,19 @@
 """Every case of the kit, registered on import (ids are stable: see docs/conformance.md)."""
 
 from server.conformance.case import REGISTRY, Case
-from server.conformance.cases import acks, close_waits, closes, epochs, frames, gaps, outbox, push, session, syncs
+from server.conformance.cases import (
+    acks,
+    close_waits,
+    closes,
+    epochs,
+    frames,
+    gaps,
+    outbox,
+    push,
+    session,
+    syncs,
+    uploads,
+)
 
 __all__ = [
     "acks",
@@ -15,6 +27,7 @@ __all__ = [
     "push",
     "session",
     "syncs",
+    "uploads",
 ]
 
 
