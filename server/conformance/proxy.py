@@ -150,6 +150,8 @@ class FaultProxy:
                 self.log.note(relay.number, "HTTP " + head.split(b"\r\n", 1)[0].decode(errors="replace"))
             sink.write(head)
             if not relay.websocket:
+                if direction == "device":
+                    rest = await self._http_requests(relay, source, sink, head, rest)
                 await _pipe(source, sink, rest)
                 return
             await self._frames(relay, source, sink, direction, rest)
@@ -158,6 +160,30 @@ class FaultProxy:
         finally:
             if relay.open:
                 relay.abort()
+
+    async def _http_requests(
+        self, relay: Relay, source: asyncio.StreamReader, sink: asyncio.StreamWriter, head: bytes, rest: bytes
+    ) -> bytes:
+        """Relay the body of the request whose ``head`` was passed on, then each request that
+        follows it on the kept-alive connection, noting each; return what is left to pipe as
+        it is (once a request has no ``Content-Length``)."""
+        buffered = rest
+        while (length := _content_length(head)) is not None:
+            while len(buffered) < length:
+                if not (chunk := await source.read(READ_BYTES)):
+                    return buffered
+                buffered += chunk
+            sink.write(buffered[:length])
+            buffered = buffered[length:]
+            while HEADER_END not in buffered:
+                if not (chunk := await source.read(READ_BYTES)):
+                    return buffered
+                buffered += chunk
+            end = buffered.index(HEADER_END) + len(HEADER_END)
+            head, buffered = buffered[:end], buffered[end:]
+            self.log.note(relay.number, "HTTP " + head.split(b"\r\n", 1)[0].decode(errors="replace"))
+            sink.write(head)
+        return buffered
 
     async def _frames(
         self,
@@ -237,6 +263,16 @@ async def _read_head(source: asyncio.StreamReader) -> tuple[bytes, bytes]:
         buffered += chunk
     end = buffered.index(HEADER_END) + len(HEADER_END)
     return buffered[:end], buffered[end:]
+
+
+def _content_length(head: bytes) -> int | None:
+    """A request head's ``Content-Length`` (0 when it has none and is not chunked), or None."""
+    fields = [line.split(b":", 1) for line in head.split(b"\r\n")[1:] if b":" in line]
+    named = {name.strip().lower(): value.strip() for name, value in fields}
+    if b"transfer-encoding" in named:
+        return None
+    value = named.get(b"content-length", b"0")
+    return int(value) if value.isdigit() else None
 
 
 async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter, first: bytes) -> None:

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from client_sdk import Device, SyncSummary
 from client_sdk.local_store import LocalStore
+from protocol.frames import FeedPosition
 from server.conformance.adapters.lines import Handler, serve
 
 STORE_FILE = "device.db"
@@ -111,9 +112,22 @@ class SdkClient:
         finally:
             await device.stop()
 
-    async def clean_sync(self, _request: dict[str, Any]) -> dict[str, Any]:
-        done = await self._running().clean_sync(force=True)
+    async def clean_sync(self, request: dict[str, Any]) -> dict[str, Any]:
+        if request.get("transport", "socket") == "http":
+            done = await self._clean_sync_over_http()
+        else:
+            done = await self._running().clean_sync(force=True)
         return {"feeds": [{"feed": p.feed, "epoch": p.epoch, "seq": p.seq} for p in done.values()]}
+
+    async def _clean_sync_over_http(self) -> dict[str, FeedPosition]:
+        """A clean sync over the HTTP fallback alone, while offline (no socket is opened)."""
+        if self.device is not None:
+            raise RuntimeError("an HTTP-only clean sync is asked while offline")
+        device = self.build(transport="http")
+        try:
+            return await device.clean_sync(force=True)
+        finally:
+            await device.stop()
 
     async def offline(self, _request: dict[str, Any]) -> dict[str, Any]:
         """The phone lost signal: no socket and no calls until ``online``; the store stays."""

@@ -123,3 +123,29 @@ async def sync_http_fallback(ctx: CaseContext) -> None:
     )
     calls = ctx.log.matching(lambda f: f.direction == "proxy" and f.text.startswith("HTTP POST /api/v1/device/sync"))
     check(bool(calls), "the sync over POST /api/v1/device/sync", "no such call seen")
+
+
+@case(
+    "clean-sync.http-fallback",
+    Level.MUST,
+    "§8",
+    "Over HTTP alone, a clean sync (POST /api/v1/device/clean-sync) swaps in the snapshot at the head.",
+)
+async def clean_sync_http_fallback(ctx: CaseContext) -> None:
+    await ctx.start_client()
+    await ctx.wait_level()
+    await ctx.client.request("offline")
+    opened = ctx.proxy.websocket_connections
+    await ctx.office.changes(2)
+    await ctx.office.cancel_visit(2)
+    await ctx.client.request("clean_sync", transport="http")
+    await ctx.wait_level()
+    check(
+        ctx.proxy.websocket_connections == opened,
+        "no WebSocket opened for an HTTP-only clean sync",
+        f"{ctx.proxy.websocket_connections - opened} opened",
+    )
+    calls = ctx.log.matching(
+        lambda f: f.direction == "proxy" and f.text.startswith("HTTP POST /api/v1/device/clean-sync")
+    )
+    check(bool(calls), "the clean sync over POST /api/v1/device/clean-sync", "no such call seen")
