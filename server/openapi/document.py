@@ -27,6 +27,8 @@ from protocol.frames import (
 )
 from server.api import alerts, device_calls, devices, directory, visits
 from server.openapi import shapes
+from server.openapi.examples import example_of
+from server.openapi.precision import sharpen
 from server.services.preferences import PreferenceChange
 
 Auth = Literal["staff", "device", "none"]
@@ -43,6 +45,8 @@ class Query:
 
 @dataclass(frozen=True)
 class Operation:
+    operation_id: str
+    """camelCase, unique and stable: what generated clients name the call."""
     method: str
     path: str
     summary: str
@@ -82,25 +86,70 @@ _REPORT_QUERY = (
 
 OPERATIONS: tuple[Operation, ...] = (
     # --- rota
-    Operation("POST", "/api/v1/visits", "Create a visit", VisitView, body=visits.CreateVisitBody, status=201),
-    Operation("GET", "/api/v1/visits/{visit_id}", "One visit", VisitView),
-    Operation("PATCH", "/api/v1/visits/{visit_id}", "Change a visit's notes", VisitView, body=visits.NotesBody),
-    Operation("POST", "/api/v1/visits/{visit_id}/reschedule", "Move a visit", VisitView, body=visits.RescheduleBody),
     Operation(
-        "POST", "/api/v1/visits/{visit_id}/reassign", "Replace a visit's carers", VisitView, body=visits.ReassignBody
+        "createVisit", "POST", "/api/v1/visits", "Create a visit", VisitView, body=visits.CreateVisitBody, status=201
     ),
-    Operation("POST", "/api/v1/visits/{visit_id}/cancel", "Cancel a visit", VisitView),
-    Operation("POST", "/api/v1/visits/{visit_id}/tasks", "Add a task", VisitView, body=visits.TaskBody, status=201),
+    Operation("getVisit", "GET", "/api/v1/visits/{visit_id}", "One visit", VisitView),
     Operation(
+        "changeVisitNotes",
+        "PATCH",
+        "/api/v1/visits/{visit_id}",
+        "Change a visit's notes",
+        VisitView,
+        body=visits.NotesBody,
+    ),
+    Operation(
+        "rescheduleVisit",
+        "POST",
+        "/api/v1/visits/{visit_id}/reschedule",
+        "Move a visit",
+        VisitView,
+        body=visits.RescheduleBody,
+    ),
+    Operation(
+        "reassignVisit",
+        "POST",
+        "/api/v1/visits/{visit_id}/reassign",
+        "Replace a visit's carers",
+        VisitView,
+        body=visits.ReassignBody,
+    ),
+    Operation("cancelVisit", "POST", "/api/v1/visits/{visit_id}/cancel", "Cancel a visit", VisitView),
+    Operation(
+        "addVisitTask",
+        "POST",
+        "/api/v1/visits/{visit_id}/tasks",
+        "Add a task",
+        VisitView,
+        body=visits.TaskBody,
+        status=201,
+    ),
+    Operation(
+        "changeVisitTask",
         "PATCH",
         "/api/v1/visits/{visit_id}/tasks/{task_id}",
         "Rename or remove a task",
         VisitView,
         body=visits.ChangeTaskBody,
     ),
-    Operation("GET", "/api/v1/branches/{branch_id}/visits", "A branch's visits", shapes.VisitPage, query=_WINDOW),
-    Operation("GET", "/api/v1/carers/{carer_id}/visits", "A carer's visits", shapes.VisitPage, query=_WINDOW),
     Operation(
+        "listBranchVisits",
+        "GET",
+        "/api/v1/branches/{branch_id}/visits",
+        "A branch's visits",
+        shapes.VisitPage,
+        query=_WINDOW,
+    ),
+    Operation(
+        "listCarerVisits",
+        "GET",
+        "/api/v1/carers/{carer_id}/visits",
+        "A carer's visits",
+        shapes.VisitPage,
+        query=_WINDOW,
+    ),
+    Operation(
+        "resetCarerFeed",
         "POST",
         "/api/v1/carers/{carer_id}/feed/reset",
         "Start a carer's feed over in a new epoch replaying their current visits (their phones replay it)",
@@ -108,10 +157,19 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     # --- directory and tenant
     Operation(
-        "POST", "/api/v1/branches", "Create a branch", shapes.BranchCreated, body=directory.BranchBody, status=201
+        "createBranch",
+        "POST",
+        "/api/v1/branches",
+        "Create a branch",
+        shapes.BranchCreated,
+        body=directory.BranchBody,
+        status=201,
     ),
-    Operation("POST", "/api/v1/users", "Create a user", shapes.UserCreated, body=directory.UserBody, status=201),
     Operation(
+        "createUser", "POST", "/api/v1/users", "Create a user", shapes.UserCreated, body=directory.UserBody, status=201
+    ),
+    Operation(
+        "createStaffToken",
         "POST",
         "/api/v1/users/{user_id}/tokens",
         "Issue a named API token for an office user",
@@ -121,14 +179,22 @@ OPERATIONS: tuple[Operation, ...] = (
         body_optional=True,
     ),
     Operation(
+        "listStaffTokens",
         "GET",
         "/api/v1/users/{user_id}/tokens",
         "An office user's API tokens (never their values)",
         shapes.StaffTokenList,
         query=(Query("all", "include revoked and expired tokens", choices=("true", "false")),),
     ),
-    Operation("DELETE", "/api/v1/users/{user_id}/tokens/{token_id}", "Revoke an API token", shapes.StaffTokenView),
     Operation(
+        "revokeStaffToken",
+        "DELETE",
+        "/api/v1/users/{user_id}/tokens/{token_id}",
+        "Revoke an API token",
+        shapes.StaffTokenView,
+    ),
+    Operation(
+        "setUserPassword",
         "PUT",
         "/api/v1/users/{user_id}/password",
         "Set an office user's login and password",
@@ -136,10 +202,19 @@ OPERATIONS: tuple[Operation, ...] = (
         body=alerts.PasswordBody,
     ),
     Operation(
-        "POST", "/api/v1/clients", "Create a client", shapes.ClientCreated, body=directory.ClientBody, status=201
+        "createClient",
+        "POST",
+        "/api/v1/clients",
+        "Create a client",
+        shapes.ClientCreated,
+        body=directory.ClientBody,
+        status=201,
     ),
-    Operation("GET", "/api/v1/tenant/preferences", "The tenant's preferences", TenantPreferences),
     Operation(
+        "getTenantPreferences", "GET", "/api/v1/tenant/preferences", "The tenant's preferences", TenantPreferences
+    ),
+    Operation(
+        "changeTenantPreferences",
         "PATCH",
         "/api/v1/tenant/preferences",
         "Change the tenant's preferences (pushed to devices)",
@@ -148,6 +223,7 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     # --- staff sign-in and alerts
     Operation(
+        "signIn",
         "POST",
         "/api/v1/auth/sign-in",
         "Exchange a login and password for a staff token",
@@ -156,27 +232,65 @@ OPERATIONS: tuple[Operation, ...] = (
         body=alerts.SignInBody,
         tag="sign-in",
     ),
-    Operation("POST", "/api/v1/auth/sign-out", "Revoke the calling token", shapes.SignedOut, tag="sign-in"),
-    Operation("GET", "/api/v1/alerts", "Alerts, most urgent first", shapes.AlertList, query=_ALERT_FILTERS),
-    Operation("GET", "/api/v1/alerts/{alert_id}", "One alert", AlertView),
-    Operation("POST", "/api/v1/alerts/{alert_id}/dismiss", "Close an alert (the X)", AlertView),
+    Operation("signOut", "POST", "/api/v1/auth/sign-out", "Revoke the calling token", shapes.SignedOut, tag="sign-in"),
+    Operation(
+        "listAlerts", "GET", "/api/v1/alerts", "Alerts, most urgent first", shapes.AlertList, query=_ALERT_FILTERS
+    ),
+    Operation("getAlert", "GET", "/api/v1/alerts/{alert_id}", "One alert", AlertView),
+    Operation("dismissAlert", "POST", "/api/v1/alerts/{alert_id}/dismiss", "Close an alert (the X)", AlertView),
     # --- devices
     Operation(
-        "POST", "/api/v1/devices", "Register a device", shapes.DeviceCreated, body=devices.DeviceBody, status=201
+        "createDevice",
+        "POST",
+        "/api/v1/devices",
+        "Register a device",
+        shapes.DeviceCreated,
+        body=devices.DeviceBody,
+        status=201,
     ),
-    Operation("PATCH", "/api/v1/devices/{device_id}", "Rename a device", shapes.DeviceRenamed, body=devices.RenameBody),
-    Operation("DELETE", "/api/v1/devices/{device_id}", "Delete a device (history kept)", shapes.DeviceDeleted),
     Operation(
+        "renameDevice",
+        "PATCH",
+        "/api/v1/devices/{device_id}",
+        "Rename a device",
+        shapes.DeviceRenamed,
+        body=devices.RenameBody,
+    ),
+    Operation(
+        "deleteDevice", "DELETE", "/api/v1/devices/{device_id}", "Delete a device (history kept)", shapes.DeviceDeleted
+    ),
+    Operation(
+        "assignDeviceCarers",
         "PUT",
         "/api/v1/devices/{device_id}/users",
         "Replace a device's carers",
         shapes.DeviceAssigned,
         body=devices.AssignBody,
     ),
-    Operation("POST", "/api/v1/devices/{device_id}/deactivate", "Cut a device off", shapes.DeviceDeactivated),
-    Operation("POST", "/api/v1/devices/{device_id}/revoke", "Revoke a device's tokens", shapes.DeviceRevoked),
-    Operation("POST", "/api/v1/devices/{device_id}/tokens", "Rotate a device's token", shapes.DeviceToken, status=201),
     Operation(
+        "deactivateDevice",
+        "POST",
+        "/api/v1/devices/{device_id}/deactivate",
+        "Cut a device off",
+        shapes.DeviceDeactivated,
+    ),
+    Operation(
+        "revokeDeviceTokens",
+        "POST",
+        "/api/v1/devices/{device_id}/revoke",
+        "Revoke a device's tokens",
+        shapes.DeviceRevoked,
+    ),
+    Operation(
+        "rotateDeviceToken",
+        "POST",
+        "/api/v1/devices/{device_id}/tokens",
+        "Rotate a device's token",
+        shapes.DeviceToken,
+        status=201,
+    ),
+    Operation(
+        "createEnrolmentCode",
         "POST",
         "/api/v1/devices/{device_id}/enrolment-codes",
         "A one-time enrolment code",
@@ -185,8 +299,15 @@ OPERATIONS: tuple[Operation, ...] = (
         status=201,
         body_optional=True,
     ),
-    Operation("POST", "/api/v1/devices/{device_id}/resync", "Make a device clean-sync", shapes.ResyncRequested),
     Operation(
+        "requestDeviceResync",
+        "POST",
+        "/api/v1/devices/{device_id}/resync",
+        "Make a device clean-sync",
+        shapes.ResyncRequested,
+    ),
+    Operation(
+        "getDeviceReport",
         "GET",
         "/api/v1/reports/devices",
         "The User Device Relationship report (JSON, or CSV with format=csv)",
@@ -195,6 +316,7 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     # --- the device's own calls
     Operation(
+        "enrolDevice",
         "POST",
         "/api/v1/device/enrol",
         "Exchange an enrolment code for a device token",
@@ -205,6 +327,7 @@ OPERATIONS: tuple[Operation, ...] = (
         tag="device",
     ),
     Operation(
+        "syncDevice",
         "POST",
         "/api/v1/device/sync",
         "Standard sync over HTTP (the socket's sync_request)",
@@ -214,6 +337,7 @@ OPERATIONS: tuple[Operation, ...] = (
         tag="device",
     ),
     Operation(
+        "acknowledgeChanges",
         "POST",
         "/api/v1/device/ack",
         "Acknowledge what a sync answer brought (the socket's ack; 204, no body)",
@@ -224,6 +348,7 @@ OPERATIONS: tuple[Operation, ...] = (
         tag="device",
     ),
     Operation(
+        "cleanSyncPage",
         "POST",
         "/api/v1/device/clean-sync",
         "One clean-sync page over HTTP (the socket's clean_sync_request)",
@@ -254,15 +379,18 @@ def _parameters(operation: Operation) -> list[dict[str, Any]]:
     return found
 
 
-def _json(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"application/json": {"schema": schema}}
+def _json(schema: dict[str, Any], example: Any = None) -> dict[str, Any]:
+    media: dict[str, Any] = {"schema": schema}
+    if example is not None:
+        media["example"] = example
+    return {"application/json": media}
 
 
 def _success(operation: Operation, schema_of: dict[Any, dict[str, Any]]) -> dict[str, Any]:
     """The success response: its body's schema, or none for an answer without a body (204)."""
     if operation.answer is None:
         return {"description": "success, no body"}
-    return {"description": "success", "content": _json(schema_of[operation.answer])}
+    return {"description": "success", "content": _json(schema_of[operation.answer], example_of(operation.answer))}
 
 
 @cache
@@ -273,15 +401,16 @@ def document() -> dict[str, Any]:
         types += [t for t in (operation.answer, operation.body) if t is not None]
     unique = list(dict.fromkeys(types))
     refs, components = msgspec.json.schema_components(unique, ref_template=_REF)
+    sharpen(components, unique)
     schema_of = dict(zip(unique, refs, strict=True))
-    error = {"description": "an error (every status uses this body)", "content": _json(schema_of[shapes.ErrorBody])}
+    error = {
+        "description": "an error (every status uses this body)",
+        "content": _json(schema_of[shapes.ErrorBody], example_of(shapes.ErrorBody)),
+    }
     paths: dict[str, dict[str, Any]] = {}
     for operation in OPERATIONS:
         entry: dict[str, Any] = {
-            "operationId": f"{operation.method.lower()}_{operation.path.removeprefix('/api/v1/')}".replace("/", "_")
-            .replace("{", "")
-            .replace("}", "")
-            .replace("-", "_"),
+            "operationId": operation.operation_id,
             "summary": operation.summary,
             "tags": [operation.tag],
             "parameters": _parameters(operation),
@@ -290,7 +419,8 @@ def document() -> dict[str, Any]:
         if operation.path == "/api/v1/reports/devices":
             entry["responses"]["200"]["content"]["text/csv"] = {"schema": {"type": "string"}}
         if operation.body is not None:
-            body = {"required": not operation.body_optional, "content": _json(schema_of[operation.body])}
+            content = _json(schema_of[operation.body], example_of(operation.body))
+            body = {"required": not operation.body_optional, "content": content}
             entry["requestBody"] = body
         entry["security"] = [] if operation.auth == "none" else [{operation.auth: []}]
         paths.setdefault(operation.path, {})[operation.method.lower()] = entry
