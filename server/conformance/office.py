@@ -52,6 +52,11 @@ class Office:
     async def revoke_device(self) -> None:
         await self.nut.node.devices.revoke(self._agency().tenant_id, self.nut.carer.device_id)
 
+    async def enrolment_code(self) -> str:
+        """A one-time code for the client's device, as the office issues one for a phone."""
+        issued = await self.nut.node.devices.issue_enrolment_code(self._agency().tenant_id, self.nut.carer.device_id)
+        return issued.code
+
     async def demand_resync(self) -> None:
         await self.nut.node.devices.demand_resync(self._agency().tenant_id, self.nut.carer.device_id)
 

@@ -17,7 +17,10 @@ The bugs (``--bug``), and the cases they must fail (tests/server/conformance/):
 - ``ignores-close-waits``: reconnects with its backoff alone after any close, ignoring the
   wait a 4000 (``reconnect_after_ms``) or 4003 (``retry in N s``) names.
 - ``skips-http-acks``: after a sync over HTTP never reports the positions it brought
-  (``POST /api/v1/device/ack``).
+  (``POST /api/v1/device/ack``);
+- ``ignores-frame-limit``: fills a ``sync_request`` with 200 mutations whatever their size;
+- ``forgets-enrolled-token``: keeps the token it enrolled for in memory only, so a restart
+  connects with the revoked one.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from typing import Any, Literal
 
 import msgspec
 
+import client_sdk.device
 from client_sdk import Device
 from client_sdk.link import Link
 from protocol.device_session import DeviceCommand, ResetFeed
@@ -105,8 +109,14 @@ class BrokenClient(SdkClient):
     """Whether this process already lost the outbox (``loses-outbox-on-kill``: a process
     that keeps it in memory starts without it, and keeps what it records from then on)."""
 
+    def store_token(self, token: str) -> None:
+        if self.bug != "forgets-enrolled-token":
+            super().store_token(token)
+
     def build(self, transport: Literal["socket", "http"] = "socket") -> Device:
         store = self.state_dir / STORE_FILE
+        if self.bug == "ignores-frame-limit":
+            client_sdk.device.UPLOAD_BYTES_PER_SYNC = 1 << 40
         if self.bug == "loses-outbox-on-kill" and not self.outbox_lost:
             self.outbox_lost = True
             if store.exists():
@@ -146,6 +156,8 @@ BUGS = (
     "ignores-resync-in-sync-response",
     "ignores-close-waits",
     "skips-http-acks",
+    "ignores-frame-limit",
+    "forgets-enrolled-token",
 )
 
 

@@ -10,16 +10,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any, Literal
 
-from client_sdk import Device, SyncSummary
+from client_sdk import Device, SyncSummary, enrol
+from client_sdk.link import http_base
 from client_sdk.local_store import LocalStore
 from protocol.frames import FeedPosition
 from server.conformance.adapters.lines import Handler, serve
 
 STORE_FILE = "device.db"
+TOKEN_FILE = "token"
+"""The token the client enrolled for, kept beside its store (an app keeps it in the
+platform's secure storage); it wins over the one the kit started the adapter with."""
 SYNC_TIMEOUT_S = 15.0
 
 
@@ -28,10 +33,26 @@ class SdkClient:
 
     def __init__(self, url: str, token: str, device_uuid: str, state_dir: Path) -> None:
         self.url = url
-        self.token = token
         self.device_uuid = device_uuid
         self.state_dir = state_dir
+        self.token = self.stored_token() or token
         self.device: Device | None = None
+
+    def stored_token(self) -> str | None:
+        path = self.state_dir / TOKEN_FILE
+        if not path.exists():
+            return None
+        return path.read_text().strip() or None
+
+    def store_token(self, token: str) -> None:
+        """Durably, before it is used: write aside, flush to disk, rename over."""
+        path = self.state_dir / TOKEN_FILE
+        aside = path.with_suffix(".new")
+        with aside.open("w") as file:
+            file.write(token)
+            file.flush()
+            os.fsync(file.fileno())
+        aside.replace(path)
 
     def build(self, transport: Literal["socket", "http"] = "socket") -> Device:
         """The SDK device, on the state directory's store."""
@@ -44,6 +65,7 @@ class SdkClient:
             "record": self.record,
             "sync": self.sync,
             "clean_sync": self.clean_sync,
+            "enrol": self.enrol,
             "offline": self.offline,
             "online": self.start,
             "stop": self.stop,
@@ -128,6 +150,17 @@ class SdkClient:
             return await device.clean_sync(force=True)
         finally:
             await device.stop()
+
+    async def enrol(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Enrol again with a one-time code: keep the store, store the new token, start."""
+        was_running = self.device is not None
+        await self.offline(request)
+        enrolled = await enrol(http_base(self.url), str(request["code"]), self.device_uuid)
+        self.store_token(enrolled.token)
+        self.token = enrolled.token
+        if was_running or request.get("start", True):
+            await self.start(request)
+        return {}
 
     async def offline(self, _request: dict[str, Any]) -> dict[str, Any]:
         """The phone lost signal: no socket and no calls until ``online``; the store stays."""

@@ -28,6 +28,8 @@ EXPECTED_FAILURES = {
     "ignores-resync-in-sync-response": {"resync.in-sync-response"},
     "ignores-close-waits": {"close.4000-waits-reconnect-after", "close.4003-waits-retry-hint"},
     "skips-http-acks": {"sync.http-fallback"},
+    "ignores-frame-limit": {"frames.uploads-within-limit"},
+    "forgets-enrolled-token": {"enrol.new-token-resumes"},
 }
 
 
