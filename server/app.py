@@ -23,6 +23,7 @@ from server.node import Node
 from server.observability import health, metrics
 from server.observability.requests import RequestIds
 from server.observability.sockets import SocketMetrics
+from server.openapi import docs_page
 from server.openapi.document import document_json
 from server.store.outage import StoreUnavailable
 from server.ws.console_session import ConsoleSession
@@ -111,6 +112,7 @@ def create_app(node: Node) -> Starlette:
             *health.routes,
             Route("/metrics", metrics_page),
             Route("/api/v1/openapi.json", openapi_json),
+            *docs_page.routes,
             WebSocketRoute(DEVICE_SOCKET_PATH, device_socket),
             WebSocketRoute(CONSOLE_SOCKET_PATH, console_socket),
             *visits.routes,
