@@ -32,6 +32,7 @@ REPORT_COLUMNS = [
     ("connected_now", "Connected now"),
     ("sync_lag_changes", "Sync lag (changes)"),
     ("stale", "Stale"),
+    ("state", "State"),
 ]
 
 

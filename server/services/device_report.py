@@ -8,8 +8,15 @@ stale flag for devices without a successful sync for longer than the tenant allo
 **Last successful sync** is the last moment the device was proven level with every feed:
 now, for a connected device that has acknowledged every feed's head (in a push system
 that device is in sync, whether or not it ever ran a standard sync); otherwise the later
-of its last completed standard or clean sync and the acknowledgement that made it level.
+of its last completed standard or clean sync and the last acknowledgement that left it
+level with every feed *when it was made*. An acknowledgement of seq N at time T proves
+the device level with that feed at T when change N+1 was committed after T (or not at
+all): a phone that acknowledged 7 of 7 at 04:01 synced successfully at 04:01, even once
+changes 8 and 9 have been committed and await it (that is its sync lag, not staleness).
 What it last did stays visible: ``last_standard_sync_at`` and ``last_ack_at``.
+
+**State** says whether the device can still connect: ``active``, ``awaiting enrolment``
+(no token yet, a code may be outstanding), ``revoked`` (no live token) or ``deactivated``.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import exists, select, tuple_
+from sqlalchemy import exists, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.clock import Clock, to_datetime
@@ -29,12 +36,15 @@ from server.cluster.presence import connected_devices
 from server.services.errors import InvalidInput
 from server.services.identity import Staff
 from server.services.spreadsheet import safe_cell
+from server.services.sync_proof import FeedAck, last_level_at
 from server.store.database import Database
 from server.store.schema import (
     branches,
+    credentials,
     device_acks,
     device_users,
     devices,
+    enrolment_codes,
     feed_entries,
     feeds,
     mismatch_alerts,
@@ -69,6 +79,7 @@ COLUMNS = [
     "open_alerts",
     "device_id",
     "branch_id",
+    "state",
 ]
 """Report columns, in CSV order; every one can be sorted on."""
 
@@ -112,6 +123,8 @@ class ReportRow:
     stale: bool
     open_alerts: list[str]
     feeds: list[FeedLag] = field(default_factory=list)
+    state: str = "active"
+    """``active``, ``awaiting enrolment``, ``revoked`` (no live token) or ``deactivated``."""
 
 
 @dataclass(frozen=True)
@@ -181,26 +194,43 @@ async def _rows(
         .where(devices.c.tenant_id == tenant_id, devices.c.deleted_at.is_(None))
     )
     if branch_id is not None:
-        query = query.where(devices.c.branch_id == branch_id)
+        # A device belongs to its own branch and to the branches of its carers: a phone
+        # registered without a branch, or whose carer moved, still shows where the carer is.
+        carer_here = exists().where(
+            device_users.c.device_id == devices.c.id,
+            users.c.id == device_users.c.user_id,
+            users.c.branch_id == branch_id,
+        )
+        query = query.where(or_(devices.c.branch_id == branch_id, carer_here))
     if user_id is not None:
         query = query.where(exists().where(device_users.c.device_id == devices.c.id, device_users.c.user_id == user_id))
     found = (await conn.execute(query)).all()
     ids = [d.id for d in found]
     carers: dict[str, list[tuple[str, str]]] = {}
+    carer_branches: dict[str, list[str]] = {}
     acks: dict[tuple[str, str], tuple[int, int]] = {}
+    ack_times: dict[tuple[str, str], int] = {}
     acked_at: dict[str, int] = {}
     online: dict[str, str] = {}
+    live_tokens: set[str] = set()
+    open_codes: set[str] = set()
     for chunk in _chunks(ids):
         for r in await conn.execute(
-            select(device_users.c.device_id, users.c.id, users.c.name)
+            select(device_users.c.device_id, users.c.id, users.c.name, branches.c.name.label("branch_name"))
             .join(users, users.c.id == device_users.c.user_id)
+            .outerjoin(branches, branches.c.id == users.c.branch_id)
             .where(device_users.c.device_id.in_(chunk))
             .order_by(users.c.name)
         ):
             carers.setdefault(r.device_id, []).append((r.id, r.name))
+            if r.branch_name and r.branch_name not in carer_branches.get(r.device_id, []):
+                carer_branches.setdefault(r.device_id, []).append(r.branch_name)
         for ack in await conn.execute(select(device_acks).where(device_acks.c.device_id.in_(chunk))):
             acks[(ack.device_id, ack.carer_id)] = (ack.epoch, ack.seq)
+            ack_times[(ack.device_id, ack.carer_id)] = ack.acked_at
             acked_at[ack.device_id] = max(ack.acked_at, acked_at.get(ack.device_id, 0))
+        live_tokens.update(await _with_live_token(conn, chunk, now))
+        open_codes.update(await _with_open_code(conn, chunk, now))
         online.update(await connected_devices(conn, chunk, now))
     carer_ids = sorted({c for pairs in carers.values() for c, _ in pairs})
     heads: dict[str, tuple[int, int]] = {}
@@ -238,7 +268,20 @@ async def _rows(
         if in_sync and d.id in online:
             last_success: int | None = now
         else:
-            proven = [t for t in (d.last_sync_at, last_ack if in_sync else None) if t is not None]
+            levelled = last_level_at(
+                [
+                    FeedAck(
+                        head=f.head,
+                        acked=f.acked,
+                        acked_at=ack_times.get((d.id, f.carer_id))
+                        if acks.get((d.id, f.carer_id), (0, 0))[0] == f.epoch
+                        else None,
+                        next_committed_at=lags.get((f.carer_id, f.epoch, f.acked + 1)),
+                    )
+                    for f in feed_lags
+                ]
+            )
+            proven = [t for t in (d.last_sync_at, levelled) if t is not None]
             last_success = max(proven, default=None)
         report.append(
             ReportRow(
@@ -246,7 +289,7 @@ async def _rows(
                 device_name=d.name,
                 uuid=d.uuid,
                 branch_id=d.branch_id,
-                branch_name=d.branch_name or "",
+                branch_name=d.branch_name or ", ".join(carer_branches.get(d.id, [])),
                 users=[name for _c, name in carers.get(d.id, [])],
                 last_api_call_at=_time(d.last_api_call_at),
                 last_api_call_ok=d.last_api_call_ok,
@@ -266,9 +309,41 @@ async def _rows(
                 stale=last_success is None or now - last_success > stale_ms,
                 open_alerts=sorted(a for c, _n in carers.get(d.id, []) for a in alerts.get(c, [])),
                 feeds=feed_lags,
+                state=_state(bool(d.active), d.id in live_tokens, d.uuid is None or d.id in open_codes),
             )
         )
     return report
+
+
+def _state(active: bool, live_token: bool, enrolling: bool) -> str:
+    if not active:
+        return "deactivated"
+    if live_token:
+        return "active"
+    return "awaiting enrolment" if enrolling else "revoked"
+
+
+async def _with_live_token(conn: AsyncConnection, ids: list[str], now: int) -> set[str]:
+    rows = await conn.execute(
+        select(credentials.c.device_id).where(
+            credentials.c.device_id.in_(ids),
+            credentials.c.revoked_at.is_(None),
+            or_(credentials.c.expires_at.is_(None), credentials.c.expires_at > now),
+        )
+    )
+    return {r.device_id for r in rows}
+
+
+async def _with_open_code(conn: AsyncConnection, ids: list[str], now: int) -> set[str]:
+    rows = await conn.execute(
+        select(enrolment_codes.c.device_id).where(
+            enrolment_codes.c.device_id.in_(ids),
+            enrolment_codes.c.used_at.is_(None),
+            enrolment_codes.c.voided_at.is_(None),
+            enrolment_codes.c.expires_at > now,
+        )
+    )
+    return {r.device_id for r in rows}
 
 
 async def _first_unacked_times(
