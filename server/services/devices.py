@@ -76,7 +76,11 @@ class DeviceService:
         shared: bool = False,
         issue_token: bool = True,
     ) -> NewDevice:
-        """Register a device for some carers; with ``issue_token`` return its only plaintext token."""
+        """Register a device for some carers; with ``issue_token`` return its only plaintext token.
+
+        Without ``branch_id`` the device takes its carers' branch when they share one (a
+        device belongs where its carer is); carers of several branches leave it branchless,
+        and the report shows it to each of those branches through its carers."""
         _check_name(name)
         device_uuid = canonical_uuid(uuid) if uuid is not None else None
         device_id = new_id()
@@ -84,6 +88,8 @@ class DeviceService:
         async with self.db.write() as conn:
             if branch_id is not None:
                 await _require_branch(conn, tenant_id, branch_id)
+            else:
+                branch_id = await _carers_branch(conn, tenant_id, carer_ids)
             if device_uuid is not None:
                 await _require_free_uuid(conn, tenant_id, device_uuid)
             await _check_carers(conn, tenant_id, carer_ids)
@@ -293,6 +299,19 @@ async def _check_carers(conn: AsyncConnection, tenant_id: str, carer_ids: list[s
     }
     if found != set(carer_ids):
         raise InvalidInput.about("carer_ids", "must all be carers of this tenant")
+
+
+async def _carers_branch(conn: AsyncConnection, tenant_id: str, carer_ids: list[str]) -> str | None:
+    """The branch a device without one belongs to: its carers' branch, when they share one."""
+    if not carer_ids:
+        return None
+    found = {
+        r.branch_id
+        for r in await conn.execute(
+            select(users.c.branch_id).where(users.c.id.in_(carer_ids), users.c.tenant_id == tenant_id)
+        )
+    }
+    return found.pop() if len(found) == 1 else None
 
 
 async def _set_carers(conn: AsyncConnection, device_id: str, carer_ids: list[str]) -> None:
