@@ -16,6 +16,7 @@ from server.cluster.leases import ClusterJob
 from server.cluster.presence import Presence
 from server.console.socket_quota import StaffSocketQuota
 from server.observability.metrics import LOOP_LAG
+from server.schema_policy import apply_migrate_policy
 from server.services.activity import ActivityRecorder
 from server.services.clean_sync import CleanSyncService
 from server.services.devices import DeviceService
@@ -73,7 +74,7 @@ class Node:
         if bus is None:
             bus = bus_for(settings.redis_url)
         node_id = settings.node_id or f"node-{uuid.uuid4().hex[:12]}"
-        db = Database(settings.database_url)
+        db = Database(settings.database_url, pool_size=settings.database_pool_size)
         devices = DeviceService(db, clock, bus)
         presence = Presence(db, clock, node_id, settings.ack_flush_interval_s, bus, settings.presence_interval_s)
         hub = Hub(db, bus, settings.heartbeat_interval_s, presence)
@@ -155,7 +156,7 @@ class Node:
     async def start(self) -> None:
         """Check the URLs, migrate, join the cluster. Raise :class:`StartupError` on failure."""
         await check_database(self.db, self.settings.database_url)
-        await self.db.migrate()
+        await apply_migrate_policy(self.db, self.settings.migrate)
         try:
             await self.bus.start()
         except (RedisError, OSError) as exc:

@@ -51,6 +51,21 @@ class Settings:
     database_url: str = setting(
         DEFAULT_DATABASE_URL, "SQLAlchemy URL: sqlite:///path (embedded) or postgresql://… (cluster)", secrecy="url"
     )
+    migrate: str = setting(
+        "auto",
+        "who brings the schema to this release's head: auto (the node, at start) or off (a `caresync migrate` "
+        "job run first; a node whose schema is behind its release's head then refuses to start, exit status 4)",
+    )
+    database_pool_size: int = setting(
+        0,
+        "database connections one node may hold at most (on PostgreSQL, 8 of them for rota writes); 0: 24 on "
+        "PostgreSQL, so three nodes and the migrate job fit its default max_connections of 100, and 40 on SQLite",
+    )
+    expected_nodes: int = setting(
+        0,
+        "nodes the cluster will run; at start a node warns when that many (or the nodes alive in the cluster "
+        "table, if more) times --database-pool-size exceed PostgreSQL's max_connections (0: count the live ones)",
+    )
     redis_url: str | None = setting(
         None, "Redis URL for pub/sub across nodes; unset: the in-process bus (one node)", secrecy="url"
     )
@@ -190,6 +205,10 @@ class Settings:
     )
 
     def __post_init__(self) -> None:
+        if self.migrate not in ("auto", "off"):
+            raise SettingError(f"migrate: expected auto or off, got {self.migrate!r}")
+        if self.database_pool_size < 0 or self.expected_nodes < 0:
+            raise SettingError("database_pool_size and expected_nodes: expected 0 or more")
         if not 0 < self.presence_interval_s <= PRESENCE_TOUCH_INTERVAL_S:
             raise SettingError(
                 f"presence_interval_s: expected more than 0 and at most {PRESENCE_TOUCH_INTERVAL_S:g}, "

@@ -16,6 +16,8 @@ from server.store.hot import StepsFactory, T, run_on_asyncpg, run_on_sqlalchemy
 from server.store.migrate import upgrade_to_head
 from server.store.outage import OutageLog, StoreUnavailable, is_unavailable
 from server.store.pg_hot import HotConnections
+from server.store.pool_budget import pool_budget
+from server.store.revisions import upgrade_sqlite
 from server.store.writer import SqliteWriter
 from server.tunables import HOT_COMMAND_TIMEOUT_S, MIGRATION_LOCK_ID, STORE_CHECKOUT_TIMEOUT_S
 
@@ -43,14 +45,19 @@ class Database:
         *,
         checkout_timeout_s: float = STORE_CHECKOUT_TIMEOUT_S,
         hot_command_timeout_s: float = HOT_COMMAND_TIMEOUT_S,
+        pool_size: int = 0,
     ) -> None:
         self.url = async_url(url)
+        self.budget = pool_budget(self.url, pool_size)
         # Device sessions borrow a connection for one short query at a time; a reconnect
         # storm makes thousands of them wait at once, so the pool is wider than the default.
         # A checkout that waits longer than pool_timeout means the store cannot keep up: it is
         # answered as unavailable (503) rather than left hanging; so is a hot write's.
         self.engine: AsyncEngine = create_async_engine(
-            self.url, pool_size=20, max_overflow=20, pool_timeout=checkout_timeout_s
+            self.url,
+            pool_size=self.budget.kept,
+            max_overflow=self.budget.overflow,
+            pool_timeout=checkout_timeout_s,
         )
         self.dialect = self.engine.dialect.name
         self._write_lock = asyncio.Lock()
@@ -61,6 +68,7 @@ class Database:
         if self.dialect == "postgresql":
             self._hot_pg = HotConnections(
                 make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False),
+                self.budget.hot,
                 wait_timeout_s=checkout_timeout_s,
                 command_timeout_s=hot_command_timeout_s,
             )
@@ -137,6 +145,10 @@ class Database:
 
     async def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision."""
+        if self._writer is not None:  # a SQLite file: foreign keys off around the transaction
+            async with self._write_lock, self._writer_turn(), self.engine.connect() as raw:
+                await raw.run_sync(upgrade_sqlite)
+            return
         async with self.write() as conn:
             if self.dialect == "postgresql":
                 # Nodes starting together migrate one after another, not concurrently.

@@ -17,6 +17,8 @@ README = Path(__file__).parents[2] / "README.md"
 def _sample(spec: SettingSpec) -> tuple[str, Any]:
     """A raw environment value for ``spec`` and what it must read as (never the default)."""
     base = spec.base
+    if spec.name == "migrate":  # one of two words
+        return "off", "off"
     if base is int:
         return "4321", 4321
     if base is float:
@@ -123,3 +125,10 @@ def test_a_config_file_with_an_unknown_name_or_a_bad_value_is_refused(tmp_path: 
     config.write_text('port = "eighty"\n')
     with pytest.raises(SettingError, match="port: expected integer"):
         Settings.load({"CARESYNC_CONFIG": str(config)})
+
+
+def test_a_migrate_policy_other_than_auto_or_off_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SettingError, match="migrate: expected auto or off, got 'sometimes'"):
+        Settings.load({"CARESYNC_MIGRATE": "sometimes"})
+    assert main(["serve", "--migrate", "never"]) == 2
+    assert "migrate: expected auto or off" in capsys.readouterr().err
