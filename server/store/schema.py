@@ -68,10 +68,13 @@ users = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("login", String(200), nullable=True),
     Column("password_hash", String(200), nullable=True),
+    Column("phone", String(40), nullable=False, server_default=""),
+    Column("contact_notes", String(200), nullable=False, server_default=""),
     UniqueConstraint("tenant_id", "login"),
 )
 """``login`` and ``password_hash`` (argon2id; older rows scrypt) are set for office staff
-who sign in. A login is unique within its tenant only, so no tenant learns another's."""
+who sign in. A login is unique within its tenant only, so no tenant learns another's.
+``phone`` and ``contact_notes`` are how the office reaches the person (shown in alerts)."""
 
 clients = Table(
     "clients",
@@ -355,6 +358,20 @@ alert_audit = Table(
     Column("actor_id", ID, nullable=True),
 )
 """Who did what to an alert, and when: raised, updated, resolved, dismissed."""
+
+device_audit = Table(
+    "device_audit",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("tenant_id", ID, ForeignKey("tenants.id"), nullable=False),
+    Column("device_id", ID, ForeignKey("devices.id"), nullable=False, index=True),
+    Column("at", BigInteger, nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("actor_id", ID, nullable=True),
+    Column("detail", String(200), nullable=False, server_default=""),
+)
+"""Who did what to a device from the console, and when: enrolled, code, renamed, revoked,
+deactivated, reactivated (``detail`` holds e.g. the old and new name)."""
 
 enrolment_codes = Table(
     "enrolment_codes",
