@@ -12,3 +12,21 @@ export {
   type FeedOffer,
   type PositionOf,
 } from "./session.js";
+export { Backoff } from "./backoff.js";
+export { shouldReconnect, retryHintMs, reconnectAfterMs } from "./close-codes.js";
+export { CleanSyncRefused, ConnectionLost, DeviceStopped, RequestFailed } from "./errors.js";
+export type { DeviceStore, Mutation, StagedSnapshot, WorkInProgress } from "./store.js";
+export { StateStore, emptyState, type StoreState } from "./state-store.js";
+export { MemoryStore } from "./memory-store.js";
+export {
+  httpBase,
+  Link,
+  type ConnectionState,
+  type FetchLike,
+  type StateEvent,
+  type TokenSource,
+  type WebSocketFactory,
+  type WebSocketLike,
+} from "./link.js";
+export { Device, type ChangeListener, type DeviceOptions, type SyncOptions, type SyncSummary } from "./device.js";
+export { enrol, type Enrolment, type EnrolRequest } from "./enrol.js";
