@@ -87,6 +87,8 @@ async def _other_live_nodes(db: Database, node_id: str) -> int:
 
 async def warn_if_pools_exceed_server(settings: Settings, node_id: str) -> PoolFit | None:
     """Log the warning when the pools do not fit; the comparison (None on SQLite)."""
+    if not settings.database_url.startswith(("postgresql", "postgres")):
+        return None
     db = Database(settings.database_url, pool_size=settings.database_pool_size)
     try:
         fit = await pool_fit(db, settings, node_id)
