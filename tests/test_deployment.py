@@ -45,7 +45,10 @@ def test_compose_has_the_tested_topology() -> None:
         assert env["CARESYNC_REDIS_URL"].startswith("redis://redis:6379")
         assert env["CARESYNC_NODE_ID"]
         assert svc["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+        assert env["CARESYNC_MIGRATE"] == "off", "the migrate service owns the schema"
+        assert int(env["CARESYNC_EXPECTED_NODES"]) == len(nodes)
     assert services["migrate"]["command"] == ["caresync", "migrate"]
+    assert "CARESYNC_MIGRATE" not in services["migrate"]["environment"]
     for name in ("postgres", "redis", "balancer"):
         assert "healthcheck" in services[name], name
 
