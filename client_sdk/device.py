@@ -226,7 +226,7 @@ class Device:
         offers = tuple(FeedOffer(feed=f.feed, epoch=f.epoch, head=f.head, action=f.action) for f in welcome.feeds)
         names = {f.feed: f.carer_name for f in welcome.feeds}
         await self._run(self.session.handle(Welcomed(feeds=offers)), names=names)
-        self.link.welcomed()
+        self.link.welcomed(welcome.heartbeat_interval_s)
         if had_dropped or self.store.pending_count():
             self._wanted_sync.set()  # the push channel was down: sync at once
 

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import msgspec
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from client_sdk.backoff import Backoff
 from client_sdk.errors import DeviceStopped, RequestFailed
@@ -30,6 +30,7 @@ from protocol.frames import (
     SyncRequest,
     SyncResponse,
 )
+from protocol.liveness import silence_limit_s
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,8 @@ class Link:
         """Fault injection for tests: abort the socket after this many more frames."""
         self._ws: ClientConnection | None = None
         self._url_index = 0
+        self._silence_s: float | None = None
+        """How long the welcomed socket may stay silent (docs/protocol.md §3, step 6)."""
         self._pending: dict[str, asyncio.Future[Response]] = {}
         self._clean_requests: set[str] = set()
         """Ids of the pending requests that are clean syncs."""
@@ -92,7 +95,9 @@ class Link:
                 code, reason = ws.close_code or 1006, ws.close_reason or ""
             except ConnectionClosed as closed:
                 code, reason = (closed.rcvd.code, closed.rcvd.reason) if closed.rcvd else (1006, "")
-            except (OSError, TimeoutError, ConnectionError) as exc:
+            except (OSError, TimeoutError, ConnectionError, InvalidHandshake) as exc:
+                # A handshake that fails (the connection dropped before an answer, a balancer
+                # answering 502/503) is a network error like any other: back off, dial again.
                 code, reason = 1006, str(exc)
             finally:
                 self._lost()
@@ -117,7 +122,13 @@ class Link:
     async def _serve(self, ws: ClientConnection) -> None:
         await self._send(ws, encode(self.hello()).decode())
         while True:
-            raw = await ws.recv()
+            try:
+                async with asyncio.timeout(self._silence_s):
+                    raw = await ws.recv()
+            except TimeoutError:
+                log.warning("nothing from the server for %.0f s: the connection is lost", self._silence_s)
+                ws.transport.abort()
+                raise ConnectionError("the server went silent") from None
             self._count(ws)
             try:
                 frame = decode_server_frame(raw)
@@ -144,14 +155,18 @@ class Link:
         if self.on_undecodable is not None and not answers_clean_sync:
             await self.on_undecodable(seen.feed)
 
-    def welcomed(self) -> None:
+    def welcomed(self, heartbeat_interval_s: float | None) -> None:
+        """The socket is welcomed: reset the backoff, and from now on treat it as lost
+        after the silence the server's heartbeat interval allows (None: no bound)."""
         self.backoff.reset()
+        self._silence_s = None if heartbeat_interval_s is None else silence_limit_s(heartbeat_interval_s)
         self.connected.set()
 
     def _lost(self) -> None:
         if self.connected.is_set():
             self.drops += 1
         self._ws = None
+        self._silence_s = None
         self.connected.clear()
         for future in self._pending.values():
             if not future.done():

@@ -26,6 +26,9 @@ class Faults:
     """Frames from the node of these types are dropped (every one, while set)."""
     cut_mid_frame: bool = False
     """The next frame from the node is cut halfway and the connection dropped (once)."""
+    silenced: set[int] = field(default_factory=set)
+    """Connections (the proxy's numbers) on which nothing from the node passes any more, not
+    even a ping's answer or a close: a NAT that dropped the connection without a word."""
     rewrite: Rewrite | None = None
     """Applied to every JSON frame from the node before it is passed on."""
     on_device_frame: list[FrameHook] = field(default_factory=list)

@@ -80,6 +80,11 @@ class FaultProxy:
         """WebSocket connections the client opened so far."""
         return sum(1 for r in self.relays if r.websocket)
 
+    @property
+    def connections_tried(self) -> int:
+        """TCP connections the client opened so far, the refused ones included."""
+        return self._connections
+
     def open_websockets(self) -> list[Relay]:
         return [r for r in self.relays if r.websocket and r.open]
 
@@ -89,6 +94,14 @@ class FaultProxy:
             if relay.open:
                 self.log.note(relay.number, f"connection cut: {why}")
                 relay.abort()
+
+    def silence_open(self) -> list[int]:
+        """From now on pass nothing from the node on the connections open now; return them."""
+        numbers = [relay.number for relay in self.open_websockets()]
+        self.faults.silenced.update(numbers)
+        for number in numbers:
+            self.log.note(number, "the node's side goes silent (nothing more passes)")
+        return numbers
 
     def inject(self, text: str) -> int:
         """Send ``text`` to the client on every open WebSocket as if the node had; return how many."""
@@ -206,6 +219,8 @@ class FaultProxy:
     async def _pass(self, relay: Relay, frame: Frame, sink: asyncio.StreamWriter, direction: Direction) -> bool:
         """Relay one frame, applying the faults; False once the connection is gone."""
         masked = direction == "device"
+        if direction == "server" and relay.number in self.faults.silenced:
+            return relay.open
         if frame.opcode == Opcode.CLOSE:
             close = Close.parse(frame.data) if frame.data else None
             said = f"{close.code} {close.reason!r}" if close else "no code"

@@ -77,7 +77,7 @@ async def test_failed_background_syncs_back_off_while_the_socket_is_up(tmp_path:
     device.link.on_undecodable = counted
     device.link._ws = server  # type: ignore[assignment]
     tasks = [asyncio.create_task(device.link._serve(server))]  # type: ignore[arg-type]
-    device.link.welcomed()
+    device.link.welcomed(None)
     await device._on_undecodable(FEED)  # a pushed frame it could not read: clean-sync the feed
     tasks.append(asyncio.create_task(device._background()))
     done, _ = await asyncio.wait(

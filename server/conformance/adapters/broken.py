@@ -20,7 +20,9 @@ The bugs (``--bug``), and the cases they must fail (tests/server/conformance/):
   (``POST /api/v1/device/ack``);
 - ``ignores-frame-limit``: fills a ``sync_request`` with 200 mutations whatever their size;
 - ``forgets-enrolled-token``: keeps the token it enrolled for in memory only, so a restart
-  connects with the revoked one.
+  connects with the revoked one;
+- ``ignores-silence``: trusts a socket however long nothing arrives on it;
+- ``hammers-reconnects``: dials again every 100 ms whatever happened (a SHOULD).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from server.conformance.adapters.python_sdk import STORE_FILE, SdkClient, main
 APPLY_LAG_S = 0.3
 """How long the ``ack-before-apply`` client takes to apply what it already acked."""
 RESTART_AFTER_TERMINAL_S = 0.2
+HAMMER_DELAY_S = 0.1
 
 
 class AckBeforeApply(Device):
@@ -90,12 +93,38 @@ class BackoffOnlyLink(Link):
         return self.backoff.next_delay()
 
 
-class IgnoresCloseWaits(Device):
+class DeafLink(Link):
+    def welcomed(self, heartbeat_interval_s: float | None) -> None:
+        super().welcomed(None)
+
+
+class HammeringLink(Link):
+    def _delay_after(self, code: int, reason: str) -> float:
+        return HAMMER_DELAY_S
+
+
+class OtherLinkDevice(Device):
+    """A device whose link is of ``link_type`` (set by the subclasses)."""
+
+    link_type: type[Link] = Link
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         old = self.link
-        self.link = BackoffOnlyLink(old.urls, old.http_url, old.token, old.hello, old.on_frame, old.backoff)
+        self.link = self.link_type(old.urls, old.http_url, old.token, old.hello, old.on_frame, old.backoff)
         self.link.on_undecodable = old.on_undecodable
+
+
+class IgnoresCloseWaits(OtherLinkDevice):
+    link_type = BackoffOnlyLink
+
+
+class IgnoresSilence(OtherLinkDevice):
+    link_type = DeafLink
+
+
+class HammersReconnects(OtherLinkDevice):
+    link_type = HammeringLink
 
 
 class SkipsHttpAcks(Device):
@@ -129,6 +158,8 @@ class BrokenClient(SdkClient):
             "ignores-resync-in-sync-response": IgnoresResyncInSyncResponse,
             "ignores-close-waits": IgnoresCloseWaits,
             "skips-http-acks": SkipsHttpAcks,
+            "ignores-silence": IgnoresSilence,
+            "hammers-reconnects": HammersReconnects,
         }.get(self.bug, Device)
         return kind(self.url, self.token, self.device_uuid, store, transport=transport)
 
@@ -158,6 +189,8 @@ BUGS = (
     "skips-http-acks",
     "ignores-frame-limit",
     "forgets-enrolled-token",
+    "ignores-silence",
+    "hammers-reconnects",
 )
 
 

@@ -9,9 +9,11 @@ from server.conformance.cases import (
     epochs,
     frames,
     gaps,
+    liveness,
     outbox,
     push,
     session,
+    soak,
     syncs,
     uploads,
 )
@@ -25,9 +27,11 @@ __all__ = [
     "epochs",
     "frames",
     "gaps",
+    "liveness",
     "outbox",
     "push",
     "session",
+    "soak",
     "syncs",
     "uploads",
 ]
