@@ -15,6 +15,10 @@ NOTICES = {
     "rescheduled": "Visit rescheduled; the carer's phone has been sent the change.",
     "reassigned": "Carers changed; both carers' phones have been sent the change.",
     "cancelled": "Visit cancelled; the carer's phone has been sent the change.",
+    "device-renamed": "Device renamed.",
+    "device-revoked": "Device revoked: its tokens no longer work and its connection was closed.",
+    "device-deactivated": "Device deactivated: it is refused from now on and its connection was closed.",
+    "device-reactivated": "Device reactivated: it may connect again with its token.",
 }
 
 

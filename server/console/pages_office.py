@@ -52,7 +52,8 @@ def _report_query(request: Request, page_size: int | None) -> ReportQuery:
     )
 
 
-async def _branches(request: Request, staff: Staff) -> list[tuple[str, str]]:
+async def visible_branches(request: Request, staff: Staff) -> list[tuple[str, str]]:
+    """The branches this user may see, by name: (id, name)."""
     query = select(branches.c.id, branches.c.name).where(branches.c.tenant_id == staff.tenant_id)
     if staff.role != "admin":
         query = query.where(branches.c.id == staff.branch_id)
@@ -77,7 +78,7 @@ async def device_report(request: Request, staff: Staff) -> Response:
         total=page.total,
         columns=REPORT_COLUMNS,
         query=query,
-        branches=await _branches(request, staff),
+        branches=await visible_branches(request, staff),
         carers=carers,
         params=dict(request.query_params),
         **await page_context(request, staff),
@@ -99,7 +100,7 @@ async def device_report_csv(request: Request, staff: Staff) -> Response:
 async def rota(request: Request, staff: Staff) -> Response:
     node = node_of(request)
     context = await page_context(request, staff)
-    visible = await _branches(request, staff)
+    visible = await visible_branches(request, staff)
     branch_id = request.query_params.get("branch_id") or (visible[0][0] if visible else None)
     if branch_id is None:
         raise NotFound("no branch to show")

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from server.bus.base import Bus
 from server.clock import Clock
 from server.ids import hash_token, new_id, new_token
-from server.services import device_effects
+from server.services import device_audit, device_effects
 from server.services.device_effects import EffectKind
 from server.services.errors import Conflict, Gone, InvalidInput, NotFound, Unauthorized
 from server.store.database import Database
@@ -75,6 +75,7 @@ class DeviceService:
         model: str = "",
         shared: bool = False,
         issue_token: bool = True,
+        actor_id: str | None = None,
     ) -> NewDevice:
         """Register a device for some carers; with ``issue_token`` return its only plaintext token.
 
@@ -108,13 +109,18 @@ class DeviceService:
             )
             await _set_carers(conn, device_id, carer_ids)
             token = await _issue_device_token(conn, tenant_id, device_id, now) if issue_token else None
+            if actor_id is not None:
+                await device_audit.record(conn, tenant_id, device_id, "enrolled", actor_id, now, name)
         return NewDevice(device_id=device_id, token=token)
 
-    async def rename(self, tenant_id: str, device_id: str, name: str) -> None:
+    async def rename(self, tenant_id: str, device_id: str, name: str, actor_id: str | None = None) -> None:
         _check_name(name)
         async with self.db.write() as conn:
-            await _live_device(conn, tenant_id, device_id)
+            old = await _live_device(conn, tenant_id, device_id)
             await conn.execute(update(devices).where(devices.c.id == device_id).values(name=name))
+            if actor_id is not None:
+                detail = f"{old.name} → {name}"
+                await device_audit.record(conn, tenant_id, device_id, "renamed", actor_id, self.clock.now_ms(), detail)
 
     async def assign(self, tenant_id: str, device_id: str, carer_ids: list[str], branch_id: str | None) -> None:
         """Replace the device's carers (and branch). Its socket must reconnect to follow them."""
@@ -130,13 +136,25 @@ class DeviceService:
             effect = await device_effects.record(conn, device_id, EffectKind.RECONNECT, self.clock.now_ms())
         await device_effects.announce(self.bus, effect)
 
-    async def deactivate(self, tenant_id: str, device_id: str) -> None:
+    async def deactivate(self, tenant_id: str, device_id: str, actor_id: str | None = None) -> None:
         async with self.db.write() as conn:
             await _live_device(conn, tenant_id, device_id)
             await conn.execute(update(devices).where(devices.c.id == device_id).values(active=False))
             await _void_codes(conn, device_id, self.clock.now_ms())
             effect = await device_effects.record(conn, device_id, EffectKind.REVOKE, self.clock.now_ms())
+            if actor_id is not None:
+                await device_audit.record(conn, tenant_id, device_id, "deactivated", actor_id, self.clock.now_ms())
         await device_effects.announce(self.bus, effect)
+
+    async def reactivate(self, tenant_id: str, device_id: str, actor_id: str | None = None) -> None:
+        """Let a deactivated device connect again with its token (if not revoked meanwhile)."""
+        async with self.db.write() as conn:
+            device = await _live_device(conn, tenant_id, device_id)
+            if device.active:
+                raise Conflict(f"device {device_id} is already active")
+            await conn.execute(update(devices).where(devices.c.id == device_id).values(active=True))
+            if actor_id is not None:
+                await device_audit.record(conn, tenant_id, device_id, "reactivated", actor_id, self.clock.now_ms())
 
     async def delete(self, tenant_id: str, device_id: str) -> None:
         """Hide the device for good, revoke its tokens; its records stay."""
@@ -159,7 +177,7 @@ class DeviceService:
             effect = await device_effects.record(conn, device_id, EffectKind.RESYNC, self.clock.now_ms())
         await device_effects.announce(self.bus, effect)
 
-    async def revoke(self, tenant_id: str, device_id: str) -> None:
+    async def revoke(self, tenant_id: str, device_id: str, actor_id: str | None = None) -> None:
         """Revoke every token of the device; its open socket is closed (4101)."""
         now = self.clock.now_ms()
         async with self.db.write() as conn:
@@ -168,6 +186,8 @@ class DeviceService:
             if not await _revoke_tokens(conn, device_id, now) and not voided:
                 raise NotFound(f"device {device_id} has no live token")
             effect = await device_effects.record(conn, device_id, EffectKind.REVOKE, now)
+            if actor_id is not None:
+                await device_audit.record(conn, tenant_id, device_id, "revoked", actor_id, now)
         await device_effects.announce(self.bus, effect)
 
     async def rotate_token(self, tenant_id: str, device_id: str) -> str:
@@ -184,7 +204,7 @@ class DeviceService:
     # ------------------------------------------------------------ enrolment
 
     async def issue_enrolment_code(
-        self, tenant_id: str, device_id: str, ttl_s: int = ENROLMENT_CODE_TTL_S
+        self, tenant_id: str, device_id: str, ttl_s: int = ENROLMENT_CODE_TTL_S, actor_id: str | None = None
     ) -> EnrolmentCode:
         code = "-".join("".join(secrets.choice(_CODE_ALPHABET) for _ in range(4)) for _ in range(3))
         now = self.clock.now_ms()
@@ -200,6 +220,8 @@ class DeviceService:
                     expires_at=now + ttl_s * 1000,
                 )
             )
+            if actor_id is not None:
+                await device_audit.record(conn, tenant_id, device_id, "code", actor_id, now)
         return EnrolmentCode(code=code, expires_at_ms=now + ttl_s * 1000)
 
     async def enrol(self, code: str, device_uuid: str, app_version: str, platform: str) -> Enrolled:
