@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from server.cli_database import CommandError, command_settings, sqlite_file
-from server.restore import RestoreRefused, restore_sqlite
+from server.restore import RestoreRefused, move_every_feed, restore_sqlite
 from server.settings import add_flags, redact_url
 from server.store.sqlite_backup import BackupFailed, online_copy
 
@@ -37,7 +37,13 @@ def add_commands(commands: Any) -> None:
         "(PostgreSQL: prints the pg_restore command)",
     )
     add_flags(restore, ["database_url"])
-    restore.add_argument("backup", help="a file written by caresync backup")
+    restore.add_argument("backup", nargs="?", help="a file written by caresync backup")
+    restore.add_argument(
+        "--new-epochs",
+        action="store_true",
+        help="after a restore made another way (pg_restore, point-in-time recovery), move every carer feed to a new "
+        "epoch so every phone replays the restored rota (every node stopped)",
+    )
     restore.set_defaults(run=_restore)
 
 
@@ -70,14 +76,20 @@ def _backup(args: argparse.Namespace) -> int:
 
 
 def _restore(args: argparse.Namespace) -> int:
+    if args.new_epochs:
+        if args.backup is not None:
+            raise CommandError("--new-epochs is for a database restored another way: name no backup with it")
+        return _new_epochs(args)
+    if args.backup is None:
+        raise CommandError("name the backup to restore (or --new-epochs after a pg_restore)")
     settings = command_settings(args, may_create=True)
     database = sqlite_file(settings.database_url)
     if database is None:
         url = shlex.quote(_postgresql_url(settings.database_url))
         raise CommandError(
             "caresync restore puts back an embedded SQLite backup; for PostgreSQL use its own tool, with every node "
-            f"stopped, e.g. pg_restore --clean --if-exists --no-owner --dbname={url} {shlex.quote(args.backup)} "
-            "(docs/operations.md, 'Backup and restore')"
+            f"stopped, e.g. pg_restore --clean --if-exists --no-owner --dbname={url} {shlex.quote(args.backup)}, "
+            "then caresync restore --new-epochs (docs/operations.md, 'Backup and restore')"
         )
     try:
         done = asyncio.run(restore_sqlite(database, Path(args.backup)))
@@ -99,4 +111,17 @@ def _restore(args: argparse.Namespace) -> int:
             "the restored visits"
         )
     print(f"report: {done.report}")
+    return 0
+
+
+def _new_epochs(args: argparse.Namespace) -> int:
+    settings = command_settings(args)
+    try:
+        moved = asyncio.run(move_every_feed(settings.database_url))
+    except RestoreRefused as exc:
+        print(f"caresync: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"{len(moved)} carer feed(s) moved to a new epoch: their phones drop their copy and replay the restored visits"
+    )
     return 0

@@ -17,6 +17,9 @@
    its copy and replays the restored visits; without the new epoch, a phone whose
    position the office's next changes caught up with would take changes it never saw as
    the ones it holds. With no database to compare (it was lost), every feed moves.
+
+After a restore made another way (PostgreSQL's ``pg_restore``, point-in-time recovery),
+``caresync restore --new-epochs`` does step 4 for every feed (:func:`move_every_feed`).
 """
 
 from __future__ import annotations
@@ -31,17 +34,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import DBAPIError
 
 from server.bus.memory import MemoryBus
 from server.clock import SystemClock
-from server.cluster.presence import DEAD_AFTER_MS
+from server.cluster.presence import DEAD_AFTER_MS, live_node
 from server.schema_policy import apply_migrate_policy
 from server.services.feed_reset import FeedResetService
 from server.services.identity import Staff
 from server.store.database import Database
 from server.store.restore_diff import LostWork, MovedFeed, lost_work
-from server.store.schema import feeds, users
+from server.store.schema import feeds, nodes, users
 from server.store.sqlite_backup import check_database_file, online_copy, remove_database_files
 
 
@@ -70,7 +74,7 @@ async def restore_sqlite(database: Path, backup: Path, now: datetime | None = No
     """Replace ``database`` by ``backup`` as described above; raise :class:`RestoreRefused`."""
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
     lost, kept = await asyncio.to_thread(_replace, database, backup, stamp)
-    new_epochs = await _move_feeds(database, None if lost is None else lost.moved_feeds)
+    new_epochs = await _move_feeds(f"sqlite:///{database}", None if lost is None else lost.moved_feeds)
     report = database.with_name(f"{database.name}.restore-{stamp}.json")
     body = json.dumps(_report(database, backup, kept, lost, new_epochs, stamp), indent=2) + "\n"
     await asyncio.to_thread(report.write_text, body)
@@ -113,10 +117,50 @@ def _refuse_if_served(database: Path) -> None:
         )
 
 
-async def _move_feeds(database: Path, moved: list[MovedFeed] | None) -> list[NewEpoch]:
+async def move_every_feed(url: str) -> list[NewEpoch]:
+    """After a restore by other means (``pg_restore``, a file copied back): move every carer
+    feed to a new epoch, so every phone replays the restored rota; refused while anything
+    else is connected to the PostgreSQL database (a node, a psql) or, on SQLite, while a
+    node is alive in the cluster table."""
+    db = Database(url)
+    try:
+        busy = await _others_connected(db) if db.dialect == "postgresql" else await _nodes_alive(db)
+    finally:
+        await db.close()
+    if busy:
+        raise RestoreRefused(
+            f"{busy}: stop every node first (a node that was killed rather than stopped counts as alive for "
+            f"{DEAD_AFTER_MS // 1000} s)"
+        )
+    return await _move_feeds(url, None)
+
+
+async def _others_connected(db: Database) -> str | None:
+    async with db.read() as conn:
+        others = (
+            await conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+                )
+            )
+        ).scalar_one()
+    return f"{others} other connection(s) to this database are open" if others else None
+
+
+async def _nodes_alive(db: Database) -> str | None:
+    try:
+        async with db.read() as conn:
+            alive = [row.id for row in await conn.execute(select(nodes.c.id).where(live_node(SystemClock().now_ms())))]
+    except DBAPIError:  # no cluster table: nothing ever served it
+        return None
+    return f"node(s) {', '.join(sorted(alive))} are serving this database" if alive else None
+
+
+async def _move_feeds(url: str, moved: list[MovedFeed] | None) -> list[NewEpoch]:
     """Migrate the restored database, then give each feed that went past the backup (every
     feed when ``moved`` is None) an epoch above any it had."""
-    db = Database(f"sqlite:///{database}")
+    db = Database(url)
     clock = SystemClock()
     resets = FeedResetService(db, MemoryBus(), clock)
     done = []

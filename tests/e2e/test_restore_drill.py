@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import subprocess
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ from server.clock import to_datetime
 from server.node import Node
 from server.seeding import SeededAgency, SeededCarer, seed_agency
 from server.settings import Settings
+from tests import backing
 from tests.conftest import RunningServer, start_server, stop_server
 from tests.conftest import test_settings as settings_for
 from tests.support import device_matches_server, eventually, make_device, server_visits
@@ -143,4 +146,56 @@ async def test_phones_converge_to_the_restored_rota_and_what_it_undid_is_reporte
         await phone.stop()
         if restored is not None:
             await restored.stop()
+        await stop_server(running)
+
+
+def _pg_tool(*argv: str) -> None:
+    subprocess.run(argv, check=True, capture_output=True, timeout=60)
+
+
+async def test_a_postgresql_restore_with_pg_restore_then_new_epochs(
+    postgres_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The runbook's PostgreSQL commands: pg_dump while serving, pg_restore with the node
+    stopped, then ``caresync restore --new-epochs``."""
+    if shutil.which("pg_dump") is None or shutil.which("pg_restore") is None:
+        backing.require_or_skip("pg_dump and pg_restore are not installed")
+    settings = settings_for(tmp_path, database_url=postgres_url)
+    dump = tmp_path / "nightly.dump"
+    running = await _serve(settings)
+    port = running.port
+    agency = await seed_agency(running.node, carers=1, visits_per_carer=3, day=to_datetime(running.node.clock.now_ms()))
+    [carer] = agency.carers
+    phone = await make_device(running, carer, tmp_path)
+    try:
+        await _level(phone, running, agency, carer)
+        await asyncio.to_thread(_pg_tool, "pg_dump", "--format=custom", f"--file={dump}", postgres_url)
+        at_backup = await server_visits(running.node, agency.admin, carer.id)
+        await _move(running, agency, carer.visit_ids[0], 4)
+        await _level(phone, running, agency, carer)
+        before = phone.positions()[carer.id]
+        await stop_server(running)
+
+        await asyncio.to_thread(
+            _pg_tool, "pg_restore", "--clean", "--if-exists", "--no-owner", f"--dbname={postgres_url}", str(dump)
+        )
+        capsys.readouterr()
+        assert await _cli("restore", "--new-epochs", "--database-url", postgres_url) == 0
+        assert capsys.readouterr().out.startswith("1 carer feed(s) moved to a new epoch")
+
+        running = await _serve(settings, port)
+        assert await server_visits(running.node, agency.admin, carer.id) == at_backup
+        await _level(phone, running, agency, carer)
+        assert phone.visits(carer.id) == at_backup
+        assert phone.positions()[carer.id].epoch == before.epoch + 1
+    finally:
+        await phone.stop()
+        await stop_server(running)
+
+
+async def test_new_epochs_are_refused_while_a_node_serves(postgres_url: str, tmp_path: Path) -> None:
+    running = await _serve(settings_for(tmp_path, database_url=postgres_url))
+    try:
+        assert await _cli("restore", "--new-epochs", "--database-url", postgres_url) == 1
+    finally:
         await stop_server(running)

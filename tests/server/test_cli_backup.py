@@ -102,6 +102,7 @@ def test_postgresql_is_pointed_at_pg_dump_and_pg_restore(capsys: pytest.CaptureF
     assert main(["restore", "nightly.dump", "--database-url", url]) == 2
     err = capsys.readouterr().err.strip()
     assert "pg_restore --clean --if-exists --no-owner" in err
+    assert "then caresync restore --new-epochs" in err
     assert "s3cret" not in err
 
 
@@ -120,3 +121,11 @@ async def test_restore_refuses_while_a_node_serves_the_database(
     assert err.startswith(f"caresync: a node is serving {tmp_path / 'server.db'}: {running.node.node_id} (")
     assert "stop it first" in err
     assert _leftovers(tmp_path, "server.db.*") == []
+
+
+def test_restore_needs_a_backup_or_new_epochs_alone(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path / 'server.db'}"
+    assert main(["restore", "--database-url", url]) == 2
+    assert "name the backup to restore (or --new-epochs after a pg_restore)" in capsys.readouterr().err
+    assert main(["restore", "b.db", "--new-epochs", "--database-url", url]) == 2
+    assert "--new-epochs is for a database restored another way" in capsys.readouterr().err
