@@ -28,6 +28,7 @@ from loadtest.report import write_report
 from loadtest.results import fleet_results
 from loadtest.seed import BulkAgency, bulk_agency_with_admin
 from loadtest.server_process import SpawnedServer
+from loadtest.summary import ms, rounded
 from server.store.database import Database
 
 SCENARIOS = ("steady", "burst", "storm", "flaky", "clean", "slow", "http")
@@ -65,6 +66,9 @@ class FleetConfig:
     http_sync_interval_s: float = 900.0
     """``http`` scenario: every device is HTTP-only and syncs this often (the tenant's
     default auto-sync interval), at the start and once more after the changes."""
+    idle_measure_s: float = 0.0
+    """Seconds of the spawned server's idle CPU measured once every device is connected
+    (after :data:`IDLE_SETTLE_S` for the connect wave to settle); 0: not measured."""
 
 
 @dataclass
@@ -72,7 +76,8 @@ class Timeline:
     seconds: list[float] = field(default_factory=list)
     connected: list[int] = field(default_factory=list)
     deliveries: list[int] = field(default_factory=list)
-    p99_ms: list[float] = field(default_factory=list)
+    p99_ms: list[float | None] = field(default_factory=list)
+    """Each second's push latency p99; None for a second with no delivery."""
     server_rss_kib: list[int] = field(default_factory=list)
 
 
@@ -96,6 +101,11 @@ class Fleet:
         self.server: SpawnedServer | None = None
         self.changes_sent = 0
         self.started = time.perf_counter()
+        self.scenario_started_ms: int | None = None
+        """Wall-clock time (ms since the epoch, the clock commits are stamped with) when the
+        scenario's first change could be made: the ack lag counts only changes from then on."""
+        self.interactive = not config.quiet and sys.stdout.isatty()
+        """Progress rewrites one line (``\\r``) only on a terminal; a pipe gets whole lines."""
         self.notes: dict[str, Any] = {}
         self.server_cpu0 = 0.0
         """The spawned server's CPU when the run began (after its start-up)."""
@@ -184,9 +194,16 @@ class Fleet:
 
     # ------------------------------------------------------------ progress
 
+    def say(self, text: str) -> None:
+        """A line for whoever runs the fleet (nothing when quiet), after any progress line."""
+        if not self.config.quiet:
+            print(f"\n{text}" if self.interactive else text, flush=True)
+
     async def sample(self) -> None:
-        """Once a second: the timeline and the live progress line."""
+        """Once a second: the timeline, and the progress line (rewritten in place on a
+        terminal, one whole line every :data:`PIPE_PROGRESS_EVERY_S` seconds into a pipe)."""
         last_applied = 0
+        ticks = 0
         while True:
             await asyncio.sleep(1.0)
             applied = self.total("applied")
@@ -196,17 +213,19 @@ class Fleet:
             self.timeline.seconds.append(round(t, 1))
             self.timeline.connected.append(self.total("connected"))
             self.timeline.deliveries.append(applied - last_applied)
-            self.timeline.p99_ms.append(round(percentile(window, 99), 2) if window else 0.0)
+            self.timeline.p99_ms.append(rounded(percentile(window, 99)))
             self.timeline.server_rss_kib.append(rss)
             last_applied = applied
-            if not self.config.quiet:
-                print(
-                    f"\r[{t:6.1f}s] connected {self.total('connected'):>6}/{self.config.devices}  changes sent "
-                    f"{self.changes_sent:>6}  received {applied:>7}  p50 {percentile(window, 50):6.1f} ms  "
-                    f"p99 {percentile(window, 99):6.1f} ms  ",
-                    end="",
-                    flush=True,
-                )
+            ticks += 1
+            line = (
+                f"[{t:6.1f}s] connected {self.total('connected'):>6}/{self.config.devices}  changes sent "
+                f"{self.changes_sent:>6}  received {applied:>7}  p50 {ms(percentile(window, 50)):>9}  "
+                f"p99 {ms(percentile(window, 99)):>9}"
+            )
+            if self.interactive:
+                print(f"\r{line}  ", end="", flush=True)
+            elif not self.config.quiet and ticks % PIPE_PROGRESS_EVERY_S == 0:
+                print(line, flush=True)
 
     async def wait_connected(self, share: float = 1.0, timeout: float = 120.0, after: float = 0.0) -> float:
         """Until every device is connected, by counts reported after ``after`` (a perf_counter time)."""
@@ -284,8 +303,10 @@ async def run_fleet(config: FleetConfig) -> dict[str, Any]:
         await asyncio.sleep(1.0)
         if fleet.server:
             fleet.notes["server_rss_per_device_kib"] = round((rss_kib(fleet.server.pid) - rss0) / config.devices, 2)
-            await _measure_idle(fleet, fleet.server.pid)
+        if config.idle_measure_s > 0:
+            await _measure_idle(fleet)
         fleet.latencies.clear()  # only changes made by the scenario count, not the initial replay
+        fleet.scenario_started_ms = int(time.time() * 1000)
         await _scenario(fleet, base, agency)
         await asyncio.sleep(3.0)  # let deliveries and acks settle
         async with httpx.AsyncClient(timeout=60) as http:
@@ -314,27 +335,35 @@ async def run_fleet(config: FleetConfig) -> dict[str, Any]:
     report = await fleet_results(fleet, db, agency, server_cpu)
     await db.close()
     write_report(config.report_dir, report, fleet.timeline, fleet.latencies)
-    if not config.quiet:
+    if fleet.interactive:
         print()
     return report
+
+
+PIPE_PROGRESS_EVERY_S = 5
+"""Seconds between progress lines when stdout is not a terminal."""
 
 
 IDLE_SETTLE_S = 5.0
 """Seconds after the connect wave before idle is measured: the wave's tail (the last
 greetings, their acks, presence and console events, the wave's freeze) is not idle."""
 
-IDLE_WINDOW_S = 10.0
-"""Seconds of idle measured: at 10,000 devices and a 25 s interval, 4,000 heartbeats."""
 
-
-async def _measure_idle(fleet: Fleet, pid: int) -> None:
-    """The server's CPU share with every device connected and nothing changing, just after
-    the wave (``server_wave_tail_cpu_share``) and once it has settled (``server_idle_cpu_share``)."""
+async def _measure_idle(fleet: Fleet) -> None:
+    """With ``--idle-measure``: the server's CPU share with every device connected and
+    nothing changing, just after the wave (``server_wave_tail_cpu_share``) and once it has
+    settled (``server_idle_cpu_share``). Announced, as it adds to the run's time."""
+    window = fleet.config.idle_measure_s
+    if fleet.server is None:
+        fleet.say("idle not measured: --idle-measure needs the server the fleet starts itself (no --url)")
+        return
+    fleet.say(f"measuring the server's idle CPU: {IDLE_SETTLE_S:g} s for the connect wave to settle, then {window:g} s")
+    pid = fleet.server.pid
     tail0, t0 = cpu_s(pid), time.perf_counter()
     await asyncio.sleep(IDLE_SETTLE_S)
     fleet.notes["server_wave_tail_cpu_share"] = round((cpu_s(pid) - tail0) / (time.perf_counter() - t0), 4)
     idle0, t0 = cpu_s(pid), time.perf_counter()
-    await asyncio.sleep(IDLE_WINDOW_S)
+    await asyncio.sleep(window)
     fleet.notes["server_idle_cpu_share"] = round((cpu_s(pid) - idle0) / (time.perf_counter() - t0), 4)
 
 

@@ -6,33 +6,60 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from loadtest.summary import NO_SAMPLES
+
 if TYPE_CHECKING:
     from loadtest.fleet import Timeline
 
 
 def write_report(folder: Path, report: dict[str, Any], timeline: Timeline, latencies: list[float]) -> None:
+    """report.json (every figure; strict JSON, no NaN), report.md (the same as tables, nested
+    figures one row each and any other structure as JSON) and the charts."""
     folder.mkdir(parents=True, exist_ok=True)
     report = {**report, "timeline": timeline.__dict__}
-    (folder / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
-    rows = [(k, v) for k, v in report.items() if k not in ("timeline", "parameters", "latency_ms")]
+    (folder / "report.json").write_text(json.dumps(report, indent=2, default=str, allow_nan=False) + "\n")
+    (folder / "report.md").write_text(markdown(report))
+    _charts(folder, timeline, latencies)
+
+
+def cell(value: Any) -> str:
+    """A table cell: a dash for nothing, JSON for a structure, the value's text otherwise."""
+    if value is None:
+        return NO_SAMPLES
+    if isinstance(value, dict | list):
+        return f"`{json.dumps(value, separators=(', ', ': '))}`"
+    return str(value)
+
+
+_IN_MS = {"latency_ms": "push latency", "ack_lag_ms": "ack lag"}
+
+
+def markdown(report: dict[str, Any]) -> str:
+    rows: list[tuple[str, Any]] = []
+    for key, value in report.items():
+        if key in ("timeline", "parameters", "scenario"):
+            continue
+        if key in _IN_MS:
+            rows += [(f"{_IN_MS[key]} {name}" + ("" if name == "samples" or "devices" in name else " (ms)"), v)
+                     for name, v in value.items()]  # fmt: skip
+        elif value is not None:
+            rows.append((key, value))
     lines = [
         f"# Fleet report: {report['scenario']}",
         "",
         "| parameter | value |",
         "| --- | --- |",
-        *(f"| {k} | {v} |" for k, v in report["parameters"].items()),
+        *(f"| {k} | {cell(v)} |" for k, v in report["parameters"].items()),
         "",
         "| figure | value |",
         "| --- | --- |",
-        *(f"| latency {k} | {v} |" for k, v in report["latency_ms"].items()),
-        *(f"| {k} | {v} |" for k, v in rows if v is not None),
+        *(f"| {k} | {cell(v)} |" for k, v in rows),
         "",
         "Charts: latency.png (push latency distribution), connected.png (devices connected),",
         "deliveries.png (deliveries per second).",
         "",
     ]
-    (folder / "report.md").write_text("\n".join(lines))
-    _charts(folder, timeline, latencies)
+    return "\n".join(lines)
 
 
 def _charts(folder: Path, timeline: Timeline, latencies: list[float]) -> None:

@@ -7,6 +7,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
+from loadtest.cli import add_fleet_command
 from server.cli_conformance import add_commands as add_conformance_commands
 from server.cli_database import CommandError, command_settings, require_tenant
 from server.cli_devices import add_commands as add_device_commands
@@ -89,31 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     add_token_commands(commands)
     add_conformance_commands(commands)
 
-    fleet = commands.add_parser("fleet", help="simulate a fleet of devices and report (see docs/benchmarks.md)")
-    fleet.add_argument("--devices", type=int, default=200, help="simulated devices")
-    fleet.add_argument("--workers", type=int, default=2, help="load-generator processes")
-    fleet.add_argument(
-        "--scenario",
-        default="steady",
-        choices=["steady", "burst", "storm", "flaky", "clean", "slow", "http"],
-        help="what the fleet goes through (docs/benchmarks.md describes each)",
-    )
-    fleet.add_argument("--rate", type=float, default=20.0, help="rota changes per second (steady, flaky, slow, storm)")
-    fleet.add_argument("--duration", type=float, default=20.0, help="seconds of changes")
-    fleet.add_argument("--burst-size", type=int, default=1000, help="burst: rota changes made at once")
-    fleet.add_argument("--ramp", type=float, default=500.0, help="devices coming online per second at the start")
-    fleet.add_argument("--url", default=None, help="a running server (default: start one on SQLite)")
-    fleet.add_argument("--database-url", default=None, help="the database that server uses (to seed and check)")
-    fleet.add_argument("--report", default="fleet-report", help="folder for report.json, report.md and charts")
-    fleet.add_argument("--server-arg", action="append", default=[], help="extra flag for the spawned server")
-    fleet.add_argument("--storm-down-s", type=float, default=1.0, help="storm: seconds the killed server stays down")
-    fleet.add_argument(
-        "--storm-grace-s",
-        type=int,
-        default=30,
-        help="storm, http: the tenant's mismatch grace, waited out after the restart or the last sync (0: no wait)",
-    )
-    fleet.set_defaults(run=_fleet)
+    add_fleet_command(commands)
 
     demo = commands.add_parser("demo", help="seed a demo agency, start the server and devices, show changes flow")
     demo.add_argument("--port", type=int, default=0, help="port to serve on (0: any free port)")
@@ -234,44 +211,6 @@ def _device_token(args: argparse.Namespace) -> int:
         return 0
 
     return asyncio.run(run())
-
-
-def _fleet(args: argparse.Namespace) -> int:
-    import importlib.util
-    from pathlib import Path
-
-    if importlib.util.find_spec("matplotlib") is None:
-        print(
-            "caresync: the fleet draws its report charts with matplotlib, which is not installed; "
-            "install the extra: pip install 'caresync[fleet]'",
-            file=sys.stderr,
-        )
-        return 2
-    from loadtest.fleet import FleetConfig, run_fleet
-
-    if args.url and not args.database_url:
-        print("caresync: --url needs --database-url (the fleet seeds and checks that database)", file=sys.stderr)
-        return 2
-    config = FleetConfig(
-        devices=args.devices,
-        workers=args.workers,
-        scenario=args.scenario,
-        rate=args.rate,
-        duration_s=args.duration,
-        burst_size=args.burst_size,
-        ramp_per_s=args.ramp,
-        url=args.url,
-        database_url=args.database_url,
-        report_dir=Path(args.report),
-        server_args=args.server_arg,
-        storm_down_s=args.storm_down_s,
-        storm_grace_s=args.storm_grace_s,
-    )
-    report = asyncio.run(run_fleet(config))
-    print(f"report written to {args.report}/ (report.json, report.md, PNG charts)")
-    lost, twice = report["lost_changes"], report["applied_twice"]
-    print(f"latency {report['latency_ms']}; lost {lost}; applied twice {twice}; alerts {report['mismatch_alerts']}")
-    return 0 if not lost and not twice else 1
 
 
 def _demo(args: argparse.Namespace) -> int:
