@@ -15,7 +15,7 @@ from server.clock import Clock, SystemClock
 from server.cluster.leases import ClusterJob
 from server.cluster.presence import Presence
 from server.console.socket_quota import StaffSocketQuota
-from server.observability.metrics import LOOP_LAG
+from server.observability.instruments import LOOP_LAG
 from server.schema_policy import apply_migrate_policy
 from server.services.activity import ActivityRecorder
 from server.services.clean_sync import CleanSyncService

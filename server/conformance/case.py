@@ -7,8 +7,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from server.conformance.failures import CaseFailed
+
 if TYPE_CHECKING:
     from server.conformance.context import CaseContext
+
+__all__ = ["REGISTRY", "Case", "CaseBody", "CaseFailed", "Level", "case"]
 
 
 class Level(enum.StrEnum):
@@ -17,15 +21,6 @@ class Level(enum.StrEnum):
     MUST = "MUST"
     SHOULD = "SHOULD"
     MAY = "MAY"
-
-
-class CaseFailed(Exception):
-    """The client did not do what the section says: what was expected, what happened."""
-
-    def __init__(self, expected: str, actual: str) -> None:
-        super().__init__(f"expected {expected}; actual {actual}")
-        self.expected = expected
-        self.actual = actual
 
 
 CaseBody = Callable[["CaseContext"], Awaitable[None]]

@@ -8,12 +8,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from server.conformance.adapter import AdapterProcess
-from server.conformance.case import CaseFailed
 from server.conformance.client_state import ClientState
+from server.conformance.failures import CaseFailed, check
 from server.conformance.frame_log import FrameLog, SeenFrame
 from server.conformance.node_under_test import NodeUnderTest
 from server.conformance.office import Office
 from server.conformance.proxy import FaultProxy
+
+__all__ = ["ACK_RECORDED_S", "LEVEL_TIMEOUT_S", "CaseContext", "check"]
 
 POLL_S = 0.1
 LEVEL_TIMEOUT_S = 10.0
@@ -138,9 +140,3 @@ class CaseContext:
     async def settle(self, seconds: float) -> None:
         """Let the client act on its own for a while (the cases that check what it does NOT do)."""
         await asyncio.sleep(seconds)
-
-
-def check(condition: bool, expected: str, actual: str) -> None:
-    """Fail the case unless ``condition``."""
-    if not condition:
-        raise CaseFailed(expected, actual)

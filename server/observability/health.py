@@ -97,7 +97,7 @@ async def healthz(request: Request) -> Response:
 
 
 def slow_consumers_closed() -> int:
-    from server.observability.metrics import SLOW_CONSUMER_CLOSES
+    from server.observability.instruments import SLOW_CONSUMER_CLOSES
 
     total = 0.0
     for metric in SLOW_CONSUMER_CLOSES.collect():

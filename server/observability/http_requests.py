@@ -11,7 +11,7 @@ from prometheus_client import Histogram
 from starlette.routing import Mount
 from starlette.types import Scope
 
-from server.observability.metrics import LATENCY_BUCKETS
+from server.observability.instruments import LATENCY_BUCKETS
 
 UNMATCHED = "unmatched"
 OTHER_METHOD = "other"

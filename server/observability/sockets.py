@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from protocol.errors import CloseCode
-from server.observability import metrics
+from server.observability import instruments
 
 _TYPE = re.compile(r'\s*\{\s*"type"\s*:\s*"([a-z_]{1,32})"')
 _CHANGE = re.compile(r'\{"type":"change","feed":"([^"]+)","epoch":\d+,"seq":(\d+),"committed_at":"([^"]+)"')
@@ -134,7 +134,7 @@ class SocketWatch:
         if kind == "websocket.receive":
             text: Any = message.get("text")
             frame_type = _frame_type(text)
-            metrics.FRAMES_IN.inc(self.kind, frame_type)
+            instruments.FRAMES_IN.inc(self.kind, frame_type)
             if frame_type in _REQUESTS:
                 self.unanswered += 1
                 if self._answered is not None:
@@ -150,7 +150,7 @@ class SocketWatch:
         if kind == "websocket.send":
             text = message.get("text")
             frame_type = _frame_type(text)
-            metrics.FRAMES_OUT.inc(self.kind, frame_type)
+            instruments.FRAMES_OUT.inc(self.kind, frame_type)
             if frame_type == "change":
                 self.on_sent(text)
             elif self.unanswered and frame_type in _ANSWERS:
@@ -159,7 +159,7 @@ class SocketWatch:
                     self._answered.set()
         elif kind == "websocket.accept":
             self.accepted = True
-            metrics.SOCKET_CONNECTS.inc(self.kind)
+            instruments.SOCKET_CONNECTS.inc(self.kind)
         elif kind == "websocket.close":
             self.on_close(int(message.get("code", 1000)))
         return self._send(message)
@@ -169,9 +169,9 @@ class SocketWatch:
             return
         self.closed = True
         self.close_code = code
-        metrics.SOCKET_CLOSES.inc(self.kind, str(code))
+        instruments.SOCKET_CLOSES.inc(self.kind, str(code))
         if code == CloseCode.SLOW_CONSUMER:
-            metrics.SLOW_CONSUMER_CLOSES.inc(self.kind)
+            instruments.SLOW_CONSUMER_CLOSES.inc(self.kind)
 
     def on_sent(self, text: str | None) -> None:
         fields = _change_fields(text) if text else None
@@ -179,7 +179,7 @@ class SocketWatch:
             return
         feed, seq, committed = fields
         now = time.time()
-        metrics.PUSH_LATENCY.observe(max(0.0, now - committed))
+        instruments.PUSH_LATENCY.observe(max(0.0, now - committed))
         sent_at = self._sent_at
         if sent_at is None:
             sent_at = self._sent_at = {}
@@ -200,7 +200,7 @@ class SocketWatch:
         now = time.time()
         covered = 0
         while covered < len(pending) and pending[covered] <= ack.seq:
-            metrics.ACK_LAG.observe(max(0.0, now - pending[covered + 1]))
+            instruments.ACK_LAG.observe(max(0.0, now - pending[covered + 1]))
             covered += 2
         del pending[:covered]
 

@@ -21,6 +21,7 @@ from protocol.errors import ErrorCode, ProtocolError
 from protocol.frames import CleanSyncRequest, CleanSyncResponse, VisitView
 from server.clock import Clock, to_datetime, to_ms
 from server.ids import new_id
+from server.observability.instruments import timed_sync
 from server.services.activity import ActivityRecorder
 from server.services.identity import DeviceIdentity
 from server.services.visit_views import load_visit_views
@@ -38,6 +39,7 @@ class CleanSyncService:
         self.clock = clock
         self.activity = activity
 
+    @timed_sync("clean")
     async def serve(self, device: DeviceIdentity, request: CleanSyncRequest) -> CleanSyncResponse:
         """Answer one page; bookkeeping counts a completed clean sync as a successful sync."""
         try:

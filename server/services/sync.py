@@ -17,6 +17,7 @@ from protocol.frames import Ack, Change, FeedPosition, SyncRequest, SyncResponse
 from protocol.session import HeadRead, sync_start
 from protocol.tracker import check_ack
 from server.clock import Clock
+from server.observability.instruments import timed_sync
 from server.services import feeds
 from server.services.activity import ActivityRecorder
 from server.services.identity import DeviceIdentity
@@ -38,6 +39,7 @@ class SyncService:
         self.activity = activity
         self.upload_quota = upload_quota or UploadQuota(0)
 
+    @timed_sync("standard")
     async def standard_sync(self, device: DeviceIdentity, request: SyncRequest) -> SyncResponse:
         """Run one standard sync; bookkeeping records success or the error code."""
         try:

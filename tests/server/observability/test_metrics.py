@@ -122,9 +122,9 @@ def test_socket_figures_are_summed_over_workers_in_multi_process_mode(tmp_path: 
     script = """
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
-from server.observability import metrics
-metrics.FRAMES_OUT.inc("device", "change")
-metrics.ACK_LAG.observe(0.002)
+from server.observability import instruments
+instruments.FRAMES_OUT.inc("device", "change")
+instruments.ACK_LAG.observe(0.002)
 page = CollectorRegistry()
 MultiProcessCollector(page)
 print(generate_latest(page).decode())

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from starlette.types import Message
 
-from server.observability import metrics
+from server.observability import instruments
 from server.observability.sockets import SocketWatch
 
 
@@ -27,11 +27,11 @@ def _watch(incoming: list[Message], sent: list[Message]) -> SocketWatch:
 
 
 def _frames_out(frame_type: str) -> int:
-    return metrics.FRAMES_OUT.counts.get(("device", frame_type), 0)
+    return instruments.FRAMES_OUT.counts.get(("device", frame_type), 0)
 
 
 def test_a_histogram_bucket_counts_values_up_to_and_including_its_bound() -> None:
-    figure = metrics.SocketHistogram("test_figure_seconds", "test", (0.1, 1.0))
+    figure = instruments.SocketHistogram("test_figure_seconds", "test", (0.1, 1.0))
     for value in (0.05, 0.1, 0.5, 1.0, 7.0):
         figure.observe(value)
     (family,) = figure.collect()
@@ -55,19 +55,19 @@ async def test_every_frame_sent_is_counted_by_type_even_one_text_sent_to_many_so
 
 async def test_ack_lag_is_observed_once_for_every_change_an_ack_covers() -> None:
     socket = _watch([], [])
-    pushed_before = sum(metrics.PUSH_LATENCY.counts)
+    pushed_before = sum(instruments.PUSH_LATENCY.counts)
     for seq in (1, 2, 3):
         await socket.send({"type": "websocket.send", "text": _change(seq)})
-    assert sum(metrics.PUSH_LATENCY.counts) == pushed_before + 3
+    assert sum(instruments.PUSH_LATENCY.counts) == pushed_before + 3
 
-    acked_before = sum(metrics.ACK_LAG.counts)
+    acked_before = sum(instruments.ACK_LAG.counts)
     socket.on_ack('{"type":"ack","feed":"carer-1","epoch":1,"seq":2}')
-    assert sum(metrics.ACK_LAG.counts) == acked_before + 2
+    assert sum(instruments.ACK_LAG.counts) == acked_before + 2
     socket.on_ack('{"type":"ack","feed":"carer-1","epoch":1,"seq":2}')  # already counted
     socket.on_ack('{"type":"ack","feed":"carer-9","epoch":1,"seq":5}')  # nothing sent on that feed
-    assert sum(metrics.ACK_LAG.counts) == acked_before + 2
+    assert sum(instruments.ACK_LAG.counts) == acked_before + 2
     socket.on_ack('{"type":"ack","feed":"carer-1","epoch":1,"seq":3}')
-    assert sum(metrics.ACK_LAG.counts) == acked_before + 3
+    assert sum(instruments.ACK_LAG.counts) == acked_before + 3
 
 
 async def test_answered_waits_for_the_response_to_every_sync_request() -> None:
