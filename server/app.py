@@ -105,7 +105,6 @@ def create_app(node: Node) -> Starlette:
             await node.stop()
 
     metrics.instrument_database(node.db)
-    metrics.instrument_services(node)
     app = Starlette(
         routes=[
             Route("/", root, methods=["GET"]),
