@@ -35,6 +35,7 @@ from client_sdk.errors import CleanSyncRefused, DeviceStopped, RequestFailed
 from client_sdk.link import Link, http_base
 from client_sdk.local_store import LocalStore
 from protocol import MAX_CHANGES_PER_PAGE, MAX_FRAME_BYTES, MAX_MUTATIONS_PER_SYNC, PROTOCOL_VERSION
+from protocol.acks import covers
 from protocol.device_session import (
     ApplyChange,
     ChangeArrived,
@@ -281,7 +282,7 @@ class Device:
         """A request carrying ``positions`` was answered: the acks they cover are reported."""
         sent = {(p.feed, p.epoch): p.seq for p in positions}
         self._unreported = {
-            feed: ack for feed, ack in self._unreported.items() if sent.get((feed, ack.epoch), -1) < ack.seq
+            feed: ack for feed, ack in self._unreported.items() if not covers(sent.get((feed, ack.epoch), -1), ack.seq)
         }
 
     async def _report_acks(self, timeout: float) -> None:

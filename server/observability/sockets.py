@@ -25,6 +25,7 @@ from starlette.routing import WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
+from protocol.acks import covers
 from protocol.errors import CloseCode
 from server.observability import instruments
 
@@ -199,7 +200,7 @@ class SocketWatch:
             return
         now = time.time()
         covered = 0
-        while covered < len(pending) and pending[covered] <= ack.seq:
+        while covered < len(pending) and covers(ack.seq, int(pending[covered])):
             instruments.ACK_LAG.observe(max(0.0, now - pending[covered + 1]))
             covered += 2
         del pending[:covered]

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from protocol.console import DeviceSynced
 from protocol.frames import FeedPosition
+from protocol.heads import is_newer
 from protocol.tracker import proven_ack
 from server.bus.base import Bus
 from server.clock import Clock
@@ -88,7 +89,7 @@ class ActivityRecorder:
         """Buffer an already validated ack (use :meth:`record_position` for reports)."""
         key = (device_id, carer_id)
         held = self._pending.get(key)
-        if held is None or (epoch, seq) > (held[0], held[1]):
+        if held is None or is_newer(epoch, seq, held[0], held[1]):
             self._pending[key] = (epoch, seq, self.clock.now_ms())
             self._arrived.set()
 

@@ -10,6 +10,7 @@ socket behind: the database stays the truth, the cache is never ahead of it.
 
 from __future__ import annotations
 
+from protocol.acks import same_epoch
 from protocol.heads import is_newer, not_older
 from server.services.feeds import Head
 
@@ -35,7 +36,7 @@ class HeadCache:
             return  # not known yet: the compaction point comes only from a read
         if is_newer(epoch, seq, cached.epoch, cached.seq):
             # The compaction point is only known in the epoch it was read in.
-            compacted = cached.compacted if epoch == cached.epoch else 0
+            compacted = cached.compacted if same_epoch(epoch, cached.epoch) else 0
             self._heads[channel] = Head(epoch=epoch, seq=seq, compacted=compacted)
 
     def forget(self, channel: str) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from protocol.acks import acked_in, level, same_epoch
 from protocol.console import AlertDevice, AlertVisit, DeviceState, Diagnosis, Severity
+from protocol.heads import not_older
 from server.clock import to_datetime
 from server.cluster.presence import live_node
 from server.services.mismatch.acks_view import among
@@ -69,9 +71,11 @@ async def devices_of_many(
         ).all()
         for r in rows:
             epoch, head_seq = feeds_at[r.user_id]
-            acked = int(r.seq or 0) if r.epoch == epoch else 0
+            acked = acked_in(epoch, r.epoch, r.seq)
             connected = r.live_node is not None
-            state: DeviceState = "up_to_date" if acked >= head_seq else "not_acknowledging" if connected else "offline"
+            state: DeviceState = (
+                "up_to_date" if level(acked, head_seq) else "not_acknowledging" if connected else "offline"
+            )
             last_seen = now_ms if connected else r.last_api_call_at
             found[r.user_id].append(
                 AlertDevice(
@@ -139,7 +143,7 @@ async def affected_visits_many(
         )
         for r in rows:
             epoch, first_seq = ranges[r.carer_id]
-            if r.epoch != epoch or r.seq < first_seq:
+            if not same_epoch(r.epoch, epoch) or not not_older(r.epoch, r.seq, epoch, first_seq):
                 continue
             latest[r.carer_id][r.visit_id] = AlertVisit(
                 visit_id=r.visit_id,

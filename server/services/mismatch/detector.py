@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from protocol.acks import acked_in, alert_resolved, covers, same_epoch
 from server.bus.base import Bus
 from server.clock import Clock
 from server.cluster import interruptions
@@ -62,7 +63,7 @@ class MismatchDetector:
         for o in overdue:
             name, branch_id = names[o.carer_id]
             current = open_rows.pop(o.carer_id, None)
-            if current is not None and current.epoch == o.epoch:
+            if current is not None and same_epoch(current.epoch, o.epoch):
                 if await self._refresh(current, o, name, branch_id, now):
                     report.updated += 1
                 continue
@@ -103,7 +104,7 @@ class MismatchDetector:
         resolved = 0
         for row in rows:
             epoch, _head, acked = positions.get(row.carer_id, (row.epoch, 0, 0))
-            if epoch != row.epoch or acked >= row.head_seq:
+            if alert_resolved(epoch, acked, row.epoch, row.head_seq):
                 resolved += await self._close(row.id, now)
         return resolved
 
@@ -117,7 +118,7 @@ class MismatchDetector:
     async def _first_reportable(self, o: acks_view.Overdue, dismissed: tuple[int, int] | None, now: int) -> int | None:
         """The first unacked seq to report, skipping what a coordinator already dismissed."""
         first = o.acked_seq + 1
-        if dismissed is None or dismissed[0] != o.epoch or dismissed[1] < first:
+        if dismissed is None or not covers(acked_in(o.epoch, *dismissed), first):
             return first
         dismissed_head = dismissed[1]
         if dismissed_head >= o.head_seq:
