@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from starlette.requests import Request
@@ -32,6 +33,28 @@ async def page_context(request: Request, staff: Staff) -> dict[str, Any]:
     return {"staff": staff, "staff_name": name, "timezone": zone}
 
 
+_BACK_NAMES = {
+    "/console/rota": "the rota",
+    "/console/devices": "devices",
+    "/console/reports/devices": "the report",
+    "/console/carers": "the carer's page",
+}
+
+
+def back_link(request: Request) -> tuple[str, str]:
+    """Where an error page leads back to, and its name: the console page the request came
+    from (a form posts from it), else the notifications."""
+    referer = urlsplit(request.headers.get("referer", ""))
+    path = referer.path if referer.netloc == request.url.netloc else ""
+    if request.method == "GET" or not path.startswith("/console/"):
+        path = request.url.path if request.method == "GET" else path
+    for prefix, name in _BACK_NAMES.items():
+        if path.startswith(prefix):
+            query = referer.query if referer.path == path else ""
+            return (path + ("?" + query if query else ""), name)
+    return ("/console/notifications", "notifications")
+
+
 def signed_in(page: Page) -> Callable[[Request], Awaitable[Response]]:
     """Run ``page`` for the signed-in staff member; otherwise go to sign-in."""
 
@@ -52,7 +75,10 @@ def signed_in(page: Page) -> Callable[[Request], Awaitable[Response]]:
         except ServiceError as exc:
             heading = {403: "Not allowed", 404: "Not found"}.get(exc.status, "Cannot do that")
             context = await page_context(request, staff)
-            return render(request, "error.html", status=exc.status, heading=heading, message=exc.message, **context)
+            back = back_link(request)
+            return render(
+                request, "error.html", status=exc.status, heading=heading, message=exc.message, back=back, **context
+            )
 
     endpoint.__name__ = page.__name__
     return endpoint

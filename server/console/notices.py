@@ -8,13 +8,17 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
+_PHONES = " Phones shows whether each carer's phone has it (delivered) or gets it when it connects (queued)."
+
 NOTICES = {
     "sign-in": "Please sign in.",
     "expired": "Your session has expired; please sign in again.",
     "signed-out": "Signed out.",
-    "rescheduled": "Visit rescheduled; the carer's phone has been sent the change.",
-    "reassigned": "Carers changed; both carers' phones have been sent the change.",
-    "cancelled": "Visit cancelled; the carer's phone has been sent the change.",
+    "rescheduled": "Visit rescheduled." + _PHONES,
+    "reassigned": "Carers changed." + _PHONES,
+    "cancelled": "Visit cancelled." + _PHONES,
+    "reinstated": "Visit reinstated." + _PHONES,
+    "created": "Visit created." + _PHONES,
     "device-renamed": "Device renamed.",
     "device-revoked": "Device revoked: its tokens no longer work and its connection was closed.",
     "device-deactivated": "Device deactivated: it is refused from now on and its connection was closed.",

@@ -1,9 +1,6 @@
-"""Console pages: the User Device Relationship report, the rota and a carer's view."""
+"""Console pages: the User Device Relationship report and a carer's view."""
 
 from __future__ import annotations
-
-from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from starlette.requests import Request
@@ -11,8 +8,6 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from server.console.guard import node_of, page_context, signed_in
-from server.console.notices import notice_of
-from server.console.session import check_csrf
 from server.console.templating import render
 from server.services.device_report import COLUMNS, DeviceReport, ReportQuery, to_csv
 from server.services.errors import InvalidInput, NotFound
@@ -97,71 +92,6 @@ async def device_report_csv(request: Request, staff: Staff) -> Response:
 
 
 @signed_in
-async def rota(request: Request, staff: Staff) -> Response:
-    node = node_of(request)
-    context = await page_context(request, staff)
-    visible = await visible_branches(request, staff)
-    branch_id = request.query_params.get("branch_id") or (visible[0][0] if visible else None)
-    if branch_id is None:
-        raise NotFound("no branch to show")
-    staff.require_branch(branch_id)
-    zone = ZoneInfo(context["timezone"])
-    today = datetime.now(UTC).astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
-    visits = await node.rota.branch_visits(staff, branch_id, today, today + timedelta(days=2))
-    async with node.db.read() as conn:
-        carers = [
-            (r.id, r.name)
-            for r in await conn.execute(
-                select(users.c.id, users.c.name)
-                .where(users.c.tenant_id == staff.tenant_id, users.c.role == "carer", users.c.branch_id == branch_id)
-                .order_by(users.c.name)
-            )
-        ]
-    names = dict(carers)
-    return render(
-        request,
-        "rota.html",
-        visits=visits,
-        carers=carers,
-        names=names,
-        branches=visible,
-        branch_id=branch_id,
-        message=notice_of(request),
-        **context,
-    )
-
-
-@signed_in
-async def rota_action(request: Request, staff: Staff) -> Response:
-    """Reschedule (new local start time), reassign or cancel one visit from the rota page."""
-    form = await request.form()
-    await check_csrf(request, str(form.get("csrf_token", "")))
-    node = node_of(request)
-    visit_id, action = request.path_params["visit_id"], request.path_params["action"]
-    visit = await node.rota.get_visit(staff, visit_id)
-    context = await page_context(request, staff)
-    if action == "reschedule":
-        try:
-            hours, minutes = (int(x) for x in str(form.get("start", "")).split(":"))
-            local = visit.starts_at.astimezone(ZoneInfo(context["timezone"]))
-            starts = local.replace(hour=hours, minute=minutes)
-        except ValueError as exc:
-            raise InvalidInput("give the new start as HH:MM") from exc
-        await node.rota.reschedule(staff, visit_id, starts, starts + (visit.ends_at - visit.starts_at))
-        said = "rescheduled"
-    elif action == "reassign":
-        carer_ids = [str(c) for c in form.getlist("carer_ids") if c]
-        await node.rota.reassign(staff, visit_id, carer_ids)
-        said = "reassigned"
-    elif action == "cancel":
-        await node.rota.cancel(staff, visit_id)
-        said = "cancelled"
-    else:
-        raise NotFound(f"unknown action {action}")
-    return RedirectResponse(f"/console/rota?branch_id={visit.branch_id}&message={said}", status_code=303)
-
-
-@signed_in
 async def carer_view(request: Request, staff: Staff) -> Response:
     node = node_of(request)
     carer_id = request.path_params["carer_id"]
@@ -193,7 +123,5 @@ routes = [
     Route("/console", home, methods=["GET"]),
     Route("/console/reports/devices", device_report, methods=["GET"]),
     Route("/console/reports/devices.csv", device_report_csv, methods=["GET"]),
-    Route("/console/rota", rota, methods=["GET"]),
-    Route("/console/rota/visits/{visit_id}/{action}", rota_action, methods=["POST"]),
     Route("/console/carers/{carer_id}", carer_view, methods=["GET"]),
 ]

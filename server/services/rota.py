@@ -16,7 +16,7 @@ from server.bus.base import Bus
 from server.clock import Clock, to_ms
 from server.ids import hash_token
 from server.services import feeds
-from server.services.errors import NotFound
+from server.services.errors import Conflict, NotFound
 from server.services.identity import Staff
 from server.services.office_input import (
     checked_notes,
@@ -121,6 +121,12 @@ class RotaService:
 
     async def cancel(self, actor: Staff, visit_id: str) -> VisitView:
         return await self._edit(actor, visit_id, {"status": "cancelled"}, "cancelled")
+
+    async def reinstate(self, actor: Staff, visit_id: str) -> VisitView:
+        """A cancelled visit scheduled again; its carers' phones get it back at once."""
+        if (await self.get_visit(actor, visit_id)).status != "cancelled":
+            raise Conflict("only a cancelled visit can be reinstated")
+        return await self._edit(actor, visit_id, {"status": "scheduled"}, "reinstated")
 
     async def reassign(self, actor: Staff, visit_id: str, carer_ids: list[str]) -> VisitView:
         return await self._edit(actor, visit_id, {}, "carers changed", reassigning(carer_ids))

@@ -99,7 +99,7 @@ async def test_rota_change_in_the_page_reaches_the_device(console: Console, tmp_
         before = device.store.visit(carer.id, visit_id)
         assert before is not None
         await row.get_by_label("New start time").fill("23:45")
-        await row.get_by_role("button", name="Reschedule").click()
+        await row.get_by_role("button", name="Move the visit").click()
         await expect(page.get_by_role("status")).to_contain_text("Visit rescheduled")
         await eventually(lambda: device.store.visit(carer.id, visit_id).starts_at != before.starts_at)  # type: ignore[union-attr]
     finally:

@@ -39,15 +39,15 @@ async def test_reassign_on_a_double_up_keeps_both_carers(console: Console) -> No
     await _rota(console)
     row = console.page.locator(f'tr[data-visit-id="{visit_id}"]')
     for carer in console.agency.carers:
-        await expect(row.get_by_label(carer.name)).to_be_checked()
+        await expect(row.get_by_role("button", name=f"Remove {carer.name}")).to_be_visible()
     await row.get_by_role("button", name="Reassign").click()
     await expect(console.page.get_by_role("status")).to_be_visible()
     view = await console.running.node.rota.get_visit(console.agency.admin, visit_id)
     assert sorted(view.carer_ids) == sorted(c.id for c in console.agency.carers)
 
-    # Unticking one carer takes that carer off and keeps the other.
+    # Removing one carer takes that carer off and keeps the other.
     row = console.page.locator(f'tr[data-visit-id="{visit_id}"]')
-    await row.get_by_label(console.agency.carers[1].name).uncheck()
+    await row.get_by_role("button", name=f"Remove {console.agency.carers[1].name}").click()
     await row.get_by_role("button", name="Reassign").click()
     await expect(console.page.get_by_role("status")).to_be_visible()
     view = await console.running.node.rota.get_visit(console.agency.admin, visit_id)
