@@ -15,6 +15,8 @@ from server.services.identity import Staff
 from server.services.mismatch.listing import AlertDesk, AlertFilter
 from server.store.schema import branches, users
 
+REPORT_PAGE_SIZE = 50
+
 REPORT_COLUMNS = [
     ("device_name", "Device name"),
     ("users", "Users"),
@@ -37,13 +39,19 @@ def _report_query(request: Request, page_size: int | None) -> ReportQuery:
     if sort not in COLUMNS:
         raise InvalidInput(f"cannot sort on {sort}")
     stale = params.get("stale") or None
+    try:
+        page = int(params.get("page") or "1")
+    except ValueError as exc:
+        raise InvalidInput("the page is a whole number") from exc
     return ReportQuery(
         branch_id=params.get("branch_id") or None,
         user_id=params.get("user_id") or None,
         stale=None if stale is None else stale == "true",
         sort=sort,
         descending=params.get("order") == "desc",
+        page=page if page_size is not None else 1,
         page_size=page_size,
+        search=(params.get("q") or "").strip()[:100] or None,
     )
 
 
@@ -59,7 +67,7 @@ async def visible_branches(request: Request, staff: Staff) -> list[tuple[str, st
 @signed_in
 async def device_report(request: Request, staff: Staff) -> Response:
     node = node_of(request)
-    query = _report_query(request, None)
+    query = _report_query(request, REPORT_PAGE_SIZE)
     page = await DeviceReport(node.db, node.clock).build(staff, query)
     query_carers = select(users.c.id, users.c.name).where(users.c.tenant_id == staff.tenant_id, users.c.role == "carer")
     if staff.role != "admin":
@@ -71,6 +79,7 @@ async def device_report(request: Request, staff: Staff) -> Response:
         "report.html",
         rows=page.rows,
         total=page.total,
+        pages=max(1, -(-page.total // REPORT_PAGE_SIZE)),
         columns=REPORT_COLUMNS,
         query=query,
         branches=await visible_branches(request, staff),

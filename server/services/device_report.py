@@ -137,6 +137,8 @@ class ReportQuery:
     page: int = 1
     page_size: int | None = 100
     """None: every row (CSV downloads and the CLI); JSON pages hold at most 500."""
+    search: str | None = None
+    """Only rows whose device name, carers, branch or UUID contain this text (any case)."""
 
     def check(self) -> None:
         if self.sort not in COLUMNS:
@@ -170,6 +172,9 @@ class DeviceReport:
             rows = await _rows(conn, staff.tenant_id, branch, query.user_id, now, tenant.stale_after_s * 1000)
         if query.stale is not None:
             rows = [r for r in rows if r.stale == query.stale]
+        if query.search:
+            wanted = query.search.strip().casefold()
+            rows = [r for r in rows if wanted in _searchable(r)]
         rows.sort(key=lambda r: _sort_key(getattr(r, query.sort)), reverse=query.descending)
         present = [r for r in rows if getattr(r, query.sort) is not None]
         missing = [r for r in rows if getattr(r, query.sort) is None]
@@ -177,6 +182,10 @@ class DeviceReport:
         size = query.page_size or max(1, len(ordered))
         start = (query.page - 1) * size
         return ReportPage(ordered[start : start + size], len(ordered), query.page, query.page_size, tenant.timezone)
+
+
+def _searchable(row: ReportRow) -> str:
+    return " ".join([row.device_name, row.uuid or "", row.branch_name, *row.users]).casefold()
 
 
 def _sort_key(value: Any) -> Any:
