@@ -24,6 +24,7 @@ from server.services.directory import DirectoryService
 from server.services.mismatch.detector import MismatchDetector
 from server.services.retention import compact_feeds, prune_upload_ledger
 from server.services.rota import RotaService
+from server.services.shared_limits import SharedLimits
 from server.services.staff_auth import StaffAuth
 from server.services.sync import SyncService
 from server.services.tenant_prefs import PreferencesCache
@@ -67,6 +68,8 @@ class Node:
     """Tokens whose socket was closed 4005, refused at hello until their wait has passed."""
     device_calls: TokenBuckets
     """Each device's budget of HTTP sync calls (docs/security.md, "What one device can cost")."""
+    shared_limits: SharedLimits | None = None
+    """With Redis: the cluster's sign-in and enrolment counts (docs/security.md, "Rate limits")."""
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None, bus: Bus | None = None) -> Node:
@@ -80,6 +83,7 @@ class Node:
         hub = Hub(db, bus, settings.heartbeat_interval_s, presence)
         detector = MismatchDetector(db, bus, clock)
         throttle_bounds = StoreBounds(settings.rate_limit_max_keys, settings.rate_limit_max_bytes)
+        shared_limits = SharedLimits(settings.redis_url) if settings.redis_url else None
         activity = ActivityRecorder(db, clock, settings.ack_flush_interval_s, detector.resolve_covered, bus)
         node = cls(
             node_id=node_id,
@@ -98,14 +102,17 @@ class Node:
             sync=SyncService(db, clock, activity, UploadQuota(settings.device_upload_bytes_per_day)),
             clean_sync=CleanSyncService(db, clock, activity),
             mismatch=detector,
-            staff_auth=StaffAuth(db, clock, bus=bus, throttle_bounds=throttle_bounds),
+            staff_auth=StaffAuth(db, clock, bus=bus, throttle_bounds=throttle_bounds, shared_limits=shared_limits),
             preferences=PreferencesCache(clock),
-            enrolment_throttle=AddressThrottle(ENROLMENT_PER_ADDRESS, clock, "enrolment", throttle_bounds),
+            enrolment_throttle=AddressThrottle(
+                ENROLMENT_PER_ADDRESS, clock, "enrolment", throttle_bounds, shared_limits
+            ),
             console_sockets=StaffSocketQuota(settings.console_sockets_per_user),
             cooling_off=CoolingOff(),
             device_calls=TokenBuckets(
                 Rate(settings.device_requests_per_s, settings.device_request_burst), DEVICES_REMEMBERED
             ),
+            shared_limits=shared_limits,
         )
         presence.draining = lambda: node.draining
         detector.available_from = presence.available_from
@@ -184,4 +191,6 @@ class Node:
         await self.activity.stop()
         await self.presence.retire()
         await self.bus.close()
+        if self.shared_limits is not None:
+            await self.shared_limits.close()
         await self.db.close()

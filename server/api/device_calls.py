@@ -42,10 +42,10 @@ class EnrolBody(msgspec.Struct):
 async def enrol(request: Request) -> Response:
     """``POST /api/v1/device/enrol``: exchange a one-time code for the device token."""
     node, address = node_of(request), client_address(request)
-    node.enrolment_throttle.admit(address)
+    await node.enrolment_throttle.admit(address)
     body = await read_body(request, EnrolBody)
     enrolled = await node.devices.enrol(body.code, body.uuid, body.app_version, body.platform)
-    node.enrolment_throttle.succeeded(address)
+    await node.enrolment_throttle.succeeded(address)
     return json_response({"device_id": enrolled.device_id, "token": enrolled.token}, 201)
 
 

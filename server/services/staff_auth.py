@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 from sqlalchemy.engine import Row
@@ -27,6 +27,9 @@ from server.services.throttle import SignInThrottle, StoreBounds
 from server.store.database import Database
 from server.store.schema import users
 from server.tunables import STAFF_TOKEN_TTL_S
+
+if TYPE_CHECKING:
+    from server.services.shared_limits import SharedLimits
 
 OFFICE_ROLES = ("admin", "coordinator")
 HASHING_AT_ONCE = 2
@@ -57,12 +60,13 @@ class StaffAuth:
         ttl_s: int = STAFF_TOKEN_TTL_S,
         bus: Bus | None = None,
         throttle_bounds: StoreBounds | None = None,
+        shared_limits: SharedLimits | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
         self.ttl_s = ttl_s
         self.tokens = StaffTokens(db, clock, bus)
-        self.throttle = SignInThrottle(clock, throttle_bounds)
+        self.throttle = SignInThrottle(clock, throttle_bounds, shared_limits)
         self._hashing = asyncio.Semaphore(HASHING_AT_ONCE)
 
     async def _off_loop(self, work: Any, *args: str) -> Any:
@@ -111,7 +115,7 @@ class StaffAuth:
         """
         login = normal_login(login)
         refusal = over_length(login, password)
-        self.throttle.admit(client, None if refusal else login)
+        await self.throttle.admit(client, None if refusal else login)
         if refusal:
             raise InvalidInput(refusal)
         query = select(users).where(users.c.login == login, users.c.role.in_(OFFICE_ROLES))
@@ -126,7 +130,7 @@ class StaffAuth:
             if matched:
                 raise Unauthorized("this login is used by several agencies: sign in with your agency's tenant id")
             raise Unauthorized(WRONG)
-        self.throttle.succeeded(login)
+        await self.throttle.succeeded(login)
         return await self._issue(matched[0], password)
 
     async def _issue(self, row: Row[Any], password: str) -> SignedIn:

@@ -1,9 +1,10 @@
 """Attempt limits for guessable secrets: sign-in passwords and device enrolment codes.
 
 Each limit is a sliding window: at most ``limit`` events per key within ``window_s``.
-Keys are a client address or a login. Counts live in this node's memory: behind a load
-balancer spreading one client over N nodes, that client gets up to N times the limit
-(docs/security.md).
+Keys are a client address or a login. With Redis configured the counts are the
+cluster's, kept in Redis (:mod:`server.services.shared_limits`), so a client spread over N
+nodes by a load balancer still gets the limit once; without Redis, or while Redis does not
+answer, they live in this node's memory, in the bounded stores below (docs/security.md).
 
 A store is bounded by its number of keys and by its bytes. Keys are kept as a 16-byte
 digest, never as given (a 200 KB login costs what a short one does), and each key's
@@ -18,17 +19,30 @@ at least ``EVICTION_SAMPLE - 1`` full limits of counted attempts.
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import itertools
+import logging
 import math
 import sys
 from array import array
 from collections import OrderedDict
+from collections.abc import Awaitable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from redis.exceptions import RedisError
 
 from server.clock import Clock
 from server.services.errors import ServiceError
+from server.services.limit_keys import KEY_DIGEST_BYTES, Limit, key_digest
+
+if TYPE_CHECKING:
+    from server.services.shared_limits import SharedLimits, SharedWindow
+
+log = logging.getLogger(__name__)
+
+SHARED_STORE_ERRORS = (RedisError, OSError)
+"""What a shared count may raise when Redis does not answer: the node then counts alone."""
 
 MAX_KEYS = 50_000
 """Keys remembered per limit, at most (the ``rate_limit_max_keys`` setting)."""
@@ -36,7 +50,6 @@ MAX_BYTES = 4 * 1024 * 1024
 """Bytes of memory per limit's store, at most (the ``rate_limit_max_bytes`` setting)."""
 EVICTION_SAMPLE = 16
 """Keys seen longest ago that a full store compares to choose the one it forgets."""
-KEY_DIGEST_BYTES = 16
 ENTRY_OVERHEAD_BYTES = 192
 """A key's share of the store's hash table and order links (measured up to ~170 bytes on
 CPython 3.11 as keys come and go)."""
@@ -51,12 +64,6 @@ class TooManyAttempts(ServiceError):
     def __init__(self, message: str, retry_after_s: int) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
-
-
-@dataclass(frozen=True)
-class Limit:
-    limit: int
-    window_s: float
 
 
 @dataclass(frozen=True)
@@ -100,14 +107,14 @@ class SlidingWindow:
 
     def retry_after_s(self, key: str) -> int:
         """0 when another event is allowed now, else the whole seconds until it is."""
-        events = self._current(_digest(key))
+        events = self._current(key_digest(key))
         if events is None or len(events) < self.limit.limit:
             return 0
         wait_ms = events[0] + self.limit.window_s * 1000 - self.clock.now_ms()
         return max(1, math.ceil(wait_ms / 1000))
 
     def record(self, key: str) -> None:
-        digest = _digest(key)
+        digest = key_digest(key)
         events = self._current(digest)
         if events is None:
             if len(self._events) >= self.capacity:
@@ -119,11 +126,11 @@ class SlidingWindow:
             del events[0]
 
     def clear(self, key: str) -> None:
-        self._events.pop(_digest(key), None)
+        self._events.pop(key_digest(key), None)
 
     def forget_one(self, key: str) -> None:
         """Take back the latest event of ``key`` (an attempt that turned out legitimate)."""
-        events = self._events.get(_digest(key))
+        events = self._events.get(key_digest(key))
         if events:
             events.pop()
 
@@ -147,10 +154,6 @@ class SlidingWindow:
         return events
 
 
-def _digest(key: str) -> bytes:
-    return hashlib.blake2b(key.encode(errors="surrogatepass"), digest_size=KEY_DIGEST_BYTES).digest()
-
-
 def address_key(address: str) -> str:
     """The key a client address is counted under: an IPv6 address by its /64 (one
     subscriber's network, whose 2**64 addresses are one client's), anything else as is."""
@@ -165,54 +168,126 @@ def address_key(address: str) -> str:
     return str(ip)
 
 
+async def _shared(count: Awaitable[int], shared: SharedLimits) -> int | None:
+    """A shared count's answer, or None when Redis did not answer (logged once an outage)."""
+    try:
+        wait = await count
+    except SHARED_STORE_ERRORS as exc:
+        if shared.answering:
+            log.warning("rate limits: Redis does not answer (%s); counting in this node's memory until it does", exc)
+        shared.answering = False
+        return None
+    if not shared.answering:
+        log.info("rate limits: Redis answers again; counting for the cluster")
+    shared.answering = True
+    return wait
+
+
 class SignInThrottle:
     """Per client address (every attempt) and per login (attempts since the last success).
 
     An attempt counts against its login when it is admitted, before the password is
     checked, so guesses sent all at once are limited like guesses sent one by one; a
-    correct sign-in clears the login's count.
+    correct sign-in clears the login's count. With ``shared`` the counts are the
+    cluster's (in Redis); the node's own stores stand in while Redis does not answer.
     """
 
-    def __init__(self, clock: Clock, bounds: StoreBounds | None = None) -> None:
+    def __init__(self, clock: Clock, bounds: StoreBounds | None = None, shared: SharedLimits | None = None) -> None:
         bounds = bounds or StoreBounds()
         self.by_address = SlidingWindow(SIGN_IN_PER_ADDRESS, clock, bounds.max_keys, bounds.max_bytes)
         self.by_login = SlidingWindow(SIGN_IN_FAILURES_PER_LOGIN, clock, bounds.max_keys, bounds.max_bytes)
+        self.shared = shared
+        self.shared_by_address = shared.window("sign-in-address", SIGN_IN_PER_ADDRESS) if shared else None
+        self.shared_by_login = shared.window("sign-in-login", SIGN_IN_FAILURES_PER_LOGIN) if shared else None
 
-    def admit(self, address: str, login: str | None) -> None:
+    async def admit(self, address: str, login: str | None) -> None:
         """Count an attempt, or refuse it (before any password work is done).
 
         ``login`` None: an attempt that will be refused for its form (a login or password
         over its length), counted against its address only, so its login is never a key.
         """
         address = address_key(address)
+        if self.shared is not None:
+            wait = await _shared(self._admit_shared(address, login), self.shared)
+            if wait is not None:
+                self._refuse_if(wait)
+                return
         by_login = self.by_login.retry_after_s(login) if login is not None else 0
-        wait = max(self.by_address.retry_after_s(address), by_login)
-        if wait:
-            raise TooManyAttempts(f"too many sign-in attempts; try again in {wait} s", wait)
+        self._refuse_if(max(self.by_address.retry_after_s(address), by_login))
         self.by_address.record(address)
         if login is not None:
             self.by_login.record(login)
 
-    def succeeded(self, login: str) -> None:
+    async def _admit_shared(self, address: str, login: str | None) -> int:
+        assert self.shared_by_address is not None and self.shared_by_login is not None
+        if login is not None and (wait := await self.shared_by_login.retry_after_s(login)):
+            return wait
+        if wait := await self.shared_by_address.hit(address):
+            return wait
+        return await self.shared_by_login.hit(login) if login is not None else 0
+
+    @staticmethod
+    def _refuse_if(wait: int) -> None:
+        if wait:
+            raise TooManyAttempts(f"too many sign-in attempts; try again in {wait} s", wait)
+
+    async def succeeded(self, login: str) -> None:
         self.by_login.clear(login)
+        if self.shared is not None and self.shared_by_login is not None:
+            await _shared(_cleared(self.shared_by_login, login), self.shared)
+
+
+async def _cleared(window: SharedWindow, key: str) -> int:
+    await window.clear(key)
+    return 0
+
+
+async def _taken_back(window: SharedWindow, key: str) -> int:
+    await window.forget_one(key)
+    return 0
 
 
 class AddressThrottle:
     """Attempts from one client address (enrolment codes). Each attempt counts when it
     is admitted (so a burst is limited like a trickle); a successful one is taken back,
-    so an office enrolling many phones from one address is not held up."""
+    so an office enrolling many phones from one address is not held up. With ``shared``
+    the counts are the cluster's, as :class:`SignInThrottle`'s."""
 
-    def __init__(self, limit: Limit, clock: Clock, what: str, bounds: StoreBounds | None = None) -> None:
+    def __init__(
+        self,
+        limit: Limit,
+        clock: Clock,
+        what: str,
+        bounds: StoreBounds | None = None,
+        shared: SharedLimits | None = None,
+    ) -> None:
         bounds = bounds or StoreBounds()
         self.window = SlidingWindow(limit, clock, bounds.max_keys, bounds.max_bytes)
         self.what = what
+        self.shared = shared
+        self.shared_window = shared.window(what, limit) if shared else None
 
-    def admit(self, address: str) -> None:
+    async def admit(self, address: str) -> None:
         address = address_key(address)
-        wait = self.window.retry_after_s(address)
-        if wait:
-            raise TooManyAttempts(f"too many {self.what} attempts; try again in {wait} s", wait)
+        if self.shared is not None and self.shared_window is not None:
+            wait = await _shared(self.shared_window.hit(address), self.shared)
+            if wait is not None:
+                self._refuse_if(wait)
+                return
+        self._refuse_if(self.window.retry_after_s(address))
         self.window.record(address)
 
-    def succeeded(self, address: str) -> None:
-        self.window.forget_one(address_key(address))
+    def _refuse_if(self, wait: int) -> None:
+        if wait:
+            raise TooManyAttempts(f"too many {self.what} attempts; try again in {wait} s", wait)
+
+    async def succeeded(self, address: str) -> None:
+        address = address_key(address)
+        shared, window = self.shared, self.shared_window
+        if (
+            shared is not None
+            and window is not None
+            and await _shared(_taken_back(window, address), shared) is not None
+        ):
+            return
+        self.window.forget_one(address)
