@@ -19,6 +19,7 @@ NOTICES = {
     "cancelled": "Visit cancelled." + _PHONES,
     "reinstated": "Visit reinstated." + _PHONES,
     "created": "Visit created." + _PHONES,
+    "contact-saved": "Contact saved; alerts about this carer show it.",
     "device-renamed": "Device renamed.",
     "device-revoked": "Device revoked: its tokens no longer work and its connection was closed.",
     "device-deactivated": "Device deactivated: it is refused from now on and its connection was closed.",

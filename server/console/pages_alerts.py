@@ -10,6 +10,7 @@ from starlette.routing import Route
 from protocol.frames import FeedPosition
 from server.api.http import client_address
 from server.api.small_bodies import SIGN_IN_BODY_BYTES, closing, declared_over
+from server.console.contacts_view import visible_contacts
 from server.console.guard import node_of, page_context, signed_in
 from server.console.notices import notice_of
 from server.console.session import CSRF_COOKIE, SESSION_COOKIE, check_csrf, cookies_secure, new_csrf_token
@@ -84,7 +85,17 @@ async def notifications(request: Request, staff: Staff) -> Response:
     closed = sorted((a for a in recent if a.status != "open"), key=lambda a: a.closed_at or a.updated_at, reverse=True)
     context = await page_context(request, staff)
     positions_json = msgspec.json.encode(positions).decode()
-    return render(request, "notifications.html", alerts=alerts, closed=closed, positions_json=positions_json, **context)
+    contacts = await visible_contacts(node.db, staff)
+    return render(
+        request,
+        "notifications.html",
+        alerts=alerts,
+        closed=closed,
+        positions_json=positions_json,
+        contacts=contacts,
+        contacts_json=msgspec.json.encode(contacts).decode(),
+        **context,
+    )
 
 
 @signed_in

@@ -8,7 +8,10 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from server.console.guard import node_of, page_context, signed_in
+from server.console.notices import notice_of
+from server.console.session import check_csrf
 from server.console.templating import render
+from server.services.contacts import checked_contact, contacts_of, set_contact
 from server.services.device_report import COLUMNS, DeviceReport, ReportQuery, to_csv
 from server.services.errors import InvalidInput, NotFound
 from server.services.identity import Staff
@@ -119,9 +122,29 @@ async def carer_view(request: Request, staff: Staff) -> Response:
         staff,
         AlertFilter(status="open", carer_id=carer_id, branch_id=carer.branch_id if staff.role == "admin" else None),
     )
+    async with node.db.read() as conn:
+        contacts = await contacts_of(conn, staff.tenant_id, [carer_id])
     return render(
-        request, "carer.html", carer=carer, devices=report.rows, alerts=alerts, **await page_context(request, staff)
+        request,
+        "carer.html",
+        carer=carer,
+        devices=report.rows,
+        alerts=alerts,
+        contacts=contacts,
+        message=notice_of(request),
+        **await page_context(request, staff),
     )
+
+
+@signed_in
+async def carer_contact(request: Request, staff: Staff) -> Response:
+    """Set how the office reaches a carer: a phone number and optional notes."""
+    form = await request.form()
+    await check_csrf(request, str(form.get("csrf_token", "")))
+    carer_id = request.path_params["carer_id"]
+    contact = checked_contact(str(form.get("phone", "")), str(form.get("notes", "")))
+    await set_contact(node_of(request).db, staff, carer_id, contact)
+    return RedirectResponse(f"/console/carers/{carer_id}?message=contact-saved", status_code=303)
 
 
 async def home(request: Request) -> Response:
@@ -133,4 +156,5 @@ routes = [
     Route("/console/reports/devices", device_report, methods=["GET"]),
     Route("/console/reports/devices.csv", device_report_csv, methods=["GET"]),
     Route("/console/carers/{carer_id}", carer_view, methods=["GET"]),
+    Route("/console/carers/{carer_id}/contact", carer_contact, methods=["POST"]),
 ]

@@ -13,9 +13,16 @@
     not_acknowledging: "connected but not acknowledging",
     no_device: "no device",
   };
+  const contacts = JSON.parse(list.dataset.contacts || "{}");
   const timeFormat = new Intl.DateTimeFormat("en-GB", {
-    weekday: "short", day: "2-digit", month: "short", hour: "2-digit", minute: "2-digit", timeZone: zone,
+    weekday: "short", day: "2-digit", month: "short", hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+    timeZone: zone,
   });
+  // The server's format, "Mon 07 Dec 10:02", whatever the browser's locale and punctuation.
+  function when(date) {
+    const part = Object.fromEntries(timeFormat.formatToParts(date).map((p) => [p.type, p.value]));
+    return `${part.weekday} ${part.day} ${part.month} ${part.hour}:${part.minute}`;
+  }
   let delay = 500;
 
   function setLive(state, text) {
@@ -58,10 +65,12 @@
   function reachText(alert) {
     const phones = alert.devices.map((device) => {
       const state = device.connected ? "connected now"
-        : device.last_seen_at ? `last seen ${timeFormat.format(new Date(device.last_seen_at))}` : "never seen";
+        : device.last_seen_at ? `last seen ${when(new Date(device.last_seen_at))}` : "never seen";
       return `phone \u201c${device.name}\u201d ${state}`;
     });
-    return `To reach ${alert.carer_name}: ${phones.length ? phones.join("; ") : "no phone registered"}. `;
+    const contact = contacts[alert.carer_id];
+    const number = contact && contact.phone ? `${contact.phone}${contact.notes ? ` (${contact.notes})` : ""}, ` : "";
+    return `To reach ${alert.carer_name}: ${number}${phones.length ? phones.join("; ") : "no phone registered"}. `;
   }
 
   function closedItem(alert) {
@@ -70,8 +79,8 @@
     item.append(el("strong", "", alert.carer_name));
     const who = alert.status === "resolved" ? "resolved (the phone acknowledged the changes)"
       : `Closed by ${alert.closed_by_name || "a coordinator"}`;
-    const at = alert.closed_at ? timeFormat.format(new Date(alert.closed_at)) : "";
-    item.append(document.createTextNode(`: ${who} at ${at}; raised ${timeFormat.format(new Date(alert.raised_at))}.`));
+    const at = alert.closed_at ? when(new Date(alert.closed_at)) : "";
+    item.append(document.createTextNode(`: ${who} at ${at}; raised ${when(new Date(alert.raised_at))}.`));
     return item;
   }
 
@@ -92,9 +101,9 @@
     head.append(name, el("span", "badge", alert.severity), el("span", "state", diagnosis[alert.diagnosis]), close);
     const visits = el("ul", "visits");
     for (const visit of alert.visits) {
-      visits.append(el("li", "", `${visit.client_name} at ${timeFormat.format(new Date(visit.starts_at))}: ${visit.change}`));
+      visits.append(el("li", "", `${visit.client_name} at ${when(new Date(visit.starts_at))}: ${visit.change}`));
     }
-    const raised = el("p", "raised", `Raised ${timeFormat.format(new Date(alert.raised_at))}`);
+    const raised = el("p", "raised", `Raised ${when(new Date(alert.raised_at))}`);
     const reach = el("p", "reach", reachText(alert));
     const page = el("a", "", "Carer's page");
     page.href = link.href;
@@ -114,6 +123,7 @@
       : Number(a.dataset.minutes) - Number(b.dataset.minutes)));
     list.append(...cards);
     empty.hidden = cards.length > 0;
+    document.dispatchEvent(new CustomEvent("caresync:alerts-changed"));
   }
 
   function apply(event) {
@@ -121,7 +131,9 @@
     const existing = list.querySelector(`[data-alert-id="${CSS.escape(event.alert.id)}"]`);
     if (event.kind === "alert_raised" || event.kind === "alert_updated") {
       const fresh = card(event.alert);
+      const becameHigh = event.alert.severity === "high" && existing?.dataset.severity !== "high";
       if (existing) existing.replaceWith(fresh); else list.append(fresh);
+      if (becameHigh) document.dispatchEvent(new CustomEvent("caresync:high-alert", { detail: event.alert }));
     } else {
       existing?.remove();
       const closedList = document.getElementById("closed");
