@@ -92,6 +92,9 @@ async def warn_if_pools_exceed_server(settings: Settings, node_id: str) -> PoolF
     db = Database(settings.database_url, pool_size=settings.database_pool_size)
     try:
         fit = await pool_fit(db, settings, node_id)
+    except Exception as exc:  # a check, never a reason not to start
+        log.warning("could not compare the database pools with PostgreSQL's max_connections: %s", exc)
+        return None
     finally:
         await db.close()
     if fit is not None and not fit.fits:

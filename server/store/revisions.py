@@ -12,6 +12,7 @@ older schema had and today's rows break) raises, and the transaction rolls back 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -66,17 +67,21 @@ def scripts() -> ScriptDirectory:
 
 
 def revisions() -> list[str]:
-    """This release's revisions, oldest first."""
-    return [script.revision for script in reversed(list(scripts().walk_revisions()))]
+    """This release's revisions, oldest first (one line of history: the last is the head)."""
+    return list(_revisions())
+
+
+@functools.cache
+def _revisions() -> tuple[str, ...]:
+    """Read once per process: loading the scripts costs about 10 ms, and every node start asks."""
+    return tuple(script.revision for script in reversed(list(scripts().walk_revisions())))
 
 
 def schema_state(connection: Connection) -> SchemaState:
     """The database's revision against this release's head (run with ``run_sync``)."""
     current = MigrationContext.configure(connection).get_current_revision()
-    directory = scripts()
-    head = directory.get_current_head()
-    assert head is not None, "the release has no migrations"
-    return SchemaState(current=current, head=head, known=current is None or current in revisions())
+    known = revisions()
+    return SchemaState(current=current, head=known[-1], known=current is None or current in known)
 
 
 def downgrade_steps(current: str | None, target: str) -> list[Script]:

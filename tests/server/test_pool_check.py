@@ -87,3 +87,11 @@ async def test_a_new_install_without_a_schema_counts_itself(postgres_url: str) -
 
 async def test_sqlite_has_no_server_limit(tmp_path: Path) -> None:
     assert await warn_if_pools_exceed_server(Settings(database_url=f"sqlite:///{tmp_path / 's.db'}"), "n") is None
+
+
+async def test_a_server_that_cannot_be_asked_is_a_warning_not_a_failure(caplog: pytest.LogCaptureFixture) -> None:
+    settings = Settings(database_url="postgresql://postgres@127.0.0.1:1/none")
+    with caplog.at_level(logging.WARNING, logger="caresync.pool"):
+        assert await warn_if_pools_exceed_server(settings, "node-a") is None
+    [warning] = [r.getMessage() for r in caplog.records if r.name == "caresync.pool"]
+    assert warning.startswith("could not compare the database pools with PostgreSQL's max_connections: ")
