@@ -40,7 +40,7 @@ NOT_SCOPED = {
     "/metrics": "internal networks only (see test_health_exposure)",
     "/api/v1/openapi.json": "the API description, the same for everyone",
 }
-ACTIONS = ("reschedule", "reassign", "cancel")
+ACTIONS = ("reschedule", "reassign", "cancel", "reinstate")
 
 
 def walked_routes() -> list[tuple[str, str]]:
