@@ -198,6 +198,22 @@ async def rota_action(request: Request, staff: Staff) -> Response:
         return _back(visit.branch_id, starts.date().isoformat(), _view_of(form), "rescheduled")
     if action == "reassign":
         carer_ids = list(dict.fromkeys(str(c) for c in form.getlist("carer_ids") if c))
+        added = [c for c in carer_ids if c not in visit.carer_ids]
+        if added:
+            carers, _ = await _people(request, staff, visit.branch_id)
+            warnings = await warnings_for(
+                node,
+                staff,
+                starts=visit.starts_at,
+                ends=visit.ends_at,
+                carer_ids=added,
+                names=dict(carers),
+                zone=zone,
+                visit_id=visit_id,
+            )
+            asked = await _confirm(request, staff, form, warnings, back, f"/console/rota/visits/{visit_id}/reassign")
+            if asked is not None:
+                return asked
         await node.rota.reassign(staff, visit_id, carer_ids)
         said = "reassigned"
     elif action == "cancel":

@@ -197,3 +197,20 @@ async def test_a_bad_time_leads_back_to_the_rota(console: Console) -> None:
     await expect(page.locator("main")).to_contain_text("24-hour HH:MM")
     await page.get_by_role("link", name="Back to the rota").click()
     await expect(page.locator(f'tr[data-visit-id="{visit_id}"]')).to_be_visible()
+
+
+async def test_adding_a_carer_who_is_busy_then_asks_first(console: Console) -> None:
+    page = console.page
+    amara, ben = console.agency.carers
+    await _visit(console, 0, minutes=180)
+    theirs = await _visit(console, 1, minutes=190, client=1)  # Ben's visit, while Amara is busy
+    await _rota(console)
+    row = page.locator(f'tr[data-visit-id="{theirs}"]')
+    await row.get_by_role("combobox", name="Add a carer").fill(amara.name)
+    await page.keyboard.press("Enter")
+    await row.get_by_role("button", name="Reassign").click()
+    await expect(page.locator(".warnings")).to_contain_text(f"{amara.name} has another visit then")
+    await page.get_by_role("button", name="Go ahead anyway").click()
+    await expect(page.get_by_role("status")).to_contain_text("Carers changed")
+    view = await console.running.node.rota.get_visit(console.agency.admin, theirs)
+    assert sorted(view.carer_ids) == sorted([amara.id, ben.id])
