@@ -34,6 +34,42 @@ PAGE = b"""<!doctype html>
       await store.close();
     }
   };
+  // Applies change after change (each a new visit) and records a note after each, marking
+  // every other one answered, until the page is killed; window.progress is what committed.
+  window.progress = { applied: 0, recorded: 0, answered: [] };
+  window.writeUntilKilled = async (name) => {
+    const store = await IndexedDbStore.open(name);
+    await store.ensureFeed("f", 1, "Amara");
+    for (let seq = 1; ; seq++) {
+      const visit = {
+        id: `v${seq}`, branch_id: "b", client: { id: "c", name: "Mrs Patel", address: "" },
+        starts_at: "2026-11-26T10:30:00.000Z", ends_at: "2026-11-26T11:15:00.000Z", status: "scheduled",
+        carer_ids: ["f"], tasks: [], version: seq, notes: "",
+      };
+      await store.apply({ type: "change", feed: "f", epoch: 1, seq, committed_at: visit.starts_at,
+                          payload: { kind: "visit_upsert", visit } });
+      window.progress.applied = seq;
+      const m = await store.record((id) => ({ kind: "visit_note", mutation_id: id, carer_id: "f",
+                                              visit_id: visit.id, captured_at: visit.starts_at, text: "n" }));
+      window.progress.recorded = m.mutation_id;
+      if (m.mutation_id % 2 === 0) {
+        await store.recordResults([{ mutation_id: m.mutation_id - 1, status: "applied", reason: null,
+                                     record_id: "r", original_status: null }]);
+        window.progress.answered.push(m.mutation_id - 1);
+      }
+    }
+  };
+  window.heldIn = async (name) => {
+    const store = await IndexedDbStore.open(name);
+    try {
+      const answered = [];
+      for (let id = 1; id <= 10000; id++) if ((await store.result(id))?.status === "applied") answered.push(id);
+      return { positions: await store.positions(), visits: await store.visits(),
+               pending: (await store.pending(10000)).map((m) => m.mutation_id), answered };
+    } finally {
+      await store.close();
+    }
+  };
   window.ready = true;
 </script>
 </body></html>

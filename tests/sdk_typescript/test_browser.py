@@ -4,11 +4,14 @@ holds it, with its position, after a reload."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.async_api import Error as PlaywrightError
 
 from server.seeding import seed_agency
 from tests.conftest import RunningServer
@@ -61,3 +64,40 @@ def _later(text: str) -> str:
     """A server time 30 minutes later, in the server's own fixed-width form."""
     moment = datetime.fromisoformat(text.replace("Z", "+00:00")) + timedelta(minutes=30)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+async def test_the_indexeddb_store_killed_mid_apply_and_mid_upload_keeps_every_commit_whole(
+    typescript_dist: Path,
+) -> None:
+    async with chromium() as browser:
+        context = await browser.new_context()
+        with static_server(typescript_dist.parent) as base:
+            writer = await context.new_page()
+            crashed: list[bool] = []
+            writer.on("crash", lambda _page: crashed.append(True))
+            await writer.goto(base)
+            await writer.wait_for_function("window.ready === true")
+            await writer.evaluate("() => { void window.writeUntilKilled('killed'); }")
+            await writer.wait_for_function("window.progress.applied >= 25")
+            floor: dict[str, Any] = await writer.evaluate("() => structuredClone(window.progress)")
+            cdp = await context.new_cdp_session(writer)
+            async with writer.expect_event("crash"):
+                crash = asyncio.ensure_future(cdp.send("Page.crash"))  # the renderer dies mid-transaction
+            crash.cancel()  # the dead renderer never answers
+            with contextlib.suppress(asyncio.CancelledError, PlaywrightError):
+                await crash
+
+            assert crashed == [True], "the writer's renderer was killed"
+            reader = await context.new_page()
+            await reader.goto(base)
+            await reader.wait_for_function("window.ready === true")
+            held: dict[str, Any] = await reader.evaluate("() => window.heldIn('killed')")
+        await context.close()
+    [position] = held["positions"]
+    seq = position["seq"]
+    assert seq >= floor["applied"], "no applied change lost"
+    assert sorted(v["id"] for v in held["visits"]) == sorted(f"v{i}" for i in range(1, seq + 1)), "data with position"
+    assert set(floor["answered"]) <= set(held["answered"]), "no answer lost"
+    everything = sorted(held["pending"] + held["answered"])
+    assert everything == list(range(1, len(everything) + 1)), "every recording kept once, ids in order"
+    assert len(everything) >= floor["recorded"]
