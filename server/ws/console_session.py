@@ -126,12 +126,19 @@ class ConsoleSession(FeedSocket):
         await self.fail(ErrorCode.TOO_MANY_SOCKETS, message, CloseCode.TOO_MANY_SOCKETS)
 
     async def _greet_as(self, staff: Staff, token: str, hello: ConsoleHello) -> bool:
+        """Follow the scopes' feeds, welcome with heads consistent with that, settle (the
+        device's order: nothing committed during the greeting is missed)."""
         node = self.node
         self.staff, self._token = staff, token
         async with node.db.write() as conn:
             self.scopes = await visible_scopes(conn, staff)
-        async with node.db.read() as conn:
-            heads = await feeds.heads(conn, list(self.scopes), feeds.CONSOLE)
+        channels = {scope: feeds.CONSOLE.channel(scope) for scope in self.scopes}
+
+        async def greeting_heads(_known: dict[str, feeds.Head] | None) -> dict[str, feeds.Head]:
+            async with node.db.read() as conn:
+                return await feeds.heads(conn, list(self.scopes), feeds.CONSOLE)
+
+        heads = await node.hub.follow(self, channels, greeting_heads)
         started, _ = self.start_feeds(hello.positions, {scope: heads[scope] for scope in self.scopes})
         statuses = [
             ConsoleFeedStatus(feed=scope, name=name, epoch=s.epoch, head=s.head, action=s.action)
@@ -146,7 +153,7 @@ class ConsoleSession(FeedSocket):
             heartbeat_interval_s=node.settings.heartbeat_interval_s,
         )
         self.send_welcome(welcome)
-        await node.hub.register_console(self)
+        node.hub.settle(self, channels, heads)
         self._watch = asyncio.get_running_loop().create_task(self._watch_token(), name="console-token-watch")
         return True
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import functools
 import uuid
-from collections.abc import Callable
 
 from starlette.websockets import WebSocket
 
@@ -23,10 +21,9 @@ from protocol.frames import (
     TenantPreferences,
     Welcome,
 )
-from protocol.heads import moved_on
 from protocol.request_id import find_request_id
 from protocol.session import AckReceived, RecordAck, ResyncAsked, SyncAnswered, resumes_at_heads
-from server.clock import Clock, to_datetime
+from server.clock import to_datetime
 from server.ids import hash_token
 from server.observability.logs import bind
 from server.services import feeds
@@ -34,12 +31,9 @@ from server.services.errors import Revoked, Unauthorized
 from server.services.identity import DeviceIdentity, admitted
 from server.services.preferences import tenant_channel
 from server.services.token_bucket import Rate
-from server.store.database import Database
 from server.ws.context import SessionContext
 from server.ws.feed_socket import FeedSocket
 from server.ws.frame_budget import FrameBudget, Verdict
-from server.ws.greeting_reads import GreetingReads
-from server.ws.streamer import CloseCallback, FeedStreamer
 
 
 class DeviceSession(FeedSocket):
@@ -48,10 +42,6 @@ class DeviceSession(FeedSocket):
     def __init__(self, websocket: WebSocket, node: SessionContext) -> None:
         super().__init__(websocket, node.settings, node.db, node.clock, feeds.CARERS)
         settings = node.settings
-        self.streamer: _GreetingStreamer = _GreetingStreamer(
-            websocket, node.db, node.clock, feeds.CARERS, settings.send_queue_limit, self.close,
-            stall_s=settings.send_stall_s,
-        )  # fmt: skip
         self.node = node
         self.device: DeviceIdentity | None = None
         self._token_hash = ""
@@ -91,11 +81,11 @@ class DeviceSession(FeedSocket):
     async def greet(self, hello: Hello) -> bool:
         """Authenticate, follow the device's feeds, then answer with the heads.
 
-        The socket is registered (its feeds followed on the bus) before the heads are
-        known, so a change committed at any point of the greeting reaches it: in the heads
-        read, or as a live push the hub hands over after the welcome (held until then,
-        :class:`_GreetingStreamer`). At most one store connection is used, none when the
-        identity, the heads and the preferences are all in the node's memory.
+        Identify, follow (:meth:`Hub.follow`: the feeds are followed on the bus before the
+        heads are known, so a change committed at any point of the greeting reaches the
+        socket, in the heads or as a live push held until the welcome), welcome, settle.
+        At most one store connection is used, none when the identity, the heads and the
+        preferences are all in the node's memory.
         """
         node = self.node
         if hello.protocol_version != PROTOCOL_VERSION:
@@ -128,17 +118,12 @@ class DeviceSession(FeedSocket):
         previous = node.hub.device_socket(device.device_id)
         if previous is not None:  # closed first, so that its feeds stay followed up to the registration
             await previous.close(CloseCode.REPLACED, "another connection of this device took over")
-        followed = node.hub.heads.known(channels)
-        self.streamer.hold()
-        try:
-            await node.hub.register_device(self)
-            # A replaced socket's feeds were unfollowed and followed again with no pause
-            # in between: the heads known just before are still current.
-            known = node.hub.heads.known(channels)
-            heads = await self._greeting_heads(device, hello, known if known is not None else followed)
-        except BaseException:
-            node.hub.unregister(self)
-            raise
+
+        async def greeting_heads(known: dict[str, feeds.Head] | None) -> dict[str, feeds.Head]:
+            cached = _cached_heads_at(known, hello)
+            return cached if cached is not None else await node.hub.reads.heads.get(list(device.carers))
+
+        heads = await node.hub.follow(self, channels, greeting_heads)
         bind(tenant=device.tenant_id, device=device.device_id, carer=",".join(sorted(device.carers)) or None)
         statuses, acks = self.start_feeds(
             hello.positions, {f: heads[f] for f in device.carers}, resync=device.resync_requested
@@ -161,19 +146,7 @@ class DeviceSession(FeedSocket):
         self.streamer.session.max_unacked = node.settings.max_unacked
         self.send_welcome(welcome)
         self._welcomed = True
-        pushed = self.streamer.release()
-        for feed_id, channel in channels.items():  # followed since the registration: kept current from here
-            node.hub.heads.store(channel, heads[feed_id])
-        for feed_id, epoch, seq in pushed:
-            # A socket replacing the device's last one dropped the cached heads for a moment
-            # (nothing followed the feeds): what was pushed meanwhile moved no entry. The
-            # cache never moves back, so a push older than the heads read changes nothing.
-            node.hub.heads.observe(feeds.CARERS.channel(feed_id), epoch, seq)
-        known = node.hub.heads.known(channels)
-        if known is not None and moved_on(known, heads):
-            # Heads moved on while the greeting was answered and no push said so here
-            # (a doorbell this socket missed): the session decides what to fill.
-            self.streamer.push_heads(known)
+        node.hub.settle(self, channels, heads)
         if self._resync_reason is not None:
             self.demand_resync(self._resync_reason)
         node.activity.record_call(device.device_id, ok=True, app_version=hello.app_version)
@@ -190,18 +163,10 @@ class DeviceSession(FeedSocket):
             self.opened_at_ms = min(self.opened_at_ms, cached.read_at_ms)
             return cached.identity
         generation = identities.generation
-        rows = (await GreetingReads.of(self.node.db).identities.get([token_hash])).get(token_hash, [])
+        rows = (await self.node.hub.reads.identities.get([token_hash])).get(token_hash, [])
         device = admitted(rows)
         identities.store(token_hash, device, now, generation)
         return device
-
-    async def _greeting_heads(
-        self, device: DeviceIdentity, hello: Hello, known: dict[str, feeds.Head] | None
-    ) -> dict[str, feeds.Head]:
-        heads = _cached_heads_at(known, hello)
-        if heads is None:
-            heads = await GreetingReads.of(self.node.db).heads.get(list(device.carers))
-        return heads
 
     async def _preferences(self, device: DeviceIdentity) -> TenantPreferences:
         node = self.node
@@ -291,59 +256,3 @@ def _canonical(device_uuid: str) -> str:
         return str(uuid.UUID(device_uuid))
     except ValueError:
         return device_uuid
-
-
-_Pushed = tuple[str, int, int]
-"""A live push's feed, epoch and seq."""
-
-
-class _GreetingStreamer(FeedStreamer):
-    """A device socket's streamer that holds what the hub hands it between the
-    registration and the welcome (live pushes, heads, tenant frames), so nothing
-    reaches the device before its welcome; :meth:`release` passes them on in order,
-    where the session decides about each as it would have."""
-
-    __slots__ = ("_held",)
-
-    def __init__(
-        self,
-        ws: WebSocket,
-        db: Database,
-        clock: Clock,
-        family: feeds.FeedFamily,
-        queue_limit: int,
-        on_close: CloseCallback,
-        *,
-        stall_s: float = 10.0,
-    ) -> None:
-        super().__init__(ws, db, clock, family, queue_limit, on_close, stall_s=stall_s)
-        self._held: list[tuple[Callable[[], None], _Pushed | None]] | None = None
-        """What to hand over at the release, each with its position if it is a live push."""
-
-    def hold(self) -> None:
-        self._held = []
-
-    def release(self) -> list[_Pushed]:
-        """Hand over what was held; return the ``(feed, epoch, seq)`` of the live pushes among it."""
-        held, self._held = self._held or [], None
-        for hand_over, _ in held:
-            hand_over()
-        return [pushed for _, pushed in held if pushed is not None]
-
-    def push_live(self, feed_id: str, epoch: int, seq: int, text: str) -> None:
-        if self._held is not None:
-            self._held.append((functools.partial(super().push_live, feed_id, epoch, seq, text), (feed_id, epoch, seq)))
-        else:
-            super().push_live(feed_id, epoch, seq, text)
-
-    def push_heads(self, heads: dict[str, feeds.Head]) -> None:
-        if self._held is not None:
-            self._held.append((functools.partial(super().push_heads, heads), None))
-        else:
-            super().push_heads(heads)
-
-    def send_text(self, text: str) -> None:
-        if self._held is not None:
-            self._held.append((functools.partial(super().send_text, text), None))
-        else:
-            super().send_text(text)

@@ -15,7 +15,6 @@ before they asked (a greeting asks for heads only once its feeds are followed).
 from __future__ import annotations
 
 import asyncio
-import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, Generic, TypeVar
@@ -91,18 +90,9 @@ async def _heads(conn: AsyncConnection, feed_ids: list[str]) -> dict[str, feeds.
 
 
 class GreetingReads:
-    """A node's coalesced greeting reads (one per :class:`Database`, so per node)."""
+    """A node's coalesced greeting reads (the hub holds the node's one)."""
 
     def __init__(self, db: Database) -> None:
         self.identities: Coalesced[str, list[Row[Any]]] = Coalesced(db, device_rows)
         """Token hash -> the rows of ``server.services.identity.admitted``."""
         self.heads: Coalesced[str, feeds.Head] = Coalesced(db, _heads)
-
-    _of: weakref.WeakKeyDictionary[Database, GreetingReads] = weakref.WeakKeyDictionary()
-
-    @classmethod
-    def of(cls, db: Database) -> GreetingReads:
-        reads = cls._of.get(db)
-        if reads is None:
-            reads = cls._of[db] = cls(db)
-        return reads

@@ -1,7 +1,11 @@
-"""The node-local registry of sockets, their bus subscriptions and their heartbeats.
+"""The node-local registry of sockets, their bus subscriptions and their heartbeats, and
+the one owner of what the node follows: the channel map, the head cache and the coalesced
+greeting reads.
 
 Device and console sockets subscribe to one channel per feed they follow; a message on
 a channel is handed, as the same already-decoded text, to every socket following it.
+Both kinds of socket are greeted the same way: identify, :meth:`Hub.follow` (follow the
+feeds, then learn heads consistent with that), welcome, :meth:`Hub.settle`.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from protocol.errors import CloseCode
+from protocol.heads import is_newer, moved_on
 from server.bus import channels, envelope
 from server.bus.base import Bus, staff_control_channel
 from server.bus.channels import ChannelKind
@@ -21,6 +26,7 @@ from server.services import feeds
 from server.services.head_cache import HeadCache
 from server.startup import WAVES
 from server.store.database import Database
+from server.ws.greeting_reads import GreetingReads
 
 if TYPE_CHECKING:
     from server.ws.feed_socket import FeedSocket
@@ -48,6 +54,10 @@ class Hub(Periodic):
         self._sockets: set[FeedSocket] = set()
         self.heads = HeadCache()
         """Heads of the feeds this node follows: heartbeats and greetings read them here."""
+        self.reads = GreetingReads(db)
+        """Greetings' identity and head reads, coalesced into one query per batch."""
+        self._chores: set[asyncio.Task[None]] = set()
+        """Bus unsubscriptions under way (kept until done)."""
         self.on_device_effect: Callable[[bytes], None] | None = None
         """Handles messages on the device-effects channel (set by the effect relay)."""
         bus.set_handler(self._on_message)
@@ -83,6 +93,53 @@ class Hub(Periodic):
 
     async def step(self) -> None:
         await self.beat()
+
+    # ------------------------------------------------------------ greeting
+
+    async def follow(
+        self,
+        socket: FeedSocket,
+        channels: dict[str, str],
+        heads_for: Callable[[dict[str, feeds.Head] | None], Awaitable[dict[str, feeds.Head]]],
+    ) -> dict[str, feeds.Head]:
+        """Follow the socket's feeds (``channels``: feed id -> channel), then return their
+        heads, consistent with the subscription: any change committed after the heads
+        reaches the socket as a live push, held (its streamer paused) until :meth:`settle`.
+
+        ``heads_for`` is given the heads this node already knows for every feed (None if
+        it does not know them all) and returns the heads to greet with (those, or read)."""
+        known_before = self.heads.known(channels)
+        socket.streamer.pause()
+        try:
+            if socket.device_key is not None:
+                await self.register_device(socket)
+            else:
+                await self.register_console(socket)
+            # A socket replacing its device's last one unfollowed and followed its feeds
+            # again with no pause in between: the heads known just before are still current.
+            known = self.heads.known(channels)
+            return await heads_for(known if known is not None else known_before)
+        except BaseException:
+            self.unregister(socket)
+            raise
+
+    def settle(self, socket: FeedSocket, channels: dict[str, str], heads: dict[str, feeds.Head]) -> None:
+        """After the welcome was queued: hand over what arrived meanwhile, keep the heads
+        current from here, and fill what moved on while nothing here said so."""
+        pushed = socket.streamer.resume()
+        told = dict(heads)
+        for feed_id, channel in channels.items():
+            self.heads.store(channel, heads[feed_id])
+        for feed_id, epoch, seq in pushed:
+            # The cache never moves back: a push older than the heads read changes nothing.
+            self.heads.observe(channels[feed_id], epoch, seq)
+            if is_newer(epoch, seq, told[feed_id].epoch, told[feed_id].seq):
+                told[feed_id] = feeds.Head(epoch=epoch, seq=seq)
+        known = self.heads.known(channels)
+        if known is not None and moved_on(known, told):
+            # Heads moved on while the greeting was answered and no push said so here
+            # (a doorbell this socket missed): the session decides what to fill.
+            socket.streamer.push_heads(known)
 
     # ------------------------------------------------------------ registration
 
@@ -141,7 +198,9 @@ class Hub(Periodic):
                     self.heads.forget(channel)
                     idle.append(channel)
         if idle:
-            asyncio.get_running_loop().create_task(self._unsubscribe_idle(idle))
+            chore = asyncio.get_running_loop().create_task(self._unsubscribe_idle(idle))
+            self._chores.add(chore)
+            chore.add_done_callback(self._chores.discard)
 
     async def _unsubscribe_idle(self, idle: list[str]) -> None:
         """Unsubscribe the channels still unfollowed when this runs: a device replacing its

@@ -130,8 +130,13 @@ _last_message: dict[str, Any] = {"type": "websocket.send", "text": None}
 """The last ASGI send message made; uvicorn and the socket metrics only read it."""
 
 
+Pushed = tuple[str, int, int]
+"""A live push's feed, epoch and seq."""
+
+
 class FeedStreamer:
     __slots__ = (
+        "_held",
         "_queue",
         "_started",
         "_writer",
@@ -171,6 +176,8 @@ class FeedStreamer:
         self._writer: asyncio.Task[None] | None = None
         """The task sending queued items; None while nothing is queued or being sent."""
         self._started = False
+        self._held: list[_Item] | None = None
+        """While paused: what the hub handed over (live pushes, heads, tenant frames), in order."""
         self.closed = False
 
     @property
@@ -192,10 +199,33 @@ class FeedStreamer:
         if self._writer is not None:
             self._writer.cancel()
 
+    def pause(self) -> None:
+        """Hold what the hub hands over from now on (live pushes, heads, tenant frames) until
+        :meth:`resume`: a socket being greeted follows its feeds before its welcome is sent,
+        and nothing may reach the peer before the welcome. Frames the socket sends itself
+        (the welcome, errors, catch-up) are not held."""
+        self._held = []
+
+    def resume(self) -> list[Pushed]:
+        """Hand over what was held, in order, where the session decides about each as it
+        would have; return the ``(feed, epoch, seq)`` of the live pushes among it."""
+        held, self._held = self._held or [], None
+        pushed = []
+        for item in held:
+            self._put(item)
+            if isinstance(item, _Live):
+                pushed.append((item.event.feed, item.event.epoch, item.event.seq))
+        return pushed
+
     def send_text(self, text: str) -> None:
+        """A frame the hub hands over (a tenant frame), already encoded."""
+        if self._held is not None:
+            self._held.append(text)
+            return
         self._put(text)
 
     def send_frame(self, frame: msgspec.Struct) -> None:
+        """A frame of the socket's own (never held)."""
         self._put(encode(frame).decode())
 
     def run_commands(self, commands: list[ServerCommand]) -> None:
@@ -204,10 +234,18 @@ class FeedStreamer:
             self._put(_Run(tuple(commands)))
 
     def push_live(self, feed_id: str, epoch: int, seq: int, text: str) -> None:
-        self._put(_Live(LivePublished(feed=feed_id, epoch=epoch, seq=seq), text))
+        item = _Live(LivePublished(feed=feed_id, epoch=epoch, seq=seq), text)
+        if self._held is not None:
+            self._held.append(item)
+            return
+        self._put(item)
 
     def push_heads(self, heads: dict[str, feeds.Head]) -> None:
-        self._put(_Heads(head_reads(heads)))
+        item = _Heads(head_reads(heads))
+        if self._held is not None:
+            self._held.append(item)
+            return
+        self._put(item)
 
     async def drained(self, timeout_s: float) -> None:
         """Wait until everything handed over so far was sent (at most ``timeout_s``).
