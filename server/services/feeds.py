@@ -17,13 +17,11 @@ from sqlalchemy import Select, Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from protocol.codec import encode
-from protocol.frames import Change, ChangePayload, Time, VisitUpsert
+from protocol.frames import Change, Time, VisitUpsert
 from protocol.limits import MAX_CHANGE_FRAME_BYTES
 from server.bus import channels, envelope
 from server.bus.base import Bus
 from server.bus.channels import ChannelKind
-from server.clock import to_datetime
-from server.services.office_input import checked_change_frame
 from server.services.visit_views import load_visit_view
 from server.store.schema import console_events, console_feeds, feed_entries, feeds, visits
 from server.store.upsert import insert_for
@@ -141,19 +139,6 @@ async def append_entries(
         [{family.key: feed_id, "epoch": a.epoch, "seq": a.seq, "frame": a.frame.decode(), **values} for a in appended],
     )
     return appended
-
-
-async def append_change(
-    conn: AsyncConnection, carer_id: str, visit_id: str, payload: ChangePayload, now_ms: int, summary: str
-) -> Appended:
-    """Append a rota change to a carer's feed."""
-
-    def build(epoch: int, seq: int) -> bytes:
-        change = Change(feed=carer_id, epoch=epoch, seq=seq, committed_at=to_datetime(now_ms), payload=payload)
-        return checked_change_frame(encode(change))
-
-    values = {"visit_id": visit_id, "committed_at": now_ms, "summary": summary[:120]}
-    return await append_entry(conn, CARERS, carer_id, build, values)
 
 
 def _heads_query(family: FeedFamily) -> Select[Any]:

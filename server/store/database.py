@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from typing import Any
@@ -12,6 +13,8 @@ from sqlalchemy.engine import Connection, ExceptionContext, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from server.observability.instruments import STORE_TRANSACTION
+from server.store import sqlite_settings
 from server.store.hot import StepsFactory, T, run_on_asyncpg, run_on_sqlalchemy
 from server.store.migrate import upgrade_to_head
 from server.store.outage import OutageLog, StoreUnavailable, is_unavailable
@@ -128,8 +131,16 @@ class Database:
 
     async def _hot_write_asyncpg(self, steps: StepsFactory[T]) -> T:
         assert self._hot_pg is not None
-        async with self._hot_pg.connection() as conn, conn.transaction():
-            return await run_on_asyncpg(conn, steps())
+        async with self._hot_pg.connection() as conn:
+            began = time.perf_counter()
+            outcome = "rollback"
+            try:
+                async with conn.transaction():
+                    result = await run_on_asyncpg(conn, steps())
+                outcome = "commit"
+                return result
+            finally:
+                STORE_TRANSACTION.labels(outcome).observe(time.perf_counter() - began)
 
     @property
     def group_commits(self) -> int:
@@ -178,12 +189,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
         dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=10000")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
+        sqlite_settings.configure(dbapi_connection)
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:

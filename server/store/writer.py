@@ -30,11 +30,14 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from server.observability.instruments import STORE_TRANSACTION
+from server.store import sqlite_settings
 from server.store.hot import StepsFactory, T, run_on_sqlite
 from server.store.outage import StoreUnavailable
 
@@ -45,14 +48,6 @@ MAX_BATCH = 64
 
 CLOSE_TIMEOUT_S = 10.0
 """How long closing waits for the thread to finish what it holds (it is a daemon thread)."""
-
-PRAGMAS = (
-    "PRAGMA journal_mode=WAL",
-    "PRAGMA busy_timeout=10000",
-    "PRAGMA foreign_keys=ON",
-    "PRAGMA synchronous=NORMAL",
-)
-"""The same settings as the SQLAlchemy engine's connections (server/store/database.py)."""
 
 
 @dataclass(slots=True)
@@ -201,8 +196,7 @@ class SqliteWriter:
         if self._conn is None:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             try:
-                for pragma in PRAGMAS:
-                    conn.execute(pragma)
+                sqlite_settings.configure(conn)
             except BaseException:
                 conn.close()
                 raise
@@ -210,6 +204,14 @@ class SqliteWriter:
         return self._conn
 
     def _commit(self, batch: list[_Job]) -> list[_Outcome]:
+        """Run ``batch`` in one transaction (timed in the store's transaction histogram)."""
+        began = time.perf_counter()
+        outcomes = self._commit_batch(batch)
+        outcome = "commit" if any(o.error is None for o in outcomes) else "rollback"
+        STORE_TRANSACTION.labels(outcome).observe(time.perf_counter() - began)
+        return outcomes
+
+    def _commit_batch(self, batch: list[_Job]) -> list[_Outcome]:
         try:
             conn = self._connection()
             conn.execute("BEGIN IMMEDIATE")

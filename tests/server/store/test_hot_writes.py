@@ -216,3 +216,18 @@ async def test_writes_queued_when_the_writer_thread_dies_are_answered_and_a_new_
         assert await stored(db) == {4: "after"}
     finally:
         await db.close()
+
+
+def _transactions(outcome: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("caresync_store_transaction_seconds_count", {"outcome": outcome}) or 0.0
+
+
+async def test_hot_writes_are_timed_with_the_stores_other_transactions(db: Database) -> None:
+    committed, rolled_back = _transactions("commit"), _transactions("rollback")
+    assert await db.hot_write(partial(insert, 1, "timed")) == 1
+    with pytest.raises(Refused):
+        await db.hot_write(partial(insert, 2, "refused", then_fail=True))
+    assert _transactions("commit") >= committed + 1
+    assert _transactions("rollback") >= rolled_back + 1
