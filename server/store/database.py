@@ -39,7 +39,9 @@ class Database:
 
     ``hot_write()`` runs a hot write's steps (:mod:`server.store.hot`) without the async
     ORM: on a SQLite file on the dedicated writer thread with group commit, on
-    PostgreSQL on the pooled connection's asyncpg driver in a transaction of its own.
+    PostgreSQL on a raw asyncpg connection of its own small pool
+    (:class:`server.store.pg_hot.HotConnections`, counted in the node's pool budget), in a
+    transaction of its own.
     """
 
     def __init__(
