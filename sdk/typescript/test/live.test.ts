@@ -4,9 +4,10 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
 import { Device } from "../src/device.js";
-import { CleanSyncRefused } from "../src/errors.js";
+import { enrol } from "../src/enrol.js";
+import { CleanSyncRefused, DeviceStopped, RequestFailed } from "../src/errors.js";
 import type { Change } from "../src/frames.generated.js";
-import type { StateEvent } from "../src/link.js";
+import type { StateEvent, WebSocketLike } from "../src/link.js";
 import { MemoryStore } from "../src/memory-store.js";
 import { CaresyncServer, eventually } from "./server.js";
 
@@ -115,6 +116,44 @@ test("a drained server closes with 4000; the device reconnects to the next one a
   await d.stop();
 });
 
+test("getToken is asked on every connect: a throw is retried, null stops the device without a socket", async () => {
+  const { deviceToken, deviceUuid } = server.agency;
+  let asked = 0;
+  const flaky = new Device({
+    url: server.wsUrl,
+    deviceUuid,
+    store: new MemoryStore(),
+    random: () => 0,
+    getToken: () => {
+      asked += 1;
+      if (asked === 1) throw new Error("keychain locked");
+      return deviceToken;
+    },
+  });
+  await flaky.start();
+  await flaky.waitConnected();
+  assert.equal(asked, 2);
+  await flaky.stop();
+
+  let sockets = 0;
+  const signedOut = new Device({
+    url: server.wsUrl,
+    deviceUuid,
+    store: new MemoryStore(),
+    getToken: async () => null,
+    webSocket: (url) => {
+      sockets += 1;
+      return new WebSocket(url) as unknown as WebSocketLike;
+    },
+  });
+  await signedOut.start();
+  await assert.rejects(signedOut.waitConnected(), DeviceStopped);
+  assert.equal(signedOut.state, "closed");
+  assert.equal(signedOut.stoppedBy?.code, 4100);
+  assert.equal(sockets, 0);
+  await signedOut.stop();
+});
+
 test("a revoked device is closed with 4101 and does not reconnect", async () => {
   const d = device();
   const states: StateEvent[] = [];
@@ -127,4 +166,23 @@ test("a revoked device is closed with 4101 and does not reconnect", async () => 
   assert.deepEqual(states.at(-1), { state: "closed", previous: "connected", code: 4101, reason: states.at(-1)?.reason });
   assert.equal(states.filter((s) => s.state === "connecting").length, 1, "connected once, never again");
   await d.stop();
+});
+
+test("a revoked phone enrolled again with a one-time code (a wrong code is refused 401) connects and syncs with the new token", async () => {
+  const store = new MemoryStore();
+  const first = device(store);
+  await assert.rejects(first.start().then(() => first.waitConnected()), DeviceStopped, "still revoked");
+  await first.stop();
+  const { code } = (await server.call("POST", `/api/v1/devices/${server.agency.deviceId}/enrolment-codes`, {})) as { code: string };
+  await assert.rejects(
+    enrol(server.httpUrl, { code: "NOPE-NOPE-NOPE", uuid: server.agency.deviceUuid, appVersion: "test", platform: "node" }),
+    (error: unknown) => error instanceof RequestFailed && error.status === 401,
+  );
+  const { token } = await enrol(server.httpUrl, { code, uuid: server.agency.deviceUuid, appVersion: "test", platform: "node" });
+  const again = new Device({ url: server.wsUrl, token, deviceUuid: server.agency.deviceUuid, store });
+  await again.start();
+  await again.waitConnected();
+  await again.sync();
+  assert.ok((await again.visits()).length > 0);
+  await again.stop();
 });
