@@ -7,13 +7,14 @@ frame already encoded, so pushes and replays send the same bytes without re-enco
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from sqlalchemy import Select, Table, bindparam, insert, select, update
+from sqlalchemy import Select, Table, bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from protocol.codec import encode
@@ -23,6 +24,7 @@ from server.bus import channels, envelope
 from server.bus.base import Bus
 from server.bus.channels import ChannelKind
 from server.services.visit_views import load_visit_view
+from server.store.hot import Steps, run_on_sqlalchemy
 from server.store.schema import console_events, console_feeds, feed_entries, feeds, visits
 from server.store.upsert import insert_for
 
@@ -76,6 +78,48 @@ async def ensure_console_feed(conn: AsyncConnection, tenant_id: str, scope_id: s
     )
 
 
+def append_steps(
+    family: FeedFamily, feed_id: str, builds: list[Callable[[int, int], bytes]], values: dict[str, Any]
+) -> Steps[list[Appended]]:
+    """Append entries to one feed: one seq allocation, one multi-row insert; each entry's
+    frame is ``build(epoch, seq)``, its other columns ``values``. The one definition of a
+    feed append, run as a hot write (rota changes) or inside an ORM transaction
+    (:func:`append_entries`: console events).
+
+    The UPDATE ... RETURNING row-locks the feed until commit, so concurrent writers on any
+    number of nodes get consecutive seqs. Callers append in feed-id order.
+    """
+    if not builds:
+        return []
+    rows = yield (_advance_head_sql(family.heads.name, family.key), (len(builds), feed_id))
+    if not rows:
+        raise LookupError(f"no {family.heads.name} row for {feed_id}")
+    epoch, head = int(rows[0][0]), int(rows[0][1])
+    first = head - len(builds) + 1
+    appended = [
+        Appended(channel=family.channel(feed_id), epoch=epoch, seq=first + i, frame=build(epoch, first + i))
+        for i, build in enumerate(builds)
+    ]
+    names = tuple(values)
+    params: list[Any] = []
+    for entry in appended:
+        params += (feed_id, entry.epoch, entry.seq, entry.frame.decode(), *values.values())
+    yield (_insert_entries_sql(family.entries.name, family.key, names, len(appended)), tuple(params))
+    return appended
+
+
+@functools.lru_cache(maxsize=8)
+def _advance_head_sql(table: str, key: str) -> str:
+    return f"UPDATE {table} SET head_seq = head_seq + ? WHERE {key} = ? RETURNING epoch, head_seq"
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_entries_sql(table: str, key: str, names: tuple[str, ...], rows: int) -> str:
+    columns = (key, "epoch", "seq", "frame", *names)
+    row = "(" + ", ".join("?" * len(columns)) + ")"
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES " + ", ".join([row] * rows)
+
+
 async def append_entry(
     conn: AsyncConnection,
     family: FeedFamily,
@@ -83,27 +127,9 @@ async def append_entry(
     build: Callable[[int, int], bytes],
     values: dict[str, Any],
 ) -> Appended:
-    """Allocate the feed's next seq and store the frame ``build(epoch, seq)`` returns.
-
-    The UPDATE ... RETURNING row-locks the feed until commit, so concurrent writers on
-    any number of nodes get consecutive seqs. Callers append in feed-id order.
-    """
-    key = family.heads.c[family.key]
-    row = (
-        await conn.execute(
-            update(family.heads)
-            .where(key == feed_id)
-            .values(head_seq=family.heads.c.head_seq + 1)
-            .returning(family.heads.c.epoch, family.heads.c.head_seq)
-        )
-    ).one()
-    frame = build(row.epoch, row.head_seq)
-    await conn.execute(
-        insert(family.entries).values(
-            {family.key: feed_id, "epoch": row.epoch, "seq": row.head_seq, "frame": frame.decode(), **values}
-        )
-    )
-    return Appended(channel=family.channel(feed_id), epoch=row.epoch, seq=row.head_seq, frame=frame)
+    """Append one entry to a feed inside ``conn``'s transaction (:func:`append_steps`)."""
+    [appended] = await run_on_sqlalchemy(conn, append_steps(family, feed_id, [build], values))
+    return appended
 
 
 async def append_entries(
@@ -113,32 +139,8 @@ async def append_entries(
     builds: list[Callable[[int, int], bytes]],
     values: dict[str, Any],
 ) -> list[Appended]:
-    """Append several entries to one feed with one seq allocation and one multi-row insert.
-
-    Same locking as ``append_entry``: the UPDATE moves the head by ``len(builds)`` and
-    row-locks the feed, so the seqs head-n+1 .. head are this transaction's alone.
-    """
-    if not builds:
-        return []
-    key = family.heads.c[family.key]
-    row = (
-        await conn.execute(
-            update(family.heads)
-            .where(key == feed_id)
-            .values(head_seq=family.heads.c.head_seq + len(builds))
-            .returning(family.heads.c.epoch, family.heads.c.head_seq)
-        )
-    ).one()
-    first = row.head_seq - len(builds) + 1
-    appended = [
-        Appended(channel=family.channel(feed_id), epoch=row.epoch, seq=first + i, frame=build(row.epoch, first + i))
-        for i, build in enumerate(builds)
-    ]
-    await conn.execute(
-        insert(family.entries),
-        [{family.key: feed_id, "epoch": a.epoch, "seq": a.seq, "frame": a.frame.decode(), **values} for a in appended],
-    )
-    return appended
+    """Append entries to a feed inside ``conn``'s transaction (:func:`append_steps`)."""
+    return await run_on_sqlalchemy(conn, append_steps(family, feed_id, builds, values))
 
 
 def _heads_query(family: FeedFamily) -> Select[Any]:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.ids import hash_token
 from server.services.errors import Expired, Forbidden, Revoked, Unauthorized
+from server.store.hot import Steps, run_on_sqlalchemy
 from server.store.schema import credentials, device_users, devices, users
 
 
@@ -64,16 +65,22 @@ class DeviceIdentity:
     """The office asked for a clean sync this device has not done yet."""
 
 
+_STAFF_BY_TOKEN = (
+    "SELECT c.revoked_at, c.expires_at, u.id, u.tenant_id, u.role, u.branch_id, c.id, c.last_used_at"
+    f" FROM {credentials.name} c JOIN {users.name} u ON u.id = c.user_id WHERE c.token_hash = ? AND c.kind = 'staff'"
+)
+"""A staff token's credential and user, in :class:`StaffRow`'s order."""
+
+
+def staff_steps(token_hash: str, now_ms: int) -> Steps[Staff]:
+    """The staff member holding the token, judged as on every route (raises if refused):
+    the one definition, run by the REST and console checks and inside rota hot writes."""
+    rows = yield (_STAFF_BY_TOKEN, (token_hash,))
+    return staff_from_row(StaffRow(*rows[0]) if rows else None, now_ms)
+
+
 async def authenticate_staff(conn: AsyncConnection, token: str, now_ms: int) -> Staff:
-    row = (
-        await conn.execute(
-            select(credentials.c.revoked_at, credentials.c.expires_at, users.c.id, users.c.tenant_id, users.c.role)
-            .add_columns(users.c.branch_id, credentials.c.id.label("credential_id"), credentials.c.last_used_at)
-            .join(users, users.c.id == credentials.c.user_id)
-            .where(credentials.c.token_hash == hash_token(token), credentials.c.kind == "staff")
-        )
-    ).first()
-    return staff_from_row(None if row is None else StaffRow(*row), now_ms)
+    return await run_on_sqlalchemy(conn, staff_steps(hash_token(token), now_ms))
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from protocol.codec import encode
-from protocol.frames import Change, ClientView, TaskView, VisitRemoved, VisitUpsert, VisitView
+from protocol.frames import Change, ChangePayload, ClientView, TaskView, VisitRemoved, VisitUpsert, VisitView
 from server.clock import to_datetime, to_ms
 from server.ids import new_id
 from server.services import feeds
 from server.services.errors import InvalidInput, NotFound
-from server.services.identity import Staff, StaffRow, staff_from_row
+from server.services.identity import Staff
+from server.services.identity import staff_steps as staff_steps  # rota.py imports it from here
 from server.services.office_input import (
     check_task_count,
     checked_change_frame,
@@ -44,18 +45,15 @@ _VIEW_PARTS = (
 )
 """The visit's client, its tasks (in position order) and its current carers, in one read."""
 
-_APPEND_HEAD = "UPDATE feeds SET head_seq = head_seq + 1 WHERE carer_id = ? RETURNING epoch, head_seq"
-_APPEND_ENTRY = (
-    "INSERT INTO feed_entries (carer_id, epoch, seq, visit_id, committed_at, frame, summary)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?)"
-)
 
+def _change_frame(carer_id: str, committed_at: datetime, payload: ChangePayload) -> Callable[[int, int], bytes]:
+    """The frame of a rota change at the position its feed append allocates."""
 
-_STAFF_BY_TOKEN = (
-    "SELECT c.revoked_at, c.expires_at, u.id, u.tenant_id, u.role, u.branch_id, c.id, c.last_used_at"
-    " FROM credentials c JOIN users u ON u.id = c.user_id WHERE c.token_hash = ? AND c.kind = 'staff'"
-)
-"""The columns of ``identity.authenticate_staff``'s read, in :class:`StaffRow`'s order."""
+    def build(epoch: int, seq: int) -> bytes:
+        change = Change(feed=carer_id, epoch=epoch, seq=seq, committed_at=committed_at, payload=payload)
+        return checked_change_frame(encode(change))
+
+    return build
 
 
 def token_edit_steps(
@@ -71,12 +69,6 @@ def token_edit_steps(
     staff = yield from staff_steps(token_hash, now)
     view, appended = yield from edit_steps(staff, visit_id, values(), now, summary, then)
     return (staff, view), appended
-
-
-def staff_steps(token_hash: str, now: int) -> Steps[Staff]:
-    """The staff member holding the token, judged as on every route (raises if refused)."""
-    rows = yield (_STAFF_BY_TOKEN, (token_hash,))
-    return staff_from_row(StaffRow(*rows[0]) if rows else None, now)
 
 
 def edit_steps(
@@ -143,13 +135,12 @@ def edit_steps(
             payload, said = removed_payload, "taken off this carer"
         elif carer_id not in before and before:
             said = "assigned to this carer"
-        head = yield (_APPEND_HEAD, (carer_id,))
-        epoch, seq = head[0]
-        frame = checked_change_frame(
-            encode(Change(feed=carer_id, epoch=epoch, seq=seq, committed_at=committed_at, payload=payload))
+        appended += yield from feeds.append_steps(
+            feeds.CARERS,
+            carer_id,
+            [_change_frame(carer_id, committed_at, payload)],
+            {"visit_id": visit_id, "committed_at": now, "summary": said[:120]},
         )
-        yield (_APPEND_ENTRY, (carer_id, epoch, seq, visit_id, now, frame.decode(), said[:120]))
-        appended.append(feeds.Appended(channel=feeds.CARERS.channel(carer_id), epoch=epoch, seq=seq, frame=frame))
     return view, appended
 
 

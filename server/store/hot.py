@@ -49,12 +49,14 @@ async def run_on_asyncpg(conn: Any, steps: Steps[T]) -> T:
 
 
 async def run_on_sqlalchemy(conn: Any, steps: Steps[T]) -> T:
-    """Run ``steps`` through SQLAlchemy's driver-level execution (an in-memory SQLite store)."""
+    """Run ``steps`` through SQLAlchemy's driver-level execution, inside ``conn``'s
+    transaction (an in-memory SQLite store's hot writes; steps shared with an ORM write)."""
+    number = conn.dialect.paramstyle != "qmark"
     rows: Rows | None = None
     try:
         while True:
             sql, params = steps.send(rows)  # type: ignore[arg-type]
-            result = await conn.exec_driver_sql(sql, params)
+            result = await conn.exec_driver_sql(numbered(sql) if number else sql, params)
             rows = list(result.fetchall()) if result.returns_rows else []
     except StopIteration as done:
         value: T = done.value
