@@ -227,6 +227,20 @@ class Fleet:
             elif not self.config.quiet and ticks % PIPE_PROGRESS_EVERY_S == 0:
                 print(line, flush=True)
 
+    async def settle(self, quiet_s: float, timeout_s: float = 60.0) -> float:
+        """Until no device has applied a change for ``quiet_s`` seconds (so at least that
+        long; workers report once a second), at most ``timeout_s``: the seconds waited."""
+        began = time.perf_counter()
+        last, since = self.total("applied"), began
+        while time.perf_counter() - began < timeout_s:
+            await asyncio.sleep(0.25)
+            applied = self.total("applied")
+            if applied != last:
+                last, since = applied, time.perf_counter()
+            elif time.perf_counter() - since >= quiet_s:
+                break
+        return time.perf_counter() - began
+
     async def wait_connected(self, share: float = 1.0, timeout: float = 120.0, after: float = 0.0) -> float:
         """Until every device is connected, by counts reported after ``after`` (a perf_counter time)."""
         started = time.perf_counter()
@@ -300,7 +314,8 @@ async def run_fleet(config: FleetConfig) -> dict[str, Any]:
             fleet.notes["connect_all_s"] = round(await fleet.wait_connected(timeout=patience), 2)
         except TimeoutError as exc:
             fleet.notes["connect_all_s"] = f"not reached in {patience:.0f} s: {exc}"
-        await asyncio.sleep(1.0)
+        # The initial replay (what each device missed) is not the scenario's: let it finish.
+        fleet.notes["initial_replay_settled_s"] = round(await fleet.settle(SETTLE_QUIET_S), 2)
         if fleet.server:
             fleet.notes["server_rss_per_device_kib"] = round((rss_kib(fleet.server.pid) - rss0) / config.devices, 2)
         if config.idle_measure_s > 0:
@@ -308,7 +323,7 @@ async def run_fleet(config: FleetConfig) -> dict[str, Any]:
         fleet.latencies.clear()  # only changes made by the scenario count, not the initial replay
         fleet.scenario_started_ms = int(time.time() * 1000)
         await _scenario(fleet, base, agency)
-        await asyncio.sleep(3.0)  # let deliveries and acks settle
+        await fleet.settle(SETTLE_QUIET_S + 1)  # let deliveries and the acks after them settle
         async with httpx.AsyncClient(timeout=60) as http:
             health = (await http.get(f"{base}/healthz")).json()
         fleet.notes["server_loop_lag_max_ms"] = health.get("loop_lag_max_ms")
@@ -339,6 +354,9 @@ async def run_fleet(config: FleetConfig) -> dict[str, Any]:
         print()
     return report
 
+
+SETTLE_QUIET_S = 2.0
+"""Seconds without a delivery that count as settled (before and after the scenario)."""
 
 PIPE_PROGRESS_EVERY_S = 5
 """Seconds between progress lines when stdout is not a terminal."""
