@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import exists, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from protocol.acks import acked_in, level, same_epoch
 from server.clock import Clock, to_datetime
 from server.cluster.presence import connected_devices
 from server.services.errors import InvalidInput
@@ -260,7 +261,7 @@ async def _rows(
         for carer_id, _name in carers.get(d.id, []):
             epoch, head = heads.get(carer_id, (1, 0))
             acked_epoch, acked = acks.get((d.id, carer_id), (epoch, 0))
-            acked = acked if acked_epoch == epoch else 0
+            acked = acked_in(epoch, acked_epoch, acked)
             since = lags.get((carer_id, epoch, acked + 1))
             feed_lags.append(
                 FeedLag(
@@ -269,7 +270,7 @@ async def _rows(
                     head=head,
                     acked=acked,
                     lag_changes=max(0, head - acked),
-                    lag_seconds=0 if since is None or head <= acked else max(0, (now - since) // 1000),
+                    lag_seconds=0 if since is None or level(acked, head) else max(0, (now - since) // 1000),
                 )
             )
         in_sync = bool(feed_lags) and all(f.lag_changes == 0 for f in feed_lags)
@@ -283,7 +284,7 @@ async def _rows(
                         head=f.head,
                         acked=f.acked,
                         acked_at=ack_times.get((d.id, f.carer_id))
-                        if acks.get((d.id, f.carer_id), (0, 0))[0] == f.epoch
+                        if same_epoch(acks.get((d.id, f.carer_id), (0, 0))[0], f.epoch)
                         else None,
                         next_committed_at=lags.get((f.carer_id, f.epoch, f.acked + 1)),
                     )
@@ -368,8 +369,8 @@ async def _first_unacked_times(
         for carer_id, _name in carers.get(device_id, []):
             epoch, head = heads.get(carer_id, (1, 0))
             acked_epoch, acked = acks.get((device_id, carer_id), (epoch, 0))
-            acked = acked if acked_epoch == epoch else 0
-            if head > acked:
+            acked = acked_in(epoch, acked_epoch, acked)
+            if not level(acked, head):
                 wanted.add((carer_id, epoch, acked + 1))
     found: dict[tuple[str, int, int], int] = {}
     keys = sorted(wanted)

@@ -17,7 +17,7 @@ from server.clock import Clock, to_ms
 from server.ids import hash_token
 from server.services import feeds
 from server.services.errors import Conflict, NotFound
-from server.services.identity import Staff
+from server.services.identity import Staff, staff_steps
 from server.services.office_input import (
     checked_notes,
 )
@@ -33,7 +33,6 @@ from server.services.rota_steps import (
     edit_steps,
     new_visit,
     reassigning,
-    staff_steps,
     task_values,
     token_edit_steps,
 )

@@ -16,8 +16,7 @@ from server.clock import to_datetime, to_ms
 from server.ids import new_id
 from server.services import feeds
 from server.services.errors import InvalidInput, NotFound
-from server.services.identity import Staff
-from server.services.identity import staff_steps as staff_steps  # rota.py imports it from here
+from server.services.identity import Staff, staff_steps
 from server.services.office_input import (
     check_task_count,
     checked_change_frame,

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from protocol.acks import level
+
 
 @dataclass(frozen=True)
 class FeedAck:
@@ -33,11 +35,11 @@ def last_level_at(feeds: list[FeedAck]) -> int | None:
     level_until: int | None = None
     for feed in feeds:
         if feed.acked_at is None:
-            if feed.head > 0:
+            if not level(0, feed.head):
                 return None  # changes it never acknowledged in this epoch
             continue  # an empty feed: level without any acknowledgement
         level_from = max(level_from, feed.acked_at)
-        if feed.head > feed.acked:
+        if not level(feed.acked, feed.head):
             if feed.next_committed_at is None:
                 return None  # the next change is no longer in the store: nothing proves when it came
             level_until = feed.next_committed_at if level_until is None else min(level_until, feed.next_committed_at)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from protocol.acks import covers
 from server.store.schema import device_acks, device_users, devices, feed_entries, feeds
 from server.tunables import REPORT_QUERY_CHUNK as _CHUNK
 
@@ -51,7 +52,7 @@ async def delivery(conn: AsyncConnection, pairs: list[tuple[str, str]]) -> dict[
         _visit, carer = pair
         if carer not in phones:
             said[pair] = "no phone"
-        elif acked.get(carer, 0) >= latest.get(pair, 0):
+        elif covers(acked.get(carer, 0), latest.get(pair, 0)):
             said[pair] = "delivered"
         else:
             said[pair] = "queued"

@@ -121,7 +121,7 @@ class MismatchDetector:
         if dismissed is None or not covers(acked_in(o.epoch, *dismissed), first):
             return first
         dismissed_head = dismissed[1]
-        if dismissed_head >= o.head_seq:
+        if covers(dismissed_head, o.head_seq):
             return None
         async with self.db.read() as conn:
             committed = await acks_view.entry_time(conn, o.carer_id, o.epoch, dismissed_head + 1)
