@@ -8,12 +8,14 @@ import sys
 from collections.abc import Sequence
 
 from loadtest.cli import add_fleet_command
+from server.cli_backup import add_commands as add_backup_commands
 from server.cli_conformance import add_commands as add_conformance_commands
 from server.cli_database import CommandError, command_settings, require_tenant
 from server.cli_devices import add_commands as add_device_commands
 from server.cli_directory import add_commands as add_directory_commands
 from server.cli_errors import refusal
 from server.cli_feed import add_commands as add_feed_commands
+from server.cli_migrate import add_commands as add_migrate_commands
 from server.cli_tokens import add_commands as add_token_commands
 from server.settings import SettingError, add_config_flag, add_flags, from_args, markdown_table
 
@@ -62,9 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     settings.add_argument("--markdown", action="store_true", help="print the table of every setting instead")
     settings.set_defaults(run=_settings_command)
 
-    migrate = commands.add_parser("migrate", help="bring the database schema up to date")
-    _database_flag(migrate)
-    migrate.set_defaults(run=_migrate)
+    add_migrate_commands(commands)
+    add_backup_commands(commands)
 
     schema = commands.add_parser("schema", help="print the JSON Schema of every frame")
     schema.set_defaults(run=_schema)
@@ -109,6 +110,8 @@ def _database_flag(parser: argparse.ArgumentParser) -> None:
 def _serve(args: argparse.Namespace) -> int:
     from server.node import Node
     from server.observability.logs import check_logging, configure_logging, write_fatal
+    from server.pool_check import warn_if_pools_exceed_server
+    from server.schema_policy import EXIT_SCHEMA_NOT_CURRENT, SchemaNotCurrent, check_schema
     from server.serving import serve
     from server.startup import StartupError, check_port_free, preflight
 
@@ -121,11 +124,17 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         check_port_free(settings.host, settings.port)
         asyncio.run(preflight(settings.database_url, settings.redis_url))
+        if settings.migrate == "off":
+            asyncio.run(check_schema(settings.database_url))
+    except SchemaNotCurrent as exc:
+        write_fatal(str(exc), settings.log_format)
+        return EXIT_SCHEMA_NOT_CURRENT
     except StartupError as exc:
         write_fatal(str(exc), settings.log_format)
         return 2
     node = Node.build(settings)
     configure_logging(settings.log_level, settings.log_format, node.node_id)
+    asyncio.run(warn_if_pools_exceed_server(settings, node.node_id))
     serve(settings, node)
     return 0
 
@@ -142,21 +151,6 @@ def _settings_command(args: argparse.Namespace) -> int:
         print(f"caresync: {exc}", file=sys.stderr)
         return 2
     sys.stdout.write(settings_table(settings))
-    return 0
-
-
-def _migrate(args: argparse.Namespace) -> int:
-    from server.store.database import Database
-
-    async def run() -> None:
-        db = Database(command_settings(args, may_create=True).database_url)
-        try:
-            await db.migrate()
-        finally:
-            await db.close()
-
-    asyncio.run(run())
-    print("schema is up to date")
     return 0
 
 
