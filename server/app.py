@@ -104,7 +104,6 @@ def create_app(node: Node) -> Starlette:
         finally:
             await node.stop()
 
-    metrics.instrument_database(node.db)
     app = Starlette(
         routes=[
             Route("/", root, methods=["GET"]),

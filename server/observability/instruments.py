@@ -3,7 +3,7 @@ process-wide registry, and the plain socket figures (no lock per frame).
 
 Counters and histograms are ``prometheus-client``'s: syncs through :func:`timed_sync`
 (which the sync services put on their entry points), the store through
-:func:`instrument_database`. Socket traffic, counted per frame by
+:func:`watch_engine`. Socket traffic, counted per frame by
 :mod:`server.observability.sockets`, is kept in plain Python figures (:class:`SocketCount`,
 :class:`SocketHistogram`) served through a collector. Nothing here knows the node: the
 ``/metrics`` page (:mod:`server.observability.metrics`) reads the node at scrape time.
@@ -18,19 +18,15 @@ import functools
 import math
 import os
 import time
-import weakref
 from bisect import bisect_left
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from prometheus_client import Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import REGISTRY, Collector
 from sqlalchemy import event
-from sqlalchemy.engine import Connection
-
-if TYPE_CHECKING:
-    from server.store.database import Database
+from sqlalchemy.engine import Connection, Engine
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
@@ -170,15 +166,9 @@ LOOP_LAG = Histogram(
 # ---------------------------------------------------------------- instrumentation
 
 
-_instrumented: weakref.WeakSet[Any] = weakref.WeakSet()
-
-
-def instrument_database(db: Database) -> None:
-    """Count failed statements and time transactions on ``db``'s engine (once per engine)."""
-    engine = db.engine.sync_engine
-    if engine in _instrumented:
-        return
-    _instrumented.add(engine)
+def watch_engine(engine: Engine) -> None:
+    """Count failed statements and time transactions on ``engine`` (the store calls it once,
+    when it makes its engine)."""
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:

@@ -24,12 +24,10 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import REGISTRY, Collector
 from sqlalchemy import func, select
 
-from server.observability.instruments import instrument_database
-
 if TYPE_CHECKING:
     from server.node import Node
 
-__all__ = ["CONTENT_TYPE", "build_info", "instrument_database", "node_figures", "readiness", "render"]
+__all__ = ["CONTENT_TYPE", "build_info", "node_figures", "readiness", "render"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

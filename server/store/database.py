@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection, ExceptionContext, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from server.observability.instruments import STORE_TRANSACTION
+from server.observability.instruments import STORE_TRANSACTION, watch_engine
 from server.store import sqlite_settings
 from server.store.hot import StepsFactory, T, run_on_asyncpg, run_on_sqlalchemy
 from server.store.migrate import upgrade_to_head
@@ -68,6 +68,7 @@ class Database:
         self._write_lock = asyncio.Lock()
         self.outage = OutageLog()
         _discard_broken_connections(self.engine)
+        watch_engine(self.engine.sync_engine)
         self._writer: SqliteWriter | None = None
         self._hot_pg: HotConnections | None = None
         if self.dialect == "postgresql":
