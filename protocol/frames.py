@@ -18,6 +18,8 @@ from protocol.limits import (
     MAX_APP_VERSION_CHARS,
     MAX_ID_CHARS,
     MAX_LONG_TEXT_CHARS,
+    MAX_SEEN_PER_FRAME,
+    MAX_SEEN_WINDOW_H,
     MAX_SHORT_TEXT_CHARS,
     MAX_WIRE_INT,
 )
@@ -69,6 +71,9 @@ class TenantPreferences(Struct, frozen=True):
     timezone: ShortText
     auto_sync_uploads: bool = True
     """Whether auto sync also uploads the outbox (otherwise it only downloads)."""
+    seen_window_h: Annotated[int, msgspec.Meta(ge=0, le=MAX_SEEN_WINDOW_H)] = 24
+    """A change to a visit starting within this many hours of it needs the carer's
+    acknowledgement (``seen``); 0: none does (:mod:`protocol.seen_policy`)."""
 
 
 # --------------------------------------------------------------------------- rota views
@@ -219,6 +224,32 @@ class Ack(Struct, tag_field="type", tag="ack", frozen=True):
     seq: Seq
 
 
+SeenSeqs = Annotated[
+    list[Annotated[int, msgspec.Meta(ge=1, le=MAX_WIRE_INT)]],
+    msgspec.Meta(min_length=1, max_length=MAX_SEEN_PER_FRAME),
+]
+
+
+class Seen(Struct, tag_field="type", tag="seen", frozen=True):
+    """The carer has seen these changes of one feed: the second ledger beside ``ack``
+    (which says the phone holds them). Idempotent: a change is recorded once, the first time."""
+
+    request_id: Id
+    feed: Id
+    epoch: Epoch
+    seqs: SeenSeqs
+    seen_at: Time
+
+
+class SeenRecorded(Struct, tag_field="type", tag="seen_recorded", frozen=True):
+    """The answer to ``seen``: every change it named is recorded (now or before)."""
+
+    request_id: Id
+    feed: Id
+    epoch: Epoch
+    seqs: list[int]
+
+
 class Heartbeat(Struct, tag_field="type", tag="heartbeat", frozen=True):
     heads: list[FeedPosition] = []
     server_time: Time | None = None
@@ -285,13 +316,25 @@ class Error(Struct, tag_field="type", tag="error", frozen=True):
     request_id: str | None = None
 
 
-DeviceFrame = Hello | Ack | Heartbeat | SyncRequest | CleanSyncRequest
-ServerFrame = Welcome | Change | Heartbeat | SyncResponse | CleanSyncResponse | ResyncRequired | Preferences | Error
+DeviceFrame = Hello | Ack | Seen | Heartbeat | SyncRequest | CleanSyncRequest
+ServerFrame = (
+    Welcome
+    | Change
+    | Heartbeat
+    | SyncResponse
+    | CleanSyncResponse
+    | ResyncRequired
+    | Preferences
+    | SeenRecorded
+    | Error
+)
 AnyFrame = (
     Hello
     | Welcome
     | Change
     | Ack
+    | Seen
+    | SeenRecorded
     | Heartbeat
     | SyncRequest
     | SyncResponse

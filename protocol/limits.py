@@ -31,3 +31,9 @@ MAX_APP_VERSION_CHARS = 64
 
 MAX_TASKS_PER_VISIT = 200
 """Most tasks (removed ones included) one visit may hold."""
+
+MAX_SEEN_PER_FRAME = 200
+"""Most changes one ``seen`` frame may acknowledge for the carer."""
+
+MAX_SEEN_WINDOW_H = 168
+"""Largest ``seen_window_h`` a tenant may set (a week)."""

@@ -46,6 +46,9 @@ tenants = Table(
     Column("feed_retention_days", Integer, nullable=False, server_default="30"),
     Column("clean_sync_days_back", Integer, nullable=False, server_default="1"),
     Column("clean_sync_days_ahead", Integer, nullable=False, server_default="14"),
+    Column("seen_window_h", Integer, nullable=False, server_default="24"),
+    Column("seen_grace_s", Integer, nullable=False, server_default="600"),
+    Column("seen_lead_s", Integer, nullable=False, server_default="7200"),
     Column("created_at", BigInteger, nullable=False),
 )
 
@@ -423,3 +426,56 @@ device_effects = Table(
 written in the same transaction as the change. Every node polls recent rows, so an
 effect reaches the socket whichever process made the change (the CLI included); the
 bus only makes it faster. Rows older than a minute are pruned."""
+
+carer_seen = Table(
+    "carer_seen",
+    metadata,
+    Column("carer_id", ID, ForeignKey("users.id"), primary_key=True),
+    Column("epoch", Integer, primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("tenant_id", ID, ForeignKey("tenants.id"), nullable=False),
+    Column("visit_id", ID, nullable=False, index=True),
+    Column("device_id", ID, ForeignKey("devices.id"), nullable=False),
+    Column("committed_at", BigInteger, nullable=False),
+    Column("seen_at", BigInteger, nullable=False),
+    Column("recorded_at", BigInteger, nullable=False),
+)
+"""The carers' acknowledgements (docs/protocol.md 4b): who (the carer) saw which change
+(its feed position and visit, and when it was committed), on which device, when (the
+device's clock) and when the server recorded it. Inserted once per change, by the first
+``seen`` naming it, and never updated nor deleted (not even by a feed reset)."""
+
+seen_alerts = Table(
+    "seen_alerts",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("tenant_id", ID, ForeignKey("tenants.id"), nullable=False),
+    Column("branch_id", ID, nullable=True),
+    Column("carer_id", ID, ForeignKey("users.id"), nullable=False),
+    Column("visit_id", ID, nullable=False),
+    Column("epoch", Integer, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("raised_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("closed_at", BigInteger, nullable=True),
+    Column("closed_by", ID, nullable=True),
+    Column("details", Text, nullable=False),
+    UniqueConstraint("carer_id", "epoch", "seq"),
+    Index("ix_seen_alerts_tenant_status", "tenant_id", "status", "raised_at"),
+)
+""""Delivered but not seen" alerts: one per change that needed the carer's acknowledgement,
+reached a phone and was not seen in time (the unique constraint: raised once, so two
+detectors cannot both raise it and a dismissed one stays closed)."""
+
+seen_alert_audit = Table(
+    "seen_alert_audit",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("alert_id", ID, ForeignKey("seen_alerts.id"), nullable=False, index=True),
+    Column("at", BigInteger, nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("actor_id", ID, nullable=True),
+)
+"""Who did what to a "delivered but not seen" alert, and when: raised, resolved, dismissed."""

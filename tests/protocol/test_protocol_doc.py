@@ -18,6 +18,8 @@ DOC = (Path(__file__).parents[2] / "docs" / "protocol.md").read_text()
 TABLES: dict[str, type[msgspec.Struct]] = {
     "`hello`": frames.Hello,
     "`ack`": frames.Ack,
+    "`seen`": frames.Seen,
+    "`seen_recorded`": frames.SeenRecorded,
     "`heartbeat`": frames.Heartbeat,
     "`sync_request`": frames.SyncRequest,
     "`clean_sync_request`": frames.CleanSyncRequest,

@@ -89,7 +89,7 @@ export interface ClientView {
 /**
  * A frame a device sends.
  */
-export type DeviceFrame = Hello | Ack | Heartbeat | SyncRequest | CleanSyncRequest;
+export type DeviceFrame = Hello | Ack | Seen | Heartbeat | SyncRequest | CleanSyncRequest;
 
 export interface Error {
   readonly code: string;
@@ -181,9 +181,33 @@ export interface ResyncRequired {
 }
 
 /**
+ * The carer has seen these changes of one feed: the second ledger beside `ack`
+ * (which says the phone holds them). Idempotent: a change is recorded once, the first time.
+ */
+export interface Seen {
+  readonly epoch: number;
+  readonly feed: string;
+  readonly request_id: string;
+  readonly seen_at: string;
+  readonly seqs: number[];
+  readonly type: "seen";
+}
+
+/**
+ * The answer to `seen`: every change it named is recorded (now or before).
+ */
+export interface SeenRecorded {
+  readonly epoch: number;
+  readonly feed: string;
+  readonly request_id: string;
+  readonly seqs: number[];
+  readonly type: "seen_recorded";
+}
+
+/**
  * A frame the server sends to a device.
  */
-export type ServerFrame = Welcome | Change | Heartbeat | SyncResponse | CleanSyncResponse | ResyncRequired | Preferences | Error;
+export type ServerFrame = Welcome | Change | Heartbeat | SyncResponse | CleanSyncResponse | ResyncRequired | Preferences | SeenRecorded | Error;
 
 export interface SyncRequest {
   readonly mutations: Array<CheckIn | CheckOut | TaskOutcome | VisitNote | FormSubmission>;
@@ -230,6 +254,7 @@ export interface TenantPreferences {
   readonly auto_sync_interval_s: number;
   readonly auto_sync_uploads: boolean;
   readonly mismatch_grace_s: number;
+  readonly seen_window_h: number;
   readonly timezone: string;
 }
 
@@ -613,6 +638,9 @@ export const SCHEMA_DEFS: Readonly<Record<string, SchemaNode>> = {
         "$ref": "#/$defs/Ack"
       },
       {
+        "$ref": "#/$defs/Seen"
+      },
+      {
         "$ref": "#/$defs/Heartbeat"
       },
       {
@@ -987,6 +1015,95 @@ export const SCHEMA_DEFS: Readonly<Record<string, SchemaNode>> = {
     "title": "ResyncRequired",
     "type": "object"
   },
+  "Seen": {
+    "description": "The carer has seen these changes of one feed: the second ledger beside ``ack``\n(which says the phone holds them). Idempotent: a change is recorded once, the first time.",
+    "properties": {
+      "epoch": {
+        "maximum": 9223372036854776000,
+        "minimum": 1,
+        "type": "integer"
+      },
+      "feed": {
+        "maxLength": 64,
+        "minLength": 1,
+        "type": "string"
+      },
+      "request_id": {
+        "maxLength": 64,
+        "minLength": 1,
+        "type": "string"
+      },
+      "seen_at": {
+        "format": "date-time",
+        "type": "string"
+      },
+      "seqs": {
+        "items": {
+          "maximum": 9223372036854776000,
+          "minimum": 1,
+          "type": "integer"
+        },
+        "maxItems": 200,
+        "minItems": 1,
+        "type": "array"
+      },
+      "type": {
+        "enum": [
+          "seen"
+        ]
+      }
+    },
+    "required": [
+      "type",
+      "request_id",
+      "feed",
+      "epoch",
+      "seqs",
+      "seen_at"
+    ],
+    "title": "Seen",
+    "type": "object"
+  },
+  "SeenRecorded": {
+    "description": "The answer to ``seen``: every change it named is recorded (now or before).",
+    "properties": {
+      "epoch": {
+        "maximum": 9223372036854776000,
+        "minimum": 1,
+        "type": "integer"
+      },
+      "feed": {
+        "maxLength": 64,
+        "minLength": 1,
+        "type": "string"
+      },
+      "request_id": {
+        "maxLength": 64,
+        "minLength": 1,
+        "type": "string"
+      },
+      "seqs": {
+        "items": {
+          "type": "integer"
+        },
+        "type": "array"
+      },
+      "type": {
+        "enum": [
+          "seen_recorded"
+        ]
+      }
+    },
+    "required": [
+      "type",
+      "request_id",
+      "feed",
+      "epoch",
+      "seqs"
+    ],
+    "title": "SeenRecorded",
+    "type": "object"
+  },
   "ServerFrame": {
     "description": "A frame the server sends to a device.",
     "oneOf": [
@@ -1010,6 +1127,9 @@ export const SCHEMA_DEFS: Readonly<Record<string, SchemaNode>> = {
       },
       {
         "$ref": "#/$defs/Preferences"
+      },
+      {
+        "$ref": "#/$defs/SeenRecorded"
       },
       {
         "$ref": "#/$defs/Error"
@@ -1237,6 +1357,12 @@ export const SCHEMA_DEFS: Readonly<Record<string, SchemaNode>> = {
         "type": "boolean"
       },
       "mismatch_grace_s": {
+        "type": "integer"
+      },
+      "seen_window_h": {
+        "default": 24,
+        "maximum": 168,
+        "minimum": 0,
         "type": "integer"
       },
       "timezone": {
