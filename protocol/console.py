@@ -16,7 +16,8 @@ import msgspec
 from protocol.frames import Epoch, FeedAction, FeedPosition, Id, ShortText, Struct
 
 Severity = Literal["high", "normal"]
-Diagnosis = Literal["no_device", "offline", "not_acknowledging"]
+Diagnosis = Literal["no_device", "offline", "not_acknowledging", "not_seen"]
+"""``not_seen``: a phone holds the change, the carer has not acknowledged it (docs/protocol.md 4b)."""
 DeviceState = Literal["offline", "not_acknowledging", "up_to_date"]
 AlertStatus = Literal["open", "resolved", "dismissed"]
 

@@ -7,6 +7,7 @@ from sqlalchemy import update
 
 from protocol.codec import encode
 from protocol.frames import Preferences, TenantPreferences
+from protocol.limits import MAX_SEEN_WINDOW_H
 from server.bus.base import Bus
 from server.bus.channels import tenant_channel as tenant_channel  # device sockets import it from here
 from server.services.errors import InvalidInput
@@ -22,6 +23,9 @@ LIMITS = {
     "feed_retention_days": (1, 365),
     "clean_sync_days_back": (0, 31),
     "clean_sync_days_ahead": (1, 62),
+    "seen_window_h": (0, MAX_SEEN_WINDOW_H),
+    "seen_grace_s": (60, 24 * 3600),
+    "seen_lead_s": (0, 24 * 3600),
 }
 
 
@@ -35,6 +39,9 @@ class PreferenceChange(msgspec.Struct, forbid_unknown_fields=True):
     clean_sync_days_back: int | None = None
     clean_sync_days_ahead: int | None = None
     timezone: str | None = None
+    seen_window_h: int | None = None
+    seen_grace_s: int | None = None
+    seen_lead_s: int | None = None
 
 
 async def change_preferences(db: Database, bus: Bus, tenant_id: str, change: PreferenceChange) -> TenantPreferences:

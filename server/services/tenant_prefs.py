@@ -21,6 +21,7 @@ async def load_preferences(conn: AsyncConnection, tenant_id: str) -> TenantPrefe
         mismatch_grace_s=row.mismatch_grace_s,
         timezone=row.timezone,
         auto_sync_uploads=bool(row.auto_sync_uploads),
+        seen_window_h=row.seen_window_h,
     )
 
 
@@ -34,6 +35,9 @@ PREFERENCE_COLUMNS = (
     "clean_sync_days_back",
     "clean_sync_days_ahead",
     "timezone",
+    "seen_window_h",
+    "seen_grace_s",
+    "seen_lead_s",
 )
 """Every tenant preference (docs/protocol.md, "Tenant preferences")."""
 

@@ -103,6 +103,7 @@ visits = Table(
     Column("version", Integer, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
     Index("ix_visits_branch_start", "branch_id", "starts_at"),
+    Index("ix_visits_starts_at", "starts_at"),
 )
 
 visit_assignments = Table(
@@ -149,9 +150,12 @@ feed_entries = Table(
     Column("committed_at", BigInteger, nullable=False),
     Column("frame", Text, nullable=False),
     Column("summary", String(120), nullable=False, server_default=""),
+    Index("ix_feed_entries_visit", "visit_id", "carer_id", "epoch", "seq"),
 )
 """The encoded ``change`` frame is stored as sent, so replay never re-encodes.
-``summary`` says what the office changed, for sync-mismatch alerts."""
+``summary`` says what the office changed, for sync-mismatch alerts. The visit index
+serves a visit's history and the "delivered but not seen" pass (a visit's latest change
+per carer)."""
 
 devices = Table(
     "devices",

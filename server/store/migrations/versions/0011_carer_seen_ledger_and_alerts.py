@@ -1,4 +1,4 @@
-"""carer acknowledgement: the seen ledger, its tenant policy, "delivered but not seen" alerts
+"""carer acknowledgement: the seen ledger, its tenant policy, "delivered but not seen" alerts, their indexes
 
 Revision ID: 0011
 Revises: 0010
@@ -16,6 +16,10 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("visits", schema=None) as batch_op:
+        batch_op.create_index("ix_visits_starts_at", ["starts_at"], unique=False)
+    with op.batch_alter_table("feed_entries", schema=None) as batch_op:
+        batch_op.create_index("ix_feed_entries_visit", ["visit_id", "carer_id", "epoch", "seq"], unique=False)
     with op.batch_alter_table("tenants", schema=None) as batch_op:
         batch_op.add_column(sa.Column("seen_window_h", sa.Integer(), nullable=False, server_default="24"))
         batch_op.add_column(sa.Column("seen_grace_s", sa.Integer(), nullable=False, server_default="600"))
@@ -91,3 +95,7 @@ def downgrade() -> None:
         batch_op.drop_column("seen_lead_s")
         batch_op.drop_column("seen_grace_s")
         batch_op.drop_column("seen_window_h")
+    with op.batch_alter_table("feed_entries", schema=None) as batch_op:
+        batch_op.drop_index("ix_feed_entries_visit")
+    with op.batch_alter_table("visits", schema=None) as batch_op:
+        batch_op.drop_index("ix_visits_starts_at")

@@ -1,0 +1,153 @@
+"""A visit's changes as its carers' phones and the carers themselves received them:
+per change, whether it needed the carer's acknowledgement, reached a phone, and was seen
+(by whom, on which device, when). ``GET /api/v1/visits/{visit_id}/seen``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from sqlalchemy import Row, and_, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from protocol.acks import acked_in, covers
+from protocol.seen_policy import within_window
+from server.clock import to_datetime
+from server.services.identity import Staff
+from server.services.visit_views import load_visit_row
+from server.store.schema import carer_seen, device_acks, devices, feed_entries, tenants, users
+from server.store.schema import feeds as feed_table
+
+MAX_CHANGES = 200
+"""The most recent changes a history lists."""
+
+
+class SeenBy(msgspec.Struct, kw_only=True, frozen=True):
+    device_id: str
+    device_name: str
+    seen_at: datetime
+    """The device's clock when the carer saw the change."""
+    recorded_at: datetime
+    """When the server recorded it."""
+
+
+class ChangeSeen(msgspec.Struct, kw_only=True, frozen=True):
+    carer_id: str
+    carer_name: str
+    epoch: int
+    seq: int
+    committed_at: datetime
+    change: str
+    """What the office changed ("" once retention removed the change)."""
+    needs_seen: bool
+    """The tenant's policy asks the carer to acknowledge it (``seen_window_h``)."""
+    delivered: bool
+    """A phone of the carer acknowledged it (an ``ack`` covers it)."""
+    seen: SeenBy | None
+
+
+class SeenHistory(msgspec.Struct, kw_only=True, frozen=True):
+    visit_id: str
+    changes: list[ChangeSeen]
+    """Newest first."""
+
+
+async def visit_seen_history(conn: AsyncConnection, staff: Staff, visit_id: str) -> SeenHistory:
+    visit = await load_visit_row(conn, staff.tenant_id, visit_id)
+    staff.require_branch(visit.branch_id)
+    window_h = (await conn.execute(select(tenants.c.seen_window_h).where(tenants.c.id == staff.tenant_id))).scalar()
+    entries = (
+        await conn.execute(
+            select(
+                feed_entries.c.carer_id,
+                feed_entries.c.epoch,
+                feed_entries.c.seq,
+                feed_entries.c.committed_at,
+                feed_entries.c.summary,
+            )
+            .join(
+                feed_table,
+                and_(feed_table.c.carer_id == feed_entries.c.carer_id, feed_table.c.epoch == feed_entries.c.epoch),
+            )
+            .where(feed_entries.c.visit_id == visit_id)
+            .order_by(feed_entries.c.committed_at.desc(), feed_entries.c.seq.desc())
+            .limit(MAX_CHANGES)
+        )
+    ).all()
+    records = {
+        (r.carer_id, r.epoch, r.seq): r
+        for r in await conn.execute(
+            select(carer_seen, devices.c.name.label("device_name"))
+            .join(devices, devices.c.id == carer_seen.c.device_id)
+            .where(carer_seen.c.visit_id == visit_id)
+        )
+    }
+    carers = {e.carer_id for e in entries} | {key[0] for key in records}
+    names = {r.id: r.name for r in await conn.execute(select(users.c.id, users.c.name).where(users.c.id.in_(carers)))}
+    acked = await _acked(conn, list(carers))
+    changes: list[tuple[int, ChangeSeen]] = []
+    listed = set()
+    for e in entries:
+        key = (e.carer_id, e.epoch, e.seq)
+        listed.add(key)
+        acked_epoch, acked_seq = acked.get(e.carer_id, (None, None))
+        delivered = covers(acked_in(e.epoch, acked_epoch, acked_seq), e.seq)
+        needs = within_window(e.committed_at, visit.starts_at, visit.ends_at, int(window_h or 0))
+        change = _change(e.carer_id, names, e.epoch, e.seq, e.committed_at, e.summary, needs, delivered, records)
+        changes.append((e.committed_at, change))
+    for key, r in records.items():  # changes of an earlier epoch, or removed by retention
+        if key not in listed:
+            change = _change(r.carer_id, names, r.epoch, r.seq, r.committed_at, "", False, True, records)
+            changes.append((r.committed_at, change))
+    changes.sort(key=lambda pair: (pair[0], pair[1].seq), reverse=True)
+    return SeenHistory(visit_id=visit_id, changes=[c for _at, c in changes[:MAX_CHANGES]])
+
+
+async def _acked(conn: AsyncConnection, carer_ids: list[str]) -> dict[str, tuple[int, int]]:
+    """carer -> (epoch, seq): the furthest any active device of theirs acknowledged."""
+    if not carer_ids:
+        return {}
+    rows = await conn.execute(
+        select(device_acks.c.carer_id, device_acks.c.epoch, func.max(device_acks.c.seq).label("seq"))
+        .join(devices, devices.c.id == device_acks.c.device_id)
+        .join(
+            feed_table, and_(feed_table.c.carer_id == device_acks.c.carer_id, feed_table.c.epoch == device_acks.c.epoch)
+        )
+        .where(device_acks.c.carer_id.in_(carer_ids), devices.c.active.is_(True), devices.c.deleted_at.is_(None))
+        .group_by(device_acks.c.carer_id, device_acks.c.epoch)
+    )
+    return {r.carer_id: (r.epoch, r.seq) for r in rows}
+
+
+def _change(
+    carer_id: str,
+    names: dict[str, str],
+    epoch: int,
+    seq: int,
+    committed_at: int,
+    summary: str,
+    needs: bool,
+    delivered: bool,
+    records: dict[tuple[str, int, int], Row[Any]],
+) -> ChangeSeen:
+    record = records.get((carer_id, epoch, seq))
+    seen = None
+    if record is not None:
+        seen = SeenBy(
+            device_id=record.device_id,
+            device_name=record.device_name,
+            seen_at=to_datetime(record.seen_at),
+            recorded_at=to_datetime(record.recorded_at),
+        )
+    return ChangeSeen(
+        carer_id=carer_id,
+        carer_name=names.get(carer_id, ""),
+        epoch=epoch,
+        seq=seq,
+        committed_at=to_datetime(committed_at),
+        change=summary,
+        needs_seen=needs,
+        delivered=delivered or seen is not None,
+        seen=seen,
+    )
