@@ -80,8 +80,10 @@ class Node:
         db = Database(settings.database_url, pool_size=settings.database_pool_size)
         devices = DeviceService(db, clock, bus)
         presence = Presence(db, clock, node_id, settings.ack_flush_interval_s, bus, settings.presence_interval_s)
-        hub = Hub(db, bus, settings.heartbeat_interval_s, presence)
-        detector = MismatchDetector(db, bus, clock)
+        hub = Hub(db, bus, clock, settings.heartbeat_interval_s, presence)
+        detector = MismatchDetector(
+            db, bus, clock, available_from=presence.available_from, remove_dead_nodes=presence.remove_dead_nodes
+        )
         throttle_bounds = StoreBounds(settings.rate_limit_max_keys, settings.rate_limit_max_bytes)
         shared_limits = SharedLimits(settings.redis_url) if settings.redis_url else None
         activity = ActivityRecorder(db, clock, settings.ack_flush_interval_s, detector.resolve_covered, bus)
@@ -92,7 +94,7 @@ class Node:
             db=db,
             bus=bus,
             hub=hub,
-            effects=EffectRelay(db, clock, hub),
+            effects=hub.effects,
             activity=activity,
             presence=presence,
             jobs=[],
@@ -114,9 +116,6 @@ class Node:
             ),
             shared_limits=shared_limits,
         )
-        presence.draining = lambda: node.draining
-        detector.available_from = presence.available_from
-        detector.remove_dead_nodes = presence.remove_dead_nodes
         node.jobs.append(
             ClusterJob(
                 "remove-dead-nodes", settings.presence_interval_s * 2, node._remove_dead_nodes, db, clock, node_id
@@ -149,8 +148,16 @@ class Node:
 
     loop_lag_max_ms: float = 0.0
     """Worst event-loop lag seen since start (/healthz and /metrics show it; reading never resets it)."""
-    draining: bool = False
-    """Set when the node starts shutting down: /readyz answers 503 from then on."""
+
+    @property
+    def draining(self) -> bool:
+        """Set when the node starts shutting down: /readyz answers 503 from then on, and the
+        node's presence tells the cluster (its disconnects are cuts by the server)."""
+        return self.presence.draining
+
+    @draining.setter
+    def draining(self, value: bool) -> None:
+        self.presence.draining = value
 
     async def _watch_loop(self) -> None:
         while True:

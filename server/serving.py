@@ -73,7 +73,7 @@ class DrainingServer(uvicorn.Server):
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         if self.started:  # the node is up (lifespan done): what start-up made lives as long as the process
-            tune_gc()
+            tune_gc(self.node.hub.waves)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         for server in self.servers:

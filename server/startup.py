@@ -292,11 +292,15 @@ class ConnectWaves:
 
 
 GC = GcWatch()
-WAVES = ConnectWaves()
+"""The process's collector watch: ``gc.callbacks`` and thresholds belong to the process, not to
+a node (one ``caresync serve`` process serves one node)."""
 
 
 class GcFigures(Collector):
-    """Serves :data:`GC`'s figures on ``/metrics``."""
+    """Serves :data:`GC`'s figures, and the serving node's connect-wave freezes, on ``/metrics``."""
+
+    def __init__(self, waves: ConnectWaves) -> None:
+        self.waves = waves
 
     def collect(self) -> Iterable[Metric]:
         pauses = GaugeMetricFamily(
@@ -324,12 +328,12 @@ class GcFigures(Collector):
         yield HistogramMetricFamily(
             "caresync_gc_pause_seconds", "Garbage collection pauses", buckets=buckets, sum_value=GC.paused_s
         )
-        yield GaugeMetricFamily("caresync_gc_wave_freezes", "Freezes after connect waves", value=WAVES.freezes)
+        yield GaugeMetricFamily("caresync_gc_wave_freezes", "Freezes after connect waves", value=self.waves.freezes)
         frozen = gc.get_freeze_count()
         yield GaugeMetricFamily("caresync_gc_frozen_objects", "Objects frozen out of collections", value=frozen)
 
 
-def tune_gc() -> None:
+def tune_gc(waves: ConnectWaves) -> None:
     """After start-up (``caresync serve``): thresholds, pause timing, freeze what start-up
     made, and freeze again after each connect wave."""
     gc.set_threshold(*GC_THRESHOLDS)
@@ -337,5 +341,5 @@ def tune_gc() -> None:
     gc.freeze()
     if not GC.installed:
         GC.install()
-        REGISTRY.register(GcFigures())
-    WAVES.enabled = True
+        REGISTRY.register(GcFigures(waves))
+    waves.enabled = True

@@ -23,7 +23,6 @@ they are just as late to touch as this one (and back off between retries).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 from sqlalchemy import ColumnElement, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -74,8 +73,9 @@ class Presence(Periodic):
         self._touching_since: int | None = None
         """Since when this node's writes have not failed (None while they fail)."""
         self.started_at = 0
-        self.draining: Callable[[], bool] = lambda: False
-        """True once the node drains: the devices it disconnects then were cut by the server."""
+        self.draining = False
+        """True once the node drains (set by the drain): the devices it disconnects then were
+        cut by the server, and it vouches for no availability any more."""
 
     async def register(self) -> None:
         """Join the cluster. Connections a previous life under this id left behind (it was
@@ -108,7 +108,7 @@ class Presence(Periodic):
     def available_from(self) -> int | None:
         """When this node could take a cut device: its start, while it runs and is not
         draining (None otherwise: it cannot vouch for anything)."""
-        return self.started_at if self.started_at and not self.draining() else None
+        return self.started_at if self.started_at and not self.draining else None
 
     def connected(self, device_id: str) -> None:
         self._changes[device_id] = True
@@ -134,7 +134,7 @@ class Presence(Periodic):
         if not self._changes and now - self._last_touch < self.touch_interval_ms:
             return
         changes, self._changes = self._changes, {}
-        draining = self.draining()
+        draining = self.draining
         try:
             async with self.db.write() as conn:
                 rejoined = not await _touch(conn, self.node_id, now)

@@ -47,49 +47,51 @@ class _AckFields(msgspec.Struct):
 
 _ack_decoder = msgspec.json.Decoder(_AckFields)
 
-_last_text: str | None = None
-_last_type = "binary"
 
+class FrameReadings:
+    """What the watches of one app read from the frames they pass: a frame's type, and a
+    change's feed, seq and commit time. A fan-out hands every socket the same text object,
+    so each is read once for all of them (the last one read is remembered)."""
 
-def _frame_type(text: str | None) -> str:
-    """A frame's ``type``; a fan-out sends one text object to every socket, so it is read once."""
-    global _last_text, _last_type
-    if text is _last_text:
-        return _last_type
-    if not text:
-        return "binary"
-    frame_type = "other"
-    if text.startswith('{"type":"'):  # how msgspec writes every frame: no regex needed
-        end = text.find('"', 9, 43)
-        if end > 9:
-            frame_type = text[9:end]
-    else:
-        found = _TYPE.match(text)
-        if found:
-            frame_type = found.group(1)
-    _last_text, _last_type = text, frame_type
-    return frame_type
+    __slots__ = ("_change", "_text", "_type")
 
+    def __init__(self) -> None:
+        self._text: str | None = None
+        self._type = "binary"
+        self._change: tuple[str, str, int, float] | None = None
 
-_last_change: tuple[str, str, int, float] | None = None
-"""The last change frame read (its text, feed, seq and commit time): a fan-out sends the
-same text object to every socket, so it is parsed once."""
+    def frame_type(self, text: str | None) -> str:
+        """A frame's ``type`` ("binary" for none, "other" when it names none)."""
+        if text is self._text:
+            return self._type
+        if not text:
+            return "binary"
+        frame_type = "other"
+        if text.startswith('{"type":"'):  # how msgspec writes every frame: no regex needed
+            end = text.find('"', 9, 43)
+            if end > 9:
+                frame_type = text[9:end]
+        else:
+            found = _TYPE.match(text)
+            if found:
+                frame_type = found.group(1)
+        self._text, self._type = text, frame_type
+        return frame_type
 
-
-def _change_fields(text: str) -> tuple[str, int, float] | None:
-    global _last_change
-    last = _last_change
-    if last is not None and last[0] is text:
-        return last[1], last[2], last[3]
-    found = _CHANGE.match(text)
-    if found is None:
-        return None
-    try:
-        committed = datetime.fromisoformat(found.group(3)).timestamp()
-    except ValueError:
-        return None
-    _last_change = (text, found.group(1), int(found.group(2)), committed)
-    return found.group(1), int(found.group(2)), committed
+    def change_fields(self, text: str) -> tuple[str, int, float] | None:
+        """A ``change`` frame's feed, seq and commit time (seconds), or None."""
+        last = self._change
+        if last is not None and last[0] is text:
+            return last[1], last[2], last[3]
+        found = _CHANGE.match(text)
+        if found is None:
+            return None
+        try:
+            committed = datetime.fromisoformat(found.group(3)).timestamp()
+        except ValueError:
+            return None
+        self._change = (text, found.group(1), int(found.group(2)), committed)
+        return found.group(1), int(found.group(2)), committed
 
 
 class SocketWatch:
@@ -101,10 +103,22 @@ class SocketWatch:
     on when a draining node first asks.
     """
 
-    __slots__ = ("_answered", "_receive", "_send", "_sent_at", "accepted", "close_code", "closed", "kind", "unanswered")
+    __slots__ = (
+        "_answered",
+        "_readings",
+        "_receive",
+        "_send",
+        "_sent_at",
+        "accepted",
+        "close_code",
+        "closed",
+        "kind",
+        "unanswered",
+    )
 
-    def __init__(self, kind: str, receive: Receive, send: Send) -> None:
+    def __init__(self, kind: str, receive: Receive, send: Send, readings: FrameReadings | None = None) -> None:
         self.kind = kind
+        self._readings = readings or FrameReadings()
         self.accepted = False
         self.closed = False
         self.close_code: int | None = None
@@ -134,7 +148,7 @@ class SocketWatch:
         kind = message["type"]
         if kind == "websocket.receive":
             text: Any = message.get("text")
-            frame_type = _frame_type(text)
+            frame_type = self._readings.frame_type(text)
             instruments.FRAMES_IN.inc(self.kind, frame_type)
             if frame_type in _REQUESTS:
                 self.unanswered += 1
@@ -150,7 +164,7 @@ class SocketWatch:
         kind = message["type"]
         if kind == "websocket.send":
             text = message.get("text")
-            frame_type = _frame_type(text)
+            frame_type = self._readings.frame_type(text)
             instruments.FRAMES_OUT.inc(self.kind, frame_type)
             if frame_type == "change":
                 self.on_sent(text)
@@ -175,7 +189,7 @@ class SocketWatch:
             instruments.SLOW_CONSUMER_CLOSES.inc(self.kind)
 
     def on_sent(self, text: str | None) -> None:
-        fields = _change_fields(text) if text else None
+        fields = self._readings.change_fields(text) if text else None
         if fields is None:
             return
         feed, seq, committed = fields
@@ -223,6 +237,8 @@ class SocketMetrics:
         self.app = app
         self.kinds = kinds
         self._endpoints: dict[str, Endpoint | None] = {}
+        self._readings = FrameReadings()
+        """Shared by this app's watches: a fan-out's text is read once for every socket."""
 
     def _endpoint(self, scope: Scope) -> Endpoint | None:
         path: str = scope.get("path", "")
@@ -237,7 +253,7 @@ class SocketMetrics:
         if kind is None:
             await self.app(scope, receive, send)
             return
-        socket = SocketWatch(kind, receive, send)
+        socket = SocketWatch(kind, receive, send, self._readings)
         scope[SCOPE_KEY] = socket
         endpoint = self._endpoint(scope)
         try:

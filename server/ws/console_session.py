@@ -42,7 +42,7 @@ class ConsoleSession(FeedSocket):
     hello_type = ConsoleHello
 
     def __init__(self, websocket: WebSocket, node: SessionContext) -> None:
-        super().__init__(websocket, node.settings, node.db, node.clock, feeds.CONSOLE)
+        super().__init__(websocket, node.settings, node.db, node.clock, feeds.CONSOLE, node.hub.messages)
         self.node = node
         self.staff: Staff | None = None
         self.scopes: dict[str, str] = {}

@@ -40,7 +40,7 @@ class DeviceSession(FeedSocket):
     hello_type = Hello
 
     def __init__(self, websocket: WebSocket, node: SessionContext) -> None:
-        super().__init__(websocket, node.settings, node.db, node.clock, feeds.CARERS)
+        super().__init__(websocket, node.settings, node.db, node.clock, feeds.CARERS, node.hub.messages)
         settings = node.settings
         self.node = node
         self.device: DeviceIdentity | None = None

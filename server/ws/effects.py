@@ -19,17 +19,17 @@ read (``DeviceSession``), so an effect made after that read still reaches it.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, Protocol
 
 from protocol.errors import CloseCode, ErrorCode
-from server.bus.base import device_effects_channel
+from server.bus.base import Bus, device_effects_channel
 from server.clock import Clock
 from server.periodic import Periodic
 from server.services import device_effects
 from server.services.device_effects import Effect, EffectKind
 from server.services.identity import IdentityCache
 from server.store.database import Database
-from server.ws.hub import Hub
 
 if TYPE_CHECKING:
     from server.ws.feed_socket import FeedSocket
@@ -47,8 +47,19 @@ GAP_MS = device_effects.LOOKBACK_MS // 2
 the identity cache is emptied rather than trusted."""
 
 
+class HeldSockets(Protocol):
+    """What the relay needs of the hub that owns it: the bus and the device sockets held."""
+
+    bus: Bus
+
+    @property
+    def session_count(self) -> int: ...
+
+    def device_socket(self, device_id: str) -> FeedSocket | None: ...
+
+
 class EffectRelay(Periodic):
-    def __init__(self, db: Database, clock: Clock, hub: Hub) -> None:
+    def __init__(self, db: Database, clock: Clock, hub: HeldSockets) -> None:
         super().__init__(device_effects.POLL_INTERVAL_S, "device-effects")
         self.db = db
         self.clock = clock
@@ -62,7 +73,8 @@ class EffectRelay(Periodic):
         self._seen: dict[str, int] = {}
         """Effect id -> created_at, for effects whose identities were dropped here."""
         self._polled_at: int | None = None
-        hub.on_device_effect = self.on_bus
+        self._closes: set[asyncio.Task[None]] = set()
+        """Sockets being closed by an effect (kept until done)."""
 
     async def listen(self) -> None:
         """Follow the device-effects channel: every effect made on any node (before :meth:`start`)."""
@@ -110,9 +122,13 @@ class EffectRelay(Periodic):
         if effect.kind == EffectKind.RESYNC:
             target.demand_resync("requested by the office")
         elif effect.kind == EffectKind.REVOKE:
-            revoked = target.fail_queued(ErrorCode.DEVICE_REVOKED, "device revoked", CloseCode.DEVICE_REVOKED)
-            asyncio.get_running_loop().create_task(revoked)
+            self._closing(target.fail_queued(ErrorCode.DEVICE_REVOKED, "device revoked", CloseCode.DEVICE_REVOKED))
         else:
-            reconnect = target.close(CloseCode.FEEDS_CHANGED, "carers on this device changed; reconnect")
-            asyncio.get_running_loop().create_task(reconnect)
+            self._closing(target.close(CloseCode.FEEDS_CHANGED, "carers on this device changed; reconnect"))
         return True
+
+    def _closing(self, close: Coroutine[Any, Any, None]) -> None:
+        """Close a socket in a task of its own, kept until it is done."""
+        task = asyncio.get_running_loop().create_task(close)
+        self._closes.add(task)
+        task.add_done_callback(self._closes.discard)

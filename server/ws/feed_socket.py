@@ -24,7 +24,7 @@ from server.store.database import Database
 from server.store.outage import StoreUnavailable
 from server.ws.cooling_off import CoolingOff
 from server.ws.frame_budget import RECONNECT_AFTER_S
-from server.ws.streamer import FeedStreamer, head_reads
+from server.ws.streamer import FeedStreamer, SendMessages, head_reads
 
 REFUSALS_OF_GOOD_FRAMES = frozenset({ErrorCode.UPLOAD_QUOTA_EXCEEDED})
 """Errors that answer a well-formed frame the server will not take now: they do not count
@@ -34,7 +34,13 @@ its quota must not be closed 4102, which is terminal)."""
 
 class FeedSocket(abc.ABC):
     def __init__(
-        self, websocket: WebSocket, settings: Settings, db: Database, clock: Clock, family: feeds.FeedFamily
+        self,
+        websocket: WebSocket,
+        settings: Settings,
+        db: Database,
+        clock: Clock,
+        family: feeds.FeedFamily,
+        messages: SendMessages | None = None,
     ) -> None:
         self.ws = websocket
         self.settings = settings
@@ -42,7 +48,14 @@ class FeedSocket(abc.ABC):
         self.opened_at_ms = clock.now_ms()
         """When the socket was accepted: effects made before it apply to it, later ones do not."""
         self.streamer = FeedStreamer(
-            websocket, db, clock, family, settings.send_queue_limit, self.close, stall_s=settings.send_stall_s
+            websocket,
+            db,
+            clock,
+            family,
+            settings.send_queue_limit,
+            self.close,
+            stall_s=settings.send_stall_s,
+            messages=messages,
         )
         self._closed = False
         self._hello_errors: list[Error] = []

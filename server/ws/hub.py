@@ -20,13 +20,16 @@ from protocol.heads import is_newer, moved_on
 from server.bus import channels, envelope
 from server.bus.base import Bus, staff_control_channel
 from server.bus.channels import ChannelKind
+from server.clock import Clock
 from server.cluster.presence import Presence
 from server.periodic import Periodic
 from server.services import feeds
 from server.services.head_cache import HeadCache
-from server.startup import WAVES
+from server.startup import ConnectWaves
 from server.store.database import Database
+from server.ws.effects import EffectRelay
 from server.ws.greeting_reads import GreetingReads
+from server.ws.streamer import SendMessages
 
 if TYPE_CHECKING:
     from server.ws.feed_socket import FeedSocket
@@ -43,7 +46,7 @@ DRAIN_SLICES = 50
 
 
 class Hub(Periodic):
-    def __init__(self, db: Database, bus: Bus, heartbeat_interval_s: float, presence: Presence) -> None:
+    def __init__(self, db: Database, bus: Bus, clock: Clock, heartbeat_interval_s: float, presence: Presence) -> None:
         super().__init__(heartbeat_interval_s, "heartbeats")
         self.db = db
         self.bus = bus
@@ -58,8 +61,12 @@ class Hub(Periodic):
         """Greetings' identity and head reads, coalesced into one query per batch."""
         self._chores: set[asyncio.Task[None]] = set()
         """Bus unsubscriptions under way (kept until done)."""
-        self.on_device_effect: Callable[[bytes], None] | None = None
-        """Handles messages on the device-effects channel (set by the effect relay)."""
+        self.messages = SendMessages()
+        """One ASGI send message per fanned-out frame, for all the sockets of this hub."""
+        self.waves = ConnectWaves()
+        """Connect waves, frozen out of the collector once settled (enabled by ``tune_gc`` when serving)."""
+        self.effects = EffectRelay(db, clock, self)
+        """Applies device effects (revocations, carer changes...) to the sockets held here."""
         bus.set_handler(self._on_message)
 
     @property
@@ -164,7 +171,7 @@ class Hub(Periodic):
 
     async def _subscribe(self, socket: FeedSocket, extra: list[str]) -> None:
         self._sockets.add(socket)
-        WAVES.connected()
+        self.waves.connected()
         fresh = []
         for channel in socket.channels:
             members = self._by_channel.setdefault(channel, set())
@@ -176,7 +183,7 @@ class Hub(Periodic):
     def unregister(self, socket: FeedSocket) -> None:
         if socket in self._sockets:
             self._sockets.discard(socket)
-            WAVES.closed()
+            self.waves.closed()
         idle = []
         device_id = socket.device_key
         if device_id and self._by_device.get(device_id) is socket:
@@ -235,8 +242,8 @@ class Hub(Periodic):
         elif kind == "staff":
             for console in list(self._by_staff.get(key, ())):
                 console.recheck()
-        elif kind == ChannelKind.DEVICE_EFFECTS and self.on_device_effect is not None:
-            self.on_device_effect(payload)  # server/ws/effects.py
+        elif kind == ChannelKind.DEVICE_EFFECTS:
+            self.effects.on_bus(payload)
 
     async def beat(self) -> None:
         """Send every socket its feed heads, read in one batched query per feed family."""

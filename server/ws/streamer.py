@@ -126,8 +126,21 @@ async def _finish(in_flight: _InFlight) -> None:
             return
 
 
-_last_message: dict[str, Any] = {"type": "websocket.send", "text": None}
-"""The last ASGI send message made; uvicorn and the socket metrics only read it."""
+class SendMessages:
+    """The ASGI send messages of one hub's sockets: a fan-out hands every socket the same
+    text object, so one message is made for all of them (the last one is remembered;
+    uvicorn and the socket metrics only read it)."""
+
+    __slots__ = ("_last",)
+
+    def __init__(self) -> None:
+        self._last: dict[str, Any] = {"type": "websocket.send", "text": None}
+
+    def of(self, text: str) -> dict[str, Any]:
+        message = self._last
+        if message["text"] is not text:
+            message = self._last = {"type": "websocket.send", "text": text}
+        return message
 
 
 Pushed = tuple[str, int, int]
@@ -136,6 +149,7 @@ Pushed = tuple[str, int, int]
 
 class FeedStreamer:
     __slots__ = (
+        "_closing",
         "_held",
         "_queue",
         "_started",
@@ -144,6 +158,7 @@ class FeedStreamer:
         "closed",
         "db",
         "family",
+        "messages",
         "on_close",
         "queue_limit",
         "session",
@@ -161,8 +176,11 @@ class FeedStreamer:
         on_close: CloseCallback,
         *,
         stall_s: float = 10.0,
+        messages: SendMessages | None = None,
     ) -> None:
         self.ws = ws
+        self.messages = messages or SendMessages()
+        """Shared with the hub's other sockets (see :class:`SendMessages`)."""
         self.db = db
         self.clock = clock
         self.family = family
@@ -176,6 +194,8 @@ class FeedStreamer:
         self._writer: asyncio.Task[None] | None = None
         """The task sending queued items; None while nothing is queued or being sent."""
         self._started = False
+        self._closing: asyncio.Task[None] | None = None
+        """The socket's close, once this streamer asked for it (kept until done)."""
         self._held: list[_Item] | None = None
         """While paused: what the hub handed over (live pushes, heads, tenant frames), in order."""
         self.closed = False
@@ -338,17 +358,13 @@ class FeedStreamer:
         return None
 
     def _ws_send(self, text: str) -> _Send:
-        global _last_message
-        message = _last_message
-        if message["text"] is not text:  # a fan-out hands every socket the same text: one message for all
-            message = _last_message = {"type": "websocket.send", "text": text}
-        return self.ws.send(message)
+        return self.ws.send(self.messages.of(text))
 
     def _close(self, code: CloseCode, reason: str) -> None:
         self.closed = True
         on_close = self.on_close
-        if on_close is not None:
-            asyncio.get_running_loop().create_task(on_close(code, reason))
+        if on_close is not None and self._closing is None:
+            self._closing = asyncio.get_running_loop().create_task(on_close(code, reason))
 
     # ------------------------------------------------------------ the writer task
 

@@ -36,14 +36,22 @@ class PassReport:
 
 
 class MismatchDetector:
-    def __init__(self, db: Database, bus: Bus, clock: Clock) -> None:
+    def __init__(
+        self,
+        db: Database,
+        bus: Bus,
+        clock: Clock,
+        *,
+        available_from: Callable[[], int | None] = lambda: None,
+        remove_dead_nodes: Callable[[], Awaitable[int]] | None = None,
+    ) -> None:
         self.db = db
         self.bus = bus
         self.clock = clock
-        self.available_from: Callable[[], int | None] = lambda: None
+        self.available_from = available_from
         """The start of the node running the passes while it is up and not draining
         (``Presence.available_from``): cuts nobody could take yet can reconnect from then."""
-        self.remove_dead_nodes: Callable[[], Awaitable[int]] = _judges_nobody
+        self.remove_dead_nodes = remove_dead_nodes or _judges_nobody
         """The cleanup job on behalf of the node running the passes
         (``Presence.remove_dead_nodes``); a detector on no node judges no node dead."""
 

@@ -54,7 +54,7 @@ class Greeted(FeedSocket):
 async def test_a_change_committed_during_the_greeting_reaches_the_socket_after_its_welcome(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path / 'unused.db'}")  # never read: the heads come from the test
     bus = MemoryBus()
-    hub = Hub(db, bus, 25.0, cast(Presence, object()))
+    hub = Hub(db, bus, ManualClock(0), 25.0, cast(Presence, object()))
     peer = FakeSocket()
     socket = Greeted(cast(Any, peer), Settings(), db, ManualClock(0), feeds.CONSOLE)
 
@@ -79,7 +79,7 @@ async def test_a_change_committed_during_the_greeting_reaches_the_socket_after_i
 async def test_a_greeting_that_fails_leaves_nothing_followed(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path / 'unused.db'}")
     bus = MemoryBus()
-    hub = Hub(db, bus, 25.0, cast(Presence, object()))
+    hub = Hub(db, bus, ManualClock(0), 25.0, cast(Presence, object()))
     socket = Greeted(cast(Any, FakeSocket()), Settings(), db, ManualClock(0), feeds.CONSOLE)
 
     async def store_down(_known: dict[str, feeds.Head] | None) -> dict[str, feeds.Head]:
