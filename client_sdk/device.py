@@ -8,6 +8,8 @@ Public API (see README "Device SDK")::
     await device.sync()                  # standard sync: upload, then download
     await device.clean_sync()            # fresh copy; refuses while work is in progress
     device.visits_today(carer_id)        # read the local copy
+    device.awaiting_seen(carer_id)       # changes the carer must acknowledge
+    await device.acknowledge(changes)    # the carer saw them (kept until recorded)
     device.on_change(callback)           # called after each applied change
     await device.stop()
 
@@ -34,6 +36,7 @@ from client_sdk.backoff import Backoff
 from client_sdk.errors import CleanSyncRefused, DeviceStopped, RequestFailed
 from client_sdk.link import Link, http_base
 from client_sdk.local_store import LocalStore
+from client_sdk.seen_store import AwaitingSeen
 from protocol import MAX_CHANGES_PER_PAGE, MAX_FRAME_BYTES, MAX_MUTATIONS_PER_SYNC, PROTOCOL_VERSION
 from protocol.acks import covers
 from protocol.device_session import (
@@ -72,6 +75,8 @@ from protocol.frames import (
     MutationResult,
     Preferences,
     ResyncRequired,
+    Seen,
+    SeenRecorded,
     ServerFrame,
     SyncRequest,
     SyncResponse,
@@ -81,11 +86,14 @@ from protocol.frames import (
     VisitView,
     Welcome,
 )
+from protocol.limits import DEFAULT_SEEN_WINDOW_H, MAX_SEEN_PER_FRAME
 
 log = logging.getLogger(__name__)
 
 ChangeListener = Callable[[Change], None]
 DEFAULT_AUTO_SYNC_S = 900.0
+SEEN_REFUSED_FOR_GOOD = {ErrorCode.STALE_EPOCH, ErrorCode.UNKNOWN_FEED, ErrorCode.POSITION_AHEAD}
+"""Answers after which an acknowledgement can never be recorded: it is dropped."""
 UPLOAD_BYTES_PER_SYNC = MAX_FRAME_BYTES - 32 * 1024
 """The recordings one ``sync_request`` carries: the frame limit less room for the positions."""
 SYNC_RETRY_BASE_S = 0.5
@@ -228,7 +236,7 @@ class Device:
         names = {f.feed: f.carer_name for f in welcome.feeds}
         await self._run(self.session.handle(Welcomed(feeds=offers)), names=names)
         self.link.welcomed(welcome.heartbeat_interval_s)
-        if had_dropped or self.store.pending_count():
+        if had_dropped or self.store.pending_count() or self.store.unsent_seen():
             self._wanted_sync.set()  # the push channel was down: sync at once
 
     async def _on_change(self, change: Change) -> None:
@@ -266,7 +274,9 @@ class Device:
         self._prefs_changed.set()
 
     def _apply(self, change: Change) -> None:
-        self.store.apply(change)
+        # Until a welcome brings the tenant's policy, the default one.
+        window_h = self.preferences.seen_window_h if self.preferences else DEFAULT_SEEN_WINDOW_H
+        self.store.apply(change, window_h)
         for listener in self._listeners:
             listener(change)
 
@@ -377,6 +387,7 @@ class Device:
                 summary.applied += await self._apply_response(response)
                 if not response.more and not (mutations and response.results and self.store.pending_count()):
                     await self._report_acks(timeout)
+                    await self.send_seen(timeout)
                     return summary
 
     async def _apply_response(self, response: SyncResponse) -> int:
@@ -485,6 +496,53 @@ class Device:
         )
         self.store.enqueue(mutation)
         return mutation_id
+
+    # ------------------------------------------------------------ the carer's acknowledgement
+
+    def awaiting_seen(self, carer_id: str | None = None) -> list[AwaitingSeen]:
+        """Changes the carer has to acknowledge and has not (docs/protocol.md 4b), oldest first."""
+        return self.store.awaiting_seen(carer_id)
+
+    async def acknowledge(
+        self,
+        changes: list[AwaitingSeen] | None = None,
+        at: datetime | None = None,
+        timeout: float = 30.0,
+        *,
+        send: bool = True,
+    ) -> int:
+        """The carer saw ``changes`` (default: every one awaiting). Noted durably first, then
+        (unless ``send`` is False: the phone is offline) sent as ``seen`` (socket, else
+        HTTP); if that fails it is sent again after the next sync. Returns how many the
+        server has recorded now."""
+        chosen = self.awaiting_seen() if changes is None else changes
+        self.store.mark_seen([(c.feed, c.epoch, c.seq) for c in chosen], at or datetime.now(UTC))
+        if not send:
+            return 0
+        try:
+            return await self.send_seen(timeout)
+        except (ConnectionError, RequestFailed, TimeoutError, OSError) as exc:
+            log.info("seen not sent now (%s); kept for the next sync", exc)
+            return 0
+
+    async def send_seen(self, timeout: float = 30.0) -> int:
+        """Send every acknowledgement the server has not answered; how many it recorded."""
+        recorded = 0
+        for (feed, epoch), (at, seqs) in self.store.unsent_seen().items():
+            for start in range(0, len(seqs), MAX_SEEN_PER_FRAME):
+                chunk = seqs[start : start + MAX_SEEN_PER_FRAME]
+                frame = Seen(request_id=str(uuid.uuid4()), feed=feed, epoch=epoch, seqs=chunk, seen_at=at)
+                try:
+                    answer = await self.link.request(frame, timeout)
+                except RequestFailed as exc:
+                    if exc.error.code not in SEEN_REFUSED_FOR_GOOD:
+                        raise
+                    self.store.seen_answered(feed, epoch, chunk)
+                    continue
+                assert isinstance(answer, SeenRecorded)
+                self.store.seen_answered(feed, epoch, chunk)
+                recorded += len(chunk)
+        return recorded
 
     # ------------------------------------------------------------ reading
 

@@ -26,6 +26,8 @@ from protocol.frames import (
     CleanSyncResponse,
     Error,
     Hello,
+    Seen,
+    SeenRecorded,
     ServerFrame,
     SyncRequest,
     SyncResponse,
@@ -34,9 +36,13 @@ from protocol.liveness import silence_limit_s
 
 log = logging.getLogger(__name__)
 
-Request = SyncRequest | CleanSyncRequest
-Response = SyncResponse | CleanSyncResponse
-_HTTP_PATHS = {SyncRequest: "/api/v1/device/sync", CleanSyncRequest: "/api/v1/device/clean-sync"}
+Request = SyncRequest | CleanSyncRequest | Seen
+Response = SyncResponse | CleanSyncResponse | SeenRecorded
+_HTTP_PATHS = {
+    SyncRequest: "/api/v1/device/sync",
+    CleanSyncRequest: "/api/v1/device/clean-sync",
+    Seen: "/api/v1/device/seen",
+}
 ACK_PATH = "/api/v1/device/ack"
 _error_body = msgspec.json.Decoder(dict[str, Error])
 DRAIN_JITTER_S = 0.25
@@ -135,7 +141,7 @@ class Link:
             except ProtocolError as exc:
                 await self._undecodable(peek(raw), exc)
                 continue
-            if isinstance(frame, SyncResponse | CleanSyncResponse):
+            if isinstance(frame, SyncResponse | CleanSyncResponse | SeenRecorded):
                 self._resolve(frame.request_id, frame)
             elif isinstance(frame, Error) and frame.request_id in self._pending:
                 self._resolve(frame.request_id, RequestFailed(frame))
@@ -267,6 +273,8 @@ class Link:
 
     async def _over_http(self, frame: Request, timeout: float) -> Response:
         reply = await self._post(_HTTP_PATHS[type(frame)], encode(frame), frame.request_id, timeout)
+        if isinstance(frame, Seen):  # 204: recorded, as the socket's seen_recorded says
+            return SeenRecorded(request_id=frame.request_id, feed=frame.feed, epoch=frame.epoch, seqs=frame.seqs)
         try:
             if isinstance(frame, SyncRequest):
                 return msgspec.json.decode(reply.content, type=SyncResponse)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import msgspec
 
+from client_sdk import seen_store
 from protocol.frames import (
     Change,
     CleanSyncResponse,
@@ -62,7 +63,7 @@ class LocalStore:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
+        self._db.executescript(_SCHEMA + seen_store.SCHEMA)
 
     def close(self) -> None:
         self._db.close()
@@ -102,6 +103,7 @@ class LocalStore:
         """Drop the feed's data and start it over at (epoch, 0)."""
         with self._transaction() as db:
             db.execute("DELETE FROM visits WHERE feed = ?", (feed,))
+            seen_store.drop_feed(db, feed)
             db.execute(
                 "INSERT INTO feeds (feed, epoch, seq) VALUES (?, ?, 0) "
                 "ON CONFLICT (feed) DO UPDATE SET epoch = excluded.epoch, seq = 0",
@@ -114,12 +116,15 @@ class LocalStore:
             if feed not in feeds:
                 with self._transaction() as db:
                     db.execute("DELETE FROM visits WHERE feed = ?", (feed,))
+                    seen_store.drop_feed(db, feed)
                     db.execute("DELETE FROM feeds WHERE feed = ?", (feed,))
 
     # ------------------------------------------------------------ changes
 
-    def apply(self, change: Change) -> None:
-        """Apply one change and move the feed to its seq, atomically.
+    def apply(self, change: Change, seen_window_h: int = 0) -> None:
+        """Apply one change and move the feed to its seq, atomically; a change that needs
+        the carer's acknowledgement (``seen_window_h``, :mod:`protocol.seen_policy`) is
+        noted as awaiting it in the same transaction.
 
         Raises ``ValueError`` if the stored position is not exactly ``seq - 1`` in the
         change's epoch (the caller's tracker must have said Apply).
@@ -134,6 +139,9 @@ class LocalStore:
                     f"change {change.feed}@{change.epoch}:{change.seq} does not follow the stored position"
                 )
             payload = change.payload
+            if seen_window_h:
+                held = self.visit(change.feed, payload.visit_id) if isinstance(payload, VisitRemoved) else None
+                seen_store.note_change(db, change, held, seen_window_h)
             if isinstance(payload, VisitRemoved):
                 db.execute(
                     "DELETE FROM visits WHERE feed = ? AND visit_id = ?",
@@ -287,6 +295,22 @@ class LocalStore:
         with self._transaction() as db:
             db.execute("DELETE FROM staging_visits WHERE feed = ?", (feed,))
             db.execute("DELETE FROM staging WHERE feed = ?", (feed,))
+
+    # ------------------------------------------------------------ the carer's acknowledgement
+
+    def awaiting_seen(self, feed: str | None = None) -> list[seen_store.AwaitingSeen]:
+        return seen_store.awaiting(self._db, feed)
+
+    def mark_seen(self, changes: list[tuple[str, int, int]], at: datetime) -> None:
+        with self._transaction() as db:
+            seen_store.mark_seen(db, changes, at)
+
+    def unsent_seen(self) -> dict[tuple[str, int], tuple[datetime, list[int]]]:
+        return seen_store.unsent(self._db)
+
+    def seen_answered(self, feed: str, epoch: int, seqs: list[int]) -> None:
+        with self._transaction() as db:
+            seen_store.answered(db, feed, epoch, seqs)
 
     def pending_count(self) -> int:
         count: int = self._db.execute("SELECT count(*) FROM outbox WHERE state = 'pending'").fetchone()[0]

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from protocol.limits import (
+    DEFAULT_SEEN_WINDOW_H,
     MAX_APP_VERSION_CHARS,
     MAX_ID_CHARS,
     MAX_LONG_TEXT_CHARS,
@@ -71,7 +72,7 @@ class TenantPreferences(Struct, frozen=True):
     timezone: ShortText
     auto_sync_uploads: bool = True
     """Whether auto sync also uploads the outbox (otherwise it only downloads)."""
-    seen_window_h: Annotated[int, msgspec.Meta(ge=0, le=MAX_SEEN_WINDOW_H)] = 24
+    seen_window_h: Annotated[int, msgspec.Meta(ge=0, le=MAX_SEEN_WINDOW_H)] = DEFAULT_SEEN_WINDOW_H
     """A change to a visit starting within this many hours of it needs the carer's
     acknowledgement (``seen``); 0: none does (:mod:`protocol.seen_policy`)."""
 

@@ -37,3 +37,6 @@ MAX_SEEN_PER_FRAME = 200
 
 MAX_SEEN_WINDOW_H = 168
 """Largest ``seen_window_h`` a tenant may set (a week)."""
+
+DEFAULT_SEEN_WINDOW_H = 24
+"""The tenant's ``seen_window_h`` unless it sets another (docs/protocol.md 4b)."""

@@ -18,6 +18,7 @@ const SERVER_TYPES: Readonly<Record<string, string>> = {
   clean_sync_response: "CleanSyncResponse",
   resync_required: "ResyncRequired",
   preferences: "Preferences",
+  seen_recorded: "SeenRecorded",
   error: "Error",
 };
 

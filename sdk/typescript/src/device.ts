@@ -7,6 +7,8 @@
  *     await device.checkIn(carerId, visitId);   // recordings go to the durable outbox
  *     await device.sync();                      // standard sync: upload, then download
  *     await device.cleanSync();                 // fresh copy; refused while work is in progress
+ *     await device.awaitingSeen(carerId);       // changes the carer must acknowledge (docs/protocol.md 4b)
+ *     await device.acknowledge(changes);        // the carer saw them (kept until recorded)
  *     await device.stop();
  *
  * Every change is applied together with its new position in one store transaction and only
@@ -32,8 +34,9 @@ import type {
   Welcome,
 } from "./frames.generated.js";
 import { httpBase, Link, type ConnectionState, type FetchLike, type StateEvent, type TokenSource, type WebSocketFactory } from "./link.js";
+import { DEFAULT_SEEN_WINDOW_H, MAX_SEEN_PER_FRAME } from "./seen-policy.js";
 import { DeviceFeedSession, type DeviceCommand, type DeviceEvent } from "./session.js";
-import type { DeviceStore, Mutation } from "./store.js";
+import type { AwaitingSeen, DeviceStore, Mutation } from "./store.js";
 
 export const PROTOCOL_VERSION = 1;
 export const MAX_MUTATIONS_PER_SYNC = 200;
@@ -43,6 +46,8 @@ export const MAX_FRAME_BYTES = 262_144;
 export const UPLOAD_BYTES_PER_SYNC = MAX_FRAME_BYTES - 32 * 1024;
 const DEFAULT_AUTO_SYNC_S = 900;
 const RESTARTABLE = new Set(["snapshot_expired", "invalid_cursor", "cursor_out_of_order"]);
+/** Answers after which an acknowledgement can never be recorded: it is dropped. */
+const SEEN_REFUSED_FOR_GOOD = new Set(["stale_epoch", "unknown_feed", "position_ahead"]);
 
 export interface DeviceOptions {
   /** The device WebSocket URL, `wss://host/ws/device`. */
@@ -284,7 +289,8 @@ export class Device {
     const resumed = this.welcomes > 0;
     this.welcomes += 1;
     this.link.welcomed(welcome.heartbeat_interval_s);
-    if (resumed || (await this.store.pendingCount()) > 0) this.wanted.set(); // the push channel was down: sync at once
+    const unsent = (await this.store.unsentSeen()).length > 0;
+    if (resumed || unsent || (await this.store.pendingCount()) > 0) this.wanted.set(); // the push channel was down: sync at once
   }
 
   /** Decide under the feed lock (the decisions read the stored positions), then run the commands. */
@@ -301,7 +307,7 @@ export class Device {
         case "apply_change": {
           const change = byPosition.get(key(command.feed, command.epoch, command.seq));
           if (change === undefined) throw new RangeError(`no change ${command.feed}@${command.epoch}:${command.seq} to apply`);
-          await this.store.apply(change);
+          await this.store.apply(change, this.preferences?.seen_window_h ?? DEFAULT_SEEN_WINDOW_H);
           this.held.set(change.feed, { feed: change.feed, epoch: change.epoch, seq: change.seq });
           applied += 1;
           this.appliedChanges += 1;
@@ -445,6 +451,7 @@ export class Device {
         const more = mutations.length > 0 && response.results.length > 0 && (await this.store.pendingCount()) > 0;
         if (!response.more && !more) {
           await this.reportAcks(timeoutMs);
+          await this.sendSeen(timeoutMs);
           this.lastSyncAt = new Date();
           return summary;
         }
@@ -586,6 +593,49 @@ export class Device {
       { end: { visitId, kind: "form", detail: form } },
     );
     return mutation.mutation_id;
+  }
+
+  // ------------------------------------------------------------------ the carer's acknowledgement
+
+  /** Changes the carer has to acknowledge and has not (docs/protocol.md 4b), oldest first. */
+  awaitingSeen(carerId?: string): Promise<AwaitingSeen[]> {
+    return this.store.awaitingSeen(carerId);
+  }
+
+  /**
+   * The carer saw `changes` (default: every one awaiting). Noted durably first, then sent as
+   * `seen` (socket, else HTTP); if that fails it is sent again after the next sync. Resolves
+   * with how many the server has recorded now.
+   */
+  async acknowledge(changes?: readonly AwaitingSeen[], options: { at?: Date; timeoutMs?: number } = {}): Promise<number> {
+    const chosen = changes ?? (await this.awaitingSeen());
+    await this.store.markSeen(chosen, (options.at ?? new Date()).toISOString());
+    try {
+      return await this.sendSeen(options.timeoutMs ?? this.options.requestTimeoutMs ?? 30_000);
+    } catch (error) {
+      console.info(`caresync: seen not sent now (${String(error)}); kept for the next sync`);
+      return 0;
+    }
+  }
+
+  /** Send every acknowledgement the server has not answered; resolves with how many it recorded. */
+  async sendSeen(timeoutMs = 30_000): Promise<number> {
+    let recorded = 0;
+    for (const unsent of await this.store.unsentSeen()) {
+      for (let start = 0; start < unsent.seqs.length; start += MAX_SEEN_PER_FRAME) {
+        const seqs = unsent.seqs.slice(start, start + MAX_SEEN_PER_FRAME);
+        const frame = { type: "seen", request_id: newId(), feed: unsent.feed, epoch: unsent.epoch, seqs, seen_at: unsent.seenAt } as const;
+        try {
+          const answer = await this.link.request(frame, timeoutMs, this.transport());
+          if (answer.type !== "seen_recorded") throw new TypeError("another answer to a seen");
+          recorded += seqs.length;
+        } catch (error) {
+          if (!(error instanceof RequestFailed && SEEN_REFUSED_FOR_GOOD.has(error.error.code))) throw error;
+        }
+        await this.store.seenAnswered(unsent.feed, unsent.epoch, seqs);
+      }
+    }
+    return recorded;
   }
 
   // ------------------------------------------------------------------ reading

@@ -15,7 +15,8 @@ export {
 export { Backoff } from "./backoff.js";
 export { shouldReconnect, retryHintMs, reconnectAfterMs } from "./close-codes.js";
 export { CleanSyncRefused, ConnectionLost, DeviceStopped, RequestFailed } from "./errors.js";
-export type { DeviceStore, Mutation, StagedSnapshot, WorkInProgress } from "./store.js";
+export type { AwaitingSeen, DeviceStore, Mutation, StagedSnapshot, UnsentSeen, WorkInProgress } from "./store.js";
+export { DEFAULT_SEEN_WINDOW_H, MAX_SEEN_PER_FRAME, needsSeen, withinWindow } from "./seen-policy.js";
 export { StateStore, emptyState, type StoreState } from "./state-store.js";
 export { MemoryStore } from "./memory-store.js";
 export {

@@ -17,6 +17,8 @@ import type {
   DeviceFrame,
   Error as ErrorFrame,
   Hello,
+  Seen,
+  SeenRecorded,
   ServerFrame,
   SyncRequest,
   SyncResponse,
@@ -55,8 +57,8 @@ export interface StateEvent {
 /** Where the token comes from: called on every (re)connect. `null`: signed out (stop); a throw: try again later. */
 export type TokenSource = () => Promise<string | null> | string | null;
 
-export type Request = SyncRequest | CleanSyncRequest;
-export type Response = SyncResponse | CleanSyncResponse;
+export type Request = SyncRequest | CleanSyncRequest | Seen;
+export type Response = SyncResponse | CleanSyncResponse | SeenRecorded;
 
 export interface LinkOptions {
   readonly url: string;
@@ -83,7 +85,11 @@ interface Closed {
   readonly reason: string;
 }
 
-const HTTP_PATHS = { sync_request: "/api/v1/device/sync", clean_sync_request: "/api/v1/device/clean-sync" } as const;
+const HTTP_PATHS = {
+  sync_request: "/api/v1/device/sync",
+  clean_sync_request: "/api/v1/device/clean-sync",
+  seen: "/api/v1/device/seen",
+} as const;
 export const ACK_PATH = "/api/v1/device/ack";
 
 /** `ws://host:port/ws/device` → `http://host:port` (wss → https). */
@@ -354,7 +360,7 @@ export class Link {
       await this.undecodable(text, error, false);
       return;
     }
-    if (frame.type === "sync_response" || frame.type === "clean_sync_response") {
+    if (frame.type === "sync_response" || frame.type === "clean_sync_response" || frame.type === "seen_recorded") {
       this.resolve(frame.request_id, frame);
     } else if (frame.type === "error" && frame.request_id !== null && this.pending.has(frame.request_id)) {
       this.resolve(frame.request_id, new RequestFailed(frame));
@@ -484,6 +490,10 @@ export class Link {
 
   private async overHttp(frame: Request, timeoutMs: number): Promise<Response> {
     const text = await this.post(HTTP_PATHS[frame.type], JSON.stringify(frame), frame.request_id, timeoutMs);
+    if (frame.type === "seen") {
+      // 204: recorded, as the socket's seen_recorded says.
+      return { type: "seen_recorded", request_id: frame.request_id, feed: frame.feed, epoch: frame.epoch, seqs: frame.seqs };
+    }
     try {
       return decodeAs<Response>(frame.type === "sync_request" ? "SyncResponse" : "CleanSyncResponse", text);
     } catch (error) {

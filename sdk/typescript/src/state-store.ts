@@ -6,7 +6,17 @@
  * carer's visits of a few weeks and the outbox), not for a server.
  */
 import type { Change, CleanSyncResponse, FeedPosition, MutationResult, VisitView } from "./frames.generated.js";
-import type { DeviceStore, Mutation, StagedSnapshot, WorkInProgress } from "./store.js";
+import { needsSeen } from "./seen-policy.js";
+import type { AwaitingSeen, DeviceStore, Mutation, StagedSnapshot, UnsentSeen, WorkInProgress } from "./store.js";
+
+interface ToSee {
+  feed: string;
+  epoch: number;
+  seq: number;
+  visitId: string;
+  committedAt: string;
+  seenAt: string | null;
+}
 
 export interface StoreState {
   version: 1;
@@ -16,6 +26,8 @@ export interface StoreState {
   lastMutationId: number;
   work: WorkInProgress[];
   staging: Record<string, { snapshotId: string; epoch: number; seq: number; nextCursor: string | null; visits: Record<string, VisitView> }>;
+  /** Changes awaiting (or acknowledged and not yet answered) the carer's acknowledgement; absent in older states. */
+  toSee?: Record<string, ToSee>;
 }
 
 /** Answered mutations kept (for `result`) before the oldest are dropped. */
@@ -69,6 +81,7 @@ export abstract class StateStore implements DeviceStore {
   resetFeed(feed: string, epoch: number): Promise<void> {
     return this.transact((s) => {
       delete s.visits[feed];
+      dropSeen(s, feed);
       s.feeds[feed] = { epoch, seq: 0, carerName: s.feeds[feed]?.carerName ?? "" };
     });
   }
@@ -80,12 +93,13 @@ export abstract class StateStore implements DeviceStore {
           delete s.feeds[feed];
           delete s.visits[feed];
           delete s.staging[feed];
+          dropSeen(s, feed);
         }
       }
     });
   }
 
-  apply(change: Change): Promise<void> {
+  apply(change: Change, seenWindowH = 0): Promise<void> {
     return this.transact((s) => {
       const held = s.feeds[change.feed];
       if (held === undefined || held.epoch !== change.epoch || held.seq !== change.seq - 1) {
@@ -93,6 +107,13 @@ export abstract class StateStore implements DeviceStore {
       }
       held.seq = change.seq;
       const visits = (s.visits[change.feed] ??= {});
+      const visitId = change.payload.kind === "visit_removed" ? change.payload.visit_id : change.payload.visit.id;
+      if (needsSeen(change, visits[visitId] ?? null, seenWindowH)) {
+        const toSee = (s.toSee ??= {});
+        toSee[seenKey(change.feed, change.epoch, change.seq)] ??= {
+          feed: change.feed, epoch: change.epoch, seq: change.seq, visitId, committedAt: change.committed_at, seenAt: null,
+        };
+      }
       if (change.payload.kind === "visit_removed") delete visits[change.payload.visit_id];
       else visits[change.payload.visit.id] = change.payload.visit;
     });
@@ -196,9 +217,61 @@ export abstract class StateStore implements DeviceStore {
     });
   }
 
+  awaitingSeen(feed?: string): Promise<AwaitingSeen[]> {
+    return this.read((s) =>
+      Object.values(s.toSee ?? {})
+        .filter((t) => t.seenAt === null && (feed === undefined || t.feed === feed))
+        .sort((a, b) => (a.committedAt === b.committedAt ? a.seq - b.seq : a.committedAt < b.committedAt ? -1 : 1))
+        .map(({ feed: f, epoch, seq, visitId, committedAt }) => ({ feed: f, epoch, seq, visitId, committedAt })),
+    );
+  }
+
+  markSeen(changes: ReadonlyArray<{ feed: string; epoch: number; seq: number }>, at: string): Promise<void> {
+    return this.transact((s) => {
+      const toSee = (s.toSee ??= {});
+      for (const { feed, epoch, seq } of changes) {
+        const entry = (toSee[seenKey(feed, epoch, seq)] ??= { feed, epoch, seq, visitId: "", committedAt: at, seenAt: null });
+        entry.seenAt ??= at;
+      }
+    });
+  }
+
+  unsentSeen(): Promise<UnsentSeen[]> {
+    return this.read((s) => {
+      const found = new Map<string, UnsentSeen>();
+      const sent = Object.values(s.toSee ?? {}).filter((t) => t.seenAt !== null);
+      for (const t of sent.sort((a, b) => a.seq - b.seq)) {
+        const at = t.seenAt as string;
+        const key = `${t.feed}\u0000${t.epoch}`;
+        const held = found.get(key);
+        found.set(key, {
+          feed: t.feed,
+          epoch: t.epoch,
+          seenAt: held === undefined || at < held.seenAt ? at : held.seenAt,
+          seqs: [...(held?.seqs ?? []), t.seq],
+        });
+      }
+      return [...found.values()];
+    });
+  }
+
+  seenAnswered(feed: string, epoch: number, seqs: readonly number[]): Promise<void> {
+    return this.transact((s) => {
+      for (const seq of seqs) delete s.toSee?.[seenKey(feed, epoch, seq)];
+    });
+  }
+
   async close(): Promise<void> {
     await this.queue;
   }
+}
+
+function seenKey(feed: string, epoch: number, seq: number): string {
+  return `${feed}\u0000${epoch}\u0000${seq}`;
+}
+
+function dropSeen(s: StoreState, feed: string): void {
+  for (const [key, t] of Object.entries(s.toSee ?? {})) if (t.feed === feed) delete s.toSee?.[key];
 }
 
 function addWork(s: StoreState, work: WorkInProgress): void {
