@@ -12,6 +12,7 @@
     offline: "phone offline",
     not_acknowledging: "connected but not acknowledging",
     no_device: "no device",
+    not_seen: "delivered, not seen by the carer",
   };
   const contacts = JSON.parse(list.dataset.contacts || "{}");
   const timeFormat = new Intl.DateTimeFormat("en-GB", {
@@ -77,7 +78,8 @@
     const item = el("li");
     item.dataset.alertId = alert.id;
     item.append(el("strong", "", alert.carer_name));
-    const who = alert.status === "resolved" ? "resolved (the phone acknowledged the changes)"
+    const resolvedBy = alert.diagnosis === "not_seen" ? "the carer saw the change" : "the phone acknowledged the changes";
+    const who = alert.status === "resolved" ? `resolved (${resolvedBy})`
       : `Closed by ${alert.closed_by_name || "a coordinator"}`;
     const at = alert.closed_at ? when(new Date(alert.closed_at)) : "";
     item.append(document.createTextNode(`: ${who} at ${at}; raised ${when(new Date(alert.raised_at))}.`));

@@ -1,10 +1,14 @@
-"""Reading alerts for the office: filtered, branch-scoped, most urgent first."""
+"""Reading alerts for the office: filtered, branch-scoped, most urgent first. Both kinds:
+sync mismatches and "delivered but not seen" (``diagnosis`` ``not_seen``, kept in their own
+table, :mod:`server.services.seen_alerts`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, Table, or_, select
 
 from protocol.console import AlertView
 from server.clock import Clock
@@ -12,8 +16,10 @@ from server.services.errors import Conflict, InvalidInput, NotFound
 from server.services.identity import Staff
 from server.services.mismatch.alerts import view_of, with_closer
 from server.services.mismatch.detector import MismatchDetector
+from server.services.seen_alerts import store as seen_store
+from server.services.seen_alerts.detector import SeenAlerts
 from server.store.database import Database
-from server.store.schema import mismatch_alerts
+from server.store.schema import mismatch_alerts, seen_alerts
 from server.tunables import ALERTS_MAX_LIMIT as MAX_LIMIT
 from server.tunables import RECENT_ALERTS_MS as RECENT_MS
 
@@ -48,33 +54,37 @@ class AlertDesk:
 
     async def list(self, staff: Staff, wanted: AlertFilter) -> list[AlertView]:
         wanted.check()
-        query = with_closer(select(mismatch_alerts)).where(mismatch_alerts.c.tenant_id == staff.tenant_id)
+        views: list[AlertView] = []
+        async with self.db.read() as conn:
+            for table, closer in _KINDS:
+                query = self._filtered(closer(select(table)), table, staff, wanted)
+                views.extend(view_of(r) for r in await conn.execute(query))
+        views.sort(key=lambda v: v.raised_at, reverse=True)
+        return sorted(views[: wanted.limit], key=_urgency_order)
+
+    def _filtered(self, query: Select[Any], table: Table, staff: Staff, wanted: AlertFilter) -> Select[Any]:
+        query = query.where(table.c.tenant_id == staff.tenant_id)
         branch = staff.scope_branch(wanted.branch_id)
         if branch is not None:
-            query = query.where(mismatch_alerts.c.branch_id == branch)
+            query = query.where(table.c.branch_id == branch)
         if wanted.severity is not None:
-            query = query.where(mismatch_alerts.c.severity == wanted.severity)
+            query = query.where(table.c.severity == wanted.severity)
         if wanted.carer_id is not None:
-            query = query.where(mismatch_alerts.c.carer_id == wanted.carer_id)
+            query = query.where(table.c.carer_id == wanted.carer_id)
         if wanted.status == "open":
-            query = query.where(mismatch_alerts.c.status == "open")
+            query = query.where(table.c.status == "open")
         elif wanted.status == "recent":
             since = self.clock.now_ms() - RECENT_MS
-            query = query.where(or_(mismatch_alerts.c.status == "open", mismatch_alerts.c.closed_at >= since))
-        query = query.order_by(mismatch_alerts.c.raised_at.desc()).limit(wanted.limit)
-        async with self.db.read() as conn:
-            views = [view_of(r) for r in await conn.execute(query)]
-        return sorted(views, key=_urgency_order)
+            query = query.where(or_(table.c.status == "open", table.c.closed_at >= since))
+        return query.order_by(table.c.raised_at.desc()).limit(wanted.limit)
 
     async def get(self, staff: Staff, alert_id: str) -> AlertView:
         async with self.db.read() as conn:
-            row = (
-                await conn.execute(
-                    with_closer(select(mismatch_alerts)).where(
-                        mismatch_alerts.c.id == alert_id, mismatch_alerts.c.tenant_id == staff.tenant_id
-                    )
-                )
-            ).first()
+            for table, closer in _KINDS:
+                query = closer(select(table)).where(table.c.id == alert_id, table.c.tenant_id == staff.tenant_id)
+                row = (await conn.execute(query)).first()
+                if row is not None:
+                    break
         if row is None:
             raise NotFound(f"alert {alert_id} not found")
         if row.branch_id is not None:
@@ -85,9 +95,20 @@ class AlertDesk:
 
     async def dismiss(self, staff: Staff, alert_id: str) -> AlertView:
         current = await self.get(staff, alert_id)
-        if current.status != "open" or not await self.detector.dismiss(alert_id, staff.user_id):
+        if current.diagnosis == "not_seen":
+            dismissed = await SeenAlerts(self.db, self.detector.bus, self.clock).dismiss(alert_id, staff.user_id)
+        else:
+            dismissed = await self.detector.dismiss(alert_id, staff.user_id)
+        if current.status != "open" or not dismissed:
             raise Conflict(f"alert {alert_id} is already {current.status}")
         return await self.get(staff, alert_id)
+
+
+_KINDS: tuple[tuple[Table, Callable[[Select[Any]], Select[Any]]], ...] = (
+    (mismatch_alerts, with_closer),
+    (seen_alerts, seen_store.with_closer),
+)
+"""Each kind of alert's table and the join naming who closed one."""
 
 
 def _urgency_order(view: AlertView) -> tuple[object, ...]:

@@ -19,7 +19,7 @@ def upgrade() -> None:
     with op.batch_alter_table("visits", schema=None) as batch_op:
         batch_op.create_index("ix_visits_starts_at", ["starts_at"], unique=False)
     with op.batch_alter_table("feed_entries", schema=None) as batch_op:
-        batch_op.create_index("ix_feed_entries_visit", ["visit_id", "carer_id", "epoch", "seq"], unique=False)
+        batch_op.create_index("ix_feed_entries_visit", ["visit_id", "committed_at"], unique=False)
     with op.batch_alter_table("tenants", schema=None) as batch_op:
         batch_op.add_column(sa.Column("seen_window_h", sa.Integer(), nullable=False, server_default="24"))
         batch_op.add_column(sa.Column("seen_grace_s", sa.Integer(), nullable=False, server_default="600"))
