@@ -25,6 +25,7 @@ phone holds the change is read afterwards, for the few changes left.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import ColumnElement, CompoundSelect, and_, func, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -77,7 +78,7 @@ async def due(conn: AsyncConnection, now_ms: int) -> list[Due]:
     return await _delivered(conn, await _details(conn, keys))
 
 
-def _unseen_latest(now_ms: int) -> CompoundSelect:
+def _unseen_latest(now_ms: int) -> CompoundSelect[Any]:
     """(carer, epoch, seq) of each visit's latest change per carer, due by time, not seen
     and never alerted. Judged on the visit's row first, so only the entries of visits due
     now are read: every office change sets the visit's updated_at to its entries' commit
