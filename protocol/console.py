@@ -16,8 +16,9 @@ import msgspec
 from protocol.frames import Epoch, FeedAction, FeedPosition, Id, ShortText, Struct
 
 Severity = Literal["high", "normal"]
-Diagnosis = Literal["no_device", "offline", "not_acknowledging", "not_seen"]
-"""``not_seen``: a phone holds the change, the carer has not acknowledged it (docs/protocol.md 4b)."""
+Diagnosis = Literal["no_device", "offline", "not_acknowledging", "not_seen", "no_check_in"]
+"""``not_seen``: a phone holds the change, the carer has not acknowledged it (docs/protocol.md 4b);
+``no_check_in``: a late or missed visit (section 10)."""
 DeviceState = Literal["offline", "not_acknowledging", "up_to_date"]
 AlertStatus = Literal["open", "resolved", "dismissed"]
 

@@ -73,3 +73,8 @@ MIGRATION_LOCK_ID = 7262001
 # -- query strings
 MAX_PAGE_NUMBER = 1_000_000
 """Largest ``page`` a listing accepts: offsets stay far inside 64-bit integers."""
+
+SEEN_DETECTION_INTERVAL_S = 30.0
+"""Seconds between the "delivered but not seen" and late-visit passes (once per cluster;
+never more often than the sync-mismatch passes). Their alerts look hours and minutes
+ahead: half a minute late costs nothing, and the passes cost less than running every 10 s."""

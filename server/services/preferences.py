@@ -26,6 +26,7 @@ LIMITS = {
     "seen_window_h": (0, MAX_SEEN_WINDOW_H),
     "seen_grace_s": (60, 24 * 3600),
     "seen_lead_s": (0, 24 * 3600),
+    "late_grace_s": (0, 4 * 3600),
 }
 
 
@@ -42,6 +43,7 @@ class PreferenceChange(msgspec.Struct, forbid_unknown_fields=True):
     seen_window_h: int | None = None
     seen_grace_s: int | None = None
     seen_lead_s: int | None = None
+    late_grace_s: int | None = None
 
 
 async def change_preferences(db: Database, bus: Bus, tenant_id: str, change: PreferenceChange) -> TenantPreferences:

@@ -4,6 +4,7 @@ per change, whether it needed the carer's acknowledgement, reached a phone, and 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +22,9 @@ from server.store.schema import feeds as feed_table
 
 MAX_CHANGES = 200
 """The most recent changes a history lists."""
+
+CHUNK = 500
+"""Visits, or carers, per statement of :func:`latest_seen`."""
 
 
 class SeenBy(msgspec.Struct, kw_only=True, frozen=True):
@@ -151,3 +155,45 @@ def _change(
         delivered=delivered or seen is not None,
         seen=seen,
     )
+
+
+async def latest_seen(conn: AsyncConnection, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], LatestSeen]:
+    """(visit id, carer id) -> the carer's latest change of the visit (current epoch) and
+    when they saw it; a pair with no such change is absent. A few statements per chunk."""
+    visit_ids = sorted({v for v, _ in pairs})
+    wanted = set(pairs)
+    latest: dict[tuple[str, str], tuple[int, int]] = {}
+    for start in range(0, len(visit_ids), CHUNK):
+        rows = await conn.execute(
+            select(feed_entries.c.visit_id, feed_entries.c.carer_id, feed_entries.c.epoch, func.max(feed_entries.c.seq))
+            .join(
+                feed_table,
+                and_(feed_table.c.carer_id == feed_entries.c.carer_id, feed_table.c.epoch == feed_entries.c.epoch),
+            )
+            .where(feed_entries.c.visit_id.in_(visit_ids[start : start + CHUNK]))
+            .group_by(feed_entries.c.visit_id, feed_entries.c.carer_id, feed_entries.c.epoch)
+        )
+        latest.update({(r[0], r[1]): (r[2], r[3]) for r in rows if (r[0], r[1]) in wanted})
+    carers = sorted({c for _v, c in latest})
+    seen_at: dict[tuple[str, int, int], int] = {}
+    for start in range(0, len(carers), CHUNK):
+        rows = await conn.execute(
+            select(carer_seen.c.carer_id, carer_seen.c.epoch, carer_seen.c.seq, carer_seen.c.seen_at).where(
+                carer_seen.c.carer_id.in_(carers[start : start + CHUNK]),
+                carer_seen.c.visit_id.in_(visit_ids),
+            )
+        )
+        seen_at.update({(r.carer_id, r.epoch, r.seq): r.seen_at for r in rows})
+    return {
+        (visit, carer): LatestSeen(epoch, seq, seen_at.get((carer, epoch, seq)))
+        for (visit, carer), (epoch, seq) in latest.items()
+    }
+
+
+@dataclass(frozen=True)
+class LatestSeen:
+    """A carer's latest change of a visit, and when they saw it (None: not yet)."""
+
+    epoch: int
+    seq: int
+    seen_at: int | None

@@ -7,13 +7,16 @@ the last answer with :meth:`SyncService.acknowledge` (the socket's ``ack`` over 
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
+
 import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from protocol import MAX_CHANGES_PER_PAGE, MAX_MUTATIONS_PER_SYNC
 from protocol.errors import ErrorCode, ProtocolError
-from protocol.frames import Ack, Change, FeedPosition, SyncRequest, SyncResponse
+from protocol.frames import Ack, Change, CheckIn, FeedPosition, Mutation, MutationResult, SyncRequest, SyncResponse
 from protocol.session import HeadRead, sync_start
 from protocol.tracker import check_ack
 from server.clock import Clock
@@ -27,6 +30,7 @@ from server.store.database import Database
 from server.store.schema import devices
 from server.tunables import SYNC_RESPONSE_CHANGE_BYTES as RESPONSE_CHANGE_BYTES
 
+log = logging.getLogger(__name__)
 _change_decoder = msgspec.json.Decoder(Change)
 
 
@@ -38,6 +42,8 @@ class SyncService:
         self.clock = clock
         self.activity = activity
         self.upload_quota = upload_quota or UploadQuota(0)
+        self.on_checked_in: list[Callable[[list[str]], Awaitable[object]]] = []
+        """Called with the visits a sync stored a check-in for (after its commit)."""
 
     @timed_sync("standard")
     async def standard_sync(self, device: DeviceIdentity, request: SyncRequest) -> SyncResponse:
@@ -68,6 +74,23 @@ class SyncService:
         self.activity.record_position(device.device_id, reported, at_head)
         self.activity.record_call(device.device_id, ok=True)
 
+    async def _checked_in(self, mutations: list[Mutation], results: list[MutationResult]) -> None:
+        """Tell ``on_checked_in`` (the late-visit alerts) of the visits a check-in was stored
+        for; a hook that fails is logged: its pass catches up."""
+        stored = ("applied", "applied_with_conflict")
+        visit_ids = sorted(
+            {
+                m.visit_id
+                for m, r in zip(mutations, results, strict=False)
+                if isinstance(m, CheckIn) and (r.status in stored or r.original_status in stored)
+            }
+        )
+        for hook in self.on_checked_in if visit_ids else []:
+            try:
+                await hook(visit_ids)
+            except Exception:
+                log.exception("a check-in hook failed; the next late-visit pass resolves its alerts")
+
     async def _run(self, device: DeviceIdentity, request: SyncRequest) -> SyncResponse:
         if len(request.mutations) > MAX_MUTATIONS_PER_SYNC:
             raise ProtocolError(
@@ -91,6 +114,7 @@ class SyncService:
                 results = await apply_mutations(
                     conn, device, request.mutations, now, self.upload_quota, request.request_id
                 )
+            await self._checked_in(request.mutations, results)
         budget = min(request.page_size, MAX_CHANGES_PER_PAGE)
         bytes_left = RESPONSE_CHANGE_BYTES
         changes: list[Change] = []

@@ -38,6 +38,7 @@ PREFERENCE_COLUMNS = (
     "seen_window_h",
     "seen_grace_s",
     "seen_lead_s",
+    "late_grace_s",
 )
 """Every tenant preference (docs/protocol.md, "Tenant preferences")."""
 

@@ -49,6 +49,7 @@ tenants = Table(
     Column("seen_window_h", Integer, nullable=False, server_default="24"),
     Column("seen_grace_s", Integer, nullable=False, server_default="600"),
     Column("seen_lead_s", Integer, nullable=False, server_default="7200"),
+    Column("late_grace_s", Integer, nullable=False, server_default="900"),
     Column("created_at", BigInteger, nullable=False),
 )
 
@@ -484,3 +485,36 @@ seen_alert_audit = Table(
     Column("actor_id", ID, nullable=True),
 )
 """Who did what to a "delivered but not seen" alert, and when: raised, resolved, dismissed."""
+
+visit_alerts = Table(
+    "visit_alerts",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("tenant_id", ID, ForeignKey("tenants.id"), nullable=False),
+    Column("branch_id", ID, nullable=True),
+    Column("carer_id", ID, ForeignKey("users.id"), nullable=False),
+    Column("visit_id", ID, ForeignKey("visits.id"), nullable=False, unique=True),
+    Column("status", String(16), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("raised_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("closed_at", BigInteger, nullable=True),
+    Column("closed_by", ID, nullable=True),
+    Column("details", Text, nullable=False),
+    Index("ix_visit_alerts_tenant_status", "tenant_id", "status", "raised_at"),
+)
+"""Late and missed visits: no check-in by the visit's start plus the tenant's
+``late_grace_s``. One per visit, ever (the unique visit: two detectors cannot both raise
+it, and a dismissed one stays closed); resolved by a check-in. ``carer_id`` is the visit's
+first carer, for the office's filters."""
+
+visit_alert_audit = Table(
+    "visit_alert_audit",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("alert_id", ID, ForeignKey("visit_alerts.id"), nullable=False, index=True),
+    Column("at", BigInteger, nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("actor_id", ID, nullable=True),
+)
+"""Who did what to a late- or missed-visit alert, and when: raised, resolved, dismissed."""

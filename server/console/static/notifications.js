@@ -13,6 +13,7 @@
     not_acknowledging: "connected but not acknowledging",
     no_device: "no device",
     not_seen: "delivered, not seen by the carer",
+    no_check_in: "no check-in",
   };
   const contacts = JSON.parse(list.dataset.contacts || "{}");
   const timeFormat = new Intl.DateTimeFormat("en-GB", {
@@ -78,7 +79,8 @@
     const item = el("li");
     item.dataset.alertId = alert.id;
     item.append(el("strong", "", alert.carer_name));
-    const resolvedBy = alert.diagnosis === "not_seen" ? "the carer saw the change" : "the phone acknowledged the changes";
+    const resolvedBy = { not_seen: "the carer saw the change", no_check_in: "a carer checked in" }[alert.diagnosis]
+      || "the phone acknowledged the changes";
     const who = alert.status === "resolved" ? `resolved (${resolvedBy})`
       : `Closed by ${alert.closed_by_name || "a coordinator"}`;
     const at = alert.closed_at ? when(new Date(alert.closed_at)) : "";

@@ -1,6 +1,7 @@
-"""Reading alerts for the office: filtered, branch-scoped, most urgent first. Both kinds:
-sync mismatches and "delivered but not seen" (``diagnosis`` ``not_seen``, kept in their own
-table, :mod:`server.services.seen_alerts`)."""
+"""Reading alerts for the office: filtered, branch-scoped, most urgent first. Every kind:
+sync mismatches, "delivered but not seen" (``diagnosis`` ``not_seen``,
+:mod:`server.services.seen_alerts`) and late visits (``no_check_in``,
+:mod:`server.services.visit_alerts`), each kept in its own table."""
 
 from __future__ import annotations
 
@@ -18,8 +19,10 @@ from server.services.mismatch.alerts import view_of, with_closer
 from server.services.mismatch.detector import MismatchDetector
 from server.services.seen_alerts import store as seen_store
 from server.services.seen_alerts.detector import SeenAlerts
+from server.services.visit_alerts import store as visit_store
+from server.services.visit_alerts.detector import LateVisits
 from server.store.database import Database
-from server.store.schema import mismatch_alerts, seen_alerts
+from server.store.schema import mismatch_alerts, seen_alerts, visit_alerts
 from server.tunables import ALERTS_MAX_LIMIT as MAX_LIMIT
 from server.tunables import RECENT_ALERTS_MS as RECENT_MS
 
@@ -97,6 +100,8 @@ class AlertDesk:
         current = await self.get(staff, alert_id)
         if current.diagnosis == "not_seen":
             dismissed = await SeenAlerts(self.db, self.detector.bus, self.clock).dismiss(alert_id, staff.user_id)
+        elif current.diagnosis == "no_check_in":
+            dismissed = await LateVisits(self.db, self.detector.bus, self.clock).dismiss(alert_id, staff.user_id)
         else:
             dismissed = await self.detector.dismiss(alert_id, staff.user_id)
         if current.status != "open" or not dismissed:
@@ -107,6 +112,7 @@ class AlertDesk:
 _KINDS: tuple[tuple[Table, Callable[[Select[Any]], Select[Any]]], ...] = (
     (mismatch_alerts, with_closer),
     (seen_alerts, seen_store.with_closer),
+    (visit_alerts, visit_store.with_closer),
 )
 """Each kind of alert's table and the join naming who closed one."""
 

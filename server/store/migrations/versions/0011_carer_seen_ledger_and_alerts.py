@@ -1,4 +1,4 @@
-"""carer acknowledgement: the seen ledger, its tenant policy, "delivered but not seen" alerts, their indexes
+"""carer acknowledgement and visit status: the seen ledger and its policy, not-seen and late-visit alerts
 
 Revision ID: 0011
 Revises: 0010
@@ -24,6 +24,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("seen_window_h", sa.Integer(), nullable=False, server_default="24"))
         batch_op.add_column(sa.Column("seen_grace_s", sa.Integer(), nullable=False, server_default="600"))
         batch_op.add_column(sa.Column("seen_lead_s", sa.Integer(), nullable=False, server_default="7200"))
+        batch_op.add_column(sa.Column("late_grace_s", sa.Integer(), nullable=False, server_default="900"))
     op.create_table(
         "carer_seen",
         sa.Column("carer_id", sa.String(length=36), nullable=False),
@@ -80,8 +81,51 @@ def upgrade() -> None:
     with op.batch_alter_table("seen_alert_audit", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_seen_alert_audit_alert_id"), ["alert_id"], unique=False)
 
+    op.create_table(
+        "visit_alerts",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.Column("branch_id", sa.String(length=36), nullable=True),
+        sa.Column("carer_id", sa.String(length=36), nullable=False),
+        sa.Column("visit_id", sa.String(length=36), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("severity", sa.String(length=16), nullable=False),
+        sa.Column("raised_at", sa.BigInteger(), nullable=False),
+        sa.Column("updated_at", sa.BigInteger(), nullable=False),
+        sa.Column("closed_at", sa.BigInteger(), nullable=True),
+        sa.Column("closed_by", sa.String(length=36), nullable=True),
+        sa.Column("details", sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(["carer_id"], ["users.id"], name=op.f("fk_visit_alerts_carer_id_users")),
+        sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"], name=op.f("fk_visit_alerts_tenant_id_tenants")),
+        sa.ForeignKeyConstraint(["visit_id"], ["visits.id"], name=op.f("fk_visit_alerts_visit_id_visits")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_visit_alerts")),
+        sa.UniqueConstraint("visit_id", name=op.f("uq_visit_alerts_visit_id")),
+    )
+    with op.batch_alter_table("visit_alerts", schema=None) as batch_op:
+        batch_op.create_index("ix_visit_alerts_tenant_status", ["tenant_id", "status", "raised_at"], unique=False)
+    op.create_table(
+        "visit_alert_audit",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("alert_id", sa.String(length=36), nullable=False),
+        sa.Column("at", sa.BigInteger(), nullable=False),
+        sa.Column("action", sa.String(length=16), nullable=False),
+        sa.Column("actor_id", sa.String(length=36), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["alert_id"], ["visit_alerts.id"], name=op.f("fk_visit_alert_audit_alert_id_visit_alerts")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_visit_alert_audit")),
+    )
+    with op.batch_alter_table("visit_alert_audit", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_visit_alert_audit_alert_id"), ["alert_id"], unique=False)
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("visit_alert_audit", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_visit_alert_audit_alert_id"))
+    op.drop_table("visit_alert_audit")
+    with op.batch_alter_table("visit_alerts", schema=None) as batch_op:
+        batch_op.drop_index("ix_visit_alerts_tenant_status")
+    op.drop_table("visit_alerts")
     with op.batch_alter_table("seen_alert_audit", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_seen_alert_audit_alert_id"))
     op.drop_table("seen_alert_audit")
@@ -92,6 +136,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_carer_seen_visit_id"))
     op.drop_table("carer_seen")
     with op.batch_alter_table("tenants", schema=None) as batch_op:
+        batch_op.drop_column("late_grace_s")
         batch_op.drop_column("seen_lead_s")
         batch_op.drop_column("seen_grace_s")
         batch_op.drop_column("seen_window_h")

@@ -1,4 +1,4 @@
-""" "Delivered but not seen": raised after the grace once the visit is near, only for what a
+"""The "delivered but not seen" alerts: raised after the grace once the visit is near, only for what a
 phone holds, resolved by the carer's acknowledgement, dismissed by hand (audited), never
 raised twice for one change."""
 
