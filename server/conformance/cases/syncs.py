@@ -116,13 +116,7 @@ async def sync_http_fallback(ctx: CaseContext) -> None:
     check(len(stored) == 1, "the check-in stored once", f"stored {len(stored)} time(s)")
     await ctx.wait_level()
     await ctx.wait_recorded_ack("the node to record the HTTP sync's positions (POST /api/v1/device/ack)")
-    check(
-        ctx.proxy.websocket_connections == opened,
-        "no WebSocket opened for an HTTP-only sync",
-        f"{ctx.proxy.websocket_connections - opened} opened",
-    )
-    calls = ctx.log.matching(lambda f: f.direction == "proxy" and f.text.startswith("HTTP POST /api/v1/device/sync"))
-    check(bool(calls), "the sync over POST /api/v1/device/sync", "no such call seen")
+    _check_over_http_alone(ctx, opened, "/api/v1/device/sync")
 
 
 @case(
@@ -140,12 +134,15 @@ async def clean_sync_http_fallback(ctx: CaseContext) -> None:
     await ctx.office.cancel_visit(2)
     await ctx.client.request("clean_sync", transport="http")
     await ctx.wait_level()
+    _check_over_http_alone(ctx, opened, "/api/v1/device/clean-sync")
+
+
+def _check_over_http_alone(ctx: CaseContext, opened: int, path: str) -> None:
+    """No WebSocket was opened since ``opened`` of them, and the call went to ``path``."""
     check(
         ctx.proxy.websocket_connections == opened,
-        "no WebSocket opened for an HTTP-only clean sync",
+        f"no WebSocket opened for a call over HTTP alone ({path})",
         f"{ctx.proxy.websocket_connections - opened} opened",
     )
-    calls = ctx.log.matching(
-        lambda f: f.direction == "proxy" and f.text.startswith("HTTP POST /api/v1/device/clean-sync")
-    )
-    check(bool(calls), "the clean sync over POST /api/v1/device/clean-sync", "no such call seen")
+    calls = ctx.log.matching(lambda f: f.direction == "proxy" and f.text.startswith(f"HTTP POST {path} "))
+    check(bool(calls), f"the call over POST {path}", "no such call seen")
