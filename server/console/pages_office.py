@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
 from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -11,6 +14,7 @@ from server.console.guard import node_of, page_context, signed_in
 from server.console.notices import notice_of
 from server.console.session import check_csrf
 from server.console.templating import render
+from server.console.visit_facts import visit_facts
 from server.services.contacts import checked_contact, contacts_of, set_contact
 from server.services.device_report import COLUMNS, DeviceReport, ReportQuery, to_csv
 from server.services.errors import InvalidInput, NotFound
@@ -124,6 +128,12 @@ async def carer_view(request: Request, staff: Staff) -> Response:
     )
     async with node.db.read() as conn:
         contacts = await contacts_of(conn, staff.tenant_id, [carer_id])
+    context = await page_context(request, staff)
+    zone = ZoneInfo(context.pop("timezone"))
+    today = datetime.fromtimestamp(node.clock.now_ms() / 1000, tz=UTC).astimezone(zone)
+    since = today.replace(hour=0, minute=0, second=0, microsecond=0)
+    todays = await node.rota.carer_visits(staff, carer_id, since, since + timedelta(days=1))
+    facts = await visit_facts(node.db, node.clock, staff, todays)
     return render(
         request,
         "carer.html",
@@ -131,8 +141,11 @@ async def carer_view(request: Request, staff: Staff) -> Response:
         devices=report.rows,
         alerts=alerts,
         contacts=contacts,
+        visits=todays,
+        facts=facts,
+        timezone=str(zone),
         message=notice_of(request),
-        **await page_context(request, staff),
+        **context,
     )
 
 

@@ -1,8 +1,10 @@
 """Console rota: a branch's week (or one day) with previous/next and a date picker; create
 a visit, move one to another day and time, reassign (a searchable carer picker that keeps
 double-ups), cancel and reinstate. A change starting in the past or overlapping a carer's
-other visit is asked about first. Each visit shows whether its carers' phones have its
-latest change (delivered) or will get it when they connect (queued)."""
+other visit is asked about first. Each visit shows its status (scheduled, in progress,
+completed, late, missed, cancelled: server/services/visit_status.py), whether its carers'
+phones have its latest change (delivered) or will get it when they connect (queued), and
+whether each carer whose phone has it has seen it, and when."""
 
 from __future__ import annotations
 
@@ -24,10 +26,10 @@ from server.console.rota_warnings import warnings_for
 from server.console.rota_window import local_moment, window_for
 from server.console.session import check_csrf
 from server.console.templating import render
+from server.console.visit_facts import visit_facts
 from server.services.errors import InvalidInput, NotFound
 from server.services.identity import Staff
 from server.services.rota import NewTask
-from server.services.visit_delivery import delivery
 from server.store.schema import clients, users
 
 
@@ -70,8 +72,7 @@ async def rota(request: Request, staff: Staff) -> Response:
     window = window_for(params.get("view"), params.get("date") or params.get("day"), today, zone)
     visits = await node.rota.branch_visits(staff, branch_id, window.since(), window.until())
     carers, client_list = await _people(request, staff, branch_id)
-    async with node.db.read() as conn:
-        delivered = await delivery(conn, [(v.id, c) for v in visits for c in v.carer_ids])
+    facts = await visit_facts(node.db, node.clock, staff, visits)
     by_day = {d: [v for v in visits if v.starts_at.astimezone(zone).date() == d] for d in window.dates}
     return render(
         request,
@@ -80,7 +81,9 @@ async def rota(request: Request, staff: Staff) -> Response:
         today=today,
         by_day=by_day,
         visits=visits,
-        waiting_phones={v.id: _waiting(v.id, v.carer_ids, delivered) for v in visits},
+        waiting_phones={v.id: _waiting(v.id, v.carer_ids, facts.delivered) for v in visits},
+        states=facts.states,
+        seen_by=facts.seen_by,
         carers=carers,
         carers_json=[{"id": i, "name": n} for i, n in carers],
         clients=client_list,
