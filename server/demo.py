@@ -100,6 +100,7 @@ async def _show(node: Node, agency: SeededAgency, base: str, workdir: Path) -> N
     device.check_out(first.id, todays.id)
     summary = await device.sync()
     _say(f"  uploaded {summary.uploaded}: " + ", ".join(sorted({r.status for r in summary.results})))
+    await _delivered_then_seen(base, agency.admin_token, first.name, device)
 
     await asyncio.sleep(0.3)
     await node.activity.flush()
@@ -111,6 +112,30 @@ async def _show(node: Node, agency: SeededAgency, base: str, workdir: Path) -> N
         _say(f"  {carer.name}: acked {acks.get((carer.device_id, carer.id), 0)} of {head}")
     for dev in devices:
         await dev.stop()
+
+
+async def _delivered_then_seen(base: str, token: str, name: str, device: Device) -> None:
+    """The second ledger: a change on the phone (delivered) is not yet one the carer saw."""
+    awaiting = device.awaiting_seen()
+    if not awaiting:
+        return
+    change = awaiting[-1]
+    _say(f"\n{name}'s phone holds {len(awaiting)} change(s) awaiting {name}'s acknowledgement")
+    async with httpx.AsyncClient(base_url=base, headers={"authorization": f"Bearer {token}"}) as http:
+
+        async def show() -> None:
+            history = (await http.get(f"/api/v1/visits/{change.visit_id}/seen")).json()
+            for entry in history["changes"]:
+                if (entry["epoch"], entry["seq"]) == (change.epoch, change.seq):
+                    seen = entry["seen"]
+                    state = f"seen at {seen['seen_at']} on {seen['device_name']}" if seen else "not seen"
+                    delivered = "delivered" if entry["delivered"] else "not delivered"
+                    _say(f"  office: change #{change.seq} ({entry['change']}): {delivered}, {state}")
+
+        await show()
+        _say(f"{name} opens the app and taps 'seen'")
+        await device.acknowledge()
+        await show()
 
 
 async def _office_login(node: Node, agency: SeededAgency) -> None:

@@ -24,6 +24,8 @@ from server.services.directory import DirectoryService
 from server.services.mismatch.detector import MismatchDetector
 from server.services.retention import compact_feeds, prune_upload_ledger
 from server.services.rota import RotaService
+from server.services.seen_alerts.detector import SeenAlerts
+from server.services.seen_ledger import SeenLedger
 from server.services.shared_limits import SharedLimits
 from server.services.staff_auth import StaffAuth
 from server.services.sync import SyncService
@@ -31,9 +33,11 @@ from server.services.tenant_prefs import PreferencesCache
 from server.services.throttle import ENROLMENT_PER_ADDRESS, AddressThrottle, StoreBounds
 from server.services.token_bucket import DEVICES_REMEMBERED, Rate, TokenBuckets
 from server.services.upload_quota import UploadQuota
+from server.services.visit_alerts.detector import LateVisits
 from server.settings import Settings
 from server.startup import StartupError, check_database, redacted
 from server.store.database import Database
+from server.tunables import SEEN_DETECTION_INTERVAL_S
 from server.ws.cooling_off import CoolingOff
 from server.ws.effects import EffectRelay
 from server.ws.hub import Hub
@@ -59,6 +63,10 @@ class Node:
     sync: SyncService
     clean_sync: CleanSyncService
     mismatch: MismatchDetector
+    seen: SeenLedger
+    """The carers' acknowledgements (docs/protocol.md 4b)."""
+    seen_alerts: SeenAlerts
+    late_visits: LateVisits
     staff_auth: StaffAuth
     preferences: PreferencesCache
     enrolment_throttle: AddressThrottle
@@ -104,6 +112,9 @@ class Node:
             sync=SyncService(db, clock, activity, UploadQuota(settings.device_upload_bytes_per_day)),
             clean_sync=CleanSyncService(db, clock, activity),
             mismatch=detector,
+            seen=SeenLedger(db, clock, activity),
+            seen_alerts=SeenAlerts(db, bus, clock),
+            late_visits=LateVisits(db, bus, clock),
             staff_auth=StaffAuth(db, clock, bus=bus, throttle_bounds=throttle_bounds, shared_limits=shared_limits),
             preferences=PreferencesCache(clock),
             enrolment_throttle=AddressThrottle(
@@ -121,17 +132,27 @@ class Node:
                 "remove-dead-nodes", settings.presence_interval_s * 2, node._remove_dead_nodes, db, clock, node_id
             )
         )
+        node.seen.on_recorded.append(node.seen_alerts.on_seen)
+        node.sync.on_checked_in.append(node.late_visits.on_check_in)
         node.jobs.append(ClusterJob("feed-retention", settings.retention_interval_s, node._compact, db, clock, node_id))
         if settings.mismatch_interval_s > 0:
             node.jobs.append(
                 ClusterJob("mismatch-detection", settings.mismatch_interval_s, node._detect, db, clock, node_id)
             )
+            every = max(settings.mismatch_interval_s, SEEN_DETECTION_INTERVAL_S)
+            node.jobs.append(ClusterJob("seen-detection", every, node._detect_unseen, db, clock, node_id))
         return node
 
     async def _detect(self) -> None:
         report = await self.mismatch.run_once()
         if report.raised or report.resolved:
             log.info("sync-mismatch pass: %s", report)
+
+    async def _detect_unseen(self) -> None:
+        """The "delivered but not seen" and late-visit passes (docs/protocol.md 10)."""
+        for report in (await self.seen_alerts.run_once(), await self.late_visits.run_once()):
+            if report.raised or report.resolved:
+                log.info("pass: %s", report)
 
     async def _compact(self) -> None:
         report = await compact_feeds(self.db, self.clock)

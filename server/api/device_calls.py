@@ -1,5 +1,5 @@
 """Endpoints the device app itself calls over HTTP: enrolment and the sync fallback
-(standard sync, its acknowledgement, clean sync)."""
+(standard sync, its acknowledgement, clean sync) and the carer's acknowledgement (seen)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from protocol.errors import ProtocolError
-from protocol.frames import Ack, CleanSyncRequest, SyncRequest
+from protocol.frames import Ack, CleanSyncRequest, Seen, SyncRequest
 from server.api.device_rate import admit_device_call, quota_refusal_answered_429
 from server.api.http import client_address, device_of, handles_errors, json_response, node_of, read_body
 from server.services.identity import DeviceIdentity
@@ -65,10 +65,19 @@ async def device_ack(request: Request) -> Response:
     return Response(status_code=204)
 
 
+@handles_errors
+async def device_seen(request: Request) -> Response:
+    """``POST /api/v1/device/seen``: a ``seen`` body, the carer's acknowledgement; 204."""
+    device, body = await _device_call(request, Seen)
+    await node_of(request).seen.record(device, body)
+    return Response(status_code=204)
+
+
 routes = [
     Route("/api/v1/device/enrol", enrol, methods=["POST"]),
     Route("/api/v1/device/sync", device_sync, methods=["POST"]),
     Route("/api/v1/device/ack", device_ack, methods=["POST"]),
+    Route("/api/v1/device/seen", device_seen, methods=["POST"]),
 ]
 
 

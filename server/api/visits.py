@@ -20,6 +20,7 @@ from server.services.errors import InvalidInput
 from server.services.identity import Staff
 from server.services.office_input import checked_time
 from server.services.rota import NewTask
+from server.services.seen_history import visit_seen_history
 from server.tunables import MAX_PAGE_NUMBER
 from server.tunables import VISIT_LIST_MAX_PAGE_SIZE as MAX_PAGE_SIZE
 from server.tunables import VISIT_LIST_MAX_WINDOW_DAYS as MAX_WINDOW_DAYS
@@ -234,6 +235,14 @@ async def carer_visits(request: Request) -> Response:
     )
 
 
+@handles_errors
+async def seen_history(request: Request) -> Response:
+    """``GET /api/v1/visits/{visit_id}/seen``: per change, delivered and seen (docs/protocol.md 4b)."""
+    staff = await staff_of(request)
+    async with node_of(request).db.read() as conn:
+        return json_response(await visit_seen_history(conn, staff, request.path_params["visit_id"]))
+
+
 routes = [
     Route("/api/v1/visits", create_visit, methods=["POST"]),
     Route("/api/v1/visits/{visit_id}", get_visit, methods=["GET"]),
@@ -241,6 +250,7 @@ routes = [
     Route("/api/v1/visits/{visit_id}/reschedule", reschedule, methods=["POST"]),
     Route("/api/v1/visits/{visit_id}/reassign", reassign, methods=["POST"]),
     Route("/api/v1/visits/{visit_id}/cancel", cancel, methods=["POST"]),
+    Route("/api/v1/visits/{visit_id}/seen", seen_history, methods=["GET"]),
     Route("/api/v1/visits/{visit_id}/tasks", add_task, methods=["POST"]),
     Route("/api/v1/visits/{visit_id}/tasks/{task_id}", change_task, methods=["PATCH"]),
     Route("/api/v1/branches/{branch_id}/visits", branch_visits, methods=["GET"]),

@@ -20,6 +20,7 @@ from protocol.frames import (
     Ack,
     CleanSyncRequest,
     CleanSyncResponse,
+    Seen,
     SyncRequest,
     SyncResponse,
     TenantPreferences,
@@ -30,6 +31,7 @@ from server.openapi import shapes
 from server.openapi.examples import example_of
 from server.openapi.precision import sharpen
 from server.services.preferences import PreferenceChange
+from server.services.seen_history import SeenHistory
 
 Auth = Literal["staff", "device", "none"]
 
@@ -115,6 +117,13 @@ OPERATIONS: tuple[Operation, ...] = (
         body=visits.ReassignBody,
     ),
     Operation("cancelVisit", "POST", "/api/v1/visits/{visit_id}/cancel", "Cancel a visit", VisitView),
+    Operation(
+        "visitSeenHistory",
+        "GET",
+        "/api/v1/visits/{visit_id}/seen",
+        "The visit's changes: needed acknowledgement, delivered, seen by the carer (when, on which phone)",
+        SeenHistory,
+    ),
     Operation(
         "addVisitTask",
         "POST",
@@ -344,6 +353,17 @@ OPERATIONS: tuple[Operation, ...] = (
         None,
         auth="device",
         body=Ack,
+        status=204,
+        tag="device",
+    ),
+    Operation(
+        "acknowledgeSeen",
+        "POST",
+        "/api/v1/device/seen",
+        "The carer saw these changes (the socket's seen; recorded once; 204, no body)",
+        None,
+        auth="device",
+        body=Seen,
         status=204,
         tag="device",
     ),

@@ -26,6 +26,7 @@ from protocol.frames import (
     FormSubmission,
     Location,
     MutationResult,
+    Seen,
     SyncRequest,
     SyncResponse,
     TaskOutcome,
@@ -38,6 +39,7 @@ from server.api import alerts, device_calls, devices, directory, visits
 from server.openapi import shapes
 from server.services.device_report import FeedLag, ReportRow
 from server.services.preferences import PreferenceChange
+from server.services.seen_history import ChangeSeen, SeenBy, SeenHistory
 
 _AT = datetime(2026, 12, 7, 9, 30, tzinfo=UTC)
 _STARTS = datetime(2026, 12, 8, 8, 0, tzinfo=UTC)
@@ -239,6 +241,23 @@ _EXAMPLES: dict[Any, Any] = {
         heads=[FeedPosition(feed=_CARER, epoch=1, seq=41)],
     ),
     Ack: Ack(feed=_CARER, epoch=1, seq=41),
+    Seen: Seen(request_id="seen-7", feed=_CARER, epoch=1, seqs=[41], seen_at=_AT),
+    SeenHistory: SeenHistory(
+        visit_id=_VISIT,
+        changes=[
+            ChangeSeen(
+                carer_id=_CARER,
+                carer_name="Amara Okafor",
+                epoch=1,
+                seq=41,
+                committed_at=_AT,
+                change="moved to 08:00",
+                needs_seen=True,
+                delivered=True,
+                seen=SeenBy(device_id=_DEVICE, device_name="Amara's phone", seen_at=_AT, recorded_at=_AT),
+            )
+        ],
+    ),
     CleanSyncRequest: CleanSyncRequest(request_id="clean-1", feed=_CARER),
     CleanSyncResponse: CleanSyncResponse(
         request_id="clean-1",

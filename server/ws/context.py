@@ -13,6 +13,7 @@ from server.clock import Clock
 from server.console.socket_quota import StaffSocketQuota
 from server.services.activity import ActivityRecorder
 from server.services.clean_sync import CleanSyncService
+from server.services.seen_ledger import SeenLedger
 from server.services.sync import SyncService
 from server.services.tenant_prefs import PreferencesCache
 from server.settings import Settings
@@ -41,6 +42,8 @@ class SessionContext(Protocol):
     def sync(self) -> SyncService: ...
     @property
     def clean_sync(self) -> CleanSyncService: ...
+    @property
+    def seen(self) -> SeenLedger: ...
     @property
     def preferences(self) -> PreferencesCache: ...
     @property

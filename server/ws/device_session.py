@@ -17,6 +17,7 @@ from protocol.frames import (
     FeedStatus,
     Heartbeat,
     Hello,
+    Seen,
     SyncRequest,
     TenantPreferences,
     Welcome,
@@ -190,6 +191,8 @@ class DeviceSession(FeedSocket):
             self.streamer.push_heads(await self._heads(device))
         elif isinstance(frame, CleanSyncRequest):
             self.streamer.send_frame(await self.node.clean_sync.serve(device, frame))
+        elif isinstance(frame, Seen):
+            self.streamer.send_frame(await self.node.seen.record(device, frame))
         elif isinstance(frame, SyncRequest):
             response = await self.node.sync.standard_sync(device, frame)
             self.streamer.session.handle(SyncAnswered(heads=tuple(response.heads)))
