@@ -24,7 +24,7 @@ from server.bus import channels, envelope
 from server.bus.base import Bus
 from server.bus.channels import ChannelKind
 from server.services.visit_views import load_visit_view
-from server.store.hot import Steps, run_on_sqlalchemy
+from server.store.hot.steps import Steps, run_on_sqlalchemy
 from server.store.schema import console_events, console_feeds, feed_entries, feeds, visits
 from server.store.upsert import insert_for
 

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.ids import hash_token
 from server.services.errors import Expired, Forbidden, Revoked, Unauthorized
-from server.store.hot import Steps, run_on_sqlalchemy
+from server.store.hot.steps import Steps, run_on_sqlalchemy
 from server.store.schema import credentials, device_users, devices, users
 
 

@@ -38,7 +38,7 @@ from server.services.rota_steps import (
 )
 from server.services.visit_views import load_visit_view, load_visit_views
 from server.store.database import Database
-from server.store.hot import Steps, StepsFactory
+from server.store.hot.steps import Steps, StepsFactory
 from server.store.schema import users, visit_assignments, visits
 
 R = TypeVar("R")

@@ -1,4 +1,4 @@
-"""The SQL steps of every rota change, as hot writes (:mod:`server.store.hot`): plain
+"""The SQL steps of every rota change, as hot writes (:mod:`server.store.hot.steps`): plain
 statements that run unchanged on SQLite's writer thread and on PostgreSQL's asyncpg
 connections. A change's steps check its input and the caller (the staff token's row, judged
 as on every route), edit the visit, then append one feed entry per affected carer (old and
@@ -25,7 +25,7 @@ from server.services.office_input import (
     checked_time,
     clamped_view,
 )
-from server.store.hot import Steps
+from server.store.hot.steps import Steps
 
 
 @dataclass(frozen=True)

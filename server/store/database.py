@@ -15,13 +15,13 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from server.observability.instruments import STORE_TRANSACTION, watch_engine
 from server.store import sqlite_settings
-from server.store.hot import StepsFactory, T, run_on_asyncpg, run_on_sqlalchemy
+from server.store.hot.pg_connections import HotConnections
+from server.store.hot.sqlite_writer import SqliteWriter
+from server.store.hot.steps import StepsFactory, T, run_on_asyncpg, run_on_sqlalchemy
 from server.store.migrate import upgrade_to_head
 from server.store.outage import OutageLog, StoreUnavailable, is_unavailable
-from server.store.pg_hot import HotConnections
 from server.store.pool_budget import pool_budget
 from server.store.revisions import upgrade_sqlite
-from server.store.writer import SqliteWriter
 from server.tunables import HOT_COMMAND_TIMEOUT_S, MIGRATION_LOCK_ID, STORE_CHECKOUT_TIMEOUT_S
 
 
@@ -37,10 +37,10 @@ def async_url(url: str) -> str:
 class Database:
     """Owns the engine. ``write()`` transactions are serialised on SQLite.
 
-    ``hot_write()`` runs a hot write's steps (:mod:`server.store.hot`) without the async
+    ``hot_write()`` runs a hot write's steps (:mod:`server.store.hot.steps`) without the async
     ORM: on a SQLite file on the dedicated writer thread with group commit, on
     PostgreSQL on a raw asyncpg connection of its own small pool
-    (:class:`server.store.pg_hot.HotConnections`, counted in the node's pool budget), in a
+    (:class:`server.store.hot.pg_connections.HotConnections`, counted in the node's pool budget), in a
     transaction of its own.
     """
 

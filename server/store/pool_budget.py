@@ -1,7 +1,7 @@
 """How many database connections one node holds, and how they are shared out.
 
 ``--database-pool-size`` is the most connections a node opens to its database. On
-PostgreSQL up to :data:`~server.store.pg_hot.HOT_CONNECTIONS` of them are kept for hot
+PostgreSQL up to :data:`~server.store.hot.pg_connections.HOT_CONNECTIONS` of them are kept for hot
 writes (rota changes, on plain asyncpg) and the rest are SQLAlchemy's pool, half kept open
 and half opened only under load (overflow). On SQLite every connection is the pool's (the
 writer thread has its own).
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from server.store.pg_hot import HOT_CONNECTIONS
+from server.store.hot.pg_connections import HOT_CONNECTIONS
 
 DEFAULT_POSTGRESQL_POOL = 24
 DEFAULT_SQLITE_POOL = 40

@@ -8,7 +8,7 @@ import threading
 from sqlalchemy import text
 
 from server.store.database import Database
-from server.store.hot import Steps
+from server.store.hot.steps import Steps
 
 
 class Refused(Exception):

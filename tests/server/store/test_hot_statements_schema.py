@@ -1,4 +1,4 @@
-"""Every hot statement (the rota's plain SQL, :mod:`server.store.hot`) names only tables and
+"""Every hot statement (the rota's plain SQL, :mod:`server.store.hot.steps`) names only tables and
 columns that ``server/store/schema.py`` defines.
 
 The statements are the ones a node really runs: every rota operation is played through the
@@ -20,8 +20,8 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 from server.node import Node
 from server.seeding import seed_agency
 from server.services.rota_steps import NewTask
-from server.store import hot, writer
-from server.store.hot import Rows, Statement, Steps, T
+from server.store.hot import sqlite_writer
+from server.store.hot.steps import Rows, Statement, Steps, T, run_on_sqlite
 from server.store.schema import metadata
 from tests import conftest
 
@@ -57,7 +57,7 @@ def test_a_statement_naming_an_unknown_column_or_table_is_refused() -> None:
 def recorded(monkeypatch: pytest.MonkeyPatch) -> list[Statement]:
     """Every statement the SQLite writer runs for a hot write, in order."""
     seen: list[Statement] = []
-    run = hot.run_on_sqlite
+    run = run_on_sqlite
 
     def recording(conn: sqlite3.Connection, steps: Steps[T]) -> T:
         def spied() -> Steps[T]:
@@ -73,7 +73,7 @@ def recorded(monkeypatch: pytest.MonkeyPatch) -> list[Statement]:
 
         return run(conn, spied())
 
-    monkeypatch.setattr(writer, "run_on_sqlite", recording)
+    monkeypatch.setattr(sqlite_writer, "run_on_sqlite", recording)
     return seen
 
 

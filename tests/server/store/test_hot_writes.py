@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from server.store.database import Database
-from server.store.hot import Steps, numbered, run_on_sqlalchemy
+from server.store.hot.steps import Steps, numbered, run_on_sqlalchemy
 from server.store.outage import StoreUnavailable
 from tests.e2e import test_store_outage
 from tests.e2e.test_store_outage import StoppablePostgres

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from server.store.database import Database
-from server.store.hot import Steps
+from server.store.hot.pg_connections import HOT_CONNECTIONS
+from server.store.hot.steps import Steps
 from server.store.outage import StoreUnavailable
-from server.store.pg_hot import HOT_CONNECTIONS
 from tests.support import eventually
 
 GUARD_S = 60

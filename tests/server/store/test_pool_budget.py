@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from server.store.database import Database
-from server.store.pg_hot import HOT_CONNECTIONS
+from server.store.hot.pg_connections import HOT_CONNECTIONS
 from server.store.pool_budget import PoolBudget, pool_budget
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from server.store.hot import Steps
+from server.store.hot.steps import Steps
 from server.store.outage import StoreUnavailable
 from tests.server.store.scratch import HeldWrite, insert, scratch_database
 

@@ -38,7 +38,7 @@ from typing import Any
 
 from server.observability.instruments import STORE_TRANSACTION
 from server.store import sqlite_settings
-from server.store.hot import StepsFactory, T, run_on_sqlite
+from server.store.hot.steps import StepsFactory, T, run_on_sqlite
 from server.store.outage import StoreUnavailable
 
 log = logging.getLogger(__name__)
