@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from protocol.codec import encode
-from protocol.frames import Change, ChangePayload, ClientView, TaskView, VisitRemoved, VisitUpsert, VisitView
+from protocol.frames import Change, ChangePayload, VisitRemoved, VisitUpsert, VisitView
 from server.clock import to_datetime, to_ms
 from server.ids import new_id
 from server.services import feeds
@@ -23,8 +23,8 @@ from server.services.office_input import (
     checked_notes,
     checked_text,
     checked_time,
-    clamped_view,
 )
+from server.services.visit_views import VisitRow, view_steps
 from server.store.hot.steps import Steps
 
 
@@ -34,15 +34,6 @@ class NewTask:
 
 
 _EDITABLE_COLUMNS = frozenset({"starts_at", "ends_at", "status", "notes"})
-
-_VIEW_PARTS = (
-    "SELECT 'c', name, address, NULL, NULL FROM clients WHERE id = ?"
-    " UNION ALL SELECT 't', id, title, position, removed FROM tasks WHERE visit_id = ?"
-    " UNION ALL SELECT 'a', carer_id, NULL, NULL, NULL FROM visit_assignments"
-    " WHERE visit_id = ? AND unassigned_at IS NULL"
-    " ORDER BY 1, 4, 2"
-)
-"""The visit's client, its tasks (in position order) and its current carers, in one read."""
 
 
 def _change_frame(carer_id: str, committed_at: datetime, payload: ChangePayload) -> Callable[[int, int], bytes]:
@@ -96,31 +87,8 @@ def edit_steps(
     branch_id, client_id, starts_at, ends_at, status, notes, version = rows[0]
     actor.require_branch(branch_id)
     before = None if then is None else (yield from then(actor, visit_id, now))
-    parts = yield (_VIEW_PARTS, (client_id, visit_id, visit_id))
-    client = ClientView(id=client_id, name="", address="")
-    task_views: list[TaskView] = []
-    carer_ids: list[str] = []
-    for kind, key, text, position, removed in parts:
-        if kind == "c":
-            client = ClientView(id=client_id, name=key, address=text)
-        elif kind == "t":
-            task_views.append(TaskView(id=key, title=text, position=position, removed=bool(removed)))
-        else:
-            carer_ids.append(key)
-    view = clamped_view(
-        VisitView(
-            id=visit_id,
-            branch_id=branch_id,
-            client=client,
-            starts_at=to_datetime(starts_at),
-            ends_at=to_datetime(ends_at),
-            status=status,
-            carer_ids=carer_ids,
-            tasks=task_views,
-            notes=notes,
-            version=version,
-        )
-    )
+    view = yield from view_steps(visit_id, VisitRow(branch_id, client_id, starts_at, ends_at, status, notes, version))
+    carer_ids = view.carer_ids
     if before is None:
         before = carer_ids
     upsert = VisitUpsert(visit=view)
