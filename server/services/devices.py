@@ -17,9 +17,11 @@ from server.bus.base import Bus
 from server.clock import Clock
 from server.ids import hash_token, new_id, new_token
 from server.services import device_audit, device_effects
+from server.services.carer_lookup import carer_branches_steps
 from server.services.device_effects import EffectKind
 from server.services.errors import Conflict, Gone, InvalidInput, NotFound, Unauthorized
 from server.store.database import Database
+from server.store.hot.steps import run_on_sqlalchemy
 from server.store.schema import branches, credentials, device_users, devices, enrolment_codes, users
 from server.tunables import ENROLMENT_CODE_TTL_S
 
@@ -313,13 +315,8 @@ async def _require_free_uuid(conn: AsyncConnection, tenant_id: str, device_uuid:
 async def _check_carers(conn: AsyncConnection, tenant_id: str, carer_ids: list[str]) -> None:
     if len(set(carer_ids)) != len(carer_ids):
         raise InvalidInput.about("carer_ids", "lists a carer twice")
-    found = {
-        r.id
-        for r in await conn.execute(
-            select(users.c.id).where(users.c.id.in_(carer_ids), users.c.tenant_id == tenant_id, users.c.role == "carer")
-        )
-    }
-    if found != set(carer_ids):
+    found = await run_on_sqlalchemy(conn, carer_branches_steps(tenant_id, carer_ids))
+    if set(found) != set(carer_ids):
         raise InvalidInput.about("carer_ids", "must all be carers of this tenant")
 
 

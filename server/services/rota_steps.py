@@ -15,6 +15,7 @@ from protocol.frames import Change, ChangePayload, VisitRemoved, VisitUpsert, Vi
 from server.clock import to_datetime, to_ms
 from server.ids import new_id
 from server.services import feeds
+from server.services.carer_lookup import carer_branches_steps
 from server.services.errors import InvalidInput, NotFound
 from server.services.identity import Staff, staff_steps
 from server.services.office_input import (
@@ -185,16 +186,10 @@ def _check_carer_steps(actor: Staff, carer_ids: list[str]) -> Steps[None]:
     outside the actor's scope is reported exactly like an unknown id."""
     if len(set(carer_ids)) != len(carer_ids):
         raise InvalidInput("a carer is listed twice")
-    if carer_ids:
-        marks = ", ".join("?" * len(carer_ids))
-        rows = yield (
-            f"SELECT id, branch_id FROM users WHERE id IN ({marks}) AND tenant_id = ? AND role = 'carer'",
-            (*carer_ids, actor.tenant_id),
-        )
-        found = {carer_id for carer_id, branch_id in rows if actor.may_see_branch(branch_id)}
-        missing = [c for c in carer_ids if c not in found]
-        if missing:
-            raise InvalidInput(f"not carers you can assign: {', '.join(missing)}")
+    branches = yield from carer_branches_steps(actor.tenant_id, carer_ids)
+    missing = [c for c in carer_ids if c not in branches or not actor.may_see_branch(branches[c])]
+    if missing:
+        raise InvalidInput(f"not carers you can assign: {', '.join(missing)}")
     return None
 
 
