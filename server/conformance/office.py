@@ -12,10 +12,12 @@ from typing import Any
 from sqlalchemy import select
 
 from protocol.frames import VisitView
+from server.clock import to_datetime
 from server.conformance.node_under_test import NodeUnderTest
 from server.seeding import SeededAgency
 from server.services.feed_reset import FeedResetService
-from server.store.schema import care_records, device_acks, devices, feed_entries, feeds
+from server.services.rota import NewTask
+from server.store.schema import care_records, carer_seen, device_acks, devices, feed_entries, feeds
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,19 @@ class Office:
         visit = await rota.get_visit(agency.admin, carer.visit_ids[index % len(carer.visit_ids)])
         later = timedelta(minutes=minutes)
         return await rota.reschedule(agency.admin, visit.id, visit.starts_at + later, visit.ends_at + later)
+
+    async def visit_soon(self, minutes: int = 30) -> VisitView:
+        """A new visit of the carer starting in ``minutes``: a change inside any acknowledgement window."""
+        agency, carer = self._agency(), self.nut.carer
+        start = to_datetime(self.nut.node.clock.now_ms()) + timedelta(minutes=minutes)
+        return await self.nut.node.rota.create_visit(
+            agency.admin,
+            client_id=agency.client_ids[0],
+            starts_at=start,
+            ends_at=start + timedelta(hours=1),
+            carer_ids=[carer.id],
+            tasks_=[NewTask("Medication")],
+        )
 
     async def changes(self, count: int) -> None:
         """``count`` changes in a row, over the carer's visits in turn."""
@@ -110,6 +125,16 @@ class Office:
         async with node.db.read() as conn:
             row = (await conn.execute(query)).first()
         return None if row is None else (int(row.epoch), int(row.seq))
+
+    async def recorded_seen(self) -> list[tuple[int, int, str]]:
+        """``(epoch, seq, device id)`` of every change the node recorded the carer saw."""
+        query = (
+            select(carer_seen.c.epoch, carer_seen.c.seq, carer_seen.c.device_id)
+            .where(carer_seen.c.carer_id == self.nut.carer.id)
+            .order_by(carer_seen.c.epoch, carer_seen.c.seq)
+        )
+        async with self.nut.node.db.read() as conn:
+            return [(int(r.epoch), int(r.seq), r.device_id) for r in await conn.execute(query)]
 
     async def stored_records(self) -> list[StoredRecord]:
         """What the client's device uploaded and the node stored as care."""

@@ -22,7 +22,9 @@ The bugs (``--bug``), and the cases they must fail (tests/server/conformance/):
 - ``forgets-enrolled-token``: keeps the token it enrolled for in memory only, so a restart
   connects with the revoked one;
 - ``ignores-silence``: trusts a socket however long nothing arrives on it;
-- ``hammers-reconnects``: dials again every 100 ms whatever happened (a SHOULD).
+- ``hammers-reconnects``: dials again every 100 ms whatever happened (a SHOULD);
+- ``forgets-seen-offline``: keeps what the carer acknowledged while offline in memory only,
+  so a kill loses it and the node never records it.
 """
 
 from __future__ import annotations
@@ -163,6 +165,11 @@ class BrokenClient(SdkClient):
         }.get(self.bug, Device)
         return kind(self.url, self.token, self.device_uuid, store, transport=transport)
 
+    async def acknowledge(self, request: dict[str, Any]) -> dict[str, Any]:
+        if self.bug == "forgets-seen-offline" and self.device is None:
+            return {"recorded": 0}  # held in memory only: gone with the process
+        return await super().acknowledge(request)
+
     async def start(self, request: dict[str, Any]) -> dict[str, Any]:
         answer = await super().start(request)
         if self.bug == "reconnects-after-terminal":
@@ -191,6 +198,7 @@ BUGS = (
     "forgets-enrolled-token",
     "ignores-silence",
     "hammers-reconnects",
+    "forgets-seen-offline",
 )
 
 

@@ -66,6 +66,8 @@ class SdkClient:
             "sync": self.sync,
             "clean_sync": self.clean_sync,
             "enrol": self.enrol,
+            "awaiting_seen": self.awaiting_seen,
+            "acknowledge": self.acknowledge,
             "offline": self.offline,
             "online": self.start,
             "stop": self.stop,
@@ -114,6 +116,24 @@ class SdkClient:
         if self.device is None:
             device.store.close()
         return {"mutation_id": mutation_id}
+
+    async def awaiting_seen(self, _request: dict[str, Any]) -> dict[str, Any]:
+        device = self.device or self.build()
+        changes = [{"feed": a.feed, "epoch": a.epoch, "seq": a.seq} for a in device.awaiting_seen()]
+        if self.device is None:
+            device.store.close()
+        return {"changes": changes}
+
+    async def acknowledge(self, _request: dict[str, Any]) -> dict[str, Any]:
+        """The carer saw every change awaiting it; while offline it is only stored."""
+        if self.device is not None:
+            return {"recorded": await self.device.acknowledge(timeout=SYNC_TIMEOUT_S)}
+        device = self.build()
+        try:
+            await device.acknowledge(send=False)
+        finally:
+            device.store.close()
+        return {"recorded": 0}
 
     async def sync(self, request: dict[str, Any]) -> dict[str, Any]:
         if request.get("transport", "socket") == "http":

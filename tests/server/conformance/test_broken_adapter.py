@@ -33,6 +33,7 @@ EXPECTED_FAILURES = {
     "forgets-enrolled-token": {"enrol.new-token-resumes"},
     "ignores-silence": {"heartbeat.silence-reconnects"},
     "hammers-reconnects": {"reconnect.backoff"},
+    "forgets-seen-offline": {"seen.survives-kill"},
 }
 
 

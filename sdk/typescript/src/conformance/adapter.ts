@@ -107,6 +107,17 @@ class AdapterClient {
         if (wasRunning || request["start"] !== false) await this.handle({ id: request.id, op: "start" });
         return {};
       }
+      case "awaiting_seen": {
+        const store = this.openStore();
+        return { changes: (await store.awaitingSeen()).map(({ feed, epoch, seq }) => ({ feed, epoch, seq })) };
+      }
+      case "acknowledge": {
+        // While offline only stored (the store is durable before the answer); sent on the next connection.
+        if (this.device !== null) return { recorded: await this.device.acknowledge(undefined, { timeoutMs: SYNC_TIMEOUT_MS }) };
+        const store = this.openStore();
+        await store.markSeen(await store.awaitingSeen(), new Date().toISOString());
+        return { recorded: 0 };
+      }
       case "offline":
       case "stop":
         if (this.device !== null) {
