@@ -26,8 +26,8 @@ from server.observability.sockets import SocketMetrics
 from server.openapi import docs_page
 from server.openapi.document import document_json
 from server.store.outage import StoreUnavailable
-from server.ws.console_session import ConsoleSession
-from server.ws.device_session import DeviceSession
+from server.ws.console_socket import ConsoleSocket
+from server.ws.device_socket import DeviceSocket
 
 DEVICE_SOCKET_PATH = "/ws/device"
 CONSOLE_SOCKET_PATH = "/ws/console"
@@ -86,11 +86,11 @@ async def server_error(request: Request, exc: Exception) -> Response:
 
 
 async def device_socket(websocket: WebSocket) -> None:
-    await DeviceSession(websocket, websocket.app.state.node).run()
+    await DeviceSocket(websocket, websocket.app.state.node).run()
 
 
 async def console_socket(websocket: WebSocket) -> None:
-    await ConsoleSession(websocket, websocket.app.state.node).run()
+    await ConsoleSocket(websocket, websocket.app.state.node).run()
 
 
 def create_app(node: Node) -> Starlette:

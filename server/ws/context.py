@@ -23,7 +23,7 @@ from server.ws.effects import EffectRelay
 from server.ws.hub import Hub
 
 
-class SessionContext(Protocol):
+class SocketContext(Protocol):
     """The parts of a node a device or console socket uses (a :class:`~server.node.Node` is one)."""
 
     @property

@@ -13,7 +13,7 @@ The relay also keeps the node's device-identity cache honest
 whether or not the device is connected here, drops the device's cached identities the
 first time this node sees it, and each poll that succeeds vouches for the cache for
 :data:`VOUCH_MS`. A socket admitted from the cache counts as opened when its identity was
-read (``DeviceSession``), so an effect made after that read still reaches it.
+read (``DeviceSocket``), so an effect made after that read still reaches it.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ class EffectRelay(Periodic):
         (forgotten after the lookback)."""
         self._polls = 0
         self.identities = IdentityCache()
-        """Device identities admitted without a store read (``DeviceSession.greet``)."""
+        """Device identities admitted without a store read (``DeviceSocket.greet``)."""
         self._seen: dict[str, int] = {}
         """Effect id -> created_at, for effects whose identities were dropped here."""
         self._polled_at: int | None = None

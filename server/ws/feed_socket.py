@@ -72,7 +72,7 @@ class FeedSocket(abc.ABC):
         """Authenticate the first frame, queue the welcome; False if the socket was closed."""
 
     @abc.abstractmethod
-    async def handle(self, frame: Any) -> None:
+    async def on_frame(self, frame: Any) -> None:
         """Handle a frame after the hello; raise :class:`ProtocolError` for an error frame."""
 
     @abc.abstractmethod
@@ -229,7 +229,7 @@ class FeedSocket(abc.ABC):
             frame: Any = None
             try:
                 frame = self.decode(_text_of(data))
-                await self.handle(frame)
+                await self.on_frame(frame)
                 errors_in_a_row = 0
             except StoreUnavailable as exc:  # answered, and the socket stays open
                 self.send_error(ErrorCode.INTERNAL_ERROR, str(exc), getattr(frame, "request_id", None))

@@ -51,7 +51,7 @@ def test_no_import_cycle_between_the_node_and_the_socket_layer() -> None:
     for path in sorted((ROOT / "server" / "ws").glob("*.py")):
         module = f"server.ws.{path.stem}"
         assert not (module in from_node and "server.node" in _reachable(module)), f"cycle: server.node <-> {module}"
-    for module in ("server.ws.hub", "server.ws.device_session", "server.ws.feed_socket", "server.ws.streamer"):
+    for module in ("server.ws.hub", "server.ws.device_socket", "server.ws.feed_socket", "server.ws.streamer"):
         assert "server.node" not in _reachable(module), f"{module} reaches back to server.node"
 
 

@@ -36,7 +36,7 @@ class Greeted(FeedSocket):
     async def greet(self, hello: Any) -> bool:
         raise NotImplementedError
 
-    async def handle(self, frame: Any) -> None:
+    async def on_frame(self, frame: Any) -> None:
         raise NotImplementedError
 
     def on_closed(self) -> None:

@@ -17,7 +17,7 @@ from protocol.frames import Ack, FeedPosition, Hello
 from server.node import Node
 from server.seeding import SeededAgency, seed_agency
 from server.services.mismatch import acks_view
-from server.ws.device_session import DeviceSession
+from server.ws.device_socket import DeviceSocket
 from tests.conftest import test_settings as settings_for
 from tests.support import eventually
 
@@ -58,9 +58,9 @@ async def node(tmp_path: Path) -> AsyncIterator[Node]:
     await built.stop()
 
 
-def _socket(node: Node, peer: Peer) -> DeviceSession:
+def _socket(node: Node, peer: Peer) -> DeviceSocket:
     scope = {"type": "websocket", "path": "/ws/device", "headers": [], "query_string": b"", "subprotocols": []}
-    return DeviceSession(WebSocket(scope, peer.receive, peer.send), node)
+    return DeviceSocket(WebSocket(scope, peer.receive, peer.send), node)
 
 
 async def _greeted(node: Node, agency: SeededAgency, peer: Peer) -> asyncio.Task[None]:

@@ -32,15 +32,15 @@ from server.services.errors import Revoked, Unauthorized
 from server.services.identity import DeviceIdentity, admitted
 from server.services.preferences import tenant_channel
 from server.services.token_bucket import Rate
-from server.ws.context import SessionContext
+from server.ws.context import SocketContext
 from server.ws.feed_socket import FeedSocket
 from server.ws.frame_budget import FrameBudget, Verdict
 
 
-class DeviceSession(FeedSocket):
+class DeviceSocket(FeedSocket):
     hello_type = Hello
 
-    def __init__(self, websocket: WebSocket, node: SessionContext) -> None:
+    def __init__(self, websocket: WebSocket, node: SocketContext) -> None:
         super().__init__(websocket, node.settings, node.db, node.clock, feeds.CARERS, node.hub.messages)
         settings = node.settings
         self.node = node
@@ -180,7 +180,7 @@ class DeviceSession(FeedSocket):
     def on_closed(self) -> None:
         self.node.hub.unregister(self)
 
-    async def handle(self, frame: DeviceFrame | _OverBudget) -> None:
+    async def on_frame(self, frame: DeviceFrame | _OverBudget) -> None:
         device = self.device
         assert device is not None
         if isinstance(frame, _OverBudget):

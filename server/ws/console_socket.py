@@ -30,7 +30,7 @@ from server.services.console_feed import visible_scopes
 from server.services.errors import Revoked, ServiceError, Unauthorized
 from server.services.identity import Staff, authenticate_staff
 from server.services.token_bucket import Rate
-from server.ws.context import SessionContext
+from server.ws.context import SocketContext
 from server.ws.feed_socket import FeedSocket
 from server.ws.frame_budget import FrameBudget, Verdict
 
@@ -38,10 +38,10 @@ COOKIE_TOKEN = "cookie"
 """``console_hello.token`` value meaning: use the web console's session cookie."""
 
 
-class ConsoleSession(FeedSocket):
+class ConsoleSocket(FeedSocket):
     hello_type = ConsoleHello
 
-    def __init__(self, websocket: WebSocket, node: SessionContext) -> None:
+    def __init__(self, websocket: WebSocket, node: SocketContext) -> None:
         super().__init__(websocket, node.settings, node.db, node.clock, feeds.CONSOLE, node.hub.messages)
         self.node = node
         self.staff: Staff | None = None
@@ -168,7 +168,7 @@ class ConsoleSession(FeedSocket):
             self.node.console_sockets.give_back(self._place_of)
             self._place_of = None
 
-    async def handle(self, frame: ConsoleClientFrame | OverBudget) -> None:
+    async def on_frame(self, frame: ConsoleClientFrame | OverBudget) -> None:
         if isinstance(frame, OverBudget):
             await self._refuse(frame)
         elif isinstance(frame, Heartbeat):
