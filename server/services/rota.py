@@ -90,9 +90,6 @@ class RotaService:
 
         return await self._committed(steps)
 
-    async def update_notes(self, actor: Staff, visit_id: str, notes: str) -> VisitView:
-        return await self._edit(actor, visit_id, {"notes": checked_notes(notes)}, "notes changed")
-
     async def reschedule_by_token(
         self, token: str, visit_id: str, starts_at: datetime, ends_at: datetime
     ) -> tuple[Staff, VisitView]:
@@ -130,18 +127,8 @@ class RotaService:
     async def reassign(self, actor: Staff, visit_id: str, carer_ids: list[str]) -> VisitView:
         return await self._edit(actor, visit_id, {}, "carers changed", reassigning(carer_ids))
 
-    async def add_task(self, actor: Staff, visit_id: str, title: str) -> VisitView:
-        return await self._edit(actor, visit_id, {}, f"task added: {title.strip()}", adding_task(title))
-
     async def add_task_by_token(self, token: str, visit_id: str, title: str) -> tuple[Staff, VisitView]:
         return await self._edit_by_token(token, visit_id, dict, f"task added: {title.strip()}", adding_task(title))
-
-    async def change_task(
-        self, actor: Staff, visit_id: str, task_id: str, *, title: str | None, removed: bool | None
-    ) -> VisitView:
-        values = task_values(title, removed)
-        summary = "task removed" if removed else "task changed"
-        return await self._edit(actor, visit_id, {}, summary, changing_task(task_id, values))
 
     async def change_task_by_token(
         self, token: str, visit_id: str, task_id: str, *, title: str | None, removed: bool | None
@@ -150,7 +137,7 @@ class RotaService:
         checked: dict[str, object] = {}
 
         def values() -> dict[str, object]:
-            # Checked once the caller is known and before the visit is looked up, as in change_task.
+            # Checked once the caller is known and before the visit is looked up.
             checked.update(task_values(title, removed))
             return {}
 

@@ -204,7 +204,7 @@ async def test_offline_past_retention_is_made_to_clean_sync(
     offline.store.close()
 
     clock = _clock(clocked)
-    await clocked.node.rota.update_notes(agency.admin, visit.id, "Gate code changed")
+    await clocked.node.rota.update_notes_by_token(agency.admin_token, visit.id, "Gate code changed")
     clock.advance(31 * 24 * 3600)
     await clocked.node.presence.step()
     report = await compact_feeds(clocked.node.db, clock)
@@ -289,7 +289,7 @@ async def test_http_only_device_converges_like_a_socket_one(
         visit = device.visits(carer.id)[0]
         device.check_in(carer.id, visit.id)
         await clocked.node.rota.reassign(agency.admin, visit.id, [agency.carers[1].id])
-        await clocked.node.rota.add_task(agency.admin, carer.visit_ids[1], "Check smoke alarm")
+        await clocked.node.rota.add_task_by_token(agency.admin_token, carer.visit_ids[1], "Check smoke alarm")
         await eventually(lambda: device_matches_server(device, clocked.node, agency.admin, carer.id))
         await eventually(lambda: device.store.pending_count() == 0)
         result = device.store.result(1)

@@ -48,9 +48,9 @@ async def _rota(node: Node, admin: Staff, agency: SeededAgency, ops: list[tuple[
         elif op == "cancel" and view.status != "cancelled":
             await node.rota.cancel(admin, visit_id)
         elif op == "task":
-            await node.rota.add_task(admin, visit_id, f"Task {i}")
+            await node.rota.add_task_by_token(agency.admin_token, visit_id, f"Task {i}")
         elif op == "notes":
-            await node.rota.update_notes(admin, visit_id, f"Notes {i}")
+            await node.rota.update_notes_by_token(agency.admin_token, visit_id, f"Notes {i}")
         elif op == "swap":
             assigned = view.carer_ids
             await node.rota.reassign(admin, visit_id, [other.id] if carer.id in assigned else [carer.id])

@@ -34,7 +34,7 @@ async def test_a_device_that_stops_reading_sees_4001(tmp_path: Path) -> None:
         raw.ws.transport.pause_reading()  # the app stops reading; its keepalive is not involved
         before = FeedSocket.slow_consumers_closed
         for n in range(400):  # megabytes of pushes: more than the socket buffers hold
-            await node.rota.update_notes(agency.admin, carer.visit_ids[0], f"{n} " + "n" * 9_000)
+            await node.rota.update_notes_by_token(agency.admin_token, carer.visit_ids[0], f"{n} " + "n" * 9_000)
             if FeedSocket.slow_consumers_closed > before:
                 break
         await eventually(lambda: FeedSocket.slow_consumers_closed > before, timeout=10)

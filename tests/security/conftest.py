@@ -61,7 +61,7 @@ async def _branch_of(running: RunningServer, agency: SeededAgency, branch_id: st
         tasks_=[],
         notes="key safe 1234",
     )
-    visit = await node.rota.add_task(admin, visit.id, "Medication")
+    _staff, visit = await node.rota.add_task_by_token(agency.admin_token, visit.id, "Medication")
     device = await node.devices.create_device(
         agency.tenant_id, uuid=str(uuid.uuid4()), name="Phone", carer_ids=[carer_id], branch_id=branch_id
     )

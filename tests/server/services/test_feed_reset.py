@@ -57,7 +57,7 @@ async def test_the_new_epoch_replays_the_current_visits_from_seq_1(node: Node) -
     assert acked[carer.id] == (2, 2, 0), "an ack of the old epoch counts for nothing in the new one"
 
     # The next rota change continues the new epoch.
-    await node.rota.update_notes(agency.admin, carer.visit_ids[2], "key under the mat")
+    await node.rota.update_notes_by_token(agency.admin_token, carer.visit_ids[2], "key under the mat")
     async with node.db.read() as conn:
         assert (await feeds.heads(conn, [carer.id]))[carer.id] == feeds.Head(epoch=2, seq=3, compacted=0)
 

@@ -44,7 +44,7 @@ async def test_concurrent_changes_leave_gap_free_feeds(node: Node) -> None:
     async def shuffle(i: int) -> None:
         visit_id = visits[i % len(visits)]
         await node.rota.reassign(agency.admin, visit_id, [a.id] if i % 2 else [b.id])
-        await node.rota.update_notes(agency.admin, visit_id, f"note {i}")
+        await node.rota.update_notes_by_token(agency.admin_token, visit_id, f"note {i}")
 
     await asyncio.gather(*(shuffle(i) for i in range(40)))
     for carer in (a, b):
@@ -72,11 +72,11 @@ async def test_invalid_rota_input_is_refused_and_changes_nothing(node: Node) -> 
     with pytest.raises(InvalidInput):
         await node.rota.reassign(agency.admin, visit_id, ["nobody"])
     with pytest.raises(InvalidInput):
-        await node.rota.add_task(agency.admin, visit_id, "   ")
+        await node.rota.add_task_by_token(agency.admin_token, visit_id, "   ")
     with pytest.raises(NotFound):
-        await node.rota.change_task(agency.admin, visit_id, "no-task", title="x", removed=None)
+        await node.rota.change_task_by_token(agency.admin_token, visit_id, "no-task", title="x", removed=None)
     with pytest.raises(InvalidInput):
-        await node.rota.change_task(agency.admin, visit_id, "no-task", title=None, removed=None)
+        await node.rota.change_task_by_token(agency.admin_token, visit_id, "no-task", title=None, removed=None)
     after = await node.rota.get_visit(agency.admin, visit_id)
     assert after == before
     assert len(await _entries(node, agency.carers[0].id)) == 1

@@ -82,7 +82,7 @@ async def test_welcomed_replayed_pushed_and_acked(node: Node) -> None:
         await eventually(lambda: [c["seq"] for c in peer.frames("change")] == list(range(1, head + 1)))
 
         visit = await node.rota.get_visit(agency.admin, carer.visit_ids[0])
-        await node.rota.update_notes(agency.admin, visit.id, "key under the mat")
+        await node.rota.update_notes_by_token(agency.admin_token, visit.id, "key under the mat")
         await eventually(lambda: [c["seq"] for c in peer.frames("change")][-1:] == [head + 1])
 
         assert node.hub.is_connected(carer.device_id)
