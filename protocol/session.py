@@ -1,4 +1,5 @@
-"""The feed sessions as state machines: every rule about epochs, seqs and acks.
+"""The feed sessions as state machines: every rule about epochs, seqs and acks (with the
+ordering of positions in :mod:`protocol.heads` and what an ack covers in :mod:`protocol.acks`).
 
 Sans-I/O, like the rest of ``protocol/``: a session takes **events** (frozen structs: a
 hello was authenticated, a live change was published, heads or a page were read from the

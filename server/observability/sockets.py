@@ -14,10 +14,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -25,12 +23,11 @@ from starlette.routing import WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
+from protocol import peek
 from protocol.acks import covers
 from protocol.errors import CloseCode
 from server.observability import instruments
 
-_TYPE = re.compile(r'\s*\{\s*"type"\s*:\s*"([a-z_]{1,32})"')
-_CHANGE = re.compile(r'\{"type":"change","feed":"([^"]+)","epoch":\d+,"seq":(\d+),"committed_at":"([^"]+)"')
 log = logging.getLogger(__name__)
 
 SCOPE_KEY = "caresync.socket_watch"
@@ -61,20 +58,19 @@ class FrameReadings:
         self._change: tuple[str, str, int, float] | None = None
 
     def frame_type(self, text: str | None) -> str:
-        """A frame's ``type`` ("binary" for none, "other" when it names none)."""
+        """A frame's ``type`` ("binary" for none; "other" for a type this protocol version
+        does not know, so a peer's words never become a metric label)."""
         if text is self._text:
             return self._type
         if not text:
             return "binary"
-        frame_type = "other"
-        if text.startswith('{"type":"'):  # how msgspec writes every frame: no regex needed
+        named: str | None = None
+        if text.startswith('{"type":"'):  # how msgspec writes every frame: read it in place
             end = text.find('"', 9, 43)
-            if end > 9:
-                frame_type = text[9:end]
+            named = text[9:end] if end > 9 else None
         else:
-            found = _TYPE.match(text)
-            if found:
-                frame_type = found.group(1)
+            named = peek.frame_type(text)
+        frame_type = named if named in peek.FRAME_TYPES else "other"
         self._text, self._type = text, frame_type
         return frame_type
 
@@ -83,15 +79,11 @@ class FrameReadings:
         last = self._change
         if last is not None and last[0] is text:
             return last[1], last[2], last[3]
-        found = _CHANGE.match(text)
-        if found is None:
+        header = peek.change_header(text)
+        if header is None:
             return None
-        try:
-            committed = datetime.fromisoformat(found.group(3)).timestamp()
-        except ValueError:
-            return None
-        self._change = (text, found.group(1), int(found.group(2)), committed)
-        return found.group(1), int(found.group(2)), committed
+        self._change = (text, header.feed, header.seq, header.committed_at.timestamp())
+        return header.feed, header.seq, header.committed_at.timestamp()
 
 
 class SocketWatch:

@@ -81,3 +81,17 @@ async def test_answered_waits_for_the_response_to_every_sync_request() -> None:
     await asyncio.sleep(0)
     await socket.send({"type": "websocket.send", "text": '{"type":"sync_response","request_id":"r1"}'})
     assert await waiting
+
+
+async def test_a_frame_type_the_protocol_does_not_know_is_counted_as_other() -> None:
+    """What a peer writes in ``type`` never becomes a metric label (one per made-up name)."""
+    names = [f"made_up_{i}" for i in range(50)]
+    incoming: list[Message] = [{"type": "websocket.receive", "text": f'{{"type":"{n}"}}'} for n in names]
+    incoming.append({"type": "websocket.receive", "text": ' { "type" : "also_made_up" }'})
+    socket = _watch(incoming, [])
+    labels_before = set(instruments.FRAMES_IN.counts)
+    other_before = instruments.FRAMES_IN.counts.get(("device", "other"), 0)
+    for _ in range(len(names) + 1):
+        await socket.receive()
+    assert set(instruments.FRAMES_IN.counts) - labels_before <= {("device", "other")}
+    assert instruments.FRAMES_IN.counts[("device", "other")] == other_before + len(names) + 1
