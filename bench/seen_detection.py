@@ -113,6 +113,10 @@ async def measure(url: str, carers: int, entries: int, overdue: float, unseen: f
 
 
 async def _analyze(db: Database) -> None:
+    """Planner statistics as a running cluster has them: PostgreSQL's autovacuum, the SQLite
+    node's own refresh every retention interval (``Database.refresh_statistics``)."""
+    if await db.refresh_statistics():
+        return
     if db.dialect == "postgresql":
         async with db.engine.connect() as conn:
             await conn.execute(text("COMMIT"))

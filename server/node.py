@@ -161,6 +161,7 @@ class Node:
         pruned = await prune_upload_ledger(self.db, self.clock, self.settings.rejected_mutation_retention_days)
         if pruned.rejected_mutations_removed:
             log.info("rejected-mutation retention: %s", pruned)
+        await self.db.refresh_statistics()  # SQLite: the planner's statistics, once an interval
 
     async def _remove_dead_nodes(self) -> None:
         removed = await self.presence.remove_dead_nodes()

