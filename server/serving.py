@@ -22,7 +22,6 @@ from protocol.errors import CloseCode
 from server.app import create_app
 from server.connection_limits import uvicorn_limits
 from server.node import Node
-from server.observability.sockets import watch_of
 from server.settings import Settings
 from server.startup import tune_gc
 from server.ws.feed_socket import FeedSocket
@@ -52,7 +51,7 @@ async def drain(node: Node, window_s: float) -> None:
     )
 
     async def close(feed_socket: FeedSocket) -> None:
-        watch = watch_of(feed_socket.ws.scope)
+        watch = feed_socket.wire.watch
         if watch is not None and not await watch.answered(SYNC_ANSWER_GRACE_S):
             log.warning("closing a socket whose sync request is still unanswered after %.0f s", SYNC_ANSWER_GRACE_S)
         await feed_socket.close(CloseCode.SERVER_SHUTDOWN, shutdown_reason())

@@ -95,7 +95,8 @@ class ConsoleSocket(FeedSocket):
         token = hello.token
         if token == COOKIE_TOKEN:
             # The web console authenticates with its session cookie, from this site only.
-            token = self.ws.cookies.get(SESSION_COOKIE, "") if same_origin_socket(self.ws) else ""
+            ws = self.ws
+            token = ws.cookies.get(SESSION_COOKIE, "") if ws is not None and same_origin_socket(ws) else ""
         token_hash = hash_token(token)
         if await self.refused_while_cooling_off(node.cooling_off, token_hash):
             return False

@@ -9,7 +9,7 @@ import contextlib
 from typing import Any
 
 import msgspec
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from protocol import MAX_FRAME_BYTES
 from protocol.codec import encode
@@ -24,7 +24,8 @@ from server.store.database import Database
 from server.store.outage import StoreUnavailable
 from server.ws.cooling_off import CoolingOff
 from server.ws.frame_budget import RECONNECT_AFTER_S
-from server.ws.streamer import FeedStreamer, SendMessages, head_reads
+from server.ws.streamer import FeedStreamer, head_reads
+from server.ws.wire import AsgiWire, SendMessages, Wire
 
 REFUSALS_OF_GOOD_FRAMES = frozenset({ErrorCode.UPLOAD_QUOTA_EXCEEDED})
 """Errors that answer a well-formed frame the server will not take now: they do not count
@@ -35,20 +36,22 @@ its quota must not be closed 4102, which is terminal)."""
 class FeedSocket(abc.ABC):
     def __init__(
         self,
-        websocket: WebSocket,
+        websocket: WebSocket | Wire,
         settings: Settings,
         db: Database,
         clock: Clock,
         family: feeds.FeedFamily,
         messages: SendMessages | None = None,
     ) -> None:
-        self.ws = websocket
+        self.ws = websocket if isinstance(websocket, WebSocket) else None
+        """The ASGI socket, for a socket served through uvicorn's WebSocket protocol."""
+        self.wire = websocket if isinstance(websocket, Wire) else AsgiWire(websocket, messages or SendMessages())
         self.settings = settings
         self.clock = clock
         self.opened_at_ms = clock.now_ms()
         """When the socket was accepted: effects made before it apply to it, later ones do not."""
         self.streamer = FeedStreamer(
-            websocket,
+            self.wire,
             db,
             clock,
             family,
@@ -58,6 +61,7 @@ class FeedSocket(abc.ABC):
             messages=messages,
         )
         self._closed = False
+        self._errors_in_a_row = 0
         self._hello_errors: list[Error] = []
         self._catch_up: list[ServerCommand] = []
 
@@ -107,27 +111,52 @@ class FeedSocket(abc.ABC):
     # ------------------------------------------------------------ lifecycle
 
     async def run(self) -> None:
+        """Serve an ASGI socket: accept, the hello (within ``hello_timeout_s``), then frames
+        until either side closes. A lean connection calls :meth:`hello_received` and
+        :meth:`frame_received` itself, as frames arrive."""
+        assert self.ws is not None, "run() serves an ASGI socket"
         await self.ws.accept()
         greeted = False
         try:
-            hello = await self._receive_hello()
-            if hello is None:
-                return
             try:
-                greeted = await self.greet(hello)
-            except StoreUnavailable as exc:  # the device retries after the hint in the reason
-                await self.fail(ErrorCode.INTERNAL_ERROR, str(exc), CloseCode.TRY_AGAIN_LATER)
+                async with asyncio.timeout(self.settings.hello_timeout_s):
+                    data = await self._receive_text()
+            except TimeoutError:
+                await self.close(CloseCode.HELLO_TIMEOUT, "no hello in time")
                 return
-            if greeted:
-                self.streamer.start()
-                await self._read_loop()
+            greeted = await self.hello_received(data)
+            while greeted and not self._closed:
+                await self.frame_received(await self._receive_text())
         except WebSocketDisconnect:
             pass
         finally:
-            self._closed = True
-            self.streamer.stop()
-            if greeted:
-                self.on_closed()
+            self.ended(greeted)
+
+    async def hello_received(self, data: str | bytes) -> bool:
+        """The first frame: the hello, greeted; True if the socket is now greeted and its
+        streamer started, False if it was closed."""
+        hello = await self._decode_hello(data)
+        if hello is None:
+            return False
+        try:
+            greeted = await self.greet(hello)
+        except StoreUnavailable as exc:  # the device retries after the hint in the reason
+            await self.fail(ErrorCode.INTERNAL_ERROR, str(exc), CloseCode.TRY_AGAIN_LATER)
+            return False
+        if greeted:
+            self.streamer.start()
+        return greeted
+
+    def ended(self, greeted: bool) -> None:
+        """The connection is gone: stop sending, and forget a greeted socket."""
+        self._closed = True
+        self.streamer.stop()
+        if greeted:
+            self.on_closed()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     slow_consumers_closed = 0
     """Sockets closed as slow consumers by this process (shown in /healthz)."""
@@ -139,14 +168,13 @@ class FeedSocket(abc.ABC):
         if code == CloseCode.SLOW_CONSUMER:
             FeedSocket.slow_consumers_closed += 1
         self.streamer.stop()
-        if self.ws.application_state == WebSocketState.CONNECTED:
-            with contextlib.suppress(Exception):
-                await self.ws.close(code=code, reason=reason)
+        with contextlib.suppress(Exception):
+            await self.wire.close(code, reason)
 
     async def fail(self, code: ErrorCode, message: str, close: CloseCode) -> None:
         """Send an error frame directly (not queued), then close."""
         with contextlib.suppress(Exception):
-            await self.ws.send_text(encode(Error(code=code, message=message)).decode())
+            await self.wire.send_now(encode(Error(code=code, message=message)).decode())
         await self.close(close, message[:120])
 
     async def fail_queued(self, code: ErrorCode, message: str, close: CloseCode) -> None:
@@ -184,13 +212,8 @@ class FeedSocket(abc.ABC):
 
     # ------------------------------------------------------------ reading
 
-    async def _receive_hello(self) -> Any:
-        try:
-            async with asyncio.timeout(self.settings.hello_timeout_s):
-                data = await self._receive_text()
-        except TimeoutError:
-            await self.close(CloseCode.HELLO_TIMEOUT, "no hello in time")
-            return None
+    async def _decode_hello(self, data: str | bytes) -> Any:
+        """The hello in the first frame; None (and the socket failed) for anything else."""
         try:
             frame = self.decode(_text_of(data))
         except ProtocolError as exc:
@@ -202,44 +225,41 @@ class FeedSocket(abc.ABC):
         return frame
 
     async def _receive_text(self) -> str | bytes:
-        """The next frame: text, or bytes (a binary frame, or a text frame that is not UTF-8,
-        see :mod:`server.websocket_protocol`); oversize frames get ``frame_too_large`` and
-        close 4103."""
+        """The next frame of an ASGI socket: text, or bytes (a binary frame, or a text frame
+        that is not UTF-8, see :mod:`server.websocket_protocol`); oversize frames get
+        ``frame_too_large`` and close 4103."""
+        assert self.ws is not None
         message = await self.ws.receive()
         if message["type"] == "websocket.disconnect":
             raise WebSocketDisconnect(message.get("code", 1000))
         text: str | None = message.get("text")
-        data: str | bytes
-        if text is None:
-            data = message.get("bytes") or b""
-            size = len(data)
-        else:
-            data = text
-            size = len(text) if len(text) > MAX_FRAME_BYTES else len(text.encode())
-        if size > MAX_FRAME_BYTES:
-            message_text = f"frame of {size} bytes exceeds the limit of {MAX_FRAME_BYTES}"
-            await self.fail(ErrorCode.FRAME_TOO_LARGE, message_text, CloseCode.FRAME_TOO_LARGE)
+        data: str | bytes = message.get("bytes") or b"" if text is None else text
+        too_large = oversize(data)
+        if too_large is not None:
+            await self.fail(ErrorCode.FRAME_TOO_LARGE, too_large, CloseCode.FRAME_TOO_LARGE)
             raise WebSocketDisconnect(CloseCode.FRAME_TOO_LARGE)
         return data
 
-    async def _read_loop(self) -> None:
-        errors_in_a_row = 0
-        while not self._closed:
-            data = await self._receive_text()
-            frame: Any = None
-            try:
-                frame = self.decode(_text_of(data))
-                await self.on_frame(frame)
-                errors_in_a_row = 0
-            except StoreUnavailable as exc:  # answered, and the socket stays open
-                self.send_error(ErrorCode.INTERNAL_ERROR, str(exc), getattr(frame, "request_id", None))
-            except ProtocolError as exc:
-                if exc.code not in REFUSALS_OF_GOOD_FRAMES:
-                    errors_in_a_row += 1
-                self.send_error(exc.code, exc.message, exc.request_id)
-                if errors_in_a_row >= self.settings.max_consecutive_errors:
-                    await self.close(CloseCode.PROTOCOL_VIOLATION, "too many bad frames in a row")
-                    return
+    async def frame_too_large(self, message: str) -> None:
+        """A frame over the limit arrived: ``frame_too_large``, then close 4103."""
+        await self.fail(ErrorCode.FRAME_TOO_LARGE, message, CloseCode.FRAME_TOO_LARGE)
+
+    async def frame_received(self, data: str | bytes) -> None:
+        """A frame after the hello: handled, or answered with an error frame (too many bad
+        frames in a row close the socket)."""
+        frame: Any = None
+        try:
+            frame = self.decode(_text_of(data))
+            await self.on_frame(frame)
+            self._errors_in_a_row = 0
+        except StoreUnavailable as exc:  # answered, and the socket stays open
+            self.send_error(ErrorCode.INTERNAL_ERROR, str(exc), getattr(frame, "request_id", None))
+        except ProtocolError as exc:
+            if exc.code not in REFUSALS_OF_GOOD_FRAMES:
+                self._errors_in_a_row += 1
+            self.send_error(exc.code, exc.message, exc.request_id)
+            if self._errors_in_a_row >= self.settings.max_consecutive_errors:
+                await self.close(CloseCode.PROTOCOL_VIOLATION, "too many bad frames in a row")
 
     # ------------------------------------------------------------ positions
 
@@ -265,6 +285,14 @@ class FeedSocket(abc.ABC):
             else:
                 self._catch_up.append(command)
         return statuses, acks
+
+
+def oversize(data: str | bytes) -> str | None:
+    """Why a frame is over :data:`MAX_FRAME_BYTES` (its size in UTF-8), or None."""
+    size = len(data) if isinstance(data, bytes) or len(data) > MAX_FRAME_BYTES else len(data.encode())
+    if size <= MAX_FRAME_BYTES:
+        return None
+    return f"frame of {size} bytes exceeds the limit of {MAX_FRAME_BYTES}"
 
 
 def _text_of(data: str | bytes) -> str:

@@ -29,7 +29,7 @@ from server.startup import ConnectWaves
 from server.store.database import Database
 from server.ws.effects import EffectRelay
 from server.ws.greeting_reads import GreetingReads
-from server.ws.streamer import SendMessages
+from server.ws.wire import SendMessages
 
 if TYPE_CHECKING:
     from server.ws.feed_socket import FeedSocket

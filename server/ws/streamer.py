@@ -5,9 +5,9 @@ and responses. What to send for a live push, a heads read or a page from the sto
 decided by the session (``protocol/session.py``); this module only runs its commands:
 send bytes, read the store, close.
 
-A frame for a socket with nothing queued goes straight to the socket in the caller's
-step (the fan-out loop's, usually): no queue, no task hop. uvicorn's send completes
-without suspending while the connection's write buffer is below its high-water mark, so
+A frame for a socket with nothing queued goes straight to its :class:`Wire` in the
+caller's step (the fan-out loop's, usually): no queue, no task hop. A write completes
+without waiting while the connection's write buffer is below its high-water mark, so
 this is the common case. Only when a send has to wait (the peer is not reading fast
 enough) or a command needs the store does a writer task take over; everything handed
 over from then on queues behind it, and the task ends when the queue is empty, so an
@@ -55,6 +55,7 @@ from server.services import feeds
 from server.store.database import Database
 from server.store.outage import StoreUnavailable
 from server.tunables import STREAMER_FILL_PAGE as FILL_PAGE
+from server.ws.wire import AsgiWire, InFlight, SendMessages, Wire
 
 log = logging.getLogger(__name__)
 
@@ -91,21 +92,7 @@ class _Stalled(Exception):
     """A send stayed blocked longer than the stall limit: the peer stopped reading."""
 
 
-_Send = Coroutine[Any, Any, None]
-_InFlight = tuple[_Send, Any]
-"""A send that suspended: its coroutine and what it is waiting on (the future it yielded)."""
-
-
-def _start(send: _Send) -> _InFlight | None:
-    """Run ``send`` until it first suspends; None if it completed without suspending."""
-    try:
-        waiting = send.send(None)
-    except StopIteration:
-        return None
-    return send, waiting
-
-
-async def _finish(in_flight: _InFlight) -> None:
+async def _finish(in_flight: InFlight) -> None:
     """Drive a send that suspended to its end, as the task it was not given would have."""
     send, waiting = in_flight
     while True:
@@ -126,23 +113,6 @@ async def _finish(in_flight: _InFlight) -> None:
             return
 
 
-class SendMessages:
-    """The ASGI send messages of one hub's sockets: a fan-out hands every socket the same
-    text object, so one message is made for all of them (the last one is remembered;
-    uvicorn and the socket metrics only read it)."""
-
-    __slots__ = ("_last",)
-
-    def __init__(self) -> None:
-        self._last: dict[str, Any] = {"type": "websocket.send", "text": None}
-
-    def of(self, text: str) -> dict[str, Any]:
-        message = self._last
-        if message["text"] is not text:
-            message = self._last = {"type": "websocket.send", "text": text}
-        return message
-
-
 Pushed = tuple[str, int, int]
 """A live push's feed, epoch and seq."""
 
@@ -158,17 +128,16 @@ class FeedStreamer:
         "closed",
         "db",
         "family",
-        "messages",
         "on_close",
         "queue_limit",
         "session",
         "stall_s",
-        "ws",
+        "wire",
     )
 
     def __init__(
         self,
-        ws: WebSocket,
+        ws: WebSocket | Wire,
         db: Database,
         clock: Clock,
         family: feeds.FeedFamily,
@@ -178,9 +147,8 @@ class FeedStreamer:
         stall_s: float = 10.0,
         messages: SendMessages | None = None,
     ) -> None:
-        self.ws = ws
-        self.messages = messages or SendMessages()
-        """Shared with the hub's other sockets (see :class:`SendMessages`)."""
+        self.wire = ws if isinstance(ws, Wire) else AsgiWire(ws, messages or SendMessages())
+        """Where frames go (an ASGI socket's messages are shared with the hub's other sockets)."""
         self.db = db
         self.clock = clock
         self.family = family
@@ -296,7 +264,7 @@ class FeedStreamer:
         """Send ``item`` in the caller's step; what has to wait goes to a new writer task."""
         try:
             if isinstance(item, str):
-                in_flight = _start(self._ws_send(item))
+                in_flight = self.wire.write(item)
                 rest: _Run | None = None
             else:
                 live = item.text if isinstance(item, _Live) else ""
@@ -319,7 +287,7 @@ class FeedStreamer:
             return self.session.handle(HeadsRead(heads=item.heads))
         return list(item.commands)
 
-    def _run_now(self, commands: list[ServerCommand], live: str) -> tuple[_InFlight | None, _Run | None]:
+    def _run_now(self, commands: list[ServerCommand], live: str) -> tuple[InFlight | None, _Run | None]:
         """Run commands until one suspends or needs the store: that send and the rest are returned."""
         index = 0
         while index < len(commands):
@@ -336,7 +304,7 @@ class FeedStreamer:
             text = self._text(command, live, None)
             if text is None:
                 continue
-            in_flight = _start(self._ws_send(text))
+            in_flight = self.wire.write(text)
             if in_flight is not None:
                 return in_flight, (_Run(tuple(commands[index:]), live) if index < len(commands) else None)
         return None, None
@@ -357,9 +325,6 @@ class FeedStreamer:
             return encode(ResyncRequired(feeds=list(command.feeds), reason=command.reason)).decode()
         return None
 
-    def _ws_send(self, text: str) -> _Send:
-        return self.ws.send(self.messages.of(text))
-
     def _close(self, code: CloseCode, reason: str) -> None:
         self.closed = True
         on_close = self.on_close
@@ -369,11 +334,11 @@ class FeedStreamer:
     # ------------------------------------------------------------ the writer task
 
     async def _send(self, text: str) -> None:
-        in_flight = _start(self._ws_send(text))
+        in_flight = self.wire.write(text)
         if in_flight is not None:
             await self._blocked(in_flight)
 
-    async def _blocked(self, in_flight: _InFlight) -> None:
+    async def _blocked(self, in_flight: InFlight) -> None:
         """Finish a send that had to wait, within the stall limit."""
         try:
             async with asyncio.timeout(self.stall_s):
@@ -381,7 +346,7 @@ class FeedStreamer:
         except TimeoutError:
             raise _Stalled from None
 
-    async def _write(self, in_flight: _InFlight | None, rest: _Run | None) -> None:
+    async def _write(self, in_flight: InFlight | None, rest: _Run | None) -> None:
         try:
             if in_flight is not None:
                 await self._blocked(in_flight)
