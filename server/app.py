@@ -28,9 +28,8 @@ from server.openapi.document import document_json
 from server.store.outage import StoreUnavailable
 from server.ws.console_socket import ConsoleSocket
 from server.ws.device_socket import DeviceSocket
+from server.ws.paths import CONSOLE_SOCKET_PATH, DEVICE_SOCKET_PATH
 
-DEVICE_SOCKET_PATH = "/ws/device"
-CONSOLE_SOCKET_PATH = "/ws/console"
 CONSOLE_STATIC = Path(pages_office.__file__).with_name("static")
 
 
@@ -86,6 +85,8 @@ async def server_error(request: Request, exc: Exception) -> Response:
 
 
 async def device_socket(websocket: WebSocket) -> None:
+    """The device socket through ASGI: served when the node runs under an ASGI server of its
+    own choosing (``caresync serve`` answers it on the lean layer, server/ws/lean/)."""
     await DeviceSocket(websocket, websocket.app.state.node).run()
 
 

@@ -23,6 +23,7 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from server.websocket_protocol import LenientTextWebSocketProtocol
+from server.ws.lean.layer import LeanLayer
 
 DEFAULT_HEADER_TIMEOUT_S = 10.0
 DEFAULT_KEEP_ALIVE_TIMEOUT_S = 5.0
@@ -111,6 +112,17 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
         self._disarm()
         super().connection_lost(exc)
 
+    device_sockets: LeanLayer | None = None
+    """The node's lean device-socket layer, which answers its path's upgrades itself."""
+
+    def handle_websocket_upgrade(self) -> None:
+        layer = self.device_sockets
+        if layer is not None and layer.answers(self.url):
+            self.connections.discard(self)
+            layer.upgrade(self.url, self.scope["headers"], self.transport, self.connections)
+            return
+        super().handle_websocket_upgrade()
+
     def _count_head(self, size: int) -> None:
         self._head_bytes += size
         if self._head_bytes > MAX_HEADER_BYTES:
@@ -154,11 +166,17 @@ def uvicorn_limits(
     max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ws_ping_interval_s: float = DEFAULT_WS_PING_INTERVAL_S,
     ws_ping_timeout_s: float = DEFAULT_WS_PING_TIMEOUT_S,
+    device_sockets: LeanLayer | None = None,
 ) -> dict[str, Any]:
     """Keyword arguments for ``uvicorn.Config``: timeouts (WebSocket keepalive included), the
     connection cap, header limits (ours for httptools, h11's own), no ``Server`` header
-    naming the stack, and the WebSocket protocol that hands non-UTF-8 text to the app."""
-    protocol = type("HeaderDeadline", (HeaderDeadlineProtocol,), {"header_timeout_s": header_timeout_s})
+    naming the stack, and the WebSocket protocol that hands non-UTF-8 text to the app;
+    with ``device_sockets``, device socket upgrades go to that lean layer instead."""
+    protocol = type(
+        "HeaderDeadline",
+        (HeaderDeadlineProtocol,),
+        {"header_timeout_s": header_timeout_s, "device_sockets": device_sockets},
+    )
     return {
         "http": protocol,
         "ws": LenientTextWebSocketProtocol,

@@ -19,12 +19,12 @@ from sqlalchemy import select, update
 from client_sdk import Device
 from protocol.console import AlertView
 from protocol.frames import Change, VisitRemoved
-from server.app import DEVICE_SOCKET_PATH
 from server.embedded import start_server, stop_server
 from server.node import Node
 from server.seeding import SeededAgency, seed_agency
 from server.settings import Settings
 from server.store.schema import device_acks, mismatch_alerts, tenants
+from server.ws.paths import DEVICE_SOCKET_PATH
 
 
 def _say(text: str) -> None:

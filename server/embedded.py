@@ -13,9 +13,11 @@ from dataclasses import dataclass
 import uvicorn
 
 from protocol import MAX_FRAME_BYTES
-from server.app import CONSOLE_SOCKET_PATH, DEVICE_SOCKET_PATH, create_app
+from server.app import create_app
 from server.connection_limits import uvicorn_limits
 from server.node import Node
+from server.ws.lean.layer import LeanLayer
+from server.ws.paths import CONSOLE_SOCKET_PATH, DEVICE_SOCKET_PATH
 
 
 @dataclass
@@ -54,6 +56,7 @@ async def start_server(node: Node, port: int = 0) -> RunningServer:
             node.settings.max_connections,
             node.settings.ws_ping_interval_s,
             node.settings.ws_ping_timeout_s,
+            LeanLayer(node),
         ),
     )
     server = uvicorn.Server(config)

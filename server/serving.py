@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import socket
 
 import uvicorn
@@ -25,19 +24,14 @@ from server.node import Node
 from server.settings import Settings
 from server.startup import tune_gc
 from server.ws.feed_socket import FeedSocket
+from server.ws.lean.layer import LeanLayer
+from server.ws.shutdown import shutdown_reason
 
 log = logging.getLogger(__name__)
 
 SYNC_ANSWER_GRACE_S = 10.0
 """How long a draining node waits for a socket's sync in progress before closing it anyway
 (the device retries it elsewhere; uploads are idempotent)."""
-RECONNECT_JITTER_MS = 1000
-"""The close reason suggests a random delay up to this before reconnecting."""
-
-
-def shutdown_reason() -> str:
-    """The 4000 close reason: what happened and a suggested reconnect delay."""
-    return f"server shutting down; reconnect_after_ms={random.randint(0, RECONNECT_JITTER_MS)}"
 
 
 async def drain(node: Node, window_s: float) -> None:
@@ -105,6 +99,7 @@ def serve(settings: Settings, node: Node) -> None:
             settings.max_connections,
             settings.ws_ping_interval_s,
             settings.ws_ping_timeout_s,
+            LeanLayer(node),
         ),
     )
     DrainingServer(config, node, settings.drain_s).run()

@@ -40,3 +40,28 @@ class HostGuard:
             await self.app(scope, receive, send)
         else:
             await PlainTextResponse(REFUSAL, status_code=400)(scope, receive, send)
+
+
+class HostCheck:
+    """The same check outside ASGI, for a WebSocket upgrade answered before any app sees it
+    (:mod:`server.ws.lean.layer`): Starlette's middleware decides, run to its end at once
+    (it awaits nothing on its way to the verdict)."""
+
+    __slots__ = ("_check",)
+
+    def __init__(self, allowed_hosts: Sequence[str]) -> None:
+        self._check = TrustedHostMiddleware(_mark_passed, allowed_hosts=list(allowed_hosts), www_redirect=False)
+
+    def allows(self, headers: list[tuple[bytes, bytes]]) -> bool:
+        scope: Scope = {"type": "websocket", "headers": headers, "path": "/", "query_string": b""}
+        step = self._check(scope, _no_receive, _discard)
+        try:
+            step.send(None)
+        except StopIteration:
+            return bool(scope.get(_PASSED, False))
+        step.close()
+        raise RuntimeError("the host check waited for something")
+
+
+async def _no_receive() -> Message:
+    return {"type": "websocket.disconnect"}

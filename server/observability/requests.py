@@ -35,8 +35,7 @@ class RequestIds:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        given = dict(scope.get("headers") or []).get(HEADER.encode(), b"").decode("latin-1")
-        request_id = given if _ACCEPTED.fullmatch(given) else uuid.uuid4().hex[:16]
+        request_id = request_id_of(scope.get("headers") or [])
 
         began = time.perf_counter()
         status = 0
@@ -61,6 +60,12 @@ class RequestIds:
             finally:
                 if scope["type"] == "http" and status:
                     _answered(scope, status, time.perf_counter() - began)
+
+
+def request_id_of(headers: list[tuple[bytes, bytes]]) -> str:
+    """The caller's ``X-Request-ID`` if it is a plausible id, else a new one."""
+    given = dict(headers).get(HEADER.encode(), b"").decode("latin-1")
+    return given if _ACCEPTED.fullmatch(given) else uuid.uuid4().hex[:16]
 
 
 def _answered(scope: Scope, status: int, seconds: float) -> None:

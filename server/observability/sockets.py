@@ -16,7 +16,6 @@ import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import msgspec
 from starlette.routing import WebSocketRoute
@@ -87,7 +86,8 @@ class FrameReadings:
 
 
 class SocketWatch:
-    """One socket's bookkeeping, and the ``receive``/``send`` the application is given.
+    """One socket's bookkeeping, and the ``receive``/``send`` the application is given (an
+    ASGI socket); a lean device connection calls the ``on_*`` methods itself.
 
     ``send`` is a plain function returning uvicorn's own awaitable, so a sent frame costs
     no extra coroutine. The structures a socket may never need are made on first use: the
@@ -108,7 +108,13 @@ class SocketWatch:
         "unanswered",
     )
 
-    def __init__(self, kind: str, receive: Receive, send: Send, readings: FrameReadings | None = None) -> None:
+    def __init__(
+        self,
+        kind: str,
+        receive: Receive | None = None,
+        send: Send | None = None,
+        readings: FrameReadings | None = None,
+    ) -> None:
         self.kind = kind
         self._readings = readings or FrameReadings()
         self.accepted = False
@@ -136,18 +142,11 @@ class SocketWatch:
         return True
 
     async def receive(self) -> Message:
+        assert self._receive is not None
         message = await self._receive()
         kind = message["type"]
         if kind == "websocket.receive":
-            text: Any = message.get("text")
-            frame_type = self._readings.frame_type(text)
-            instruments.FRAMES_IN.inc(self.kind, frame_type)
-            if frame_type in _REQUESTS:
-                self.unanswered += 1
-                if self._answered is not None:
-                    self._answered.clear()
-            elif frame_type == "ack" or (frame_type == "other" and text and '"ack"' in text):
-                self.on_ack(text)
+            self.on_received(message.get("text"))
         elif kind == "websocket.disconnect":
             self.on_close(int(message.get("code", 1005)))
         return message
@@ -155,21 +154,39 @@ class SocketWatch:
     def send(self, message: Message) -> Awaitable[None]:
         kind = message["type"]
         if kind == "websocket.send":
-            text = message.get("text")
-            frame_type = self._readings.frame_type(text)
-            instruments.FRAMES_OUT.inc(self.kind, frame_type)
-            if frame_type == "change":
-                self.on_sent(text)
-            elif self.unanswered and frame_type in _ANSWERS:
-                self.unanswered -= 1
-                if not self.unanswered and self._answered is not None:
-                    self._answered.set()
+            self.on_sent_text(message.get("text"))
         elif kind == "websocket.accept":
-            self.accepted = True
-            instruments.SOCKET_CONNECTS.inc(self.kind)
+            self.on_accepted()
         elif kind == "websocket.close":
             self.on_close(int(message.get("code", 1000)))
+        assert self._send is not None
         return self._send(message)
+
+    def on_accepted(self) -> None:
+        self.accepted = True
+        instruments.SOCKET_CONNECTS.inc(self.kind)
+
+    def on_received(self, text: str | None) -> None:
+        """A frame from the peer (``text`` None for a binary frame)."""
+        frame_type = self._readings.frame_type(text)
+        instruments.FRAMES_IN.inc(self.kind, frame_type)
+        if frame_type in _REQUESTS:
+            self.unanswered += 1
+            if self._answered is not None:
+                self._answered.clear()
+        elif text and (frame_type == "ack" or (frame_type == "other" and '"ack"' in text)):
+            self.on_ack(text)
+
+    def on_sent_text(self, text: str | None) -> None:
+        """A frame sent to the peer."""
+        frame_type = self._readings.frame_type(text)
+        instruments.FRAMES_OUT.inc(self.kind, frame_type)
+        if frame_type == "change":
+            self.on_sent(text)
+        elif self.unanswered and frame_type in _ANSWERS:
+            self.unanswered -= 1
+            if not self.unanswered and self._answered is not None:
+                self._answered.set()
 
     def on_close(self, code: int) -> None:
         if self.closed or not self.accepted:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Coroutine
+from typing import Any
 
 from starlette.websockets import WebSocket
 
@@ -33,14 +35,15 @@ from server.services.identity import DeviceIdentity, admitted
 from server.services.preferences import tenant_channel
 from server.services.token_bucket import Rate
 from server.ws.context import SocketContext
-from server.ws.feed_socket import FeedSocket
+from server.ws.feed_socket import FeedSocket, text_of
 from server.ws.frame_budget import FrameBudget, Verdict
+from server.ws.wire import Wire
 
 
 class DeviceSocket(FeedSocket):
     hello_type = Hello
 
-    def __init__(self, websocket: WebSocket, node: SocketContext) -> None:
+    def __init__(self, websocket: WebSocket | Wire, node: SocketContext) -> None:
         super().__init__(websocket, node.settings, node.db, node.clock, feeds.CARERS, node.hub.messages)
         settings = node.settings
         self.node = node
@@ -180,6 +183,27 @@ class DeviceSocket(FeedSocket):
     def on_closed(self) -> None:
         self.node.hub.unregister(self)
 
+    def frame_arrived(self, data: str | bytes) -> Coroutine[Any, Any, None] | None:
+        """Acks, heartbeats answered from the heads in memory and refusals are handled at
+        once; sync requests, seen frames and the rest return the coroutine handling them."""
+        try:
+            frame = self.decode(text_of(data))
+        except ProtocolError as exc:
+            return self.refuse(exc)
+        try:
+            if isinstance(frame, Ack):
+                self._on_ack(frame)
+            elif isinstance(frame, Heartbeat) and (heads := self._cached_heads()) is not None:
+                self.streamer.push_heads(heads)
+            elif isinstance(frame, _OverBudget) and frame.verdict is not Verdict.CLOSE:
+                self._refuse_now(frame)
+            else:
+                return self.handle(frame)
+        except ProtocolError as exc:
+            return self.refuse(exc)
+        self.reset_errors()
+        return None
+
     async def on_frame(self, frame: DeviceFrame | _OverBudget) -> None:
         device = self.device
         assert device is not None
@@ -200,11 +224,19 @@ class DeviceSocket(FeedSocket):
         else:
             raise ProtocolError(ErrorCode.UNEXPECTED_FRAME, "hello was already received")
 
+    def _cached_heads(self) -> dict[str, feeds.Head] | None:
+        """The device's heads from the node's cache, if it has them all in the epochs the
+        session knows."""
+        assert self.device is not None
+        heads = self.node.hub.heads.known(_channels(self.device))
+        if heads is not None and self.streamer.session.same_epochs(_positions(heads)):
+            return heads
+        return None
+
     async def _heads(self, device: DeviceIdentity) -> dict[str, feeds.Head]:
         """Heads from the node's cache; the database only on a miss or an epoch change."""
-        session = self.streamer.session
-        heads = self.node.hub.heads.known(_channels(device))
-        if heads is not None and session.same_epochs(_positions(heads)):
+        heads = self._cached_heads()
+        if heads is not None:
             return heads
         async with self.node.db.read() as conn:
             heads = await feeds.heads(conn, list(device.carers))
@@ -218,6 +250,11 @@ class DeviceSocket(FeedSocket):
         if frame.verdict is Verdict.CLOSE:
             await self.close_for_flooding(self.node.cooling_off, self._token_hash, limit)
             return
+        self._refuse_now(frame)
+
+    def _refuse_now(self, frame: _OverBudget) -> None:
+        """Answer a frame beyond the budget with ``rate_limited`` (the socket stays open)."""
+        limit = f"{self.settings.device_frames_per_s:g} frames a second"
         text = frame.text
         request_id = find_request_id(text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text)
         self.send_error(ErrorCode.RATE_LIMITED, f"frame not handled: over {limit}; send it again later", request_id)

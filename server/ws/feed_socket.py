@@ -6,6 +6,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
+from collections.abc import Coroutine
 from typing import Any
 
 import msgspec
@@ -158,6 +159,10 @@ class FeedSocket(abc.ABC):
     def closed(self) -> bool:
         return self._closed
 
+    def reset_errors(self) -> None:
+        """A frame was handled: the count of bad frames in a row starts again."""
+        self._errors_in_a_row = 0
+
     slow_consumers_closed = 0
     """Sockets closed as slow consumers by this process (shown in /healthz)."""
 
@@ -215,7 +220,7 @@ class FeedSocket(abc.ABC):
     async def _decode_hello(self, data: str | bytes) -> Any:
         """The hello in the first frame; None (and the socket failed) for anything else."""
         try:
-            frame = self.decode(_text_of(data))
+            frame = self.decode(text_of(data))
         except ProtocolError as exc:
             await self.fail(exc.code, exc.message, CloseCode.PROTOCOL_VIOLATION)
             return None
@@ -247,19 +252,43 @@ class FeedSocket(abc.ABC):
     async def frame_received(self, data: str | bytes) -> None:
         """A frame after the hello: handled, or answered with an error frame (too many bad
         frames in a row close the socket)."""
-        frame: Any = None
         try:
-            frame = self.decode(_text_of(data))
+            frame = self.decode(text_of(data))
+        except ProtocolError as exc:
+            closing = self.refuse(exc)
+            if closing is not None:
+                await closing
+            return
+        await self.handle(frame)
+
+    def frame_arrived(self, data: str | bytes) -> Coroutine[Any, Any, None] | None:
+        """A frame after the hello, for a connection that calls its socket as frames arrive:
+        handled now when that takes nothing but memory (None), else the coroutine that
+        handles it (run to its end before the next frame). Sockets with such frames (acks,
+        heartbeats) override this."""
+        return self.frame_received(data)
+
+    def refuse(self, exc: ProtocolError) -> Coroutine[Any, Any, None] | None:
+        """Answer a frame that could not be handled with its error; the close, once too
+        many came in a row."""
+        if exc.code not in REFUSALS_OF_GOOD_FRAMES:
+            self._errors_in_a_row += 1
+        self.send_error(exc.code, exc.message, exc.request_id)
+        if self._errors_in_a_row >= self.settings.max_consecutive_errors:
+            return self.close(CloseCode.PROTOCOL_VIOLATION, "too many bad frames in a row")
+        return None
+
+    async def handle(self, frame: Any) -> None:
+        """Handle a decoded frame: a store outage is answered and the socket stays open."""
+        try:
             await self.on_frame(frame)
             self._errors_in_a_row = 0
-        except StoreUnavailable as exc:  # answered, and the socket stays open
+        except StoreUnavailable as exc:
             self.send_error(ErrorCode.INTERNAL_ERROR, str(exc), getattr(frame, "request_id", None))
         except ProtocolError as exc:
-            if exc.code not in REFUSALS_OF_GOOD_FRAMES:
-                self._errors_in_a_row += 1
-            self.send_error(exc.code, exc.message, exc.request_id)
-            if self._errors_in_a_row >= self.settings.max_consecutive_errors:
-                await self.close(CloseCode.PROTOCOL_VIOLATION, "too many bad frames in a row")
+            closing = self.refuse(exc)
+            if closing is not None:
+                await closing
 
     # ------------------------------------------------------------ positions
 
@@ -295,7 +324,7 @@ def oversize(data: str | bytes) -> str | None:
     return f"frame of {size} bytes exceeds the limit of {MAX_FRAME_BYTES}"
 
 
-def _text_of(data: str | bytes) -> str:
+def text_of(data: str | bytes) -> str:
     """A frame's text: binary frames are read as text (docs/protocol.md, section 1), and a
     frame that is not UTF-8 is a ``malformed_frame``."""
     if isinstance(data, str):

@@ -1,0 +1,105 @@
+"""The lean device-socket layer of one node: ``/ws/device`` upgrades answered without ASGI.
+
+uvicorn's HTTP protocol parses the upgrade request; for the device path it hands the
+request and the transport here (:class:`server.connection_limits.HeaderDeadlineProtocol`)
+instead of to its own WebSocket protocol and the ASGI app. Here the Host header is
+checked as the app checks it (400 naming the setting), websockets' sans-I/O
+``ServerProtocol`` answers the handshake (400/426 for a request that is not a valid
+upgrade), and the transport is given to a :class:`DeviceConnection`. The handshake's
+request and response are not kept. The console socket and every other path are
+uvicorn's as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import unquote
+
+from websockets.http11 import Request
+from websockets.server import ServerProtocol
+
+from protocol import MAX_FRAME_BYTES
+from server.api.host_guard import REFUSAL, HostCheck
+from server.observability.logs import bind
+from server.observability.requests import request_id_of
+from server.ws.context import SocketContext
+from server.ws.device_socket import DeviceSocket
+from server.ws.lean.connection import DeviceConnection
+from server.ws.lean.shared import LeanSettings, Shared
+from server.ws.paths import DEVICE_SOCKET_PATH
+from server.ws.wire import Wire
+
+MAX_MESSAGE_BYTES = 4 * MAX_FRAME_BYTES
+"""Messages up to this are read whole and refused ``frame_too_large`` (4103) past
+``MAX_FRAME_BYTES``; larger ones are cut off by the protocol (1009), as uvicorn's
+``ws_max_size`` does for the console."""
+
+_REFUSED_HOST = (
+    b"HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: "
+    + str(len(REFUSAL.encode())).encode()
+    + b"\r\nconnection: close\r\n\r\n"
+    + REFUSAL.encode()
+)
+
+_BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+
+
+class LeanLayer:
+    """Answers ``/ws/device`` upgrades for ``node`` and holds what its connections share."""
+
+    path = DEVICE_SOCKET_PATH
+
+    def __init__(self, node: SocketContext) -> None:
+        self.node = node
+        self.shared = Shared(LeanSettings.of(node.settings))
+        self.host_check = HostCheck(node.settings.allowed_hosts or ["127.0.0.1"])
+
+    def answers(self, target: bytes) -> bool:
+        """Whether an upgrade to ``target`` (the request target, query included) is ours."""
+        path = target.partition(b"?")[0].decode("latin-1")
+        return (unquote(path) if "%" in path else path) == self.path
+
+    def upgrade(
+        self, target: bytes, headers: Iterable[tuple[bytes, bytes]], transport: asyncio.Transport, connections: set[Any]
+    ) -> None:
+        """Answer the upgrade request on ``transport`` and serve the device socket on it."""
+        headers = list(headers)
+        if not self.host_check.allows(headers):
+            transport.write(_REFUSED_HOST)
+            transport.close()
+            return
+        protocol = ServerProtocol(max_size=MAX_MESSAGE_BYTES)
+        # The protocol reads the request itself (its parser then goes on to frames): the
+        # request uvicorn parsed is written out again for it, as uvicorn does for its own.
+        head = [b"GET ", target, b" HTTP/1.1\r\n"]
+        for name, value in headers:
+            head += [name, b": ", value, b"\r\n"]
+        head.append(b"\r\n")
+        protocol.receive_data(b"".join(head))
+        events = protocol.events_received()
+        request = events[0] if events else None
+        if not isinstance(request, Request):  # websockets could not read it (limits): 400
+            transport.write(b"".join(protocol.data_to_send()) or _BAD_REQUEST)
+            transport.close()
+            return
+        response = protocol.accept(request)
+        protocol.send_response(response)
+        transport.write(b"".join(protocol.data_to_send()))
+        if response.status_code != 101:
+            transport.close()
+            return
+        context = contextvars.Context()
+        context.run(bind, request_id=request_id_of(headers), tenant=None, device=None, carer=None)
+        node = self.node
+
+        def device_socket(wire: Wire) -> DeviceSocket:
+            return DeviceSocket(wire, node)
+
+        connection = DeviceConnection(self.shared, protocol, transport, context, device_socket)
+        self.shared.connections = connections
+        connections.add(connection)
+        transport.set_protocol(connection)
+        connection.opened()

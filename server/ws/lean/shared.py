@@ -1,0 +1,60 @@
+"""What a node's lean device connections share: timings, framed texts, frame readings."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from server.observability.sockets import FrameReadings
+from server.settings import Settings
+from server.ws.lean.framed import FramedTexts
+from server.ws.shutdown import shutdown_reason
+
+
+@dataclass(frozen=True, slots=True)
+class LeanSettings:
+    """The timings a device connection keeps (seconds; 0 turns the keepalive off)."""
+
+    hello_timeout_s: float
+    ping_interval_s: float
+    ping_timeout_s: float
+    probe_after_s: float
+    """A connection written to that has not proved it reads for this long is pinged."""
+    probe_timeout_s: float
+    """...and closed 4001 if the pong does not come within this."""
+
+    @classmethod
+    def of(cls, settings: Settings) -> LeanSettings:
+        stall = settings.send_stall_s
+        return cls(
+            hello_timeout_s=settings.hello_timeout_s,
+            ping_interval_s=settings.ws_ping_interval_s,
+            ping_timeout_s=settings.ws_ping_timeout_s,
+            probe_after_s=stall / 4,
+            probe_timeout_s=stall - stall / 4,
+        )
+
+
+class Shared:
+    """One node's state for all its device connections."""
+
+    def __init__(self, settings: LeanSettings) -> None:
+        self.settings = settings
+        self.framed = FramedTexts()
+        self.readings = FrameReadings()
+        """A fan-out's text is read once (type, change header) for every socket's metrics."""
+        self.connections: set[Any] = set()
+        """uvicorn's set of open connections (the connection cap counts it; shutdown walks it)."""
+        self.chores: set[asyncio.Task[None]] = set()
+        """Closes started from timers (kept until done)."""
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        return self._loop
+
+    def shutdown_reason(self) -> str:
+        return shutdown_reason()
