@@ -17,11 +17,12 @@ high-water mark a write waits (the streamer's stall limit bounds it).
 
 One timer per connection does three jobs: the hello deadline, the keepalive ping
 (``ws_ping_interval_s``, answered within ``ws_ping_timeout_s`` or closed 1011), and the
-**delivery probe**: a connection that was written to and has not proved it reads for a
-quarter of ``send_stall_s`` is sent a ping; no pong within the rest of ``send_stall_s``
-means the device stopped reading, and it is closed **4001**. Kernel socket buffers on
-both sides can hold megabytes, so a blocked write alone would notice a device that
-stopped reading only after they filled.
+pong deadline of the **delivery probe**. A connection sent :data:`PROBE_AFTER_BYTES` or
+more without a word from its peer since (a device acknowledges the changes it applies)
+is listed, and a node-wide sweep every quarter of ``send_stall_s`` pings the listed
+ones; no pong within the rest of ``send_stall_s`` means the device stopped reading, and
+it is closed **4001**. Kernel socket buffers on both sides can hold megabytes, so a
+blocked write alone would notice a device that stopped reading only after they filled.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import logging
 import os
 from collections import deque
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 from websockets.exceptions import InvalidState
 from websockets.frames import Frame, Opcode
@@ -47,12 +48,16 @@ from server.ws.lean.shared import Shared
 from server.ws.wire import InFlight, Wire, start
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 PARSE_SLICE_BYTES = 4096
 PARSE_AHEAD_MESSAGES = 16
 """Messages waiting for the socket at most before reading pauses."""
 READ_AFTER_CLOSE_BYTES = 2 * 262_144
 """Bytes a peer may send after the server's close frame before the connection is dropped."""
+PROBE_AFTER_BYTES = 4096
+"""Bytes sent without a word from the peer after which the delivery probe asks whether it
+still reads (a device acknowledges changes as it applies them, which answers them)."""
 CLOSE_TIMEOUT_S = 10.0
 """How long the server waits for the peer's reply to its close frame."""
 
@@ -69,10 +74,12 @@ class DeviceConnection(asyncio.Protocol, Wire):
         "_fragment_is_text",
         "_fragments",
         "_greeted",
+        "_in_task",
+        "_listed",
         "_lost",
+        "_owed",
         "_pending",
         "_ping",
-        "_proved_at",
         "_read_after_close",
         "_read_paused",
         "_timer",
@@ -111,12 +118,16 @@ class DeviceConnection(asyncio.Protocol, Wire):
         self._writable: asyncio.Future[None] | None = None
         """Made while a write waits for the transport's buffer to drain."""
         self._greeted = False
+        self._in_task = False
+        """Whether the frame-handling task is running (in this connection's context)."""
         self._lost = False
         self._read_after_close = 0
         self._ping: bytes | None = None
         """The payload of the ping waiting for its pong."""
-        self._proved_at = 0.0
-        """When the peer last proved it reads (its pong, or the connection's start)."""
+        self._owed = 0
+        """Bytes written since the peer last showed it reads (a frame or a pong from it)."""
+        self._listed = False
+        """Whether the connection is listed for the next delivery probe."""
         self._timer: asyncio.TimerHandle | None = None
         self._timer_for = _HELLO
         self._fragments: list[bytes | bytearray | memoryview] | None = None
@@ -129,7 +140,6 @@ class DeviceConnection(asyncio.Protocol, Wire):
     def opened(self) -> None:
         """The handshake was answered 101: count the socket and wait for its hello."""
         self.watch_.on_accepted()
-        self._proved_at = self.layer.loop.time()
         self._arm(_HELLO, self.layer.settings.hello_timeout_s)
 
     # ------------------------------------------------------------ reading
@@ -211,6 +221,7 @@ class DeviceConnection(asyncio.Protocol, Wire):
             except UnicodeDecodeError:
                 text = data
         self.watch_.on_received(text if isinstance(text, str) else None)
+        self._owed = 0  # it reads: it answers what it was sent
         if self._busy is not None:
             pending = self._pending
             if pending is None:
@@ -231,9 +242,9 @@ class DeviceConnection(asyncio.Protocol, Wire):
             handling = self._hello(data)
         else:
             try:
-                handling = self._context.run(self.socket.frame_arrived, data)
+                handling = self._in_context(self.socket.frame_arrived, data)
             except Exception:
-                self._context.run(log.exception, "device socket failed")
+                self._in_context(log.exception, "device socket failed")
                 handling = self.socket.close(CloseCode.TRY_AGAIN_LATER, "server error; retry")
         if handling is not None:
             self._busy = self.layer.loop.create_task(self._run(handling), context=self._context)
@@ -246,6 +257,7 @@ class DeviceConnection(asyncio.Protocol, Wire):
 
     async def _run(self, handling: Coroutine[Any, Any, None]) -> None:
         """Handle one frame, then those that arrived meanwhile, in order; end when none is left."""
+        self._in_task = True
         try:
             await handling
             pending = self._pending
@@ -269,6 +281,7 @@ class DeviceConnection(asyncio.Protocol, Wire):
                 self._read_paused = False
                 self.transport.resume_reading()
                 self._parse_some()
+            self._in_task = False
 
     async def _handle_later(self, data: str | bytes) -> None:
         too_large = oversize(data)
@@ -321,19 +334,19 @@ class DeviceConnection(asyncio.Protocol, Wire):
         if self._ping is None or payload != self._ping:
             return  # unsolicited, or an answer to an earlier ping
         self._ping = None
-        self._proved_at = self.layer.loop.time()
+        self._owed = 0
         if self._greeted:
             self._arm(_KEEPALIVE, self.layer.settings.ping_interval_s)
         else:
             self._disarm()
 
-    def _probe(self) -> None:
-        """After a write: a peer that has not proved it reads lately is sent a ping."""
-        if self._ping is not None or not self._greeted:
-            return
-        settings = self.layer.settings
-        if self.layer.loop.time() - self._proved_at >= settings.probe_after_s:
-            self._send_ping(_PONG_PROBE, settings.probe_timeout_s)
+    def probe(self) -> None:
+        """The delivery probe (:meth:`Shared.sweep`): a peer that was sent at least
+        :data:`PROBE_AFTER_BYTES` and has not answered anything since is pinged; no pong
+        within ``probe_timeout_s`` closes it 4001."""
+        self._listed = False
+        if self._owed >= PROBE_AFTER_BYTES and self._ping is None and self._greeted:
+            self._send_ping(_PONG_PROBE, self.layer.settings.probe_timeout_s)
 
     # ------------------------------------------------------------ writing (the Wire)
 
@@ -346,10 +359,13 @@ class DeviceConnection(asyncio.Protocol, Wire):
     def _write(self, text: str) -> None:
         if self.conn.state is not State.OPEN or self.transport.is_closing():
             return
-        self.transport.write(self.layer.framed.of(text))
+        framed = self.layer.framed.of(text)
+        self.transport.write(framed)
         self.watch_.on_sent_text(text)
-        if self._ping is None:
-            self._probe()
+        self._owed += len(framed)
+        if self._owed >= PROBE_AFTER_BYTES and not self._listed:
+            self._listed = True
+            self.layer.list_for_probe(self)
 
     async def _write_when_writable(self, text: str) -> None:
         while self._write_paused and not self.transport.is_closing():
@@ -430,7 +446,13 @@ class DeviceConnection(asyncio.Protocol, Wire):
         if greeted or not self.socket.closed:
             self.socket.ended(greeted)
         if greeted:  # the session's ids (tenant, device, carer) are bound by now
-            self._context.run(log.debug, "device socket closed with %s", self.watch_.close_code)
+            self._in_context(log.debug, "device socket closed with %s", self.watch_.close_code)
+
+    def _in_context(self, call: Callable[..., _T], *args: Any) -> _T:
+        """``call(*args)`` with this connection's log ids (already there inside its task)."""
+        if self._in_task:
+            return call(*args)
+        return self._context.run(call, *args)
 
     def eof_received(self) -> bool | None:
         return None

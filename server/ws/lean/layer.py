@@ -18,7 +18,9 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import unquote
 
+from websockets.datastructures import Headers
 from websockets.http11 import Request
+from websockets.protocol import Protocol
 from websockets.server import ServerProtocol
 
 from protocol import MAX_FRAME_BYTES
@@ -44,7 +46,15 @@ _REFUSED_HOST = (
     + REFUSAL.encode()
 )
 
-_BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+
+def frames_after_handshake(protocol: ServerProtocol) -> ServerProtocol:
+    """``protocol``, reading frames from the start: the request it would read first was
+    read by uvicorn (its limits and header deadline applied) and is given to
+    :meth:`ServerProtocol.accept` as built here. Its own request parser would keep the
+    request, headers and all, alive in its generator for the life of the connection."""
+    protocol.parser = Protocol.parse(protocol)
+    next(protocol.parser)
+    return protocol
 
 
 class LeanLayer:
@@ -71,20 +81,9 @@ class LeanLayer:
             transport.write(_REFUSED_HOST)
             transport.close()
             return
-        protocol = ServerProtocol(max_size=MAX_MESSAGE_BYTES)
-        # The protocol reads the request itself (its parser then goes on to frames): the
-        # request uvicorn parsed is written out again for it, as uvicorn does for its own.
-        head = [b"GET ", target, b" HTTP/1.1\r\n"]
-        for name, value in headers:
-            head += [name, b": ", value, b"\r\n"]
-        head.append(b"\r\n")
-        protocol.receive_data(b"".join(head))
-        events = protocol.events_received()
-        request = events[0] if events else None
-        if not isinstance(request, Request):  # websockets could not read it (limits): 400
-            transport.write(b"".join(protocol.data_to_send()) or _BAD_REQUEST)
-            transport.close()
-            return
+        protocol = frames_after_handshake(ServerProtocol(max_size=MAX_MESSAGE_BYTES))
+        fields = Headers((name.decode("latin-1"), value.decode("latin-1")) for name, value in headers)
+        request = Request(target.decode("latin-1"), fields)
         response = protocol.accept(request)
         protocol.send_response(response)
         transport.write(b"".join(protocol.data_to_send()))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from server.observability.sockets import FrameReadings
 from server.settings import Settings
@@ -19,10 +19,10 @@ class LeanSettings:
     hello_timeout_s: float
     ping_interval_s: float
     ping_timeout_s: float
-    probe_after_s: float
-    """A connection written to that has not proved it reads for this long is pinged."""
+    probe_every_s: float
+    """How often connections owing a word from their peer are pinged (the delivery probe)."""
     probe_timeout_s: float
-    """...and closed 4001 if the pong does not come within this."""
+    """...and how long a probed connection has to answer before it is closed 4001."""
 
     @classmethod
     def of(cls, settings: Settings) -> LeanSettings:
@@ -31,9 +31,13 @@ class LeanSettings:
             hello_timeout_s=settings.hello_timeout_s,
             ping_interval_s=settings.ws_ping_interval_s,
             ping_timeout_s=settings.ws_ping_timeout_s,
-            probe_after_s=stall / 4,
+            probe_every_s=stall / 4,
             probe_timeout_s=stall - stall / 4,
         )
+
+
+class Probed(Protocol):
+    def probe(self) -> None: ...
 
 
 class Shared:
@@ -49,6 +53,23 @@ class Shared:
         self.chores: set[asyncio.Task[None]] = set()
         """Closes started from timers (kept until done)."""
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._listed: list[Probed] = []
+        """Connections to probe at the next sweep."""
+        self._sweep: asyncio.TimerHandle | None = None
+
+    def list_for_probe(self, connection: Probed) -> None:
+        """Probe ``connection`` at the next sweep (within ``probe_every_s``)."""
+        self._listed.append(connection)
+        if self._sweep is None:
+            self._sweep = self.loop.call_later(self.settings.probe_every_s, self.sweep)
+
+    def sweep(self) -> None:
+        """Probe the connections listed since the last sweep: one timer for the node, not
+        one per connection written to."""
+        listed, self._listed = self._listed, []
+        self._sweep = None
+        for connection in listed:
+            connection.probe()
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
