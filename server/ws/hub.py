@@ -28,6 +28,7 @@ from server.services.head_cache import HeadCache
 from server.startup import ConnectWaves
 from server.store.database import Database
 from server.ws.effects import EffectRelay
+from server.ws.followers import Followers
 from server.ws.greeting_reads import GreetingReads
 from server.ws.wire import SendMessages
 
@@ -51,7 +52,7 @@ class Hub(Periodic):
         self.db = db
         self.bus = bus
         self.presence = presence
-        self._by_channel: dict[str, set[FeedSocket]] = {}
+        self._by_channel: Followers[FeedSocket] = Followers()
         self._by_device: dict[str, FeedSocket] = {}
         self._by_staff: dict[str, set[FeedSocket]] = {}
         self._sockets: set[FeedSocket] = set()
@@ -174,10 +175,8 @@ class Hub(Periodic):
         self.waves.connected()
         fresh = []
         for channel in socket.channels:
-            members = self._by_channel.setdefault(channel, set())
-            if not members:
+            if self._by_channel.add(channel, socket):
                 fresh.append(channel)
-            members.add(socket)
         await self.bus.subscribe([*fresh, *extra])
 
     def unregister(self, socket: FeedSocket) -> None:
@@ -197,13 +196,9 @@ class Hub(Periodic):
                 del self._by_staff[user_id]
                 idle.append(staff_control_channel(user_id))
         for channel in socket.channels:
-            members = self._by_channel.get(channel)
-            if members is not None:
-                members.discard(socket)
-                if not members:
-                    del self._by_channel[channel]
-                    self.heads.forget(channel)
-                    idle.append(channel)
+            if self._by_channel.discard(channel, socket):
+                self.heads.forget(channel)
+                idle.append(channel)
         if idle:
             chore = asyncio.get_running_loop().create_task(self._unsubscribe_idle(idle))
             self._chores.add(chore)
@@ -228,16 +223,16 @@ class Hub(Periodic):
 
     def _on_message(self, channel: str, payload: bytes) -> None:
         kind, key = channels.parse(channel)
-        members = self._by_channel.get(channel)
+        members = self._by_channel.of(channel)
         if members and kind == "tenant":
             text = payload.decode()  # an encoded frame for every device of the tenant
-            for socket in list(members):
+            for socket in members:
                 socket.streamer.send_text(text)
         elif members:
             epoch, seq, frame = envelope.unpack(payload)
             self.heads.observe(channel, epoch, seq)
             text = frame.decode()
-            for socket in list(members):
+            for socket in members:
                 socket.streamer.push_live(key, epoch, seq, text)
         elif kind == "staff":
             for console in list(self._by_staff.get(key, ())):

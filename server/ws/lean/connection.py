@@ -15,7 +15,8 @@ Frames out are written straight to the transport, framed once for every socket t
 gets the same text (:class:`FramedTexts`). While the transport's buffer is over its
 high-water mark a write waits (the streamer's stall limit bounds it).
 
-One timer per connection does three jobs: the hello deadline, the keepalive ping
+One deadline per connection (:mod:`server.ws.lean.deadlines`, no loop timer of its own)
+does three jobs: the hello deadline, the keepalive ping
 (``ws_ping_interval_s``, answered within ``ws_ping_timeout_s`` or closed 1011), and the
 pong deadline of the **delivery probe**. A connection sent :data:`PROBE_AFTER_BYTES` or
 more without a word from its peer since (a device acknowledges the changes it applies)
@@ -61,7 +62,7 @@ still reads (a device acknowledges changes as it applies them, which answers the
 CLOSE_TIMEOUT_S = 10.0
 """How long the server waits for the peer's reply to its close frame."""
 
-_HELLO, _KEEPALIVE, _PONG_KEEPALIVE, _PONG_PROBE = range(4)
+_HELLO, _KEEPALIVE, _PONG_KEEPALIVE, _PONG_PROBE, _CLOSING = range(5)
 """What the connection's one timer is for."""
 
 
@@ -71,6 +72,7 @@ class DeviceConnection(asyncio.Protocol, Wire):
     __slots__ = (
         "_busy",
         "_context",
+        "_deadline",
         "_fragment_is_text",
         "_fragments",
         "_greeted",
@@ -82,7 +84,6 @@ class DeviceConnection(asyncio.Protocol, Wire):
         "_ping",
         "_read_after_close",
         "_read_paused",
-        "_timer",
         "_timer_for",
         "_unparsed",
         "_writable",
@@ -128,7 +129,8 @@ class DeviceConnection(asyncio.Protocol, Wire):
         """Bytes written since the peer last showed it reads (a frame or a pong from it)."""
         self._listed = False
         """Whether the connection is listed for the next delivery probe."""
-        self._timer: asyncio.TimerHandle | None = None
+        self._deadline = 0
+        """The slot of the connection's one deadline in :class:`Deadlines` (0: none)."""
         self._timer_for = _HELLO
         self._fragments: list[bytes | bytearray | memoryview] | None = None
         """The parts of a fragmented message so far."""
@@ -298,18 +300,21 @@ class DeviceConnection(asyncio.Protocol, Wire):
     # ------------------------------------------------------------ keepalive and delivery probe
 
     def _arm(self, purpose: int, delay_s: float) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+        self._disarm()
         self._timer_for = purpose
-        self._timer = self.layer.loop.call_later(delay_s, self._timer_fired) if delay_s > 0 else None
+        if delay_s > 0:
+            self._deadline = self.layer.deadlines.set(self, delay_s)
 
     def _disarm(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        if self._deadline:
+            self.layer.deadlines.clear(self, self._deadline)
+            self._deadline = 0
+
+    def deadline_reached(self) -> None:
+        self._deadline = 0
+        self._timer_fired()
 
     def _timer_fired(self) -> None:
-        self._timer = None
         purpose = self._timer_for
         settings = self.layer.settings
         if purpose == _HELLO:
@@ -320,6 +325,8 @@ class DeviceConnection(asyncio.Protocol, Wire):
             self._spawn(self.socket.close(CloseCode.SLOW_CONSUMER, "not reading; reconnect and resume"))
         elif purpose == _PONG_KEEPALIVE:
             self._fail(1011, "keepalive ping timeout")
+        elif purpose == _CLOSING:
+            self._close_timed_out()
 
     def _send_ping(self, purpose: int, timeout_s: float) -> None:
         if self.conn.state is not State.OPEN:
@@ -386,9 +393,8 @@ class DeviceConnection(asyncio.Protocol, Wire):
             return
         self.watch_.on_close(code)
         self._flush()
-        self._disarm()  # no keepalive or probe any more
         self._ping = None
-        self.layer.loop.call_later(CLOSE_TIMEOUT_S, self._close_timed_out)
+        self._arm(_CLOSING, CLOSE_TIMEOUT_S)  # no keepalive or probe any more
 
     def _close_timed_out(self) -> None:
         if not self.transport.is_closing():

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from server.observability.sockets import FrameReadings
 from server.settings import Settings
+from server.ws.lean.deadlines import Deadlines
 from server.ws.lean.framed import FramedTexts
 from server.ws.shutdown import shutdown_reason
 
@@ -56,6 +57,8 @@ class Shared:
         self._listed: list[Probed] = []
         """Connections to probe at the next sweep."""
         self._sweep: asyncio.TimerHandle | None = None
+        self.deadlines = Deadlines(lambda: self.loop)
+        """Every connection's hello, keepalive and pong deadline, on one loop timer."""
 
     def list_for_probe(self, connection: Probed) -> None:
         """Probe ``connection`` at the next sweep (within ``probe_every_s``)."""
