@@ -140,6 +140,8 @@ async def test_closing_an_alert_lets_the_next_pass_alert_the_later_change_it_hel
 async def test_a_removal_due_while_a_later_change_is_in_its_grace_is_alerted_on_time(clocked_node: Node) -> None:
     node = clocked_node
     agency = await far_agency(node, carers=2)
+    async with node.db.write() as conn:
+        await conn.execute(update(tenants).values(seen_grace_s=300))
     first = agency.carers[0]
     visit = await visit_soon(node, agency, in_minutes=60)
     detector = SeenAlerts(node.db, node.bus, node.clock)
@@ -147,14 +149,51 @@ async def test_a_removal_due_while_a_later_change_is_in_its_grace_is_alerted_on_
     _advance(node, 10)
     await node.rota.reassign_by_token(agency.admin_token, visit.id, [agency.carers[1].id])  # first's removal
     await delivered(node, agency, await head(node, first.id))
-    _advance(node, 25)
-    await detector.run_once()
-    _advance(node, 15)
-    await node.rota.update_notes_by_token(agency.admin_token, visit.id, "the side door")  # in its grace till +110 s
-    _advance(node, 21)  # the removal's grace passed (at +70 s)
+    for _ in range(6):  # to +190 s: the ack falls behind what the passes read again
+        _advance(node, 30)
+        assert (await detector.run_once()).raised == 0
+    _advance(node, 10)
+    await node.rota.update_notes_by_token(agency.admin_token, visit.id, "the side door")  # in its grace till +500 s
+    for _ in range(3):  # to +290 s
+        _advance(node, 30)
+        assert (await detector.run_once()).raised == 0
+    _advance(node, 30)  # the removal's grace passed at +310 s
     report = await detector.run_once()
     assert (report.full, report.raised) == (False, 1)
     assert [carer for carer, *_rest in await _alerts(node)] == [first.id]
+
+
+async def test_a_visit_coming_within_the_lead_is_alerted_by_the_next_pass(clocked_node: Node) -> None:
+    node = clocked_node
+    agency = await far_agency(node)
+    await visit_soon(node, agency, in_minutes=125)  # within the 2 h lead from +300 s
+    await delivered(node, agency, await head(node, agency.carers[0].id))
+    detector = SeenAlerts(node.db, node.bus, node.clock)
+    await detector.run_once()
+    for _ in range(9):  # to +270 s
+        _advance(node, 30)
+        assert (await detector.run_once()).raised == 0
+    _advance(node, 30)
+    report = await detector.run_once()
+    assert (report.full, report.raised) == (False, 1)
+
+
+async def test_an_ack_stamped_before_the_previous_pass_is_still_read(clocked_node: Node) -> None:
+    """A node whose clock is behind (or whose write committed late) stamps an ack earlier
+    than the previous pass: the lookback reads it."""
+    node = clocked_node
+    agency = await far_agency(node)
+    await visit_soon(node, agency, in_minutes=60)
+    detector = SeenAlerts(node.db, node.bus, node.clock)
+    for _ in range(6):
+        await detector.run_once()
+        _advance(node, 30)
+    assert (await detector.run_once()).raised == 0
+    _advance(node, -20)
+    await delivered(node, agency, await head(node, agency.carers[0].id))
+    _advance(node, 50)
+    report = await detector.run_once()
+    assert (report.full, report.raised) == (False, 1)
 
 
 async def test_a_longer_lead_is_read_at_once(clocked_node: Node) -> None:
