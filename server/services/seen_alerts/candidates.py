@@ -15,11 +15,10 @@ A change is due when, by the tenant's policy and the visit's current times:
 
 The statement reads the visits around now (index on ``visits.starts_at``), or those
 something happened to since the previous pass (:mod:`.touched`), and only each one's
-latest entries: an office change sets the
-visit's ``updated_at`` to the commit time of the entries it writes, so they are the
-visit's entries committed at ``updated_at`` (index on ``feed_entries (visit_id,
-committed_at)``), and for a carer taken off it since, the removal, at its
-``unassigned_at``. It never reads a whole feed, nor a visit's older
+latest entries: an office change sets the visit's ``updated_at`` to the commit time of
+the entries it writes, so they are the visit's entries committed at ``updated_at`` (index
+on ``feed_entries (visit_id, committed_at)``), and for a carer taken off it since, the
+removal, at its ``unassigned_at``. It never reads a whole feed, nor a visit's older
 changes. (A feed reset's replay is not an office change: it is never alerted.) Whether a
 phone holds the change is read afterwards, for the few changes left.
 """

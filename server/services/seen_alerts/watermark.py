@@ -1,11 +1,11 @@
 """From when a "delivered but not seen" pass reads: since its previous pass, or everything.
 
-A change becomes due at one of two moments, both known in advance: its grace passing
-(``committed_at + seen_grace_s``) or its visit coming within the lead (``starts_at -
-seen_lead_s``); the other conditions are fixed by the change and the visit, or move one
-way only (seen, alerted, the visit ending). So a pass need only read the visits for which
-one of these moments fell since its previous pass, and those that two later events can
-make due after their moment: a phone's ack (the change is now delivered) and an alert
+A change becomes due at the later of two moments, both known in advance: its grace
+passing (``committed_at + seen_grace_s``) and its visit coming within the lead
+(``starts_at - seen_lead_s``); the other conditions are fixed by the change and the
+visit, or move one way only (seen, alerted, the visit ending). So a pass need only read
+the visits for which one of these moments fell since its previous pass, and those that
+two later events can make due after their moment: a phone's ack (the change is now delivered) and an alert
 closed (it no longer holds back a later change of the same carer and visit). Each pass
 reads :data:`~server.tunables.SEEN_DETECTION_LOOKBACK_MS` further back than its previous
 one, for transactions that committed late or carry another node's time.
