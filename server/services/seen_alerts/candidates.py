@@ -86,15 +86,23 @@ def _unseen_latest(now_ms: int, visit_ids: list[str] | None) -> CompoundSelect[A
     """(carer, epoch, seq) of each visit's latest change per carer, due by time, not seen
     and never alerted. Judged on the visit's row first, so only the entries of visits due
     now are read: every office change sets the visit's updated_at to its entries' commit
-    time, and a carer taken off it keeps the removal's time in unassigned_at."""
+    time, and a carer taken off it keeps the removal's time in unassigned_at.
+
+    Given visit ids (found around now by :func:`.touched.visits_touched`), the visits are
+    read by id and the bounds on ``starts_at`` are left out: with them, PostgreSQL's generic
+    plan (a prepared statement's sixth run on) scans every visit around now on the index of
+    ``starts_at`` and checks each against the list, 10 to 20 times slower."""
     e, v, t, va = feed_entries, visits, tenants, visit_assignments
     hour = 3_600_000
-    only = [] if visit_ids is None else [v.c.id.in_(visit_ids)]
+    around = (
+        (v.c.starts_at <= now_ms + MAX_LEAD_MS, v.c.starts_at >= now_ms - MAX_VISIT_MS)
+        if visit_ids is None
+        else (v.c.id.in_(visit_ids),)
+    )
 
     def due_at(changed_at: ColumnElement[int]) -> tuple[ColumnElement[bool], ...]:
         return (
-            v.c.starts_at <= now_ms + MAX_LEAD_MS,
-            v.c.starts_at >= now_ms - MAX_VISIT_MS,
+            *around,
             v.c.ends_at > now_ms,
             t.c.seen_window_h > 0,
             v.c.starts_at - t.c.seen_lead_s * 1000 <= now_ms,
@@ -123,13 +131,13 @@ def _unseen_latest(now_ms: int, visit_ids: list[str] | None) -> CompoundSelect[A
         .select_from(v)
         .join(t, t.c.id == v.c.tenant_id)
         .join(e, and_(e.c.visit_id == v.c.id, e.c.committed_at == v.c.updated_at))
-        .where(*due_at(v.c.updated_at), *only, *not_seen_nor_alerted),
+        .where(*due_at(v.c.updated_at), *not_seen_nor_alerted),
         select(e.c.carer_id, e.c.epoch, e.c.seq)
         .select_from(v)
         .join(t, t.c.id == v.c.tenant_id)
         .join(va, and_(va.c.visit_id == v.c.id, va.c.unassigned_at < v.c.updated_at))
         .join(e, and_(e.c.visit_id == v.c.id, e.c.committed_at == va.c.unassigned_at, e.c.carer_id == va.c.carer_id))
-        .where(*due_at(va.c.unassigned_at), *only, *not_seen_nor_alerted),
+        .where(*due_at(va.c.unassigned_at), *not_seen_nor_alerted),
     )
 
 
