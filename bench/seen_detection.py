@@ -12,7 +12,8 @@ visits; medians): steady, their clock moving a pass interval at a time (the sync
 pass's stays put, as in ``bench.mismatch_detection``), the "not seen" pass
 reading what happened since its previous one; and with a "not seen" pass that reads every
 visit around now (a node that just took the passes' lease, or every
-``SEEN_FULL_PASS_INTERVAL_S``).
+``SEEN_FULL_PASS_INTERVAL_S``). With ``--touched N``, N carers' phones acknowledge again
+before each steady pass, so it reads their visits.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from server.store.schema import (
     carer_seen,
     console_events,
     console_feeds,
+    device_acks,
     seen_alert_audit,
     seen_alerts,
     visits,
@@ -72,7 +74,9 @@ async def record_seen(db: Database, carers: int, entries: int, unseen_share: flo
             await conn.execute(insert(carer_seen), rows)
 
 
-async def measure(url: str, carers: int, entries: int, overdue: float, unseen: float, repeats: int) -> dict[str, Any]:
+async def measure(
+    url: str, carers: int, entries: int, overdue: float, unseen: float, repeats: int, touched: int = 0
+) -> dict[str, Any]:
     db = Database(url)
     await db.migrate()
     await seed(db, carers, entries, overdue)
@@ -110,8 +114,9 @@ async def measure(url: str, carers: int, entries: int, overdue: float, unseen: f
     mismatch_times: list[float] = []
     steady: dict[str, list[float]] = {"all": [], "new": []}
     full: dict[str, list[float]] = {"all": [], "new": []}
-    for _ in range(repeats):
+    for attempt in range(repeats):
         moving.advance(SEEN_DETECTION_INTERVAL_S)
+        await _phones_acknowledge(db, carers, touched, attempt, moving.now_ms())
         t = time.perf_counter()
         await mismatch.run_once()
         mismatch_times.append(time.perf_counter() - t)
@@ -133,6 +138,16 @@ async def measure(url: str, carers: int, entries: int, overdue: float, unseen: f
         "full_new_ms": statistics.median(full["new"]) * 1000,
         "warmup_full": warmup_full,
     }
+
+
+async def _phones_acknowledge(db: Database, carers: int, count: int, round_: int, now_ms: int) -> None:
+    """``count`` carers' phones (other ones each round) acknowledge again now: their visits
+    are touched, so the next steady "not seen" pass reads them (and finds nothing due)."""
+    if not count:
+        return
+    ids = [f"k{(round_ * count + i) % carers}" for i in range(count)]
+    async with db.write() as conn:
+        await conn.execute(update(device_acks).where(device_acks.c.carer_id.in_(ids)).values(acked_at=now_ms))
 
 
 async def _three_passes(
@@ -174,11 +189,17 @@ async def main() -> None:
     parser.add_argument("--entries", type=int, default=20, help="feed entries per carer")
     parser.add_argument("--overdue", type=float, default=0.1, help="share of carers behind on acks")
     parser.add_argument("--unseen", type=float, default=0.1, help="share of carers who did not see their change")
+    parser.add_argument(
+        "--touched", type=int, default=0, help="carers whose phones acknowledge again before each steady pass"
+    )
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--postgres-admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--stores", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
     args = parser.parse_args()
-    print(f"carers={args.carers} entries={args.carers * args.entries} overdue={args.overdue} unseen={args.unseen}")
+    print(
+        f"carers={args.carers} entries={args.carers * args.entries} overdue={args.overdue} unseen={args.unseen}"
+        f" touched={args.touched}"
+    )
     with tempfile.TemporaryDirectory() as workdir:
         for name in args.stores.split(","):
             url = (
@@ -186,7 +207,7 @@ async def main() -> None:
                 if name == "sqlite"
                 else await fresh_postgres(args.postgres_admin_url)
             )
-            r = await measure(url, args.carers, args.entries, args.overdue, args.unseen, args.repeats)
+            r = await measure(url, args.carers, args.entries, args.overdue, args.unseen, args.repeats, args.touched)
             m = r["mismatch_ms"]
             print(
                 f"{name:10s} due={r['due']} raised={r['raised']} | not-seen query {r['query_ms']:.0f} ms"
