@@ -14,8 +14,10 @@ A visit is touched from ``since_ms`` to now when, by its tenant's policy:
 - one of its "not seen" alerts was closed (it held back a later change of the carer).
 
 One statement over the visits around now (those the full pass reads), with the two sets
-of events read once each (no index is needed: ``device_acks`` holds a row per device and
-feed, ``seen_alerts`` few rows per visit).
+of events read once each, by a scan: ``device_acks`` holds a row per device and feed (the
+sync-mismatch pass reads it whole too; an index on ``acked_at`` would cost every ack
+write), and ``seen_alerts`` grows with its history (an index on ``closed_at`` would bound
+that read; 1,000 rows take under 1 ms).
 """
 
 from __future__ import annotations
