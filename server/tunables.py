@@ -78,3 +78,11 @@ SEEN_DETECTION_INTERVAL_S = 30.0
 """Seconds between the "delivered but not seen" and late-visit passes (once per cluster;
 never more often than the sync-mismatch passes). Their alerts look hours and minutes
 ahead: half a minute late costs nothing, and the passes cost less than running every 10 s."""
+SEEN_DETECTION_LOOKBACK_MS = 60_000
+"""A "delivered but not seen" pass reads again what happened this long before its previous
+pass (changes, acks, closed alerts): transactions commit out of order, and the times they
+carry come from the clocks of the nodes that wrote them."""
+SEEN_FULL_PASS_INTERVAL_S = 600.0
+"""A "delivered but not seen" pass reads every visit around now at least this often (the
+others read only what changed since the previous pass): the net under what no timestamp
+records, such as a device reactivated."""

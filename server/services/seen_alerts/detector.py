@@ -6,6 +6,10 @@ since covered, or whose feed moved to another epoch (a reset: the change is gone
 ``seen`` recorded on any node resolves the carer's covered alerts at once
 (:meth:`SeenAlerts.on_seen`), so the office sees the resolution live. An alert is covered
 when the carer saw its change or a later change of the same visit.
+
+Each pass reads only the visits something happened to since the detector's previous pass
+(:mod:`.watermark`), and all of them now and then: the first pass, after a tenant's policy
+changed, and every ``SEEN_FULL_PASS_INTERVAL_S``.
 """
 
 from __future__ import annotations
@@ -20,10 +24,12 @@ from server.clock import Clock
 from server.ids import new_id
 from server.services import feeds
 from server.services.mismatch import details
-from server.services.seen_alerts import candidates, store
+from server.services.seen_alerts import candidates, store, touched
+from server.services.seen_alerts.watermark import Watermark
 from server.store.database import Database
 from server.store.schema import carer_seen, seen_alerts
 from server.store.schema import feeds as feed_table
+from server.tunables import SEEN_DETECTION_LOOKBACK_MS, SEEN_FULL_PASS_INTERVAL_S
 
 
 @dataclass
@@ -31,6 +37,8 @@ class SeenPassReport:
     due: int = 0
     raised: int = 0
     resolved: int = 0
+    full: bool = True
+    """Whether the pass read every visit around now (False: what changed since the previous one)."""
 
 
 class SeenAlerts:
@@ -38,14 +46,18 @@ class SeenAlerts:
         self.db = db
         self.bus = bus
         self.clock = clock
+        self.watermark = Watermark(SEEN_DETECTION_LOOKBACK_MS, int(SEEN_FULL_PASS_INTERVAL_S * 1000))
 
     async def run_once(self) -> SeenPassReport:
         now = self.clock.now_ms()
         report = SeenPassReport()
         async with self.db.read() as conn:
-            due = await candidates.due(conn, now)
+            policies = await touched.policies(conn)
+            since = self.watermark.since(now, policies)
+            visit_ids = None if since is None else await touched.visits_touched(conn, now, since, candidates.CHUNK)
+            due = await candidates.due(conn, now, visit_ids)
             stale = await _covered(conn)
-        report.due = len(due)
+        report.due, report.full = len(due), visit_ids is None
         for alert_id in stale:
             report.resolved += await self._close(alert_id, "resolved", None)
         if due:
@@ -56,6 +68,7 @@ class SeenAlerts:
                 appended = await store.raise_alerts(conn, views, now)
             await feeds.ring(self.bus, appended)
             report.raised = len(appended)
+        self.watermark.passed(now, policies, full=report.full)
         return report
 
     async def on_seen(self, carer_id: str, epoch: int, seqs: list[int]) -> int:
