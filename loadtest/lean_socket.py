@@ -1,38 +1,106 @@
 """A lean WebSocket client: websockets' sans-I/O ``ClientProtocol`` over a plain
-``asyncio.Protocol``, so one process can hold thousands of device sockets cheaply."""
+``asyncio.Protocol``, so one process can hold thousands of device sockets cheaply.
+
+:meth:`LeanSocket.open` either returns an open socket or raises :class:`ConnectFailed`
+with a short reason; a socket that never opened is not reported as closed. Once open,
+``on_close`` is called exactly once, with the close code (1006 when the connection ended
+without a close frame) and how it ended (:class:`CloseInfo`).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
+import socket
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from websockets.client import ClientProtocol
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
 from websockets.uri import parse_uri
 
+OPEN_TIMEOUT_S = 30.0
+"""The whole open (TCP connect and the WebSocket handshake): long enough for a SYN the
+server's full accept queue dropped to be retried a few times (1 s, 3 s, 7 s, 15 s)."""
+
+IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
+"""Linux: bind() keeps only the address and the port is chosen at connect(), per
+destination, so a source address is not limited by ports other destinations hold."""
+
+
+class ConnectFailed(ConnectionError):
+    """The socket never opened; ``reason`` is a short word for the report."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class CloseInfo:
+    """How an open socket ended."""
+
+    code: int
+    how: str
+    """``close_frame`` (a close handshake), ``eof`` (the peer ended the TCP connection with
+    no close frame), ``reset`` (the peer reset it), ``dropped`` (this device dropped it on
+    purpose) or ``error`` (any other error on the connection)."""
+    open_s: float
+    """Seconds from the handshake's end to the close."""
+
 
 class LeanSocket(asyncio.Protocol):
-    """Calls ``on_text`` for each text message and ``on_close`` once with the close code."""
+    """Calls ``on_text`` for each text message and ``on_close`` once the open socket ends."""
 
-    def __init__(self, url: str, on_text: Callable[[str], None], on_close: Callable[[int], None]) -> None:
+    def __init__(self, url: str, on_text: Callable[[str], None], on_close: Callable[[CloseInfo], None]) -> None:
         self.ws = ClientProtocol(parse_uri(url), max_size=8 * 1024 * 1024)
         self.on_text = on_text
         self.on_close = on_close
         self.transport: asyncio.Transport | None = None
         self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.opened_at = 0.0
         self._closed = False
+        self._dropped = False
 
     @classmethod
     async def open(
-        cls, url: str, on_text: Callable[[str], None], on_close: Callable[[int], None], timeout: float = 30.0
+        cls,
+        url: str,
+        on_text: Callable[[str], None],
+        on_close: Callable[[CloseInfo], None],
+        timeout: float = OPEN_TIMEOUT_S,
+        source_address: str | None = None,
     ) -> LeanSocket:
+        """Connect (from ``source_address`` when given) and complete the handshake within
+        ``timeout``; on failure nothing is left open and :class:`ConnectFailed` is raised."""
         parsed = parse_uri(url)
         loop = asyncio.get_running_loop()
-        _, protocol = await asyncio.wait_for(
-            loop.create_connection(lambda: cls(url, on_text, on_close), parsed.host, parsed.port), timeout
-        )
-        await asyncio.wait_for(protocol.opened, timeout)
+        transport: asyncio.Transport | None = None
+        protocol: LeanSocket | None = None
+        try:
+            async with asyncio.timeout(timeout):
+                if source_address is None:
+                    transport, protocol = await loop.create_connection(
+                        lambda: cls(url, on_text, on_close), parsed.host, parsed.port
+                    )
+                else:
+                    sock = await _connected_from(source_address, parsed.host, parsed.port)
+                    transport, protocol = await loop.create_connection(lambda: cls(url, on_text, on_close), sock=sock)
+                await protocol.opened
+        except BaseException as exc:
+            if protocol is not None:
+                protocol._closed = True  # never opened: no on_close for it
+            if transport is not None:
+                transport.abort()
+            if isinstance(exc, TimeoutError):
+                raise ConnectFailed("timeout", f"not open within {timeout:g} s") from None
+            if isinstance(exc, OSError) and not isinstance(exc, ConnectFailed):
+                raise ConnectFailed(_os_reason(exc), str(exc)) from None
+            raise
+        protocol.opened_at = time.monotonic()
         return protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -49,7 +117,7 @@ class LeanSocket(asyncio.Protocol):
                     if event.status_code == 101:
                         self.opened.set_result(None)
                     else:
-                        self.opened.set_exception(ConnectionError(f"handshake refused: {event.status_code}"))
+                        self.opened.set_exception(ConnectFailed(f"http_{event.status_code}", "handshake refused"))
             elif isinstance(event, Frame) and event.opcode == Opcode.TEXT:
                 self.on_text(bytes(event.data).decode())
         self._flush()
@@ -79,6 +147,7 @@ class LeanSocket(asyncio.Protocol):
     def abort(self) -> None:
         """Drop the connection without a close handshake (signal lost)."""
         if self.transport is not None:
+            self._dropped = True
             self.transport.abort()
 
     def close(self) -> None:
@@ -88,8 +157,50 @@ class LeanSocket(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.opened.done():
-            self.opened.set_exception(ConnectionError(str(exc or "closed during handshake")))
-        if not self._closed:
-            self._closed = True
-            code = self.ws.close_code if self.ws.close_code is not None else 1006
-            self.on_close(int(code))
+            reason = "reset" if isinstance(exc, ConnectionResetError) else "closed"
+            self.opened.set_exception(ConnectFailed(reason, f"during the handshake: {exc or 'end of stream'}"))
+            return
+        if self._closed:
+            return
+        self._closed = True
+        code = self.ws.close_code if self.ws.close_code is not None else 1006
+        if self.ws.close_rcvd is not None or self.ws.close_sent is not None:
+            how = "close_frame"
+        elif self._dropped:
+            how = "dropped"
+        elif exc is None:
+            how = "eof"
+        elif isinstance(exc, ConnectionResetError):
+            how = "reset"
+        else:
+            how = "error"
+        self.on_close(CloseInfo(code=int(code), how=how, open_s=time.monotonic() - self.opened_at))
+
+
+async def _connected_from(source_address: str, host: str, port: int) -> socket.socket:
+    """A non-blocking TCP socket bound to ``source_address`` and connected to host:port."""
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, family=socket.AF_INET, type=socket.SOCK_STREAM)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setblocking(False)
+        with contextlib.suppress(OSError):  # not Linux: bind() picks the port
+            sock.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+        sock.bind((source_address, 0))
+        await loop.sock_connect(sock, infos[0][4])
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _os_reason(exc: OSError) -> str:
+    if isinstance(exc, ConnectionRefusedError):
+        return "refused"
+    if isinstance(exc, ConnectionResetError):
+        return "reset"
+    if exc.errno in (errno.EADDRNOTAVAIL, errno.EADDRINUSE):
+        return "no_local_port"
+    if exc.errno == errno.EMFILE:
+        return "too_many_open_files"
+    return errno.errorcode.get(exc.errno or 0, "os_error").lower()
