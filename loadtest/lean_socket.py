@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from websockets.client import ClientProtocol
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
+from websockets.protocol import State
 from websockets.uri import parse_uri
 
 OPEN_TIMEOUT_S = 30.0
@@ -45,9 +46,10 @@ class CloseInfo:
 
     code: int
     how: str
-    """``close_frame`` (a close handshake), ``eof`` (the peer ended the TCP connection with
-    no close frame), ``reset`` (the peer reset it), ``dropped`` (this device dropped it on
-    purpose) or ``error`` (any other error on the connection)."""
+    """``close_frame`` (the server's close frame arrived), ``dropped`` (this device dropped
+    it on purpose), ``close_unanswered`` (this device sent a close frame and got none back),
+    ``eof`` (the peer ended the TCP connection with no close frame), ``reset`` (the peer
+    reset it) or ``error`` (any other error on the connection)."""
     open_s: float
     """Seconds from the handshake's end to the close."""
 
@@ -124,6 +126,11 @@ class LeanSocket(asyncio.Protocol):
         if self.ws.close_expected() and self.transport is not None:
             self.transport.close()
 
+    def eof_received(self) -> bool | None:
+        self.ws.receive_eof()
+        self._flush()
+        return None  # the transport closes itself
+
     def _flush(self) -> None:
         if self.transport is None:
             return
@@ -134,7 +141,9 @@ class LeanSocket(asyncio.Protocol):
                 self.transport.write_eof() if self.transport.can_write_eof() else None
 
     def send(self, text: str) -> None:
-        if self._closed or self.transport is None or self.transport.is_closing():
+        """Send a text message; nothing once a close frame was sent or received (an ack for a
+        change that arrived just before the server's close frame goes nowhere)."""
+        if self._closed or self.transport is None or self.transport.is_closing() or self.ws.state is not State.OPEN:
             return
         self.ws.send_text(text.encode())
         self._flush()
@@ -151,9 +160,11 @@ class LeanSocket(asyncio.Protocol):
             self.transport.abort()
 
     def close(self) -> None:
-        if not self._closed and self.transport is not None and not self.transport.is_closing():
-            self.ws.send_close()
-            self._flush()
+        """Start the close handshake (nothing if one is under way or the socket is gone)."""
+        if self._closed or self.transport is None or self.transport.is_closing() or self.ws.state is not State.OPEN:
+            return
+        self.ws.send_close()
+        self._flush()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.opened.done():
@@ -163,11 +174,15 @@ class LeanSocket(asyncio.Protocol):
         if self._closed:
             return
         self._closed = True
-        code = self.ws.close_code if self.ws.close_code is not None else 1006
-        if self.ws.close_rcvd is not None or self.ws.close_sent is not None:
+        # The server's code even when this side ended the TCP connection before the
+        # server's end of stream (websockets' close_code stays None until then).
+        code = self.ws.close_rcvd.code if self.ws.close_rcvd is not None else 1006
+        if self.ws.close_rcvd is not None:
             how = "close_frame"
         elif self._dropped:
             how = "dropped"
+        elif self.ws.close_sent is not None:
+            how = "close_unanswered"
         elif exc is None:
             how = "eof"
         elif isinstance(exc, ConnectionResetError):

@@ -78,13 +78,17 @@ async def main() -> None:
     interval_s = float(config.get("http_sync_interval_s", 900))
     lag = LoopLag()
     probe = asyncio.create_task(lag.watch())
-    began = time.perf_counter()
-    for i, device in enumerate(devices):
-        tasks.append(asyncio.create_task(device.run_http(http, interval_s) if http_only else device.run()))
-        if i % RAMP_STEP == RAMP_STEP - 1:
-            # Phones come online over time, not all in one instant: on a schedule, so a late
-            # wake-up does not slow the ramp down.
-            await asyncio.sleep(max(0.0, began + (i + 1) / ramp - time.perf_counter()))
+
+    async def come_online() -> None:
+        """Phones come online over time, not all in one instant: on a schedule, so a late
+        wake-up does not slow the ramp down. Reports go on meanwhile."""
+        began = time.perf_counter()
+        for i, device in enumerate(devices):
+            tasks.append(asyncio.create_task(device.run_http(http, interval_s) if http_only else device.run()))
+            if i % RAMP_STEP == RAMP_STEP - 1:
+                await asyncio.sleep(max(0.0, began + (i + 1) / ramp - time.perf_counter()))
+
+    ramping = asyncio.create_task(come_online())
     stop = asyncio.Event()
 
     async def commands() -> None:
@@ -110,7 +114,7 @@ async def main() -> None:
                 _emit({"event": "sync_done", "seconds": time.perf_counter() - started})
 
     watcher = asyncio.create_task(commands())
-    cpu = time.process_time()
+    cpu = 0.0  # the process's whole CPU: start-up and the ramp count too
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 1.0)
@@ -140,6 +144,7 @@ async def main() -> None:
         cpu = now_cpu
     watcher.cancel()
     probe.cancel()
+    ramping.cancel()
     for device in devices:
         device.stop()
     await asyncio.sleep(0.2)
