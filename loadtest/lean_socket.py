@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import ipaddress
 import socket
 import time
 from collections.abc import Callable
@@ -195,14 +196,18 @@ class LeanSocket(asyncio.Protocol):
 async def _connected_from(source_address: str, host: str, port: int) -> socket.socket:
     """A non-blocking TCP socket bound to ``source_address`` and connected to host:port."""
     loop = asyncio.get_running_loop()
-    infos = await loop.getaddrinfo(host, port, family=socket.AF_INET, type=socket.SOCK_STREAM)
+    try:
+        destination = (str(ipaddress.IPv4Address(host)), port)
+    except ValueError:  # a name: resolved (in a thread) on every attempt
+        infos = await loop.getaddrinfo(host, port, family=socket.AF_INET, type=socket.SOCK_STREAM)
+        destination = (str(infos[0][4][0]), port)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         sock.setblocking(False)
         with contextlib.suppress(OSError):  # not Linux: bind() picks the port
             sock.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
         sock.bind((source_address, 0))
-        await loop.sock_connect(sock, infos[0][4])
+        await loop.sock_connect(sock, destination)
     except BaseException:
         sock.close()
         raise

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import random
 import sys
@@ -71,6 +72,7 @@ async def main() -> None:
                 source_address=spec.get("source_address"),
             )
         )
+    gc.freeze()  # the devices live as long as the worker: full collections need not walk them
     tasks = []
     ramp = float(config.get("ramp_per_s", 500))
     http_only = bool(config.get("http_only", False))
