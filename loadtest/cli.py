@@ -111,7 +111,7 @@ def run_fleet_command(args: argparse.Namespace) -> int:
         )
         return 2
     from loadtest.fd_limits import FdLimitTooLow
-    from loadtest.fleet import FleetConfig, run_fleet
+    from loadtest.fleet import FleetConfig, WorkerExited, run_fleet
     from loadtest.summary import result_line
 
     if args.url and not args.database_url:
@@ -139,6 +139,9 @@ def run_fleet_command(args: argparse.Namespace) -> int:
     except (FdLimitTooLow, BadSourceAddresses) as exc:
         print(f"caresync fleet: {exc}", file=sys.stderr)
         return 2
+    except WorkerExited as exc:
+        print(f"caresync fleet: {exc}", file=sys.stderr)
+        return 1
     print(f"report written to {args.report}/ (report.json, report.md, PNG charts)")
     print(result_line(report))
     lines, expectations_met = verdict_lines(args.expect, report)

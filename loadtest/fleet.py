@@ -46,6 +46,10 @@ SERVER_DEFAULT_MAX_CONNECTIONS = 16_384
 """``caresync serve``'s default ``--max-connections``; a larger fleet raises it on the server it starts."""
 
 
+class WorkerExited(RuntimeError):
+    """A load-generator process ended before its devices connected."""
+
+
 @dataclass
 class FleetConfig:
     devices: int = 200
@@ -282,7 +286,7 @@ class Fleet:
         started = time.perf_counter()
         while self.total("connected") < self.config.devices * share or any(w.last_at <= after for w in self.workers):
             if any(w.process.returncode is not None for w in self.workers):
-                raise RuntimeError("a fleet worker exited before its devices connected (its reason is above)")
+                raise WorkerExited("a fleet worker exited before its devices connected (its reason is above)")
             if time.perf_counter() - started > timeout:
                 raise TimeoutError(f"only {self.total('connected')} of {self.config.devices} devices connected")
             await asyncio.sleep(0.2)

@@ -2,8 +2,8 @@
 
     python -m loadtest.worker   (driven by ``caresync fleet`` over stdin/stdout)
 
-Before anything else it raises its soft open-file limit to the hard limit and refuses
-(exit 2, the reason on stderr) when that cannot hold its devices' sockets.
+Once it has its config it raises its soft open-file limit to the hard limit, and exits 2
+(the reason on stderr) when that cannot hold its devices' sockets.
 
 stdin: one JSON config line, then commands (``{"cmd": "drop", "share": 0.1}``,
 ``{"cmd": "clean"}``, ``{"cmd": "sync"}`` (HTTP-only devices sync now),

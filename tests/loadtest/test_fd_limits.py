@@ -87,3 +87,34 @@ def test_the_kernel_ceiling_is_named_when_the_fleet_needs_more(tmp_path: Path, m
 def test_another_process_limit_is_read_from_proc() -> None:
     assert process_fd_limit(os.getpid()) == resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     assert process_fd_limit(2**22 + 12345) is None
+
+
+def test_the_server_the_fleet_starts_gets_the_raised_limit(tmp_path: Path) -> None:
+    """Started from a process whose soft limit is 256, the server holds the hard limit."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = min(hard, 4096)
+    script = f"""
+import asyncio
+from pathlib import Path
+from loadtest.fd_limits import process_fd_limit
+from loadtest.server_process import SpawnedServer
+
+async def main() -> None:
+    server = SpawnedServer("sqlite:///{tmp_path / "fleet.db"}", Path("{tmp_path / "serve.log"}"), pin=False)
+    await server.start()
+    try:
+        print(process_fd_limit(server.pid))
+    finally:
+        server.stop()
+
+asyncio.run(main())
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=lambda: _with_limits(256, wanted),
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [str(wanted)]
