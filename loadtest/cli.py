@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from loadtest.source_addresses import BadSourceAddresses, parse_source_addresses
 from loadtest.thresholds import BadExpectation, Expectation, grammar_help, judge, parse
 
 SCENARIOS = ["steady", "burst", "storm", "flaky", "clean", "slow", "http"]
@@ -18,7 +19,8 @@ Simulate a fleet of devices against caresync and report (docs/loadtest.md).
 
 Prints progress (one line rewritten in place on a terminal, a line every 5 s into a pipe),
 then one result line, then a verdict per --expect. The exit status is 1 when a change was
-lost or applied twice or an expectation failed, 2 when the command line is wrong.
+lost or applied twice or an expectation failed, 2 when the command line is wrong or the
+machine cannot hold the fleet (open-file limit, local ports: the message says what to change).
 
 Thresholds (--expect, repeatable), as k6's:
   --expect 'p99<30ms' --expect 'ack_p99<2s' --expect lost=0 --expect alerts=0
@@ -29,6 +31,13 @@ def _expectation(text: str) -> Expectation:
     try:
         return parse(text)
     except BadExpectation as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _source_addresses(text: str) -> int | list[str]:
+    try:
+        return parse_source_addresses(text)
+    except BadSourceAddresses as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
@@ -72,6 +81,16 @@ def add_fleet_command(commands: Any) -> None:
         "(after 5 s for the connect wave to settle; announced when it starts); default 0: not measured",
     )
     fleet.add_argument(
+        "--source-addresses",
+        type=_source_addresses,
+        default=None,
+        metavar="N|ADDR,ADDR...",
+        help="local addresses the devices connect from, spread evenly: a count of loopback addresses "
+        "(127.0.0.1, 127.0.0.2, ...) or a list; each carries at most 3/4 of the ephemeral port range "
+        "(net.ipv4.ip_local_port_range). Default: as many loopback addresses as the devices need "
+        "when the server is on loopback, else the system's choice",
+    )
+    fleet.add_argument(
         "--expect", action="append", default=[], type=_expectation, metavar="THRESHOLD", help=grammar_help()
     )
     fleet.set_defaults(run=run_fleet_command)
@@ -91,7 +110,8 @@ def run_fleet_command(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    from loadtest.fleet import FleetConfig, run_fleet
+    from loadtest.fd_limits import FdLimitTooLow
+    from loadtest.fleet import FleetConfig, WorkerExited, run_fleet
     from loadtest.summary import result_line
 
     if args.url and not args.database_url:
@@ -112,8 +132,16 @@ def run_fleet_command(args: argparse.Namespace) -> int:
         storm_down_s=args.storm_down_s,
         storm_grace_s=args.storm_grace_s,
         idle_measure_s=args.idle_measure,
+        source_addresses=args.source_addresses,
     )
-    report = asyncio.run(run_fleet(config))
+    try:
+        report = asyncio.run(run_fleet(config))
+    except (FdLimitTooLow, BadSourceAddresses) as exc:
+        print(f"caresync fleet: {exc}", file=sys.stderr)
+        return 2
+    except WorkerExited as exc:
+        print(f"caresync fleet: {exc}", file=sys.stderr)
+        return 1
     print(f"report written to {args.report}/ (report.json, report.md, PNG charts)")
     print(result_line(report))
     lines, expectations_met = verdict_lines(args.expect, report)

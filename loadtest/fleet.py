@@ -4,6 +4,11 @@ Without ``--url`` the harness starts ``caresync serve`` itself on a fresh SQLite
 (pinned to core 0) and seeds it; with ``--url`` and ``--database-url`` it seeds that
 database and drives the given server (one node or a load balancer in front of several).
 Devices run in ``--workers`` processes (pinned to core 1) built on a lean sans-I/O client.
+
+Before anything starts the fleet checks that the machine can hold it: its open-file limit
+(raised to the hard limit; :mod:`loadtest.fd_limits`) and the local ports of its source
+addresses (:mod:`loadtest.source_addresses`); a fleet that cannot fit stops with a message
+saying what to change.
 """
 
 from __future__ import annotations
@@ -20,20 +25,29 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
-from loadtest.measure import cpu_s, percentile, rss_kib
+from loadtest.fd_limits import FdLimitTooLow, FdNeeds, check_fd_limit, fd_needs, process_fd_limit, raise_soft_limit
+from loadtest.measure import cpu_s, listen_queue_overflows, percentile, rss_kib
 from loadtest.report import write_report
 from loadtest.results import fleet_results
 from loadtest.seed import BulkAgency, bulk_agency_with_admin
 from loadtest.server_process import SpawnedServer
+from loadtest.source_addresses import assign, choose_source_addresses, ephemeral_port_range
 from loadtest.summary import ms, rounded
 from server.store.database import Database
 
 SCENARIOS = ("steady", "burst", "storm", "flaky", "clean", "slow", "http")
 STORM_DETECTION_INTERVAL_S = 5
 """Sync-mismatch passes every this many seconds on a storm's server (unless --server-arg sets it)."""
+SERVER_DEFAULT_MAX_CONNECTIONS = 16_384
+"""``caresync serve``'s default ``--max-connections``; a larger fleet raises it on the server it starts."""
+
+
+class WorkerExited(RuntimeError):
+    """A load-generator process ended before its devices connected."""
 
 
 @dataclass
@@ -69,6 +83,9 @@ class FleetConfig:
     idle_measure_s: float = 0.0
     """Seconds of the spawned server's idle CPU measured once every device is connected
     (after :data:`IDLE_SETTLE_S` for the connect wave to settle); 0: not measured."""
+    source_addresses: int | list[str] | None = None
+    """Local addresses the devices connect from: a count of loopback addresses (127.0.0.1
+    up), the addresses themselves, or None to pick as many as the fleet needs."""
 
 
 @dataclass
@@ -79,6 +96,10 @@ class Timeline:
     p99_ms: list[float | None] = field(default_factory=list)
     """Each second's push latency p99; None for a second with no delivery."""
     server_rss_kib: list[int] = field(default_factory=list)
+    abnormal_closes: list[int] = field(default_factory=list)
+    """Each second's sockets closed 1006 (no close frame)."""
+    connect_failures: list[int] = field(default_factory=list)
+    """Each second's connection attempts that never opened."""
 
 
 @dataclass
@@ -112,6 +133,11 @@ class Fleet:
         self.server_cpu_before_restart: float | None = None
         """The first server process's CPU, when a storm killed it (its /proc entry is gone)."""
         self._readers: list[asyncio.Task[None]] = []
+        self.source_addresses: list[str] = []
+        """Where devices connect from (empty: the system chooses)."""
+        self.abnormal_open_s: list[float] = []
+        """How long each socket closed 1006 had been open."""
+        self.generator_loop_lag_max_ms = 0.0
 
     # ------------------------------------------------------------ workers
 
@@ -131,6 +157,7 @@ class Fleet:
                     "slow": i in slow,
                     "drop_one_change": self.config.drop_one_change and i == 0,
                     "repair": not (self.config.drop_one_change and i == 0),
+                    "source_address": assign(self.source_addresses, i),
                 }
             )
         ws_url = url.replace("http", "ws", 1) + "/ws/device"
@@ -169,6 +196,9 @@ class Fleet:
                 self.latencies.extend(message["latencies_ms"])
                 self.window.extend(message["latencies_ms"])
                 self.generator_cpu_s += message["cpu_s"]
+                self.abnormal_open_s.extend(message.get("abnormal_open_s", []))
+                lag_ms = message.get("loop_lag_max_ms", 0.0)
+                self.generator_loop_lag_max_ms = max(self.generator_loop_lag_max_ms, lag_ms)
                 worker.last = message
                 worker.last_at = time.perf_counter()
             elif message["event"] == "final":
@@ -185,12 +215,19 @@ class Fleet:
     def total(self, key: str) -> int:
         return sum(int(w.last.get(key, 0)) for w in self.workers)
 
-    def closes(self) -> dict[str, int]:
+    def closes(self, key: str = "closes") -> dict[str, int]:
+        """A per-worker count (close codes, ``abnormal``, ``connect_failures``) summed."""
         merged: dict[str, int] = {}
         for worker in self.workers:
-            for code, count in worker.last.get("closes", {}).items():
+            for code, count in worker.last.get(key, {}).items():
                 merged[code] = merged.get(code, 0) + count
         return merged
+
+    def abnormal_total(self) -> int:
+        return sum(self.closes("abnormal").values())
+
+    def connect_failure_total(self) -> int:
+        return sum(self.closes("connect_failures").values())
 
     # ------------------------------------------------------------ progress
 
@@ -202,7 +239,7 @@ class Fleet:
     async def sample(self) -> None:
         """Once a second: the timeline, and the progress line (rewritten in place on a
         terminal, one whole line every :data:`PIPE_PROGRESS_EVERY_S` seconds into a pipe)."""
-        last_applied = 0
+        last_applied = last_abnormal = last_failed = 0
         ticks = 0
         while True:
             await asyncio.sleep(1.0)
@@ -215,7 +252,10 @@ class Fleet:
             self.timeline.deliveries.append(applied - last_applied)
             self.timeline.p99_ms.append(rounded(percentile(window, 99)))
             self.timeline.server_rss_kib.append(rss)
-            last_applied = applied
+            abnormal, failed = self.abnormal_total(), self.connect_failure_total()
+            self.timeline.abnormal_closes.append(abnormal - last_abnormal)
+            self.timeline.connect_failures.append(failed - last_failed)
+            last_applied, last_abnormal, last_failed = applied, abnormal, failed
             ticks += 1
             line = (
                 f"[{t:6.1f}s] connected {self.total('connected'):>6}/{self.config.devices}  changes sent "
@@ -245,6 +285,8 @@ class Fleet:
         """Until every device is connected, by counts reported after ``after`` (a perf_counter time)."""
         started = time.perf_counter()
         while self.total("connected") < self.config.devices * share or any(w.last_at <= after for w in self.workers):
+            if any(w.process.returncode is not None for w in self.workers):
+                raise WorkerExited("a fleet worker exited before its devices connected (its reason is above)")
             if time.perf_counter() - started > timeout:
                 raise TimeoutError(f"only {self.total('connected')} of {self.config.devices} devices connected")
             await asyncio.sleep(0.2)
@@ -285,26 +327,68 @@ async def _changes(fleet: Fleet, base: str, agency: BulkAgency, count: int, rate
         await asyncio.gather(*pending)
 
 
+def prepare(config: FleetConfig) -> tuple[list[str], FdNeeds, int]:
+    """Before anything starts: the devices' source addresses, the open files each process
+    needs and the limit in force (the soft limit, raised). Raises
+    :class:`~loadtest.source_addresses.BadSourceAddresses` or :class:`FdLimitTooLow`."""
+    host = (urlsplit(config.url).hostname or "") if config.url else "127.0.0.1"
+    addresses = choose_source_addresses(config.source_addresses, config.devices, host, ephemeral_port_range())
+    needs = fd_needs(config.devices, config.workers, spawns_server=config.url is None)
+    limit = raise_soft_limit()
+    check_fd_limit(needs, limit, config.devices, config.workers)
+    return addresses, needs, limit
+
+
+def spawned_server_args(config: FleetConfig) -> list[str]:
+    """``caresync serve`` flags for the server the fleet starts: the scenario's, and a
+    connection cap that holds every device (unless ``--server-arg`` sets one)."""
+    server_args = list(config.server_args)
+    waits_out_grace = config.scenario in ("storm", "http") and config.storm_grace_s
+    if waits_out_grace and "--mismatch-interval" not in server_args:
+        server_args += ["--mismatch-interval", str(STORM_DETECTION_INTERVAL_S)]
+    wanted = fd_needs(config.devices, config.workers, spawns_server=True).server or 0
+    if wanted > SERVER_DEFAULT_MAX_CONNECTIONS and "--max-connections" not in server_args:
+        server_args += ["--max-connections", str(wanted)]
+    return server_args
+
+
+def check_server_fd_limit(server: SpawnedServer, needs: FdNeeds, config: FleetConfig) -> int | None:
+    """The started server's own open-file limit (it inherits the fleet's); raises
+    :class:`FdLimitTooLow` when it cannot hold every device."""
+    limit = process_fd_limit(server.pid)
+    if limit is not None and needs.server is not None and limit < needs.server:
+        server.stop()
+        try:
+            check_fd_limit(FdNeeds(worker=0, server=needs.server), limit, config.devices, config.workers)
+        except FdLimitTooLow as exc:
+            raise FdLimitTooLow(f"the server the fleet started: {exc}") from None
+    return limit
+
+
 async def run_fleet(config: FleetConfig) -> dict[str, Any]:
     if config.scenario not in SCENARIOS:
         raise ValueError(f"scenario must be one of {', '.join(SCENARIOS)}")
+    addresses, needs, fd_limit = prepare(config)
     workdir = Path(tempfile.mkdtemp(prefix="caresync-fleet-"))
     database_url = config.database_url or f"sqlite:///{workdir / 'fleet.db'}"
     db = Database(database_url)
     await db.migrate()
     agency = await bulk_agency_with_admin(db, int(time.time() * 1000), config.devices, 2, 3)
     fleet = Fleet(config)
+    fleet.source_addresses = addresses
+    fleet.notes["source_addresses"] = addresses or "chosen by the system"
+    fleet.notes["fd_limit"] = fd_limit
     if config.url is None:
-        server_args = list(config.server_args)
-        waits_out_grace = config.scenario in ("storm", "http") and config.storm_grace_s
-        if waits_out_grace and "--mismatch-interval" not in server_args:
-            server_args += ["--mismatch-interval", str(STORM_DETECTION_INTERVAL_S)]
+        server_args = spawned_server_args(config)
         fleet.server = SpawnedServer(database_url, workdir / "server.log", extra_args=server_args)
         await fleet.server.start()
+        fleet.notes["server_fd_limit"] = check_server_fd_limit(fleet.server, needs, config)
+        fleet.notes["server_log"] = str(workdir / "server.log")
     base = config.url or fleet.server.base_url  # type: ignore[union-attr]
     server_cpu0 = cpu_s(fleet.server.pid) if fleet.server else 0.0
     fleet.server_cpu0 = server_cpu0
     rss0 = rss_kib(fleet.server.pid) if fleet.server else 0
+    overflows0 = listen_queue_overflows()
     fleet.started = time.perf_counter()
     sampler = asyncio.create_task(fleet.sample())
     try:
@@ -314,6 +398,7 @@ async def run_fleet(config: FleetConfig) -> dict[str, Any]:
             fleet.notes["connect_all_s"] = round(await fleet.wait_connected(timeout=patience), 2)
         except TimeoutError as exc:
             fleet.notes["connect_all_s"] = f"not reached in {patience:.0f} s: {exc}"
+        fleet.notes["connect_wave"] = _connect_wave(fleet, overflows0)
         # The initial replay (what each device missed) is not the scenario's: let it finish.
         fleet.notes["initial_replay_settled_s"] = round(await fleet.settle(SETTLE_QUIET_S), 2)
         if fleet.server:
@@ -353,6 +438,20 @@ async def run_fleet(config: FleetConfig) -> dict[str, Any]:
     if fleet.interactive:
         print()
     return report
+
+
+def _connect_wave(fleet: Fleet, overflows0: dict[str, int]) -> dict[str, Any]:
+    """What went wrong, if anything, while every device connected: sockets closed 1006 (by
+    how and when), attempts that never opened (by reason), close codes, the generator's
+    worst loop lag and the machine's listen-queue overflows."""
+    overflows = listen_queue_overflows()
+    return {
+        "abnormal_closes": fleet.closes("abnormal"),
+        "connect_failures": fleet.closes("connect_failures"),
+        "close_codes": fleet.closes(),
+        "generator_loop_lag_max_ms": fleet.generator_loop_lag_max_ms,
+        "listen_queue_overflows": {key: overflows[key] - overflows0.get(key, 0) for key in overflows},
+    }
 
 
 SETTLE_QUIET_S = 2.0

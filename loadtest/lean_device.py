@@ -24,7 +24,7 @@ from typing import Literal
 import httpx
 import msgspec
 
-from loadtest.lean_socket import LeanSocket
+from loadtest.lean_socket import CloseInfo, ConnectFailed, LeanSocket
 from protocol import PROTOCOL_VERSION
 from protocol.codec import encode
 from protocol.device_session import (
@@ -86,6 +86,14 @@ class Counters:
     preferences: int = 0
     latencies_ms: list[float] = field(default_factory=list)
     closes: dict[int, int] = field(default_factory=dict)
+    """Close codes of sockets that had opened (1006: ended without a close frame)."""
+    abnormal: dict[str, int] = field(default_factory=dict)
+    """The 1006 closes by how and when they happened: ``eof_before_welcome``,
+    ``reset_after_welcome``, ... (see :class:`CloseInfo`)."""
+    abnormal_open_s: list[float] = field(default_factory=list)
+    """Since the previous report: how long each socket closed 1006 had been open."""
+    connect_failures: dict[str, int] = field(default_factory=dict)
+    """Attempts that never opened, by reason (``timeout``, ``refused``, ``http_503``, ...)."""
 
 
 @dataclass
@@ -100,8 +108,19 @@ class Behaviour:
 
 
 class LeanDevice:
-    def __init__(self, url: str, token: str, device_uuid: str, carer_id: str, counters: Counters, behaviour: Behaviour):
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        device_uuid: str,
+        carer_id: str,
+        counters: Counters,
+        behaviour: Behaviour,
+        source_address: str | None = None,
+    ):
         self.url = url
+        self.source_address = source_address
+        """The local address this device connects from (None: the system chooses)."""
         self.token = token
         self.device_uuid = device_uuid
         self.carer_id = carer_id
@@ -131,8 +150,13 @@ class LeanDevice:
         while not self._stopping:
             self._closed.clear()
             try:
-                self.socket = await LeanSocket.open(self.url, self._on_text, self._on_close)
-            except (OSError, ConnectionError, TimeoutError):
+                self.socket = await LeanSocket.open(
+                    self.url, self._on_text, self._on_close, source_address=self.source_address
+                )
+            except ConnectFailed as failure:
+                failures = self.counters.connect_failures
+                failures[failure.reason] = failures.get(failure.reason, 0) + 1
+                self._last_close = 1006  # never opened: retry with backoff
                 self._closed.set()
             else:
                 hello = Hello(
@@ -157,9 +181,14 @@ class LeanDevice:
 
     _last_close = 1006
 
-    def _on_close(self, code: int) -> None:
-        self._last_close = code
-        self.counters.closes[code] = self.counters.closes.get(code, 0) + 1
+    def _on_close(self, info: CloseInfo) -> None:
+        self._last_close = info.code
+        counters = self.counters
+        counters.closes[info.code] = counters.closes.get(info.code, 0) + 1
+        if info.code == 1006:
+            key = f"{info.how}_{'after' if self.welcomed.is_set() else 'before'}_welcome"
+            counters.abnormal[key] = counters.abnormal.get(key, 0) + 1
+            counters.abnormal_open_s.append(round(info.open_s, 3))
         self._closed.set()
 
     def stop(self) -> None:

@@ -33,3 +33,19 @@ def percentile(values: list[float], q: float) -> float | None:
         return None
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
+
+
+def listen_queue_overflows() -> dict[str, int]:
+    """The kernel's counts, for the whole machine, of connections a full accept queue turned
+    away (``ListenOverflows``) and of SYNs dropped at a listening socket (``ListenDrops``,
+    overflows included), from ``/proc/net/netstat``; empty when unreadable."""
+    try:
+        with open("/proc/net/netstat") as netstat:
+            lines = netstat.read().splitlines()
+    except OSError:
+        return {}
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
+        if names.startswith("TcpExt:"):
+            counts = dict(zip(names.split()[1:], values.split()[1:], strict=False))
+            return {key: int(counts[key]) for key in ("ListenOverflows", "ListenDrops") if key in counts}
+    return {}

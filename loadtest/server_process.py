@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 
+from loadtest.fd_limits import raise_soft_limit
 from loadtest.measure import free_port
 
 START_TIMEOUT_S = 120.0
@@ -52,6 +53,9 @@ class SpawnedServer:
         return self.process.pid
 
     async def start(self) -> None:
+        """Start the server and wait until it answers. It inherits this process's open-file
+        limit, raised to the hard limit first (one socket per device)."""
+        raise_soft_limit()
         command = [sys.executable, "-m", "server.cli", "serve", "--database-url", self.database_url]
         command += ["--port", str(self.port), *self.extra_args]
         if self.pin and shutil.which("taskset") and (os.cpu_count() or 1) > 1:

@@ -2,16 +2,21 @@
 
     python -m loadtest.worker   (driven by ``caresync fleet`` over stdin/stdout)
 
+Once it has its config it raises its soft open-file limit to the hard limit, and exits 2
+(the reason on stderr) when that cannot hold its devices' sockets.
+
 stdin: one JSON config line, then commands (``{"cmd": "drop", "share": 0.1}``,
 ``{"cmd": "clean"}``, ``{"cmd": "sync"}`` (HTTP-only devices sync now),
 ``{"cmd": "stop"}``). stdout: one JSON line a second with the counters since the
-previous line, and a final line with every device's position.
+previous line (and the worst lag of its own event loop, so a starved generator shows),
+and a final line with every device's position.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import random
 import sys
@@ -20,7 +25,13 @@ from typing import Any
 
 import httpx
 
+from loadtest.fd_limits import WORKER_FD_HEADROOM, raise_soft_limit
 from loadtest.lean_device import Behaviour, Counters, LeanDevice
+
+RAMP_STEP = 10
+"""Devices started together while ramping up, then a pause: a steady trickle, not bursts."""
+LAG_PROBE_S = 0.1
+"""How often the worker checks how late its own event loop runs."""
 
 
 def _emit(payload: dict[str, Any]) -> None:
@@ -33,6 +44,14 @@ async def main() -> None:
     reader = asyncio.StreamReader(limit=2**27)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     config = json.loads(await reader.readline())
+    limit = raise_soft_limit()
+    if limit < len(config["devices"]) + WORKER_FD_HEADROOM:
+        print(
+            f"caresync fleet worker: {len(config['devices'])} devices need "
+            f"{len(config['devices']) + WORKER_FD_HEADROOM} open files; the limit is {limit}",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
     counters = Counters()
     devices = []
     for spec in config["devices"]:
@@ -42,16 +61,36 @@ async def main() -> None:
             drop_one_change=spec.get("drop_one_change", False),
             slow=spec.get("slow", False),
         )
-        devices.append(LeanDevice(config["url"], spec["token"], spec["uuid"], spec["carer_id"], counters, behaviour))
+        devices.append(
+            LeanDevice(
+                config["url"],
+                spec["token"],
+                spec["uuid"],
+                spec["carer_id"],
+                counters,
+                behaviour,
+                source_address=spec.get("source_address"),
+            )
+        )
+    gc.freeze()  # the devices live as long as the worker: full collections need not walk them
     tasks = []
     ramp = float(config.get("ramp_per_s", 500))
     http_only = bool(config.get("http_only", False))
     http = httpx.AsyncClient(base_url=config.get("http_url", ""), timeout=60)
     interval_s = float(config.get("http_sync_interval_s", 900))
-    for i, device in enumerate(devices):
-        tasks.append(asyncio.create_task(device.run_http(http, interval_s) if http_only else device.run()))
-        if i % 50 == 49:
-            await asyncio.sleep(50 / ramp)  # phones come online over time, not all in one instant
+    lag = LoopLag()
+    probe = asyncio.create_task(lag.watch())
+
+    async def come_online() -> None:
+        """Phones come online over time, not all in one instant: on a schedule, so a late
+        wake-up does not slow the ramp down. Reports go on meanwhile."""
+        began = time.perf_counter()
+        for i, device in enumerate(devices):
+            tasks.append(asyncio.create_task(device.run_http(http, interval_s) if http_only else device.run()))
+            if i % RAMP_STEP == RAMP_STEP - 1:
+                await asyncio.sleep(max(0.0, began + (i + 1) / ramp - time.perf_counter()))
+
+    ramping = asyncio.create_task(come_online())
     stop = asyncio.Event()
 
     async def commands() -> None:
@@ -77,7 +116,7 @@ async def main() -> None:
                 _emit({"event": "sync_done", "seconds": time.perf_counter() - started})
 
     watcher = asyncio.create_task(commands())
-    cpu = time.process_time()
+    cpu = 0.0  # the process's whole CPU: start-up and the ramp count too
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 1.0)
@@ -95,12 +134,19 @@ async def main() -> None:
                 "preferences": counters.preferences,
                 "latencies_ms": counters.latencies_ms,
                 "closes": counters.closes,
+                "abnormal": counters.abnormal,
+                "abnormal_open_s": counters.abnormal_open_s,
+                "connect_failures": counters.connect_failures,
+                "loop_lag_max_ms": round(lag.take_max_s() * 1000, 1),
                 "cpu_s": now_cpu - cpu,
             }
         )
         counters.latencies_ms = []
+        counters.abnormal_open_s = []
         cpu = now_cpu
     watcher.cancel()
+    probe.cancel()
+    ramping.cancel()
     for device in devices:
         device.stop()
     await asyncio.sleep(0.2)
@@ -108,6 +154,23 @@ async def main() -> None:
         task.cancel()
     await http.aclose()
     _emit({"event": "final", "positions": {d.carer_id: [d.position.epoch, d.position.seq] for d in devices}})
+
+
+class LoopLag:
+    """The worst delay of a timer on this event loop since it was last read."""
+
+    def __init__(self) -> None:
+        self.max_s = 0.0
+
+    async def watch(self) -> None:
+        while True:
+            planned = time.perf_counter() + LAG_PROBE_S
+            await asyncio.sleep(LAG_PROBE_S)
+            self.max_s = max(self.max_s, time.perf_counter() - planned)
+
+    def take_max_s(self) -> float:
+        worst, self.max_s = self.max_s, 0.0
+        return worst
 
 
 if __name__ == "__main__":
