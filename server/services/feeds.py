@@ -165,16 +165,31 @@ async def heads(conn: AsyncConnection, feed_ids: list[str], family: FeedFamily =
     return found
 
 
+def _frames_query(family: FeedFamily) -> Select[Any]:
+    """A page of one feed's frames, built once per family (every catch-up runs it)."""
+    entries = family.entries
+    return (
+        select(entries.c.seq, entries.c.frame)
+        .where(
+            entries.c[family.key] == bindparam("feed_id"),
+            entries.c.epoch == bindparam("epoch"),
+            entries.c.seq > bindparam("after_seq"),
+        )
+        .order_by(entries.c.seq)
+        .limit(bindparam("limit"))
+    )
+
+
+_FRAMES_QUERIES = {CARERS.channel_kind: _frames_query(CARERS), CONSOLE.channel_kind: _frames_query(CONSOLE)}
+
+
 async def read_frames(
     conn: AsyncConnection, feed_id: str, epoch: int, after_seq: int, limit: int, family: FeedFamily = CARERS
 ) -> list[tuple[int, bytes]]:
     """Stored frames of one feed with seq > ``after_seq``, in order."""
-    entries = family.entries
     rows = await conn.execute(
-        select(entries.c.seq, entries.c.frame)
-        .where(entries.c[family.key] == feed_id, entries.c.epoch == epoch, entries.c.seq > after_seq)
-        .order_by(entries.c.seq)
-        .limit(limit)
+        _FRAMES_QUERIES[family.channel_kind],
+        {"feed_id": feed_id, "epoch": epoch, "after_seq": after_seq, "limit": limit},
     )
     found = [(r.seq, r.frame.encode()) for r in rows]
     if family is CARERS:
