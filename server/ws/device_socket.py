@@ -103,7 +103,7 @@ class DeviceSocket(FeedSocket):
         if await self.refused_while_cooling_off(node.cooling_off, self._token_hash):
             return False
         try:
-            device = await self._identify(hello.token)
+            device = await self._identify(self._token_hash)
         except Revoked as exc:
             await self.fail(ErrorCode.DEVICE_REVOKED, exc.message, CloseCode.DEVICE_REVOKED)
             return False
@@ -156,11 +156,10 @@ class DeviceSocket(FeedSocket):
         node.activity.record_call(device.device_id, ok=True, app_version=hello.app_version)
         return True
 
-    async def _identify(self, token: str) -> DeviceIdentity:
+    async def _identify(self, token_hash: str) -> DeviceIdentity:
         """The device, from the node's identity cache or the store. A socket admitted from
         the cache counts as opened when that identity was read: effects made since reach it."""
         identities = self.node.effects.identities
-        token_hash = hash_token(token)
         now = self.node.clock.now_ms()
         cached = identities.get(token_hash, now)
         if cached is not None:

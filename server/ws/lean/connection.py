@@ -34,7 +34,7 @@ import logging
 import os
 from collections import deque
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any
 
 from websockets.exceptions import InvalidState
 from websockets.frames import Frame, Opcode
@@ -42,6 +42,7 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from protocol.errors import CloseCode
+from server.observability.logs import bind
 from server.observability.sockets import SocketWatch
 from server.ws.device_socket import DeviceSocket
 from server.ws.feed_socket import oversize
@@ -49,7 +50,6 @@ from server.ws.lean.shared import Shared
 from server.ws.wire import InFlight, Wire, start
 
 log = logging.getLogger(__name__)
-_T = TypeVar("_T")
 
 PARSE_SLICE_BYTES = 4096
 PARSE_AHEAD_MESSAGES = 16
@@ -71,12 +71,10 @@ class DeviceConnection(asyncio.Protocol, Wire):
 
     __slots__ = (
         "_busy",
-        "_context",
         "_deadline",
         "_fragment_is_text",
         "_fragments",
         "_greeted",
-        "_in_task",
         "_listed",
         "_lost",
         "_owed",
@@ -84,6 +82,7 @@ class DeviceConnection(asyncio.Protocol, Wire):
         "_ping",
         "_read_after_close",
         "_read_paused",
+        "_request_id",
         "_timer_for",
         "_unparsed",
         "_writable",
@@ -100,14 +99,14 @@ class DeviceConnection(asyncio.Protocol, Wire):
         layer: Shared,
         conn: ServerProtocol,
         transport: asyncio.Transport,
-        context: contextvars.Context,
+        request_id: str,
         make_socket: Callable[[Wire], DeviceSocket],
     ) -> None:
         self.layer = layer
         self.conn = conn
         self.transport = transport
-        self._context = context
-        """The log ids of this connection (request id, then tenant, device, carer)."""
+        self._request_id = request_id
+        """The upgrade request's id: every log line of the connection carries it."""
         self.watch_ = SocketWatch("device", readings=layer.readings)
         self._busy: asyncio.Task[None] | None = None
         """The task handling a frame that needed the store; None while none does."""
@@ -119,8 +118,6 @@ class DeviceConnection(asyncio.Protocol, Wire):
         self._writable: asyncio.Future[None] | None = None
         """Made while a write waits for the transport's buffer to drain."""
         self._greeted = False
-        self._in_task = False
-        """Whether the frame-handling task is running (in this connection's context)."""
         self._lost = False
         self._read_after_close = 0
         self._ping: bytes | None = None
@@ -244,12 +241,12 @@ class DeviceConnection(asyncio.Protocol, Wire):
             handling = self._hello(data)
         else:
             try:
-                handling = self._in_context(self.socket.frame_arrived, data)
+                handling = self.socket.frame_arrived(data)
             except Exception:
-                self._in_context(log.exception, "device socket failed")
+                self._log_context().run(log.exception, "device socket failed")
                 handling = self.socket.close(CloseCode.TRY_AGAIN_LATER, "server error; retry")
         if handling is not None:
-            self._busy = self.layer.loop.create_task(self._run(handling), context=self._context)
+            self._busy = self.layer.loop.create_task(self._run(handling), context=self._log_context())
 
     async def _hello(self, data: str | bytes) -> None:
         self._disarm()
@@ -259,7 +256,6 @@ class DeviceConnection(asyncio.Protocol, Wire):
 
     async def _run(self, handling: Coroutine[Any, Any, None]) -> None:
         """Handle one frame, then those that arrived meanwhile, in order; end when none is left."""
-        self._in_task = True
         try:
             await handling
             pending = self._pending
@@ -283,7 +279,6 @@ class DeviceConnection(asyncio.Protocol, Wire):
                 self._read_paused = False
                 self.transport.resume_reading()
                 self._parse_some()
-            self._in_task = False
 
     async def _handle_later(self, data: str | bytes) -> None:
         too_large = oversize(data)
@@ -418,7 +413,7 @@ class DeviceConnection(asyncio.Protocol, Wire):
             self.transport.write(b"".join(output))
 
     def _spawn(self, closing: Coroutine[Any, Any, None]) -> None:
-        task = self.layer.loop.create_task(closing, context=self._context)
+        task = self.layer.loop.create_task(closing, context=self._log_context())
         self.layer.chores.add(task)
         task.add_done_callback(self.layer.chores.discard)
 
@@ -451,14 +446,23 @@ class DeviceConnection(asyncio.Protocol, Wire):
         greeted, self._greeted = self._greeted, False
         if greeted or not self.socket.closed:
             self.socket.ended(greeted)
-        if greeted:  # the session's ids (tenant, device, carer) are bound by now
-            self._in_context(log.debug, "device socket closed with %s", self.watch_.close_code)
+        if greeted and log.isEnabledFor(logging.DEBUG):
+            self._log_context().run(log.debug, "device socket closed with %s", self.watch_.close_code)
 
-    def _in_context(self, call: Callable[..., _T], *args: Any) -> _T:
-        """``call(*args)`` with this connection's log ids (already there inside its task)."""
-        if self._in_task:
-            return call(*args)
-        return self._context.run(call, *args)
+    def _log_context(self) -> contextvars.Context:
+        """A context whose log lines carry the connection's ids: its request id and, once
+        greeted, its tenant, device and carers. Made when needed (a task, a log line), so
+        an idle connection holds none."""
+        context = contextvars.Context()
+        device = self.socket.device
+        if device is None:
+            context.run(bind, request_id=self._request_id, tenant=None, device=None, carer=None)
+        else:
+            carers = ",".join(sorted(device.carers)) or None
+            context.run(
+                bind, request_id=self._request_id, tenant=device.tenant_id, device=device.device_id, carer=carers
+            )
+        return context
 
     def eof_received(self) -> bool | None:
         return None

@@ -13,7 +13,6 @@ uvicorn's as before.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import unquote
@@ -25,7 +24,6 @@ from websockets.server import ServerProtocol
 
 from protocol import MAX_FRAME_BYTES
 from server.api.host_guard import REFUSAL, HostCheck
-from server.observability.logs import bind
 from server.observability.requests import request_id_of
 from server.ws.context import SocketContext
 from server.ws.device_socket import DeviceSocket
@@ -90,14 +88,12 @@ class LeanLayer:
         if response.status_code != 101:
             transport.close()
             return
-        context = contextvars.Context()
-        context.run(bind, request_id=request_id_of(headers), tenant=None, device=None, carer=None)
         node = self.node
 
         def device_socket(wire: Wire) -> DeviceSocket:
             return DeviceSocket(wire, node)
 
-        connection = DeviceConnection(self.shared, protocol, transport, context, device_socket)
+        connection = DeviceConnection(self.shared, protocol, transport, request_id_of(headers), device_socket)
         self.shared.connections = connections
         connections.add(connection)
         transport.set_protocol(connection)
