@@ -1,6 +1,7 @@
 """Console rota: a branch's week (or one day) with previous/next and a date picker; create
 a visit, move one to another day and time, reassign (a searchable carer picker that keeps
-double-ups), cancel and reinstate. A change starting in the past or overlapping a carer's
+double-ups), change its notes (optionally marked as needing the carers' acknowledgement),
+cancel and reinstate. A change starting in the past or overlapping a carer's
 other visit is asked about first. Each visit shows its status (scheduled, in progress,
 completed, late, missed, cancelled: server/services/visit_status.py), whether its carers'
 phones have its latest change (delivered) or will get it when they connect (queued), and
@@ -133,6 +134,11 @@ def _view_of(form: Mapping[str, object]) -> str:
     return "day" if form.get("view") == "day" else "week"
 
 
+def _marked(form: Mapping[str, object]) -> bool:
+    """The "carers must acknowledge these notes" box was ticked."""
+    return form.get("needs_seen") == "yes"
+
+
 @signed_in
 async def create_visit(request: Request, staff: Staff) -> Response:
     form = await request.form()
@@ -163,14 +169,22 @@ async def create_visit(request: Request, staff: Staff) -> Response:
     if asked is not None:
         return asked
     await node.rota.create_visit(
-        staff, client_id=client_id, starts_at=starts, ends_at=ends, carer_ids=carer_ids, tasks_=tasks
+        staff,
+        client_id=client_id,
+        starts_at=starts,
+        ends_at=ends,
+        carer_ids=carer_ids,
+        tasks_=tasks,
+        notes=str(form.get("notes", "")),
+        needs_seen=_marked(form),
     )
     return _back(client.branch_id, day, _view_of(form), "created")
 
 
 @signed_in
 async def rota_action(request: Request, staff: Staff) -> Response:
-    """Move (new day and start), reassign, cancel or reinstate one visit from the rota page."""
+    """Move (new day and start), reassign, change the notes of, cancel or reinstate one
+    visit from the rota page."""
     form = await request.form()
     await check_csrf(request, str(form.get("csrf_token", "")))
     node = node_of(request)
@@ -219,6 +233,10 @@ async def rota_action(request: Request, staff: Staff) -> Response:
                 return asked
         await node.rota.reassign(staff, visit_id, carer_ids)
         said = "reassigned"
+    elif action == "notes":
+        marked = _marked(form)
+        await node.rota.update_notes(staff, visit_id, str(form.get("notes", "")), needs_seen=marked)
+        said = "notes-to-acknowledge" if marked else "notes-changed"
     elif action == "cancel":
         await node.rota.cancel(staff, visit_id)
         said = "cancelled"

@@ -43,6 +43,9 @@ from server.store.schema import users, visit_assignments, visits
 
 R = TypeVar("R")
 
+NOTES_TO_ACKNOWLEDGE = "notes changed, to acknowledge"
+"""What a change carrying notes a coordinator marked says (alerts, the visit's history)."""
+
 
 class RotaService:
     def __init__(self, db: Database, bus: Bus, clock: Clock) -> None:
@@ -62,8 +65,11 @@ class RotaService:
         carer_ids: list[str],
         tasks_: list[NewTask],
         notes: str = "",
+        needs_seen: bool = False,
     ) -> VisitView:
-        new = new_visit(client_id, starts_at, ends_at, carer_ids, tasks_, notes)
+        """A new visit; ``needs_seen``: its carers must acknowledge it (and its notes)
+        whatever the tenant's window."""
+        new = new_visit(client_id, starts_at, ends_at, carer_ids, tasks_, notes, needs_seen)
         now = self.clock.now_ms()
         return await self._committed(lambda: create_steps(actor, new, now))
 
@@ -77,6 +83,7 @@ class RotaService:
         carer_ids: list[str],
         tasks_: list[NewTask],
         notes: str = "",
+        needs_seen: bool = False,
     ) -> tuple[Staff, VisitView]:
         """``create_visit`` for the staff member holding ``token``, authenticated in the same
         transaction; the input is checked once the caller is known (401 before 422)."""
@@ -84,7 +91,7 @@ class RotaService:
 
         def steps() -> Steps[tuple[tuple[Staff, VisitView], list[feeds.Appended]]]:
             staff = yield from staff_steps(token_hash, now)
-            new = new_visit(client_id, starts_at, ends_at, carer_ids, tasks_, notes)
+            new = new_visit(client_id, starts_at, ends_at, carer_ids, tasks_, notes, needs_seen)
             view, appended = yield from create_steps(staff, new, now)
             return (staff, view), appended
 
@@ -102,8 +109,23 @@ class RotaService:
 
         return await self._edit_by_token(token, visit_id, values, "rescheduled")
 
-    async def update_notes_by_token(self, token: str, visit_id: str, notes: str) -> tuple[Staff, VisitView]:
-        return await self._edit_by_token(token, visit_id, lambda: {"notes": checked_notes(notes)}, "notes changed")
+    async def update_notes_by_token(
+        self, token: str, visit_id: str, notes: str, *, needs_seen: bool = False
+    ) -> tuple[Staff, VisitView]:
+        """New office notes; ``needs_seen``: the coordinator marks them as needing the
+        carers' acknowledgement whatever the tenant's window (the same notes may be sent
+        again, marked)."""
+        summary = NOTES_TO_ACKNOWLEDGE if needs_seen else "notes changed"
+
+        def values() -> dict[str, object]:
+            return {"notes": checked_notes(notes)}
+
+        return await self._edit_by_token(token, visit_id, values, summary, needs_seen=needs_seen)
+
+    async def update_notes(self, actor: Staff, visit_id: str, notes: str, *, needs_seen: bool = False) -> VisitView:
+        """``update_notes_by_token`` for a caller already known (the console)."""
+        summary = NOTES_TO_ACKNOWLEDGE if needs_seen else "notes changed"
+        return await self._edit(actor, visit_id, {"notes": checked_notes(notes)}, summary, needs_seen=needs_seen)
 
     async def reassign_by_token(self, token: str, visit_id: str, carer_ids: list[str]) -> tuple[Staff, VisitView]:
         return await self._edit_by_token(token, visit_id, dict, "carers changed", reassigning(carer_ids))
@@ -217,12 +239,21 @@ class RotaService:
     # ----------------------------------------------------------------- internals
 
     async def _edit(
-        self, actor: Staff, visit_id: str, values: dict[str, object], summary: str, then: Then | None = None
+        self,
+        actor: Staff,
+        visit_id: str,
+        values: dict[str, object],
+        summary: str,
+        then: Then | None = None,
+        *,
+        needs_seen: bool = False,
     ) -> VisitView:
         """A rota change as one hot write: four statements for a visit with one carer, plus
         what ``then`` runs."""
         now = self.clock.now_ms()
-        return await self._committed(lambda: edit_steps(actor, visit_id, values, now, summary, then))
+        return await self._committed(
+            lambda: edit_steps(actor, visit_id, values, now, summary, then, needs_seen=needs_seen)
+        )
 
     async def _edit_by_token(
         self,
@@ -231,9 +262,13 @@ class RotaService:
         values: Callable[[], dict[str, object]],
         summary: str,
         then: Then | None = None,
+        *,
+        needs_seen: bool = False,
     ) -> tuple[Staff, VisitView]:
         now, token_hash = self.clock.now_ms(), hash_token(token)
-        return await self._committed(lambda: token_edit_steps(token_hash, visit_id, values, now, summary, then))
+        return await self._committed(
+            lambda: token_edit_steps(token_hash, visit_id, values, now, summary, then, needs_seen=needs_seen)
+        )
 
     async def _committed(self, steps: StepsFactory[tuple[R, list[feeds.Appended]]]) -> R:
         """Run a change's hot write, then ring the bus for what it appended.

@@ -45,7 +45,10 @@ class ChangeSeen(msgspec.Struct, kw_only=True, frozen=True):
     change: str
     """What the office changed ("" once retention removed the change)."""
     needs_seen: bool
-    """The tenant's policy asks the carer to acknowledge it (``seen_window_h``)."""
+    """The carer has to acknowledge it: the tenant's policy (``seen_window_h``) or the
+    coordinator's mark (``marked``) asks for it."""
+    marked: bool = False
+    """A coordinator marked it (its notes) as needing acknowledgement whatever the window."""
     delivered: bool
     """A phone of the carer acknowledged it (an ``ack`` covers it)."""
     seen: SeenBy | None
@@ -69,6 +72,7 @@ async def visit_seen_history(conn: AsyncConnection, staff: Staff, visit_id: str)
                 feed_entries.c.seq,
                 feed_entries.c.committed_at,
                 feed_entries.c.summary,
+                feed_entries.c.needs_seen,
             )
             .join(
                 feed_table,
@@ -97,8 +101,11 @@ async def visit_seen_history(conn: AsyncConnection, staff: Staff, visit_id: str)
         listed.add(key)
         acked_epoch, acked_seq = acked.get(e.carer_id, (None, None))
         delivered = covers(acked_in(e.epoch, acked_epoch, acked_seq), e.seq)
-        needs = within_window(e.committed_at, visit.starts_at, visit.ends_at, int(window_h or 0))
+        marked = bool(e.needs_seen)
+        needs = marked or within_window(e.committed_at, visit.starts_at, visit.ends_at, int(window_h or 0))
         change = _change(e.carer_id, names, e.epoch, e.seq, e.committed_at, e.summary, needs, delivered, records)
+        if marked:
+            change = msgspec.structs.replace(change, marked=True)
         changes.append((e.committed_at, change))
     for key, r in records.items():  # changes of an earlier epoch, or removed by retention
         if key not in listed:

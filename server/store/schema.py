@@ -151,10 +151,13 @@ feed_entries = Table(
     Column("committed_at", BigInteger, nullable=False),
     Column("frame", Text, nullable=False),
     Column("summary", String(120), nullable=False, server_default=""),
+    Column("needs_seen", Boolean, nullable=False, server_default="0"),
     Index("ix_feed_entries_visit", "visit_id", "committed_at"),
 )
 """The encoded ``change`` frame is stored as sent, so replay never re-encodes.
-``summary`` says what the office changed, for sync-mismatch alerts. The visit index
+``summary`` says what the office changed, for sync-mismatch alerts; ``needs_seen`` that a
+coordinator marked it (its notes) as needing the carer's acknowledgement whatever the
+tenant's window (the frame's ``visit_upsert.needs_seen``). The visit index
 serves a visit's history and the "delivered but not seen" pass: an office change sets the
 visit's ``updated_at`` to its entries' ``committed_at``, so a visit's latest changes are
 its entries from ``updated_at`` on."""
