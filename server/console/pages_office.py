@@ -11,6 +11,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from server.console.guard import node_of, page_context, signed_in
+from server.console.live_positions import live_positions_json
 from server.console.notices import notice_of
 from server.console.session import check_csrf
 from server.console.templating import render
@@ -121,6 +122,7 @@ async def carer_view(request: Request, staff: Staff) -> Response:
         ).first()
     if carer is None or not staff.may_see_branch(carer.branch_id):
         raise NotFound("no such carer in your branches")
+    positions_json = await live_positions_json(node, staff)  # before the visits: see live_positions
     report = await DeviceReport(node.db, node.clock).build(staff, ReportQuery(user_id=carer_id, page_size=None))
     alerts = await AlertDesk(node.db, node.clock, node.mismatch).list(
         staff,
@@ -145,6 +147,7 @@ async def carer_view(request: Request, staff: Staff) -> Response:
         facts=facts,
         timezone=str(zone),
         message=notice_of(request),
+        positions_json=positions_json,
         **context,
     )
 

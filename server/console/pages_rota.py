@@ -21,6 +21,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from server.console.guard import node_of, page_context, signed_in
+from server.console.live_positions import live_positions_json
 from server.console.notices import notice_of
 from server.console.pages_office import visible_branches
 from server.console.rota_warnings import warnings_for
@@ -68,6 +69,7 @@ async def rota(request: Request, staff: Staff) -> Response:
     if branch_id is None:
         raise NotFound("no branch to show")
     staff.require_branch(branch_id)
+    positions_json = await live_positions_json(node, staff)  # before the visits: see live_positions
     zone = ZoneInfo(context["timezone"])
     today = datetime.fromtimestamp(node.clock.now_ms() / 1000, tz=UTC).astimezone(zone).date()
     window = window_for(params.get("view"), params.get("date") or params.get("day"), today, zone)
@@ -92,6 +94,7 @@ async def rota(request: Request, staff: Staff) -> Response:
         branches=visible,
         branch_id=branch_id,
         message=notice_of(request),
+        positions_json=positions_json,
         **context,
     )
 

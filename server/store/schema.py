@@ -521,3 +521,16 @@ visit_alert_audit = Table(
     Column("actor_id", ID, nullable=True),
 )
 """Who did what to a late- or missed-visit alert, and when: raised, resolved, dismissed."""
+
+visit_status_announced = Table(
+    "visit_status_announced",
+    metadata,
+    Column("visit_id", ID, ForeignKey("visits.id"), primary_key=True),
+    Column("status", String(16), primary_key=True),
+    Column("due_at", BigInteger, primary_key=True),
+    Column("announced_at", BigInteger, nullable=False, index=True),
+)
+"""Which clock-driven statuses (``late``, ``missed``) the console feed was told of: the
+visit turned ``status`` at ``due_at`` (its start plus the tenant's grace, or its end). Moved
+times give a new ``due_at``, so a rescheduled visit is told of again. The pass that
+announces removes rows two days old: it no longer looks at their visits."""
