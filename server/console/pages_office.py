@@ -16,6 +16,7 @@ from server.console.notices import notice_of
 from server.console.session import check_csrf
 from server.console.templating import render
 from server.console.visit_facts import visit_facts
+from server.services.carer_changes import recent_changes
 from server.services.contacts import checked_contact, contacts_of, set_contact
 from server.services.device_report import COLUMNS, DeviceReport, ReportQuery, to_csv
 from server.services.errors import InvalidInput, NotFound
@@ -130,6 +131,7 @@ async def carer_view(request: Request, staff: Staff) -> Response:
     )
     async with node.db.read() as conn:
         contacts = await contacts_of(conn, staff.tenant_id, [carer_id])
+        changes = await recent_changes(conn, staff, carer_id)
     context = await page_context(request, staff)
     zone = ZoneInfo(context.pop("timezone"))
     today = datetime.fromtimestamp(node.clock.now_ms() / 1000, tz=UTC).astimezone(zone)
@@ -145,6 +147,7 @@ async def carer_view(request: Request, staff: Staff) -> Response:
         contacts=contacts,
         visits=todays,
         facts=facts,
+        changes=changes,
         timezone=str(zone),
         message=notice_of(request),
         positions_json=positions_json,

@@ -534,3 +534,16 @@ visit_status_announced = Table(
 visit turned ``status`` at ``due_at`` (its start plus the tenant's grace, or its end). Moved
 times give a new ``due_at``, so a rescheduled visit is told of again. The pass that
 announces removes rows two days old: it no longer looks at their visits."""
+
+delivery_marks = Table(
+    "delivery_marks",
+    metadata,
+    Column("carer_id", ID, ForeignKey("users.id"), primary_key=True),
+    Column("epoch", Integer, primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("delivered_at", BigInteger, nullable=False),
+)
+"""When each change reached a phone (:mod:`server.services.delivery_times`): by
+``delivered_at``, when a node received the acknowledgement, a phone of the carer held every
+change of ``epoch`` up to ``seq``. Written with each batch of acks, the first time only;
+removed by retention with the changes they cover."""
