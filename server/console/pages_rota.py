@@ -87,6 +87,7 @@ async def rota(request: Request, staff: Staff) -> Response:
         waiting_phones={v.id: _waiting(v.id, v.carer_ids, facts.delivered) for v in visits},
         states=facts.states,
         seen_by=facts.seen_by,
+        facts=facts,
         carers=carers,
         carers_json=[{"id": i, "name": n} for i, n in carers],
         clients=client_list,

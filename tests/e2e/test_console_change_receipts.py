@@ -61,7 +61,10 @@ async def test_marked_notes_are_delivered_then_seen_with_times(console: Console,
         assert seen != delivered
 
         await page.set_viewport_size({"width": 1280, "height": 900})
-        await page.reload()
+        await page.goto(f"{console.running.base_url}/console/rota?date={day.isoformat()}&view=day")
+        await expect(row.locator(".phones")).to_have_text(f"delivered {delivered}")
+        await expect(row.locator(".seen")).to_have_text(f"seen by {amara.name} {seen}")
+        await page.goto(f"{console.running.base_url}/console/carers/{amara.id}")
         await expect(latest.locator("td").nth(2)).to_have_text("notes changed, to acknowledge")
         await expect(latest.locator(".to-acknowledge")).to_have_text("yes, marked by the office")
         await expect(latest.locator(".delivered")).to_have_text(f"delivered {delivered}")
