@@ -66,5 +66,5 @@ async def visit_facts(db: Database, clock: Clock, staff: Staff, visits: list[Vis
         if latest is not None and delivered[(visit_id, carer_id)] == "delivered":
             at = None if latest.seen_at is None else to_datetime(latest.seen_at)
             seen_by.setdefault(visit_id, []).append((carer_id, at))
-    at = {pair: to_datetime(times[change]) for pair, change in held if change in times}
-    return VisitFacts(states, delivered, seen_by, at)
+    got = {pair: to_datetime(times[change]) for pair, change in held if change in times}
+    return VisitFacts(states, delivered, seen_by, got)
