@@ -137,7 +137,8 @@ class Node:
         )
         node.seen.on_recorded.append(node.seen_alerts.on_seen)
         node.sync.on_checked_in.append(node.late_visits.on_check_in)
-        node.sync.on_attended.append(node.visit_status.on_attended)
+        node.sync.on_attended.append(node.visit_status.announce)
+        node.rota.on_status_changed.append(node.visit_status.announce)
         node.jobs.append(ClusterJob("feed-retention", settings.retention_interval_s, node._compact, db, clock, node_id))
         if settings.mismatch_interval_s > 0:
             node.jobs.append(

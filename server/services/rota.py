@@ -5,7 +5,8 @@ changes' SQL steps are in :mod:`server.services.rota_steps`."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TypeVar
 
@@ -42,6 +43,7 @@ from server.store.hot.steps import Steps, StepsFactory
 from server.store.schema import users, visit_assignments, visits
 
 R = TypeVar("R")
+log = logging.getLogger(__name__)
 
 NOTES_TO_ACKNOWLEDGE = "notes changed, to acknowledge"
 """What a change carrying notes a coordinator marked says (alerts, the visit's history)."""
@@ -52,6 +54,9 @@ class RotaService:
         self.db = db
         self.bus = bus
         self.clock = clock
+        self.on_status_changed: list[Callable[[list[str]], Awaitable[object]]] = []
+        """Called with a visit the office cancelled, reinstated or moved (after the commit):
+        its status may have changed (the console feed's ``visit_status``)."""
 
     # ----------------------------------------------------------------- writes
 
@@ -107,7 +112,7 @@ class RotaService:
             start_ms, end_ms = checked_times(starts_at, ends_at)
             return {"starts_at": start_ms, "ends_at": end_ms}
 
-        return await self._edit_by_token(token, visit_id, values, "rescheduled")
+        return await self._status_changed(await self._edit_by_token(token, visit_id, values, "rescheduled"))
 
     async def update_notes_by_token(
         self, token: str, visit_id: str, notes: str, *, needs_seen: bool = False
@@ -131,20 +136,24 @@ class RotaService:
         return await self._edit_by_token(token, visit_id, dict, "carers changed", reassigning(carer_ids))
 
     async def cancel_by_token(self, token: str, visit_id: str) -> tuple[Staff, VisitView]:
-        return await self._edit_by_token(token, visit_id, lambda: {"status": "cancelled"}, "cancelled")
+        edited = await self._edit_by_token(token, visit_id, lambda: {"status": "cancelled"}, "cancelled")
+        return await self._status_changed(edited)
 
     async def reschedule(self, actor: Staff, visit_id: str, starts_at: datetime, ends_at: datetime) -> VisitView:
         start_ms, end_ms = checked_times(starts_at, ends_at)
-        return await self._edit(actor, visit_id, {"starts_at": start_ms, "ends_at": end_ms}, "rescheduled")
+        view = await self._edit(actor, visit_id, {"starts_at": start_ms, "ends_at": end_ms}, "rescheduled")
+        return (await self._status_changed((actor, view)))[1]
 
     async def cancel(self, actor: Staff, visit_id: str) -> VisitView:
-        return await self._edit(actor, visit_id, {"status": "cancelled"}, "cancelled")
+        view = await self._edit(actor, visit_id, {"status": "cancelled"}, "cancelled")
+        return (await self._status_changed((actor, view)))[1]
 
     async def reinstate(self, actor: Staff, visit_id: str) -> VisitView:
         """A cancelled visit scheduled again; its carers' phones get it back at once."""
         if (await self.get_visit(actor, visit_id)).status != "cancelled":
             raise Conflict("only a cancelled visit can be reinstated")
-        return await self._edit(actor, visit_id, {"status": "scheduled"}, "reinstated")
+        view = await self._edit(actor, visit_id, {"status": "scheduled"}, "reinstated")
+        return (await self._status_changed((actor, view)))[1]
 
     async def reassign(self, actor: Staff, visit_id: str, carer_ids: list[str]) -> VisitView:
         return await self._edit(actor, visit_id, {}, "carers changed", reassigning(carer_ids))
@@ -269,6 +278,16 @@ class RotaService:
         return await self._committed(
             lambda: token_edit_steps(token_hash, visit_id, values, now, summary, then, needs_seen=needs_seen)
         )
+
+    async def _status_changed(self, edited: tuple[Staff, VisitView]) -> tuple[Staff, VisitView]:
+        """Tell ``on_status_changed`` of a committed change that may have changed the visit's
+        status; a hook that fails is logged (the pages show the status on their next load)."""
+        for hook in self.on_status_changed:
+            try:
+                await hook([edited[1].id])
+            except Exception:
+                log.exception("a visit-status hook failed; the console pages show it on their next load")
+        return edited
 
     async def _committed(self, steps: StepsFactory[tuple[R, list[feeds.Appended]]]) -> R:
         """Run a change's hot write, then ring the bus for what it appended.

@@ -1,7 +1,8 @@
 """Visit status, live on the console feed (docs/protocol.md 10, "Visit status and late
 visits"): a ``visit_status`` event on the visit's branch feed when a carer's check-in or
-check-out is stored for it (:meth:`VisitStatusFeed.on_attended`, called after the upload
-commits) and when the clock turns it ``late`` or ``missed`` with nobody checked in
+check-out is stored for it, or the office cancels, reinstates or moves it
+(:meth:`VisitStatusFeed.announce`, called after the upload or the rota change commits),
+and when the clock turns it ``late`` or ``missed`` with nobody checked in
 (:meth:`VisitStatusFeed.run_once`, once per cluster with the late-visit pass).
 
 Which clock-driven statuses were announced is kept in ``visit_status_announced`` (visit,
@@ -53,8 +54,9 @@ class VisitStatusFeed:
         self.bus = bus
         self.clock = clock
 
-    async def on_attended(self, visit_ids: list[str]) -> int:
-        """Announce the status of visits a check-in or check-out was just stored for; how many."""
+    async def announce(self, visit_ids: list[str]) -> int:
+        """Announce the status these visits have now (a check-in or check-out was just
+        stored for them, or the office changed them); how many."""
         if not visit_ids:
             return 0
         now = self.clock.now_ms()
@@ -62,6 +64,10 @@ class VisitStatusFeed:
             found = await _visits(conn, visits.c.id.in_(sorted(set(visit_ids))))
             recorded = await recorded_for(conn, [v.id for v in found])
             states = {v.id: _state(v, recorded.get(v.id, _NOTHING_RECORDED), now) for v in found}
+            for visit in found:  # a late or missed status told now is not told again by the pass
+                state = states[visit.id]
+                if state in ("late", "missed"):
+                    await _record_announced(conn, visit, state, now)
             appended = await _announce(conn, found, states, now)
         await feeds.ring(self.bus, appended)
         return len(appended)
@@ -78,10 +84,8 @@ class VisitStatusFeed:
         async with self.db.write() as conn:
             states: dict[str, VisitState] = {}
             fresh = []
-            for visit, state, due_at in due:
-                row = {"visit_id": visit.id, "status": state, "due_at": due_at, "announced_at": now}
-                stmt = insert_for(conn, visit_status_announced).values(row).on_conflict_do_nothing()
-                if (await conn.execute(stmt)).rowcount:  # another pass did not get there first
+            for visit, state in due:
+                if await _record_announced(conn, visit, state, now):  # nobody got there first
                     states[visit.id] = state
                     fresh.append(visit)
             appended = await _announce(conn, fresh, states, now)
@@ -90,8 +94,17 @@ class VisitStatusFeed:
         return len(appended)
 
 
-async def _turned(conn: AsyncConnection, now: int) -> list[tuple[_Visit, VisitState, int]]:
-    """(visit, late or missed, when it turned) for the scheduled visits of the last day with no
+async def _record_announced(conn: AsyncConnection, visit: _Visit, state: VisitState, now: int) -> bool:
+    """Note that ``visit`` was announced ``state`` (late or missed) at its current times;
+    False if it already was."""
+    due_at = visit.ends_at if state == "missed" else visit.starts_at + visit.late_grace_s * 1000
+    row = {"visit_id": visit.id, "status": state, "due_at": due_at, "announced_at": now}
+    stmt = insert_for(conn, visit_status_announced).values(row).on_conflict_do_nothing()
+    return bool((await conn.execute(stmt)).rowcount)
+
+
+async def _turned(conn: AsyncConnection, now: int) -> list[tuple[_Visit, VisitState]]:
+    """(visit, late or missed) for the scheduled visits of the last day with no
     check-in whose current status was not announced yet."""
     v, t, a = visits, tenants, visit_status_announced
     late_at = v.c.starts_at + t.c.late_grace_s * 1000
@@ -111,13 +124,7 @@ async def _turned(conn: AsyncConnection, now: int) -> list[tuple[_Visit, VisitSt
             and_(v.c.ends_at <= now, not_announced("missed", v.c.ends_at)),
         ),
     )
-    turned: list[tuple[_Visit, VisitState, int]] = []
-    for visit in found:
-        if visit.ends_at <= now:
-            turned.append((visit, "missed", visit.ends_at))
-        else:
-            turned.append((visit, "late", visit.starts_at + visit.late_grace_s * 1000))
-    return turned
+    return [(visit, "missed" if visit.ends_at <= now else "late") for visit in found]
 
 
 async def _visits(conn: AsyncConnection, *where: ColumnElement[bool]) -> list[_Visit]:
