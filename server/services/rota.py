@@ -55,8 +55,10 @@ class RotaService:
         self.bus = bus
         self.clock = clock
         self.on_status_changed: list[Callable[[list[str]], Awaitable[object]]] = []
-        """Called with a visit the office cancelled, reinstated or moved (after the commit):
-        its status may have changed (the console feed's ``visit_status``)."""
+        """Called with a visit the office cancelled or reinstated (after the commit): its
+        status changed (the console feed's ``visit_status``). Not for a move, the REST write
+        path's commonest change, which rarely changes a status: a visit moved to a time
+        already past its grace is told by the next late-visit pass."""
 
     # ----------------------------------------------------------------- writes
 
@@ -112,7 +114,7 @@ class RotaService:
             start_ms, end_ms = checked_times(starts_at, ends_at)
             return {"starts_at": start_ms, "ends_at": end_ms}
 
-        return await self._status_changed(await self._edit_by_token(token, visit_id, values, "rescheduled"))
+        return await self._edit_by_token(token, visit_id, values, "rescheduled")
 
     async def update_notes_by_token(
         self, token: str, visit_id: str, notes: str, *, needs_seen: bool = False
@@ -141,8 +143,7 @@ class RotaService:
 
     async def reschedule(self, actor: Staff, visit_id: str, starts_at: datetime, ends_at: datetime) -> VisitView:
         start_ms, end_ms = checked_times(starts_at, ends_at)
-        view = await self._edit(actor, visit_id, {"starts_at": start_ms, "ends_at": end_ms}, "rescheduled")
-        return (await self._status_changed((actor, view)))[1]
+        return await self._edit(actor, visit_id, {"starts_at": start_ms, "ends_at": end_ms}, "rescheduled")
 
     async def cancel(self, actor: Staff, visit_id: str) -> VisitView:
         view = await self._edit(actor, visit_id, {"status": "cancelled"}, "cancelled")
@@ -280,8 +281,8 @@ class RotaService:
         )
 
     async def _status_changed(self, edited: tuple[Staff, VisitView]) -> tuple[Staff, VisitView]:
-        """Tell ``on_status_changed`` of a committed change that may have changed the visit's
-        status; a hook that fails is logged (the pages show the status on their next load)."""
+        """Tell ``on_status_changed`` of a committed change of the visit's status; a hook
+        that fails is logged (the pages show the status on their next load)."""
         for hook in self.on_status_changed:
             try:
                 await hook([edited[1].id])

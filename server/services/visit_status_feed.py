@@ -1,6 +1,6 @@
 """Visit status, live on the console feed (docs/protocol.md 10, "Visit status and late
 visits"): a ``visit_status`` event on the visit's branch feed when a carer's check-in or
-check-out is stored for it, or the office cancels, reinstates or moves it
+check-out is stored for it, or the office cancels or reinstates it
 (:meth:`VisitStatusFeed.announce`, called after the upload or the rota change commits),
 and when the clock turns it ``late`` or ``missed`` with nobody checked in
 (:meth:`VisitStatusFeed.run_once`, once per cluster with the late-visit pass).
