@@ -8,9 +8,10 @@ every carer but a share (``--unseen``) saw their visit's latest change. Then tim
 store: the sync-mismatch steady pass alone (today's pass), the "not seen" candidate query,
 the first "not seen" pass (raising an alert per delivered, unseen change; deleted and
 raised again per repeat), and the three detectors together (sync mismatch, not seen, late
-visits; medians): steady, their clock moving a pass interval at a time (the sync-mismatch
-pass's stays put, as in ``bench.mismatch_detection``), the "not seen" pass
-reading what happened since its previous one; and with a "not seen" pass that reads every
+visits, and the visit-status announcements that run with them; medians): steady, their
+clock moving a pass interval at a time (the sync-mismatch pass's stays put, as in
+``bench.mismatch_detection``), the "not seen" pass reading what happened since its
+previous one; and with a "not seen" pass that reads every
 visit around now (a node that just took the passes' lease, or every
 ``SEEN_FULL_PASS_INTERVAL_S``). With ``--touched N``, N carers' phones acknowledge again
 before each steady pass, so it reads their visits.
@@ -35,6 +36,7 @@ from server.services.mismatch.detector import MismatchDetector
 from server.services.seen_alerts import candidates
 from server.services.seen_alerts.detector import SeenAlerts, SeenPassReport
 from server.services.visit_alerts.detector import LateVisits
+from server.services.visit_status_feed import VisitStatusFeed
 from server.store.database import Database
 from server.store.schema import (
     carer_seen,
@@ -89,6 +91,7 @@ async def measure(
     # alert once a minute, whatever the other passes do).
     moving = ManualClock(NOW)
     late = LateVisits(db, MemoryBus(), moving)
+    status = VisitStatusFeed(db, MemoryBus(), moving)
     await mismatch.run_once()  # the sync-mismatch alerts are raised once, then steady
     query_times = []
     for _ in range(repeats):
@@ -120,10 +123,10 @@ async def measure(
         t = time.perf_counter()
         await mismatch.run_once()
         mismatch_times.append(time.perf_counter() - t)
-        report = await _three_passes(mismatch, incremental, late, steady)
+        report = await _three_passes(mismatch, incremental, late, status, steady)
         assert report.raised == report.resolved == 0 and not report.full
         # a node that just took the lease (or every SEEN_FULL_PASS_INTERVAL_S)
-        report = await _three_passes(mismatch, SeenAlerts(db, MemoryBus(), moving), late, full)
+        report = await _three_passes(mismatch, SeenAlerts(db, MemoryBus(), moving), late, status, full)
         assert report.raised == report.resolved == 0 and report.full
     await db.close()
     return {
@@ -151,15 +154,22 @@ async def _phones_acknowledge(db: Database, carers: int, count: int, round_: int
 
 
 async def _three_passes(
-    mismatch: MismatchDetector, not_seen: SeenAlerts, late: LateVisits, times: dict[str, list[float]]
+    mismatch: MismatchDetector,
+    not_seen: SeenAlerts,
+    late: LateVisits,
+    status: VisitStatusFeed,
+    times: dict[str, list[float]],
 ) -> SeenPassReport:
-    """The sync-mismatch pass, then the two new ones; their times, all and new."""
+    """The sync-mismatch pass, then the new ones (with the visit-status announcements that
+    run beside the late-visit pass); their times, all and new."""
     t = time.perf_counter()
     await mismatch.run_once()
     between = time.perf_counter()
     report = await not_seen.run_once()
     await late.run_once()
+    announced = await status.run_once()
     done = time.perf_counter()
+    assert announced == 0, "no visit of the seed is late or missed"
     times["all"].append(done - t)
     times["new"].append(done - between)
     return report

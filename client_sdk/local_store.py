@@ -22,6 +22,7 @@ from protocol.frames import (
     Mutation,
     MutationResult,
     VisitRemoved,
+    VisitUpsert,
     VisitView,
 )
 
@@ -139,7 +140,8 @@ class LocalStore:
                     f"change {change.feed}@{change.epoch}:{change.seq} does not follow the stored position"
                 )
             payload = change.payload
-            if seen_window_h:
+            if seen_window_h or (isinstance(payload, VisitUpsert) and payload.needs_seen):
+                # a change the office marked needs acknowledgement even with the window off
                 held = self.visit(change.feed, payload.visit_id) if isinstance(payload, VisitRemoved) else None
                 seen_store.note_change(db, change, held, seen_window_h)
             if isinstance(payload, VisitRemoved):

@@ -111,8 +111,30 @@ class DeviceDisconnected(DeviceEventBase, tag="device_disconnected", frozen=True
     pass
 
 
+VisitState = Literal["scheduled", "in_progress", "completed", "late", "missed", "cancelled"]
+"""A visit's status, derived from what its carers recorded (docs/protocol.md 10)."""
+
+
+class VisitStatusChanged(Struct, tag_field="kind", tag="visit_status", frozen=True):
+    """A visit's status as it now stands: a carer's check-in or check-out was stored for it,
+    or it turned late or missed with nobody checked in."""
+
+    visit_id: Id
+    status: VisitState
+    client_name: ShortText
+    starts_at: datetime
+    carer_ids: list[Id]
+
+
 ConsolePayload = (
-    AlertRaised | AlertUpdated | AlertResolved | AlertDismissed | DeviceSynced | DeviceConnected | DeviceDisconnected
+    AlertRaised
+    | AlertUpdated
+    | AlertResolved
+    | AlertDismissed
+    | DeviceSynced
+    | DeviceConnected
+    | DeviceDisconnected
+    | VisitStatusChanged
 )
 
 

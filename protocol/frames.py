@@ -111,10 +111,13 @@ class VisitView(Struct, frozen=True):
     notes: LongText = ""
 
 
-class VisitUpsert(Struct, tag_field="kind", tag="visit_upsert", frozen=True):
+class VisitUpsert(Struct, tag_field="kind", tag="visit_upsert", frozen=True, omit_defaults=True):
     """The carer has this visit: store it whole, replacing any older copy."""
 
     visit: VisitView
+    needs_seen: bool = False
+    """The office asks the carer to acknowledge this change whatever the tenant's window
+    (a coordinator marked its notes as needing acknowledgement; :mod:`protocol.seen_policy`)."""
 
 
 RemovalReason = Literal["reassigned"]

@@ -34,6 +34,7 @@ from server.services.throttle import ENROLMENT_PER_ADDRESS, AddressThrottle, Sto
 from server.services.token_bucket import DEVICES_REMEMBERED, Rate, TokenBuckets
 from server.services.upload_quota import UploadQuota
 from server.services.visit_alerts.detector import LateVisits
+from server.services.visit_status_feed import VisitStatusFeed
 from server.settings import Settings
 from server.startup import StartupError, check_database, redacted
 from server.store.database import Database
@@ -67,6 +68,7 @@ class Node:
     """The carers' acknowledgements (docs/protocol.md 4b)."""
     seen_alerts: SeenAlerts
     late_visits: LateVisits
+    visit_status: VisitStatusFeed
     staff_auth: StaffAuth
     preferences: PreferencesCache
     enrolment_throttle: AddressThrottle
@@ -115,6 +117,7 @@ class Node:
             seen=SeenLedger(db, clock, activity),
             seen_alerts=SeenAlerts(db, bus, clock),
             late_visits=LateVisits(db, bus, clock),
+            visit_status=VisitStatusFeed(db, bus, clock),
             staff_auth=StaffAuth(db, clock, bus=bus, throttle_bounds=throttle_bounds, shared_limits=shared_limits),
             preferences=PreferencesCache(clock),
             enrolment_throttle=AddressThrottle(
@@ -134,6 +137,8 @@ class Node:
         )
         node.seen.on_recorded.append(node.seen_alerts.on_seen)
         node.sync.on_checked_in.append(node.late_visits.on_check_in)
+        node.sync.on_attended.append(node.visit_status.announce)
+        node.rota.on_status_changed.append(node.visit_status.announce)
         node.jobs.append(ClusterJob("feed-retention", settings.retention_interval_s, node._compact, db, clock, node_id))
         if settings.mismatch_interval_s > 0:
             node.jobs.append(
@@ -149,10 +154,13 @@ class Node:
             log.info("sync-mismatch pass: %s", report)
 
     async def _detect_unseen(self) -> None:
-        """The "delivered but not seen" and late-visit passes (docs/protocol.md 10)."""
+        """The "delivered but not seen", late-visit and visit-status passes (docs/protocol.md 10)."""
         for report in (await self.seen_alerts.run_once(), await self.late_visits.run_once()):
             if report.raised or report.resolved:
                 log.info("pass: %s", report)
+        announced = await self.visit_status.run_once()
+        if announced:
+            log.info("visit-status pass: %d visit(s) turned late or missed", announced)
 
     async def _compact(self) -> None:
         report = await compact_feeds(self.db, self.clock)

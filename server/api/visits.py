@@ -37,6 +37,8 @@ class CreateVisitBody(msgspec.Struct):
     carer_ids: list[str] = []
     tasks: list[TaskBody] = []
     notes: str = ""
+    needs_seen: bool = False
+    """The carers must acknowledge the new visit (its notes) whatever the tenant's window."""
 
 
 class RescheduleBody(msgspec.Struct):
@@ -50,6 +52,9 @@ class ReassignBody(msgspec.Struct):
 
 class NotesBody(msgspec.Struct):
     notes: str
+    needs_seen: bool = False
+    """The coordinator marks the notes as needing the carers' acknowledgement: the change
+    carrying them needs it whatever the tenant's window (docs/protocol.md 4b)."""
 
 
 class ChangeTaskBody(msgspec.Struct):
@@ -90,6 +95,7 @@ async def create_visit(request: Request) -> Response:
         carer_ids=body.carer_ids,
         tasks_=[NewTask(t.title) for t in body.tasks],
         notes=body.notes,
+        needs_seen=body.needs_seen,
     )
     await _noted(node, staff)
     return json_response(view, 201)
@@ -105,7 +111,9 @@ async def get_visit(request: Request) -> Response:
 async def update_visit(request: Request) -> Response:
     body = await _body(request, NotesBody)
     node = node_of(request)
-    staff, view = await node.rota.update_notes_by_token(bearer(request), request.path_params["visit_id"], body.notes)
+    staff, view = await node.rota.update_notes_by_token(
+        bearer(request), request.path_params["visit_id"], body.notes, needs_seen=body.needs_seen
+    )
     await _noted(node, staff)
     return json_response(view)
 

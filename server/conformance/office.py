@@ -55,6 +55,22 @@ class Office:
             tasks_=[NewTask("Medication")],
         )
 
+    async def marked_notes_far_ahead(self, days: int = 5) -> VisitView:
+        """A new visit of the carer ``days`` ahead (beyond any acknowledgement window) whose
+        notes the coordinator marked as needing acknowledgement (``visit_upsert.needs_seen``)."""
+        agency, carer = self._agency(), self.nut.carer
+        start = to_datetime(self.nut.node.clock.now_ms()) + timedelta(days=days)
+        return await self.nut.node.rota.create_visit(
+            agency.admin,
+            client_id=agency.client_ids[0],
+            starts_at=start,
+            ends_at=start + timedelta(hours=1),
+            carer_ids=[carer.id],
+            tasks_=[],
+            notes="The key safe moved to the side door.",
+            needs_seen=True,
+        )
+
     async def changes(self, count: int) -> None:
         """``count`` changes in a row, over the carer's visits in turn."""
         for i in range(count):

@@ -19,6 +19,10 @@ NOTICES = {
     "cancelled": "Visit cancelled." + _PHONES,
     "reinstated": "Visit reinstated." + _PHONES,
     "created": "Visit created." + _PHONES,
+    "notes-changed": "Notes changed." + _PHONES,
+    "notes-to-acknowledge": (
+        "Notes sent; each carer must acknowledge them. Seen shows who has, and an alert follows if they do not."
+    ),
     "contact-saved": "Contact saved; alerts about this carer show it.",
     "device-renamed": "Device renamed.",
     "device-revoked": "Device revoked: its tokens no longer work and its connection was closed.",

@@ -7,16 +7,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from protocol.frames import FeedPosition
 from server.api.http import client_address
 from server.api.small_bodies import SIGN_IN_BODY_BYTES, closing, declared_over
 from server.console.contacts_view import visible_contacts
 from server.console.guard import node_of, page_context, signed_in
+from server.console.live_positions import live_positions
 from server.console.notices import notice_of
 from server.console.session import CSRF_COOKIE, SESSION_COOKIE, check_csrf, cookies_secure, new_csrf_token
 from server.console.templating import render
-from server.services import feeds
-from server.services.console_feed import visible_scopes
 from server.services.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from server.services.identity import Staff
 from server.services.mismatch.listing import AlertDesk, AlertFilter
@@ -75,11 +73,7 @@ async def sign_out(request: Request, staff: Staff) -> Response:
 async def notifications(request: Request, staff: Staff) -> Response:
     node = node_of(request)
     # Heads first, then alerts: an event in between is replayed, and replays are idempotent.
-    async with node.db.write() as conn:
-        scopes = await visible_scopes(conn, staff)
-    async with node.db.read() as conn:
-        heads = await feeds.heads(conn, list(scopes), feeds.CONSOLE)
-    positions = {s: FeedPosition(feed=s, epoch=h.epoch, seq=h.seq) for s, h in heads.items()}
+    positions = await live_positions(node, staff)
     recent = await AlertDesk(node.db, node.clock, node.mismatch).list(staff, AlertFilter(status="recent", limit=500))
     alerts = [a for a in recent if a.status == "open"]
     closed = sorted((a for a in recent if a.status != "open"), key=lambda a: a.closed_at or a.updated_at, reverse=True)

@@ -11,10 +11,12 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from server.console.guard import node_of, page_context, signed_in
+from server.console.live_positions import live_positions_json
 from server.console.notices import notice_of
 from server.console.session import check_csrf
 from server.console.templating import render
 from server.console.visit_facts import visit_facts
+from server.services.carer_changes import recent_changes
 from server.services.contacts import checked_contact, contacts_of, set_contact
 from server.services.device_report import COLUMNS, DeviceReport, ReportQuery, to_csv
 from server.services.errors import InvalidInput, NotFound
@@ -121,6 +123,7 @@ async def carer_view(request: Request, staff: Staff) -> Response:
         ).first()
     if carer is None or not staff.may_see_branch(carer.branch_id):
         raise NotFound("no such carer in your branches")
+    positions_json = await live_positions_json(node, staff)  # before the visits: see live_positions
     report = await DeviceReport(node.db, node.clock).build(staff, ReportQuery(user_id=carer_id, page_size=None))
     alerts = await AlertDesk(node.db, node.clock, node.mismatch).list(
         staff,
@@ -128,6 +131,7 @@ async def carer_view(request: Request, staff: Staff) -> Response:
     )
     async with node.db.read() as conn:
         contacts = await contacts_of(conn, staff.tenant_id, [carer_id])
+        changes = await recent_changes(conn, staff, carer_id)
     context = await page_context(request, staff)
     zone = ZoneInfo(context.pop("timezone"))
     today = datetime.fromtimestamp(node.clock.now_ms() / 1000, tz=UTC).astimezone(zone)
@@ -143,8 +147,10 @@ async def carer_view(request: Request, staff: Staff) -> Response:
         contacts=contacts,
         visits=todays,
         facts=facts,
+        changes=changes,
         timezone=str(zone),
         message=notice_of(request),
+        positions_json=positions_json,
         **context,
     )
 

@@ -1,6 +1,7 @@
 """Console rota: a branch's week (or one day) with previous/next and a date picker; create
 a visit, move one to another day and time, reassign (a searchable carer picker that keeps
-double-ups), cancel and reinstate. A change starting in the past or overlapping a carer's
+double-ups), change its notes (optionally marked as needing the carers' acknowledgement),
+cancel and reinstate. A change starting in the past or overlapping a carer's
 other visit is asked about first. Each visit shows its status (scheduled, in progress,
 completed, late, missed, cancelled: server/services/visit_status.py), whether its carers'
 phones have its latest change (delivered) or will get it when they connect (queued), and
@@ -20,6 +21,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from server.console.guard import node_of, page_context, signed_in
+from server.console.live_positions import live_positions_json
 from server.console.notices import notice_of
 from server.console.pages_office import visible_branches
 from server.console.rota_warnings import warnings_for
@@ -67,6 +69,7 @@ async def rota(request: Request, staff: Staff) -> Response:
     if branch_id is None:
         raise NotFound("no branch to show")
     staff.require_branch(branch_id)
+    positions_json = await live_positions_json(node, staff)  # before the visits: see live_positions
     zone = ZoneInfo(context["timezone"])
     today = datetime.fromtimestamp(node.clock.now_ms() / 1000, tz=UTC).astimezone(zone).date()
     window = window_for(params.get("view"), params.get("date") or params.get("day"), today, zone)
@@ -84,6 +87,7 @@ async def rota(request: Request, staff: Staff) -> Response:
         waiting_phones={v.id: _waiting(v.id, v.carer_ids, facts.delivered) for v in visits},
         states=facts.states,
         seen_by=facts.seen_by,
+        facts=facts,
         carers=carers,
         carers_json=[{"id": i, "name": n} for i, n in carers],
         clients=client_list,
@@ -91,6 +95,7 @@ async def rota(request: Request, staff: Staff) -> Response:
         branches=visible,
         branch_id=branch_id,
         message=notice_of(request),
+        positions_json=positions_json,
         **context,
     )
 
@@ -133,6 +138,11 @@ def _view_of(form: Mapping[str, object]) -> str:
     return "day" if form.get("view") == "day" else "week"
 
 
+def _marked(form: Mapping[str, object]) -> bool:
+    """The "carers must acknowledge these notes" box was ticked."""
+    return form.get("needs_seen") == "yes"
+
+
 @signed_in
 async def create_visit(request: Request, staff: Staff) -> Response:
     form = await request.form()
@@ -163,14 +173,22 @@ async def create_visit(request: Request, staff: Staff) -> Response:
     if asked is not None:
         return asked
     await node.rota.create_visit(
-        staff, client_id=client_id, starts_at=starts, ends_at=ends, carer_ids=carer_ids, tasks_=tasks
+        staff,
+        client_id=client_id,
+        starts_at=starts,
+        ends_at=ends,
+        carer_ids=carer_ids,
+        tasks_=tasks,
+        notes=str(form.get("notes", "")),
+        needs_seen=_marked(form),
     )
     return _back(client.branch_id, day, _view_of(form), "created")
 
 
 @signed_in
 async def rota_action(request: Request, staff: Staff) -> Response:
-    """Move (new day and start), reassign, cancel or reinstate one visit from the rota page."""
+    """Move (new day and start), reassign, change the notes of, cancel or reinstate one
+    visit from the rota page."""
     form = await request.form()
     await check_csrf(request, str(form.get("csrf_token", "")))
     node = node_of(request)
@@ -219,6 +237,10 @@ async def rota_action(request: Request, staff: Staff) -> Response:
                 return asked
         await node.rota.reassign(staff, visit_id, carer_ids)
         said = "reassigned"
+    elif action == "notes":
+        marked = _marked(form)
+        await node.rota.update_notes(staff, visit_id, str(form.get("notes", "")), needs_seen=marked)
+        said = "notes-to-acknowledge" if marked else "notes-changed"
     elif action == "cancel":
         await node.rota.cancel(staff, visit_id)
         said = "cancelled"

@@ -96,7 +96,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "changeVisitNotes",
         "PATCH",
         "/api/v1/visits/{visit_id}",
-        "Change a visit's notes",
+        "Change a visit's notes (optionally marked as needing the carers' acknowledgement)",
         VisitView,
         body=visits.NotesBody,
     ),

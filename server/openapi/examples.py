@@ -150,7 +150,7 @@ _EXAMPLES: dict[Any, Any] = {
         tasks=[visits.TaskBody(title="Morning medication")],
         notes="Key safe code in the care plan.",
     ),
-    visits.NotesBody: visits.NotesBody(notes="Use the side door."),
+    visits.NotesBody: visits.NotesBody(notes="Use the side door: the key safe moved.", needs_seen=True),
     visits.RescheduleBody: visits.RescheduleBody(starts_at=_STARTS, ends_at=_ENDS),
     visits.ReassignBody: visits.ReassignBody(carer_ids=[_CARER]),
     visits.TaskBody: visits.TaskBody(title="Prepare lunch"),

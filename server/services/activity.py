@@ -13,6 +13,10 @@ includes the standard sync that follows a clean-sync swap). All of them go throu
 :func:`protocol.tracker.proven_ack` allows. So a crash that loses buffered acks is
 healed by the device's next report on any transport: its ``hello`` on reconnect, or its
 next sync. Bookkeeping is likewise refreshed by its next request.
+
+Each batch also leaves a delivery mark per acknowledged position, so the office sees when
+each change reached a phone (:mod:`server.services.delivery_times`); a device acking twice
+within one linger is marked at its later ack.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from server.clock import Clock
 from server.periodic import backoff_s
 from server.services import feeds
 from server.services.console_feed import append_device_events
+from server.services.delivery_times import mark_deliveries
 from server.store.database import Database
 from server.store.outage import StoreUnavailable
 from server.store.schema import device_acks, devices
@@ -157,6 +162,7 @@ class ActivityRecorder:
             async with self.db.write() as conn:
                 if rows:
                     await _upsert_acks(conn, rows)
+                    await mark_deliveries(conn, ((c, e, s, at) for (_d, c), (e, s, at) in batch.items()))
                 if calls:
                     await _write_calls(conn, calls)
                 events = await append_device_events(conn, synced, DeviceSynced, self.clock.now_ms())

@@ -2,6 +2,7 @@
 
 Runs once per cluster (lease). ``feeds.compacted_through`` records how far each feed was
 cut, so a device whose position is behind it is told to clean-sync instead of replaying.
+The delivery marks of the removed changes go with them (:mod:`server.services.delivery_times`).
 Expired clean-sync snapshots are removed in the same pass, and so are rejected mutations
 past their retention and the upload counts of past days (:func:`prune_upload_ledger`).
 """
@@ -15,6 +16,7 @@ from sqlalchemy import and_, delete, func, select, tuple_, update
 from server.clock import Clock
 from server.store.database import Database
 from server.store.schema import (
+    delivery_marks,
     device_mutations,
     device_upload_usage,
     feed_entries,
@@ -30,6 +32,7 @@ DAY_MS = 24 * 3600 * 1000
 @dataclass
 class RetentionReport:
     entries_removed: int = 0
+    delivery_marks_removed: int = 0
     snapshots_removed: int = 0
     rejected_mutations_removed: int = 0
     upload_counts_removed: int = 0
@@ -62,6 +65,14 @@ async def compact_feeds(db: Database, clock: Clock) -> RetentionReport:
                     )
                 )
                 report.entries_removed += int(removed.rowcount)
+            # a delivery mark older than the cut-off covers only changes committed before it
+            tenant_carers = select(feeds.c.carer_id).where(feeds.c.tenant_id == tenant_id)
+            marks = await conn.execute(
+                delete(delivery_marks).where(
+                    delivery_marks.c.delivered_at < cutoff, delivery_marks.c.carer_id.in_(tenant_carers)
+                )
+            )
+            report.delivery_marks_removed += int(marks.rowcount)
     async with db.write() as conn:
         expired = select(snapshots.c.id).where(snapshots.c.expires_at < now)
         await conn.execute(delete(snapshot_pages).where(snapshot_pages.c.snapshot_id.in_(expired)))

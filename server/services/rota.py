@@ -5,7 +5,8 @@ changes' SQL steps are in :mod:`server.services.rota_steps`."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TypeVar
 
@@ -42,6 +43,10 @@ from server.store.hot.steps import Steps, StepsFactory
 from server.store.schema import users, visit_assignments, visits
 
 R = TypeVar("R")
+log = logging.getLogger(__name__)
+
+NOTES_TO_ACKNOWLEDGE = "notes changed, to acknowledge"
+"""What a change carrying notes a coordinator marked says (alerts, the visit's history)."""
 
 
 class RotaService:
@@ -49,6 +54,11 @@ class RotaService:
         self.db = db
         self.bus = bus
         self.clock = clock
+        self.on_status_changed: list[Callable[[list[str]], Awaitable[object]]] = []
+        """Called with a visit the office cancelled or reinstated (after the commit): its
+        status changed (the console feed's ``visit_status``). Not for a move, the REST write
+        path's commonest change, which rarely changes a status: a visit moved to a time
+        already past its grace is told by the next late-visit pass."""
 
     # ----------------------------------------------------------------- writes
 
@@ -62,8 +72,11 @@ class RotaService:
         carer_ids: list[str],
         tasks_: list[NewTask],
         notes: str = "",
+        needs_seen: bool = False,
     ) -> VisitView:
-        new = new_visit(client_id, starts_at, ends_at, carer_ids, tasks_, notes)
+        """A new visit; ``needs_seen``: its carers must acknowledge it (and its notes)
+        whatever the tenant's window."""
+        new = new_visit(client_id, starts_at, ends_at, carer_ids, tasks_, notes, needs_seen)
         now = self.clock.now_ms()
         return await self._committed(lambda: create_steps(actor, new, now))
 
@@ -77,6 +90,7 @@ class RotaService:
         carer_ids: list[str],
         tasks_: list[NewTask],
         notes: str = "",
+        needs_seen: bool = False,
     ) -> tuple[Staff, VisitView]:
         """``create_visit`` for the staff member holding ``token``, authenticated in the same
         transaction; the input is checked once the caller is known (401 before 422)."""
@@ -84,7 +98,7 @@ class RotaService:
 
         def steps() -> Steps[tuple[tuple[Staff, VisitView], list[feeds.Appended]]]:
             staff = yield from staff_steps(token_hash, now)
-            new = new_visit(client_id, starts_at, ends_at, carer_ids, tasks_, notes)
+            new = new_visit(client_id, starts_at, ends_at, carer_ids, tasks_, notes, needs_seen)
             view, appended = yield from create_steps(staff, new, now)
             return (staff, view), appended
 
@@ -102,27 +116,45 @@ class RotaService:
 
         return await self._edit_by_token(token, visit_id, values, "rescheduled")
 
-    async def update_notes_by_token(self, token: str, visit_id: str, notes: str) -> tuple[Staff, VisitView]:
-        return await self._edit_by_token(token, visit_id, lambda: {"notes": checked_notes(notes)}, "notes changed")
+    async def update_notes_by_token(
+        self, token: str, visit_id: str, notes: str, *, needs_seen: bool = False
+    ) -> tuple[Staff, VisitView]:
+        """New office notes; ``needs_seen``: the coordinator marks them as needing the
+        carers' acknowledgement whatever the tenant's window (the same notes may be sent
+        again, marked)."""
+        summary = NOTES_TO_ACKNOWLEDGE if needs_seen else "notes changed"
+
+        def values() -> dict[str, object]:
+            return {"notes": checked_notes(notes)}
+
+        return await self._edit_by_token(token, visit_id, values, summary, needs_seen=needs_seen)
+
+    async def update_notes(self, actor: Staff, visit_id: str, notes: str, *, needs_seen: bool = False) -> VisitView:
+        """``update_notes_by_token`` for a caller already known (the console)."""
+        summary = NOTES_TO_ACKNOWLEDGE if needs_seen else "notes changed"
+        return await self._edit(actor, visit_id, {"notes": checked_notes(notes)}, summary, needs_seen=needs_seen)
 
     async def reassign_by_token(self, token: str, visit_id: str, carer_ids: list[str]) -> tuple[Staff, VisitView]:
         return await self._edit_by_token(token, visit_id, dict, "carers changed", reassigning(carer_ids))
 
     async def cancel_by_token(self, token: str, visit_id: str) -> tuple[Staff, VisitView]:
-        return await self._edit_by_token(token, visit_id, lambda: {"status": "cancelled"}, "cancelled")
+        edited = await self._edit_by_token(token, visit_id, lambda: {"status": "cancelled"}, "cancelled")
+        return await self._status_changed(edited)
 
     async def reschedule(self, actor: Staff, visit_id: str, starts_at: datetime, ends_at: datetime) -> VisitView:
         start_ms, end_ms = checked_times(starts_at, ends_at)
         return await self._edit(actor, visit_id, {"starts_at": start_ms, "ends_at": end_ms}, "rescheduled")
 
     async def cancel(self, actor: Staff, visit_id: str) -> VisitView:
-        return await self._edit(actor, visit_id, {"status": "cancelled"}, "cancelled")
+        view = await self._edit(actor, visit_id, {"status": "cancelled"}, "cancelled")
+        return (await self._status_changed((actor, view)))[1]
 
     async def reinstate(self, actor: Staff, visit_id: str) -> VisitView:
         """A cancelled visit scheduled again; its carers' phones get it back at once."""
         if (await self.get_visit(actor, visit_id)).status != "cancelled":
             raise Conflict("only a cancelled visit can be reinstated")
-        return await self._edit(actor, visit_id, {"status": "scheduled"}, "reinstated")
+        view = await self._edit(actor, visit_id, {"status": "scheduled"}, "reinstated")
+        return (await self._status_changed((actor, view)))[1]
 
     async def reassign(self, actor: Staff, visit_id: str, carer_ids: list[str]) -> VisitView:
         return await self._edit(actor, visit_id, {}, "carers changed", reassigning(carer_ids))
@@ -217,12 +249,21 @@ class RotaService:
     # ----------------------------------------------------------------- internals
 
     async def _edit(
-        self, actor: Staff, visit_id: str, values: dict[str, object], summary: str, then: Then | None = None
+        self,
+        actor: Staff,
+        visit_id: str,
+        values: dict[str, object],
+        summary: str,
+        then: Then | None = None,
+        *,
+        needs_seen: bool = False,
     ) -> VisitView:
         """A rota change as one hot write: four statements for a visit with one carer, plus
         what ``then`` runs."""
         now = self.clock.now_ms()
-        return await self._committed(lambda: edit_steps(actor, visit_id, values, now, summary, then))
+        return await self._committed(
+            lambda: edit_steps(actor, visit_id, values, now, summary, then, needs_seen=needs_seen)
+        )
 
     async def _edit_by_token(
         self,
@@ -231,9 +272,23 @@ class RotaService:
         values: Callable[[], dict[str, object]],
         summary: str,
         then: Then | None = None,
+        *,
+        needs_seen: bool = False,
     ) -> tuple[Staff, VisitView]:
         now, token_hash = self.clock.now_ms(), hash_token(token)
-        return await self._committed(lambda: token_edit_steps(token_hash, visit_id, values, now, summary, then))
+        return await self._committed(
+            lambda: token_edit_steps(token_hash, visit_id, values, now, summary, then, needs_seen=needs_seen)
+        )
+
+    async def _status_changed(self, edited: tuple[Staff, VisitView]) -> tuple[Staff, VisitView]:
+        """Tell ``on_status_changed`` of a committed change of the visit's status; a hook
+        that fails is logged (the pages show the status on their next load)."""
+        for hook in self.on_status_changed:
+            try:
+                await hook([edited[1].id])
+            except Exception:
+                log.exception("a visit-status hook failed; the console pages show it on their next load")
+        return edited
 
     async def _committed(self, steps: StepsFactory[tuple[R, list[feeds.Appended]]]) -> R:
         """Run a change's hot write, then ring the bus for what it appended.

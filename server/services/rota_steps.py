@@ -54,11 +54,13 @@ def token_edit_steps(
     now: int,
     summary: str,
     then: Then | None = None,
+    *,
+    needs_seen: bool = False,
 ) -> Steps[tuple[tuple[Staff, VisitView], list[feeds.Appended]]]:
     """Authenticate the caller, check the input (``values`` raises on bad input), then edit:
     a refused token or bad input ends the write before anything is changed."""
     staff = yield from staff_steps(token_hash, now)
-    view, appended = yield from edit_steps(staff, visit_id, values(), now, summary, then)
+    view, appended = yield from edit_steps(staff, visit_id, values(), now, summary, then, needs_seen=needs_seen)
     return (staff, view), appended
 
 
@@ -69,13 +71,17 @@ def edit_steps(
     now: int,
     summary: str,
     then: Then | None = None,
+    *,
+    needs_seen: bool = False,
 ) -> Steps[tuple[VisitView, list[feeds.Appended]]]:
     """Update the visit and bump its version (one statement, row-locking it); run ``then``
     (a change of its tasks or carers); read what its view needs (one statement), then
     append the change to each affected carer's feed (two each).
 
     A carer taken off gets a ``visit_removed``, every other carer a ``visit_upsert``; a
-    visit outside the actor's branch, or a carer they cannot assign, rolls back."""
+    visit outside the actor's branch, or a carer they cannot assign, rolls back.
+    ``needs_seen``: the office asks each carer who gets the ``visit_upsert`` to acknowledge
+    it whatever the tenant's window (notes a coordinator marked)."""
     assert values.keys() <= _EDITABLE_COLUMNS
     assignments = "".join(f"{column} = ?, " for column in values)
     rows = yield (
@@ -92,7 +98,7 @@ def edit_steps(
     carer_ids = view.carer_ids
     if before is None:
         before = carer_ids
-    upsert = VisitUpsert(visit=view)
+    upsert = VisitUpsert(visit=view, needs_seen=needs_seen)
     removed_payload = VisitRemoved(visit_id=visit_id, reason="reassigned")
     committed_at = to_datetime(now)
     appended: list[feeds.Appended] = []
@@ -103,11 +109,12 @@ def edit_steps(
             payload, said = removed_payload, "taken off this carer"
         elif carer_id not in before and before:
             said = "assigned to this carer"
+        marked = isinstance(payload, VisitUpsert) and needs_seen
         appended += yield from feeds.append_steps(
             feeds.CARERS,
             carer_id,
             [_change_frame(carer_id, committed_at, payload)],
-            {"visit_id": visit_id, "committed_at": now, "summary": said[:120]},
+            {"visit_id": visit_id, "committed_at": now, "summary": said[:120], "needs_seen": marked},
         )
     return view, appended
 
@@ -204,6 +211,8 @@ class _NewVisit:
     notes: str
     task_titles: list[str]
     carer_ids: list[str]
+    needs_seen: bool = False
+    """A coordinator marked its notes as needing the carers' acknowledgement."""
 
 
 def create_steps(actor: Staff, new: _NewVisit, now: int) -> Steps[tuple[VisitView, list[feeds.Appended]]]:
@@ -227,7 +236,8 @@ def create_steps(actor: Staff, new: _NewVisit, now: int) -> Steps[tuple[VisitVie
         )
     for carer_id in new.carer_ids:
         yield (_ASSIGN, (new.id, carer_id, now))
-    return (yield from edit_steps(actor, new.id, {}, now, "new visit", _nobody_before))
+    summary = "new visit, notes to acknowledge" if new.needs_seen else "new visit"
+    return (yield from edit_steps(actor, new.id, {}, now, summary, _nobody_before, needs_seen=new.needs_seen))
 
 
 def _nobody_before(actor: Staff, visit_id: str, now: int) -> Steps[list[str] | None]:
@@ -246,7 +256,13 @@ _ASSIGN = (
 
 
 def new_visit(
-    client_id: str, starts_at: datetime, ends_at: datetime, carer_ids: list[str], tasks_: list[NewTask], notes: str
+    client_id: str,
+    starts_at: datetime,
+    ends_at: datetime,
+    carer_ids: list[str],
+    tasks_: list[NewTask],
+    notes: str,
+    needs_seen: bool = False,
 ) -> _NewVisit:
     start_ms, end_ms = checked_times(starts_at, ends_at)
     checked_notes(notes)
@@ -259,6 +275,7 @@ def new_visit(
         notes=notes,
         task_titles=[t.title for t in tasks_],
         carer_ids=list(carer_ids),
+        needs_seen=needs_seen,
     )
 
 

@@ -1,6 +1,6 @@
 """A visit's changes as its carers' phones and the carers themselves received them:
-per change, whether it needed the carer's acknowledgement, reached a phone, and was seen
-(by whom, on which device, when). ``GET /api/v1/visits/{visit_id}/seen``."""
+per change, whether it needed the carer's acknowledgement, reached a phone (and when), and
+was seen (by whom, on which device, when). ``GET /api/v1/visits/{visit_id}/seen``."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from protocol.acks import acked_in, covers
 from protocol.seen_policy import within_window
 from server.clock import to_datetime
+from server.services.delivery_times import delivered_at
 from server.services.identity import Staff
 from server.services.visit_views import load_visit_row
 from server.store.schema import carer_seen, device_acks, devices, feed_entries, tenants, users
@@ -45,10 +46,16 @@ class ChangeSeen(msgspec.Struct, kw_only=True, frozen=True):
     change: str
     """What the office changed ("" once retention removed the change)."""
     needs_seen: bool
-    """The tenant's policy asks the carer to acknowledge it (``seen_window_h``)."""
+    """The carer has to acknowledge it: the tenant's policy (``seen_window_h``) or the
+    coordinator's mark (``marked``) asks for it."""
+    marked: bool = False
+    """A coordinator marked it (its notes) as needing acknowledgement whatever the window."""
     delivered: bool
     """A phone of the carer acknowledged it (an ``ack`` covers it)."""
     seen: SeenBy | None
+    delivered_at: datetime | None = None
+    """When it reached a phone: the first ack covering it (:mod:`server.services.delivery_times`);
+    None while not delivered, or when it was acknowledged before delivery times were kept."""
 
 
 class SeenHistory(msgspec.Struct, kw_only=True, frozen=True):
@@ -69,6 +76,7 @@ async def visit_seen_history(conn: AsyncConnection, staff: Staff, visit_id: str)
                 feed_entries.c.seq,
                 feed_entries.c.committed_at,
                 feed_entries.c.summary,
+                feed_entries.c.needs_seen,
             )
             .join(
                 feed_table,
@@ -89,7 +97,8 @@ async def visit_seen_history(conn: AsyncConnection, staff: Staff, visit_id: str)
     }
     carers = {e.carer_id for e in entries} | {key[0] for key in records}
     names = {r.id: r.name for r in await conn.execute(select(users.c.id, users.c.name).where(users.c.id.in_(carers)))}
-    acked = await _acked(conn, list(carers))
+    acked = await acked_positions(conn, list(carers))
+    times = await delivered_at(conn, [(e.carer_id, e.epoch, e.seq) for e in entries])
     changes: list[tuple[int, ChangeSeen]] = []
     listed = set()
     for e in entries:
@@ -97,8 +106,14 @@ async def visit_seen_history(conn: AsyncConnection, staff: Staff, visit_id: str)
         listed.add(key)
         acked_epoch, acked_seq = acked.get(e.carer_id, (None, None))
         delivered = covers(acked_in(e.epoch, acked_epoch, acked_seq), e.seq)
-        needs = within_window(e.committed_at, visit.starts_at, visit.ends_at, int(window_h or 0))
+        marked = bool(e.needs_seen)
+        needs = marked or within_window(e.committed_at, visit.starts_at, visit.ends_at, int(window_h or 0))
         change = _change(e.carer_id, names, e.epoch, e.seq, e.committed_at, e.summary, needs, delivered, records)
+        at = times.get(key)
+        if change.delivered and at is not None:
+            change = msgspec.structs.replace(change, delivered_at=to_datetime(at))
+        if marked:
+            change = msgspec.structs.replace(change, marked=True)
         changes.append((e.committed_at, change))
     for key, r in records.items():  # changes of an earlier epoch, or removed by retention
         if key not in listed:
@@ -108,7 +123,7 @@ async def visit_seen_history(conn: AsyncConnection, staff: Staff, visit_id: str)
     return SeenHistory(visit_id=visit_id, changes=[c for _at, c in changes[:MAX_CHANGES]])
 
 
-async def _acked(conn: AsyncConnection, carer_ids: list[str]) -> dict[str, tuple[int, int]]:
+async def acked_positions(conn: AsyncConnection, carer_ids: list[str]) -> dict[str, tuple[int, int]]:
     """carer -> (epoch, seq): the furthest any active device of theirs acknowledged."""
     if not carer_ids:
         return {}

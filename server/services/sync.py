@@ -16,7 +16,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from protocol import MAX_CHANGES_PER_PAGE, MAX_MUTATIONS_PER_SYNC
 from protocol.errors import ErrorCode, ProtocolError
-from protocol.frames import Ack, Change, CheckIn, FeedPosition, Mutation, MutationResult, SyncRequest, SyncResponse
+from protocol.frames import (
+    Ack,
+    Change,
+    CheckIn,
+    CheckOut,
+    FeedPosition,
+    Mutation,
+    MutationResult,
+    SyncRequest,
+    SyncResponse,
+)
 from protocol.session import HeadRead, sync_start
 from protocol.tracker import check_ack
 from server.clock import Clock
@@ -44,6 +54,9 @@ class SyncService:
         self.upload_quota = upload_quota or UploadQuota(0)
         self.on_checked_in: list[Callable[[list[str]], Awaitable[object]]] = []
         """Called with the visits a sync stored a check-in for (after its commit)."""
+        self.on_attended: list[Callable[[list[str]], Awaitable[object]]] = []
+        """Called with the visits a sync stored a check-in or check-out for just now (not a
+        retried upload's), after its commit: their status may have changed."""
 
     @timed_sync("standard")
     async def standard_sync(self, device: DeviceIdentity, request: SyncRequest) -> SyncResponse:
@@ -90,6 +103,18 @@ class SyncService:
                 await hook(visit_ids)
             except Exception:
                 log.exception("a check-in hook failed; the next late-visit pass resolves its alerts")
+        attended = sorted(
+            {
+                m.visit_id
+                for m, r in zip(mutations, results, strict=False)
+                if isinstance(m, CheckIn | CheckOut) and r.status in stored
+            }
+        )
+        for hook in self.on_attended if attended else []:
+            try:
+                await hook(attended)
+            except Exception:
+                log.exception("an attendance hook failed; the pages show the status on their next load")
 
     async def _run(self, device: DeviceIdentity, request: SyncRequest) -> SyncResponse:
         if len(request.mutations) > MAX_MUTATIONS_PER_SYNC:

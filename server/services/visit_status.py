@@ -15,15 +15,15 @@ office, e.g. on a visit reassigned since, still counts), by their capture time.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from protocol.console import VisitState
 from server.store.schema import care_records
 from server.tunables import REPORT_QUERY_CHUNK as CHUNK
 
-VisitState = Literal["scheduled", "in_progress", "completed", "late", "missed", "cancelled"]
+__all__ = ["Recorded", "VisitState", "recorded_for", "state_of"]
 
 
 @dataclass(frozen=True)

@@ -151,10 +151,13 @@ feed_entries = Table(
     Column("committed_at", BigInteger, nullable=False),
     Column("frame", Text, nullable=False),
     Column("summary", String(120), nullable=False, server_default=""),
+    Column("needs_seen", Boolean, nullable=False, server_default="0"),
     Index("ix_feed_entries_visit", "visit_id", "committed_at"),
 )
 """The encoded ``change`` frame is stored as sent, so replay never re-encodes.
-``summary`` says what the office changed, for sync-mismatch alerts. The visit index
+``summary`` says what the office changed, for sync-mismatch alerts; ``needs_seen`` that a
+coordinator marked it (its notes) as needing the carer's acknowledgement whatever the
+tenant's window (the frame's ``visit_upsert.needs_seen``). The visit index
 serves a visit's history and the "delivered but not seen" pass: an office change sets the
 visit's ``updated_at`` to its entries' ``committed_at``, so a visit's latest changes are
 its entries from ``updated_at`` on."""
@@ -518,3 +521,29 @@ visit_alert_audit = Table(
     Column("actor_id", ID, nullable=True),
 )
 """Who did what to a late- or missed-visit alert, and when: raised, resolved, dismissed."""
+
+visit_status_announced = Table(
+    "visit_status_announced",
+    metadata,
+    Column("visit_id", ID, ForeignKey("visits.id"), primary_key=True),
+    Column("status", String(16), primary_key=True),
+    Column("due_at", BigInteger, primary_key=True),
+    Column("announced_at", BigInteger, nullable=False, index=True),
+)
+"""Which clock-driven statuses (``late``, ``missed``) the console feed was told of: the
+visit turned ``status`` at ``due_at`` (its start plus the tenant's grace, or its end). Moved
+times give a new ``due_at``, so a rescheduled visit is told of again. The pass that
+announces removes rows two days old: it no longer looks at their visits."""
+
+delivery_marks = Table(
+    "delivery_marks",
+    metadata,
+    Column("carer_id", ID, ForeignKey("users.id"), primary_key=True),
+    Column("epoch", Integer, primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("delivered_at", BigInteger, nullable=False),
+)
+"""When each change reached a phone (:mod:`server.services.delivery_times`): by
+``delivered_at``, when a node received the acknowledgement, a phone of the carer held every
+change of ``epoch`` up to ``seq``. Written with each batch of acks, the first time only;
+removed by retention with the changes they cover."""

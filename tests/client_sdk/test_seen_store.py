@@ -78,3 +78,11 @@ def test_window_zero_awaits_nothing(tmp_path: Path) -> None:
     store = _store(tmp_path)
     store.apply(_change(1, VisitUpsert(visit=_visit("soon", 1))))
     assert store.awaiting_seen() == []
+
+
+def test_a_change_the_office_marked_awaits_the_carer_whatever_the_window(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    store.apply(_change(1, VisitUpsert(visit=_visit("next-week", 24 * 7), needs_seen=True)), seen_window_h=24)
+    store.apply(_change(2, VisitUpsert(visit=_visit("soon", 1), needs_seen=True)))  # window off
+    store.apply(_change(3, VisitUpsert(visit=_visit("later", 24 * 7))), seen_window_h=24)
+    assert [(a.seq, a.visit_id) for a in store.awaiting_seen()] == [(1, "next-week"), (2, "soon")]

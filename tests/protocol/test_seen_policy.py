@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 import pytest
 
 from protocol.codec import decode_device_frame, encode
@@ -31,6 +32,10 @@ def _visit(starts_in_h: float, length_h: float = 1.0) -> VisitView:
 
 def _upsert(visit: VisitView) -> Change:
     return Change(feed="carer", epoch=1, seq=3, committed_at=NOON, payload=VisitUpsert(visit=visit))
+
+
+def _marked(visit: VisitView) -> Change:
+    return Change(feed="carer", epoch=1, seq=5, committed_at=NOON, payload=VisitUpsert(visit=visit, needs_seen=True))
 
 
 def test_a_visit_starting_inside_the_window_needs_it_and_one_beyond_does_not() -> None:
@@ -65,3 +70,20 @@ def test_seen_round_trips_and_refuses_an_empty_list() -> None:
     with pytest.raises(ProtocolError) as refused:
         decode_device_frame(empty)
     assert (refused.value.code, refused.value.request_id) == (ErrorCode.INVALID_FRAME, "s2")
+
+
+def test_a_change_the_office_marked_needs_it_whatever_the_window() -> None:
+    marked = _marked(_visit(72))
+    assert needs_seen(marked, None, 24)
+    assert needs_seen(marked, None, 0)
+    assert not needs_seen(_upsert(_visit(72)), None, 24)
+
+
+def test_the_mark_is_optional_on_the_wire() -> None:
+    """An unmarked change is encoded without the field, byte for byte as before, and one
+    without it decodes as not marked; a marked one says so."""
+    change = _upsert(_visit(2))
+    assert b"needs_seen" not in encode(change)
+    assert msgspec.json.decode(encode(change), type=Change) == change
+    marked = _marked(_visit(2))
+    assert b'"needs_seen":true' in encode(marked)

@@ -281,6 +281,7 @@ export interface VisitRemoved {
  */
 export interface VisitUpsert {
   readonly kind: "visit_upsert";
+  readonly needs_seen: boolean;
   readonly visit: VisitView;
 }
 
@@ -1455,6 +1456,10 @@ export const SCHEMA_DEFS: Readonly<Record<string, SchemaNode>> = {
         "enum": [
           "visit_upsert"
         ]
+      },
+      "needs_seen": {
+        "default": false,
+        "type": "boolean"
       },
       "visit": {
         "$ref": "#/$defs/VisitView"

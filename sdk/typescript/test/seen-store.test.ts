@@ -26,8 +26,8 @@ function visit(id: string, startsInHours: number): VisitView {
   };
 }
 
-function upsert(seq: number, v: VisitView): Change {
-  return { type: "change", feed: "k", epoch: 1, seq, committed_at: COMMITTED, payload: { kind: "visit_upsert", visit: v } };
+function upsert(seq: number, v: VisitView, needsSeen = false): Change {
+  return { type: "change", feed: "k", epoch: 1, seq, committed_at: COMMITTED, payload: { kind: "visit_upsert", needs_seen: needsSeen, visit: v } };
 }
 
 function removed(seq: number, id: string): Change {
@@ -41,6 +41,16 @@ test("the window: inside it, under way, ended, beyond it, off", () => {
   assert.equal(needsSeen(upsert(1, visit("v", 30)), null, 24), false);
   assert.equal(needsSeen(upsert(1, visit("v", 2)), null, 0), false);
   assert.equal(needsSeen(removed(1, "v"), null, 24), false, "a removal of a visit never held");
+});
+
+test("a change the office marked needs it whatever the window, even with the window off", async () => {
+  assert.equal(needsSeen(upsert(1, visit("v", 24 * 7), true), null, 24), true);
+  assert.equal(needsSeen(upsert(1, visit("v", 2), true), null, 0), true);
+  const store = new MemoryStore();
+  await store.ensureFeed("k", 1, "Kate");
+  await store.apply(upsert(1, visit("next-week", 24 * 7), true), 0);
+  await store.apply(upsert(2, visit("later", 24 * 7)), 0);
+  assert.deepEqual((await store.awaitingSeen()).map((a) => [a.seq, a.visitId]), [[1, "next-week"]]);
 });
 
 test("changes inside the window await the carer; a removal is judged by the copy held", async () => {

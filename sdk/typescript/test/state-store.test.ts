@@ -22,7 +22,7 @@ function visit(id: string, version = 1): VisitView {
 }
 
 function upsert(seq: number, id: string): Change {
-  return { type: "change", feed: "f", epoch: 1, seq, committed_at: "2026-11-26T09:30:00.000Z", payload: { kind: "visit_upsert", visit: visit(id, seq) } };
+  return { type: "change", feed: "f", epoch: 1, seq, committed_at: "2026-11-26T09:30:00.000Z", payload: { kind: "visit_upsert", needs_seen: false, visit: visit(id, seq) } };
 }
 
 function page(snapshot: string, visits: VisitView[], nextCursor: string | null): CleanSyncResponse {

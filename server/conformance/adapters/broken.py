@@ -24,7 +24,9 @@ The bugs (``--bug``), and the cases they must fail (tests/server/conformance/):
 - ``ignores-silence``: trusts a socket however long nothing arrives on it;
 - ``hammers-reconnects``: dials again every 100 ms whatever happened (a SHOULD);
 - ``forgets-seen-offline``: keeps what the carer acknowledged while offline in memory only,
-  so a kill loses it and the node never records it.
+  so a kill loses it and the node never records it;
+- ``ignores-marked-changes``: judges acknowledgement by the window alone, as if no change
+  carried ``visit_upsert.needs_seen`` (a SHOULD).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ import client_sdk.device
 from client_sdk import Device
 from client_sdk.link import Link
 from protocol.device_session import DeviceCommand, ResetFeed
-from protocol.frames import Ack, Change, Heartbeat, ServerFrame, SyncResponse
+from protocol.frames import Ack, Change, Heartbeat, ServerFrame, SyncResponse, VisitUpsert
 from server.conformance.adapters.python_sdk import STORE_FILE, SdkClient, main
 
 APPLY_LAG_S = 0.3
@@ -83,6 +85,13 @@ class KeepsDataOnReset(Device):
                     db.execute("UPDATE feeds SET epoch = ?, seq = 0 WHERE feed = ?", (command.epoch, command.feed))
         kept: list[DeviceCommand] = [command for command in commands if not isinstance(command, ResetFeed)]
         return await super()._run(kept, changes, names)
+
+
+class IgnoresMarkedChanges(Device):
+    async def _on_change(self, change: Change) -> None:
+        if isinstance(change.payload, VisitUpsert) and change.payload.needs_seen:
+            change = msgspec.structs.replace(change, payload=VisitUpsert(visit=change.payload.visit))
+        await super()._on_change(change)
 
 
 class IgnoresResyncInSyncResponse(Device):
@@ -162,6 +171,7 @@ class BrokenClient(SdkClient):
             "skips-http-acks": SkipsHttpAcks,
             "ignores-silence": IgnoresSilence,
             "hammers-reconnects": HammersReconnects,
+            "ignores-marked-changes": IgnoresMarkedChanges,
         }.get(self.bug, Device)
         return kind(self.url, self.token, self.device_uuid, store, transport=transport)
 
@@ -199,6 +209,7 @@ BUGS = (
     "ignores-silence",
     "hammers-reconnects",
     "forgets-seen-offline",
+    "ignores-marked-changes",
 )
 
 

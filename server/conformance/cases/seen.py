@@ -43,6 +43,23 @@ async def seen_recorded_once(ctx: CaseContext) -> None:
 
 
 @case(
+    "seen.marked-notes",
+    Level.SHOULD,
+    "§4b",
+    "A change the office marked (`visit_upsert.needs_seen`) awaits the carer even for a visit beyond the window.",
+)
+async def seen_marked_notes(ctx: CaseContext) -> None:
+    await ctx.start_client()
+    await ctx.office.marked_notes_far_ahead()
+    await ctx.wait_level()
+    epoch, head = await ctx.office.head()
+    awaiting = (await ctx.client.request("awaiting_seen"))["changes"]
+    listed = {(c.get("feed"), c.get("epoch"), c.get("seq")) for c in awaiting if isinstance(c, dict)}
+    expected = f"the marked change {epoch}:{head} awaiting the carer"
+    check((ctx.feed, epoch, head) in listed, expected, f"awaiting {awaiting}")
+
+
+@case(
     "seen.survives-kill",
     Level.MUST,
     "§4b",

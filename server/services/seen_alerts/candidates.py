@@ -5,7 +5,8 @@ A change is due when, by the tenant's policy and the visit's current times:
 - it is the latest change of the visit in the carer's current epoch (for a carer taken
   off the visit, the removal, even if the visit changed again since);
 - it needed the carer's acknowledgement (``seen_window_h``: the visit started, or starts
-  within the window, after the change's commit, and had not ended by then);
+  within the window, after the change's commit, and had not ended by then; or a
+  coordinator marked it, ``feed_entries.needs_seen``, whatever the window);
 - the visit has not ended yet;
 - ``seen_grace_s`` has passed since its commit, and the visit starts within
   ``seen_lead_s`` (or is under way);
@@ -28,7 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, CompoundSelect, and_, func, select, union_all
+from sqlalchemy import ColumnElement, CompoundSelect, and_, func, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from protocol.acks import covers
@@ -101,12 +102,12 @@ def _unseen_latest(now_ms: int, visit_ids: list[str] | None) -> CompoundSelect[A
     )
 
     def due_at(changed_at: ColumnElement[int]) -> tuple[ColumnElement[bool], ...]:
+        in_window = and_(t.c.seen_window_h > 0, v.c.starts_at - changed_at <= t.c.seen_window_h * hour)
         return (
             *around,
             v.c.ends_at > now_ms,
-            t.c.seen_window_h > 0,
             v.c.starts_at - t.c.seen_lead_s * 1000 <= now_ms,
-            v.c.starts_at - changed_at <= t.c.seen_window_h * hour,
+            or_(e.c.needs_seen.is_(True), in_window),
             v.c.ends_at > changed_at,
             changed_at + t.c.seen_grace_s * 1000 <= now_ms,
         )
