@@ -15,7 +15,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
-from server.api import alerts, carer_feeds, device_calls, devices, directory, reports, visits
+from server.api import alerts, carer_feeds, device_calls, devices, directory, reports, visit_verification, visits
 from server.api.http import error_response, json_response
 from server.api.request_guards import internal_caller, request_guards
 from server.console import pages_alerts, pages_devices, pages_office, pages_rota
@@ -119,6 +119,7 @@ def create_app(node: Node) -> Starlette:
             *devices.routes,
             *device_calls.routes,
             *reports.routes,
+            *visit_verification.routes,
             *alerts.routes,
             *pages_alerts.routes,
             *pages_office.routes,
