@@ -18,7 +18,7 @@ from starlette.websockets import WebSocket
 from server.api import alerts, carer_feeds, device_calls, devices, directory, reports, visit_verification, visits
 from server.api.http import error_response, json_response
 from server.api.request_guards import internal_caller, request_guards
-from server.console import pages_alerts, pages_devices, pages_office, pages_rota
+from server.console import pages_alerts, pages_devices, pages_office, pages_rota, pages_verification
 from server.node import Node
 from server.observability import health, metrics
 from server.observability.requests import RequestIds
@@ -125,6 +125,7 @@ def create_app(node: Node) -> Starlette:
             *pages_office.routes,
             *pages_devices.routes,
             *pages_rota.routes,
+            *pages_verification.routes,
             Mount(
                 "/console/static", StaticFiles(directory=Path(pages_office.__file__).with_name("static")), name="static"
             ),
