@@ -1,18 +1,20 @@
 """The visits of a date range, read from the store a page at a time.
 
-Pages follow the visits' (scheduled start, id) order by keyset, one short read each, so a
-month of a large branch is never held at once: memory holds one page of visits with their
-tasks, carers, check-ins and check-outs (``VISIT_VERIFICATION_PAGE`` visits). Other care
-records (task outcomes, notes, forms) are only counted, per carer, in SQL.
+Pages follow the visits' scheduled start by keyset (the next page starts after the last
+start read), one short read each, so a month of a large branch is never held at once:
+memory holds one page of visits with their tasks, carers, check-ins and check-outs
+(``VISIT_VERIFICATION_PAGE`` visits, plus those starting at the same moment as its last).
+Other care records (task outcomes, notes, forms) are only counted, per carer, in SQL.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Select, func, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.services.visit_verification.facts import Capture, Place, VisitFacts
@@ -46,22 +48,31 @@ _recorded = msgspec.json.Decoder(_Recorded)
 
 
 async def visit_pages(db: Database, window: Window, page_size: int) -> AsyncIterator[list[VisitFacts]]:
-    """The window's visits in (scheduled start, id) order, ``page_size`` at a time."""
-    after: tuple[int, str] | None = None
+    """The window's visits in (scheduled start, id) order, about ``page_size`` at a time.
+
+    A page is read in scheduled-start order alone, which the visits' start indexes give
+    without sorting, so each page costs the same however far into the range it is. When
+    it comes back full, the visits starting at the very moment of its last one are read
+    whole into it (a moment is never split across pages) and the next page starts after
+    that moment: a page holds ``page_size`` visits plus those sharing its last start."""
+    after: int | None = None
     while True:
         async with db.read() as conn:
-            page = await _page(conn, window, after, page_size)
+            found = await _visits_after(conn, window, after, page_size)
+            full = len(found) == page_size
+            if full:
+                after = found[-1].starts_at
+                found = [v for v in found if v.starts_at != after] + await _visits_at(conn, window, after)
+            found.sort(key=lambda v: (v.starts_at, v.id))
+            page = await _facts(conn, found)
         if page:
             yield page
-        if len(page) < page_size:
+        if not full:
             return
-        after = (page[-1].starts_at, page[-1].visit_id)
 
 
-async def _page(
-    conn: AsyncConnection, window: Window, after: tuple[int, str] | None, page_size: int
-) -> list[VisitFacts]:
-    query = (
+def _visits(window: Window) -> Select[Any]:
+    return (
         select(
             visits.c.id,
             visits.c.branch_id,
@@ -76,21 +87,25 @@ async def _page(
         )
         .join(clients, clients.c.id == visits.c.client_id)
         .join(branches, branches.c.id == visits.c.branch_id)
-        .where(
-            visits.c.tenant_id == window.tenant_id,
-            visits.c.starts_at >= window.since_ms,
-            visits.c.starts_at < window.until_ms,
-        )
-        .order_by(visits.c.starts_at, visits.c.id)
-        .limit(page_size)
+        .where(visits.c.tenant_id == window.tenant_id)
+        .where(visits.c.branch_id == window.branch_id if window.branch_id is not None else true())
     )
-    if window.branch_id is not None:
-        query = query.where(visits.c.branch_id == window.branch_id)
-    if after is not None:
-        query = query.where(
-            or_(visits.c.starts_at > after[0], and_(visits.c.starts_at == after[0], visits.c.id > after[1]))
-        )
-    found = (await conn.execute(query)).all()
+
+
+async def _visits_after(conn: AsyncConnection, window: Window, after: int | None, limit: int) -> list[Any]:
+    """The first ``limit`` visits of the window starting after ``after`` (None: from its start)."""
+    lower = visits.c.starts_at >= window.since_ms if after is None else visits.c.starts_at > after
+    query = _visits(window).where(lower, visits.c.starts_at < window.until_ms)
+    return list((await conn.execute(query.order_by(visits.c.starts_at).limit(limit))).all())
+
+
+async def _visits_at(conn: AsyncConnection, window: Window, moment: int) -> list[Any]:
+    """Every visit of the window's tenant and branch starting at ``moment``."""
+    return list((await conn.execute(_visits(window).where(visits.c.starts_at == moment))).all())
+
+
+async def _facts(conn: AsyncConnection, found: list[Any]) -> list[VisitFacts]:
+    """The facts of these visits (rows of :func:`_visits`), in their order."""
     if not found:
         return []
     ids = [v.id for v in found]
