@@ -83,8 +83,9 @@ ahead: half a minute late costs nothing, and the passes cost less than running e
 VISIT_VERIFICATION_MAX_DAYS = 92
 """The longest ``from``..``to`` an export covers, both dates included (a quarter)."""
 VISIT_VERIFICATION_PAGE = 200
-"""Visits read per query while an export streams: what it holds in memory at once is one
-page of visits with their check-ins, check-outs, tasks and carers."""
+"""Visits read per query while an export streams (plus those starting at the same moment
+as the last): what it holds in memory at once is one page of visits with their check-ins,
+check-outs, tasks and carers."""
 CLOCK_AHEAD_TOLERANCE_MS = 5 * 60 * 1000
 """A check-in or check-out captured later than this after the server received it was
 stamped by a device clock that runs ahead (``device_clock_ahead``)."""
