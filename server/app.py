@@ -15,10 +15,10 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
-from server.api import alerts, carer_feeds, device_calls, devices, directory, reports, visits
+from server.api import alerts, carer_feeds, device_calls, devices, directory, reports, visit_verification, visits
 from server.api.http import error_response, json_response
 from server.api.request_guards import internal_caller, request_guards
-from server.console import pages_alerts, pages_devices, pages_office, pages_rota
+from server.console import pages_alerts, pages_devices, pages_office, pages_rota, pages_verification
 from server.node import Node
 from server.observability import health, metrics
 from server.observability.requests import RequestIds
@@ -120,11 +120,13 @@ def create_app(node: Node) -> Starlette:
             *devices.routes,
             *device_calls.routes,
             *reports.routes,
+            *visit_verification.routes,
             *alerts.routes,
             *pages_alerts.routes,
             *pages_office.routes,
             *pages_devices.routes,
             *pages_rota.routes,
+            *pages_verification.routes,
             Mount(
                 "/console/static", StaticFiles(directory=Path(pages_office.__file__).with_name("static")), name="static"
             ),

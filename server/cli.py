@@ -17,6 +17,7 @@ from server.cli_errors import refusal
 from server.cli_feed import add_commands as add_feed_commands
 from server.cli_migrate import add_commands as add_migrate_commands
 from server.cli_tokens import add_commands as add_token_commands
+from server.cli_visits import add_commands as add_visit_commands
 from server.settings import SettingError, add_config_flag, add_flags, from_args, markdown_table
 
 
@@ -89,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     add_directory_commands(commands)
     add_feed_commands(commands)
     add_token_commands(commands)
+    add_visit_commands(commands)
     add_conformance_commands(commands)
 
     add_fleet_command(commands)

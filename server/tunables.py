@@ -26,6 +26,15 @@ VISIT_LIST_MAX_PAGE_SIZE = 500
 """Largest ``page_size`` of a visit listing."""
 VISIT_LIST_MAX_WINDOW_DAYS = 62
 """The longest ``from``..``to`` window a visit list covers (two months)."""
+VISIT_VERIFICATION_MAX_DAYS = 92
+"""The longest ``from``..``to`` an export covers, both dates included (a quarter)."""
+VISIT_VERIFICATION_PAGE = 200
+"""Visits read per query while an export streams (plus those starting at the same moment
+as the last): what it holds in memory at once is one page of visits with their check-ins,
+check-outs, tasks and carers."""
+CLOCK_AHEAD_TOLERANCE_MS = 5 * 60 * 1000
+"""A check-in or check-out captured later than this after the server received it was
+stamped by a device clock that runs ahead (``device_clock_ahead``)."""
 
 # -- lifetimes
 ENROLMENT_CODE_TTL_S = 15 * 60

@@ -37,6 +37,7 @@ _BACK_NAMES = {
     "/console/rota": "the rota",
     "/console/devices": "devices",
     "/console/reports/devices": "the report",
+    "/console/reports/visit-verification": "visit verification",
     "/console/carers": "the carer's page",
 }
 

@@ -60,6 +60,8 @@ class Operation:
     query: tuple[Query, ...] = ()
     body_optional: bool = False
     tag: str = "office"
+    csv: bool = False
+    """Also answers ``text/csv`` (with ``format=csv``)."""
 
 
 _WINDOW = (
@@ -84,6 +86,12 @@ _REPORT_QUERY = (
     Query("order", "sort order", choices=("asc", "desc")),
     Query("page", "page number, from 1", "integer"),
     Query("page_size", "rows per page, 1 to 500", "integer"),
+)
+_VERIFICATION_QUERY = (
+    Query("from", "first date, in the tenant's time zone (YYYY-MM-DD; required)", format="date"),
+    Query("to", "last date, included (YYYY-MM-DD; required; at most 92 days from from, both included)", format="date"),
+    Query("branch_id", "the branch (default: a coordinator's own; every branch for an admin)"),
+    Query("format", "json (default) or csv", choices=("json", "csv")),
 )
 
 OPERATIONS: tuple[Operation, ...] = (
@@ -322,6 +330,17 @@ OPERATIONS: tuple[Operation, ...] = (
         "The User Device Relationship report (JSON, or CSV with format=csv)",
         shapes.DeviceReportPage,
         query=_REPORT_QUERY,
+        csv=True,
+    ),
+    Operation(
+        "exportVisitVerification",
+        "GET",
+        "/api/v1/reports/visit-verification",
+        "Visit verification: per visit and carer the six elements and the exceptions, for a date range and "
+        "branch (JSON, or CSV with format=csv; streamed)",
+        shapes.VisitVerificationExport,
+        query=_VERIFICATION_QUERY,
+        csv=True,
     ),
     # --- the device's own calls
     Operation(
@@ -436,7 +455,7 @@ def document() -> dict[str, Any]:
             "parameters": _parameters(operation),
             "responses": {str(operation.status): _success(operation, schema_of), "default": error},
         }
-        if operation.path == "/api/v1/reports/devices":
+        if operation.csv:
             entry["responses"]["200"]["content"]["text/csv"] = {"schema": {"type": "string"}}
         if operation.body is not None:
             content = _json(schema_of[operation.body], example_of(operation.body))

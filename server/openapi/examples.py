@@ -7,7 +7,7 @@ test also validates each against its schema in the document.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import cache
 from typing import Any
 
@@ -40,6 +40,8 @@ from server.openapi import shapes
 from server.services.device_report import FeedLag, ReportRow
 from server.services.preferences import PreferenceChange
 from server.services.seen_history import ChangeSeen, SeenBy, SeenHistory
+from server.services.visit_verification.exceptions import ExceptionCode
+from server.services.visit_verification.rows import VerificationRow
 
 _AT = datetime(2026, 12, 7, 9, 30, tzinfo=UTC)
 _STARTS = datetime(2026, 12, 8, 8, 0, tzinfo=UTC)
@@ -202,6 +204,44 @@ _EXAMPLES: dict[Any, Any] = {
     shapes.ResyncRequested: shapes.ResyncRequested(id=_DEVICE, resync_requested=True),
     shapes.DeviceReportPage: shapes.DeviceReportPage(
         devices=[_report_row], total=1, page=1, page_size=50, timezone="Europe/London"
+    ),
+    shapes.VisitVerificationExport: shapes.VisitVerificationExport(
+        timezone="Europe/London",
+        from_=date(2026, 12, 8),
+        to=date(2026, 12, 8),
+        branch_id=_BRANCH,
+        generated_at=_AT,
+        visits=[
+            VerificationRow(
+                visit_id=_VISIT,
+                date=date(2026, 12, 8),
+                branch_id=_BRANCH,
+                branch_name="North office",
+                visit_type="single",
+                services=["Morning medication"],
+                client_id=_CLIENT,
+                client_name="Ruth Morris",
+                client_address="12 Elm Road",
+                carer_id=_CARER,
+                carer_name="Amara Okafor",
+                carer_assigned=True,
+                scheduled_start=_STARTS,
+                scheduled_end=_ENDS,
+                check_in_at=_STARTS,
+                check_in_received_at=_STARTS,
+                check_in_lat=51.5072,
+                check_in_lon=-0.1276,
+                check_in_accuracy_m=12.0,
+                check_out_at=None,
+                check_out_received_at=None,
+                check_out_lat=None,
+                check_out_lon=None,
+                check_out_accuracy_m=None,
+                duration_minutes=None,
+                visit_status="in_progress",
+                exceptions=[ExceptionCode.MISSING_CHECK_OUT],
+            )
+        ],
     ),
     # --- the device's own calls
     device_calls.EnrolBody: device_calls.EnrolBody(

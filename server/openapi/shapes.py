@@ -15,6 +15,8 @@ from msgspec import Struct
 from protocol.console import AlertView
 from protocol.frames import VisitView
 from server.services.device_report import ReportRow
+from server.services.visit_verification.export import ExportHeader
+from server.services.visit_verification.rows import VerificationRow
 
 
 class ErrorDetail(Struct):
@@ -163,3 +165,10 @@ class DeviceReportPage(Struct):
     page: int
     page_size: int | None
     timezone: str
+
+
+class VisitVerificationExport(ExportHeader, kw_only=True):
+    """The visit verification export as JSON (docs/visit-verification.md): what it covers,
+    then one row per visit and carer, in scheduled order."""
+
+    visits: list[VerificationRow]

@@ -48,6 +48,7 @@ async def test_no_page_scrolls_sideways_at_390_px(console: Console) -> None:
         "rota-day": "/console/rota?view=day",
         "devices": "/console/devices",
         "report": "/console/reports/devices",
+        "verification": "/console/reports/visit-verification",
         "carer": f"/console/carers/{carer.id}",
         "error": "/console/carers/nobody",
     }

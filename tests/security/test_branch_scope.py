@@ -26,7 +26,12 @@ async def test_a_coordinator_who_lost_their_branch_sees_nothing(world: World) ->
     async with node.db.write() as conn:
         await conn.execute(update(users).where(users.c.id == world.coordinator_id).values(branch_id=None))
     async with world.running.http(world.coordinator_token) as http:
-        for path in ("/api/v1/reports/devices", "/api/v1/alerts", f"/api/v1/visits/{world.b.visit_id}"):
+        for path in (
+            "/api/v1/reports/devices",
+            "/api/v1/alerts",
+            f"/api/v1/visits/{world.b.visit_id}",
+            "/api/v1/reports/visit-verification?from=2026-12-07&to=2026-12-07",
+        ):
             answer = await http.get(path)
             assert answer.status_code == 403, path
         signed = await http.post("/api/v1/auth/sign-in", json={"login": world.coordinator_login, "password": PASSWORD})

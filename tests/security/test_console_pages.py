@@ -47,6 +47,8 @@ async def test_signed_in_pages_are_not_cached(world: World) -> None:
             "/console/notifications",
             "/console/reports/devices",
             "/console/reports/devices.csv",
+            "/console/reports/visit-verification",
+            "/console/reports/visit-verification/download?from=2026-12-01&to=2026-12-07",
             f"/console/rota?branch_id={world.a.id}",
             f"/console/carers/{world.a.carer_id}",
             f"/console/carers/{world.b.carer_id}",  # an error page too

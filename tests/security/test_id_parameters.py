@@ -87,6 +87,8 @@ QUERY_ROUTES = [
     ("/console/reports/devices.csv", ("branch_id", "user_id")),
     ("/console/rota", ("branch_id", "day")),
     ("/console/notifications", ("status",)),
+    ("/api/v1/reports/visit-verification", ("from", "to", "branch_id")),
+    ("/console/reports/visit-verification/download", ("from", "to", "branch_id")),
 ]
 
 
