@@ -41,6 +41,7 @@ from server.ws.wire import Wire
 
 
 class DeviceSocket(FeedSocket):
+    __slots__ = ("_budget", "_resync_reason", "_token_hash", "_welcomed", "device", "node")
     hello_type = Hello
 
     def __init__(self, websocket: WebSocket | Wire, node: SocketContext) -> None:

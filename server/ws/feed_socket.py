@@ -35,6 +35,19 @@ its quota must not be closed 4102, which is terminal)."""
 
 
 class FeedSocket(abc.ABC):
+    __slots__ = (
+        "_catch_up",
+        "_closed",
+        "_errors_in_a_row",
+        "_hello_errors",
+        "clock",
+        "opened_at_ms",
+        "settings",
+        "streamer",
+        "wire",
+        "ws",
+    )
+
     def __init__(
         self,
         websocket: WebSocket | Wire,
