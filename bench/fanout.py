@@ -1,12 +1,14 @@
 """One frame fanned out to every connected device: caresync against a bare broadcast.
 
-    python -m bench.fanout [--devices 2000] [--rounds 5] [--no-socketio]
+    python -m bench.fanout [--devices 2000] [--rounds 5] [--no-socketio] [--peers websockets,sansio,wsproto,picows]
     python -m bench.fanout --profile fanout.prof [--profiler cprofile|pyinstrument]
 
 caresync: ``caresync serve`` (SQLite, core 0) with N lean devices connected (core 1);
 each round changes a tenant preference through the REST API, which pushes one
 ``preferences`` frame to every device. Peer: bench/peers/ws_broadcast.py with N plain
-sockets; each round broadcasts one frame. Reported: time until every device has the
+sockets; each round broadcasts one frame. ``--peers`` runs other broadcast servers the same
+way (bench/broadcast_peers.py: websockets' sans-I/O layer, wsproto, picows; a peer whose
+optional package is not installed is skipped, saying so). Reported: time until every device has the
 frame (median of rounds), server CPU per delivered frame (median of rounds, which moves
 in steps of one 10 ms clock tick over N frames, and the mean of rounds, finer with more
 rounds), and server memory per idle
@@ -34,6 +36,7 @@ from pathlib import Path
 
 import httpx
 
+from bench.broadcast_peers import PEERS, BroadcastPeer, peer_names
 from bench.support import pin_self, spawn_pinned
 from loadtest.lean_device import Behaviour, Counters, LeanDevice
 from loadtest.lean_socket import LeanSocket
@@ -189,11 +192,14 @@ async def caresync(
     }
 
 
-async def peer(devices: int, rounds: int) -> dict[str, float]:
+async def peer(devices: int, rounds: int, spec: BroadcastPeer = PEERS["websockets"]) -> dict[str, float]:
     port = free_port()
-    server = spawn_pinned(["-m", "bench.peers.ws_broadcast", str(port)], core=0)
+    server = spawn_pinned(spec.module_args(port), core=0)
     assert server.stdout is not None
-    server.stdout.readline()
+    ready = server.stdout.readline()
+    if ready != b"ready\n":
+        server.terminate()
+        raise RuntimeError(f"{spec.label} did not start: {(ready + server.stdout.read()).decode()[-2000:]}")
     rss0 = rss_kib(server.pid)
     received = [0]
 
@@ -246,6 +252,11 @@ async def _rounds(
         "cpu_us": statistics.median(cpu_per_frame),
         "cpu_mean_us": statistics.fmean(cpu_per_frame),
     }
+
+
+def _ratio(ours: float, theirs: float) -> float:
+    """``ours / theirs``; NaN when a figure is zero (a few devices' CPU under one clock tick)."""
+    return ours / theirs if theirs else float("nan")
 
 
 def _attach(state: object, sock: LeanSocket, on_text: object) -> None:
@@ -314,6 +325,12 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0", help="for the python-socketio peer")
     parser.add_argument("--no-socketio", action="store_true", help="skip the python-socketio peer")
+    parser.add_argument(
+        "--peers",
+        type=peer_names,
+        default=["websockets"],
+        help=f"broadcast peers to run, comma-separated, from: {', '.join(PEERS)} (default: websockets)",
+    )
     parser.add_argument("--profile", type=Path, help="profile the server during the rounds, written here")
     parser.add_argument("--profiler", choices=("cprofile", "pyinstrument", "tracemalloc"), default="cprofile")
     args = parser.parse_args()
@@ -323,10 +340,16 @@ async def main() -> None:
         ours = await caresync(args.devices, args.rounds, Path(workdir), profile, args.profiler)
     if args.profile is not None:
         print(f"profile of the server during the rounds written to {args.profile}")
-    theirs = await peer(args.devices, args.rounds)
+    peers: dict[str, dict[str, float]] = {}
+    for name in args.peers:
+        missing = PEERS[name].missing()
+        if missing:
+            print(f"peer {name} skipped: {', '.join(missing)} not installed (pip install {' '.join(missing)})")
+            continue
+        peers[name] = await peer(args.devices, args.rounds, PEERS[name])
     sio = None if args.no_socketio else await socketio_peer(args.devices, args.rounds, args.redis_url)
     print(f"devices={args.devices} rounds={args.rounds} (medians)")
-    rows = [("caresync preferences push", ours), ("peer websockets.broadcast", theirs)]
+    rows = [("caresync preferences push", ours), *((PEERS[name].label, r) for name, r in peers.items())]
     if sio is not None:
         rows.append(("peer python-socketio rooms", sio))
     for name, r in rows:
@@ -340,12 +363,22 @@ async def main() -> None:
         f"{ours['gc_ms']:.1f} ms by the end of the rounds; {ours['gc_rounds']:.0f} collections during the "
         f"rounds, the longest under {ours['gc_rounds_ms']:g} ms"
     )
-    print(
-        f"  ratios caresync/peer: time {ours['all_ms'] / theirs['all_ms']:.1f}x, CPU per frame "
-        f"{ours['cpu_us'] / theirs['cpu_us']:.1f}x, memory per connection {ours['kib'] / theirs['kib']:.1f}x, "
-        f"deliveries per second {theirs['all_ms'] / ours['all_ms']:.2f}x, per CPU second "
-        f"{theirs['cpu_us'] / ours['cpu_us']:.2f}x"
-    )
+    theirs = peers.get("websockets")
+    if theirs is not None:
+        print(
+            f"  ratios caresync/peer: time {_ratio(ours['all_ms'], theirs['all_ms']):.1f}x, CPU per frame "
+            f"{_ratio(ours['cpu_us'], theirs['cpu_us']):.1f}x, "
+            f"memory per connection {_ratio(ours['kib'], theirs['kib']):.1f}x, "
+            f"deliveries per second {_ratio(theirs['all_ms'], ours['all_ms']):.2f}x, per CPU second "
+            f"{_ratio(theirs['cpu_us'], ours['cpu_us']):.2f}x"
+        )
+    for name, other in peers.items():
+        if name != "websockets":
+            print(
+                f"  ratios caresync/{name}: time {_ratio(ours['all_ms'], other['all_ms']):.2f}x, CPU per frame "
+                f"{_ratio(ours['cpu_us'], other['cpu_us']):.2f}x, "
+                f"memory per connection {_ratio(ours['kib'], other['kib']):.2f}x"
+            )
     if sio is not None:
         print(
             f"  ratios caresync/socketio: time {ours['all_ms'] / sio['all_ms']:.2f}x, CPU per frame "
