@@ -4,7 +4,7 @@ Driven as bench/peers/ws_broadcast.py is: clients connect and send one message; 
 control connection (first message ``control``) sends ``fanout`` and the server sends one
 ~250-byte frame to every client through picows' own ``send`` (framed in C for each
 transport; picows has no call that writes pre-framed bytes). picows answers pings
-itself. picows is optional (``pip install picows``); bench/fanout.py skips this peer
+itself. picows is in the dev extra only (not a dependency of the server); bench/fanout.py skips this peer
 when it is not installed.
 
 By default the sockets are asyncio's own transports, as for every other peer;
