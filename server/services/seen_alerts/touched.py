@@ -54,7 +54,8 @@ async def visits_touched(conn: AsyncConnection, now_ms: int, since_ms: int, limi
             v.c.starts_at <= now_ms + MAX_LEAD_MS,
             v.c.starts_at >= now_ms - MAX_VISIT_MS,
             v.c.ends_at > now_ms,
-            t.c.seen_window_h > 0,
+            # no window condition: a change the office marked needs acknowledgement whatever
+            # the window, 0 included (the candidates statement judges the window)
             or_(
                 v.c.updated_at + t.c.seen_grace_s * 1000 >= since_ms,
                 between(v.c.starts_at - t.c.seen_lead_s * 1000, since_ms, now_ms),
