@@ -49,6 +49,7 @@ async def start_server(node: Node, port: int = 0) -> RunningServer:
         log_level="warning",
         ws_max_size=4 * MAX_FRAME_BYTES,
         ws_per_message_deflate=False,
+        backlog=node.settings.listen_backlog,
         lifespan="on",
         **uvicorn_limits(
             node.settings.header_timeout_s,

@@ -89,6 +89,7 @@ def serve(settings: Settings, node: Node) -> None:
         port=settings.port,
         ws_max_size=4 * MAX_FRAME_BYTES,
         ws_per_message_deflate=False,
+        backlog=settings.listen_backlog,
         log_config=None,
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,

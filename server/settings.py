@@ -176,6 +176,11 @@ class Settings:
         16384,
         "concurrent connections (HTTP and WebSocket) per node; a new one beyond it gets 503 and is closed (0: no cap)",
     )
+    listen_backlog: int = setting(
+        16384,
+        "connections the kernel queues for the node to accept; a fleet reconnecting at once after a restart "
+        "overflows a short queue and its connects wait out TCP's retry (capped by the OS: net.core.somaxconn)",
+    )
     console_frames_per_s: float = setting(
         5.0,
         "frames a console socket may send per second, sustained (a console needs one heartbeat per interval); "
