@@ -20,7 +20,7 @@ from typing import Any
 
 import msgspec
 
-from bench.mismatch_detection import NOW, fresh_postgres, seed
+from bench.mismatch_detection import NOW, scratch_postgres, seed
 from server.clock import ManualClock
 from server.services.device_report import DeviceReport, ReportQuery, to_csv
 from server.services.identity import Staff
@@ -69,18 +69,16 @@ async def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--postgres-admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as workdir:
-        stores = {
-            "sqlite": f"sqlite:///{Path(workdir) / 'report.db'}",
-            "postgresql": await fresh_postgres(args.postgres_admin_url),
-        }
-        for name, url in stores.items():
-            r = await measure(url, args.devices, args.repeats)
-            print(
-                f"{name:10s} devices={args.devices}: build all rows {r['build_all_ms']:.0f} ms | one 500-row page "
-                f"{r['page_500_ms']:.0f} ms | JSON encode all {r['json_encode_ms']:.0f} ms | CSV all "
-                f"{r['csv_ms']:.0f} ms ({r['csv_kib']:.0f} KiB) (medians of {args.repeats})"
-            )
+    async with scratch_postgres(args.postgres_admin_url) as postgres_url:
+        with tempfile.TemporaryDirectory() as workdir:
+            stores = {"sqlite": f"sqlite:///{Path(workdir) / 'report.db'}", "postgresql": postgres_url}
+            for name, url in stores.items():
+                r = await measure(url, args.devices, args.repeats)
+                print(
+                    f"{name:10s} devices={args.devices}: build all rows {r['build_all_ms']:.0f} ms | one 500-row page "
+                    f"{r['page_500_ms']:.0f} ms | JSON encode all {r['json_encode_ms']:.0f} ms | CSV all "
+                    f"{r['csv_ms']:.0f} ms ({r['csv_kib']:.0f} KiB) (medians of {args.repeats})"
+                )
 
 
 if __name__ == "__main__":

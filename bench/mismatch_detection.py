@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import statistics
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -217,12 +219,34 @@ async def _forget_alerts(db: Database) -> None:
 
 
 async def fresh_postgres(admin_url: str) -> str:
+    """A new database for this run; drop it with :func:`drop_postgres` (or use
+    :func:`scratch_postgres`), or it stays behind on the server."""
     name = f"caresync_bench_{uuid.uuid4().hex[:8]}"
     engine = create_async_engine(async_url(admin_url), isolation_level="AUTOCOMMIT")
     async with engine.connect() as conn:
         await conn.execute(text(f'CREATE DATABASE "{name}"'))
     await engine.dispose()
     return admin_url.rsplit("/", 1)[0] + "/" + name
+
+
+async def drop_postgres(admin_url: str, url: str) -> None:
+    """Drop a database :func:`fresh_postgres` made (its connections closed first)."""
+    engine = create_async_engine(async_url(admin_url), isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
+    finally:
+        await engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def scratch_postgres(admin_url: str) -> AsyncIterator[str]:
+    """A new database for the block, dropped after it, whatever happened."""
+    url = await fresh_postgres(admin_url)
+    try:
+        yield url
+    finally:
+        await drop_postgres(admin_url, url)
 
 
 async def main() -> None:
@@ -242,9 +266,10 @@ async def main() -> None:
         for name in args.stores.split(","):
             if name == "sqlite":
                 url = f"sqlite:///{Path(workdir) / 'bench.db'}"
+                r = await measure(url, args.carers, args.entries, args.overdue, args.repeats, args.interrupted)
             else:
-                url = await fresh_postgres(args.postgres_admin_url)
-            r = await measure(url, args.carers, args.entries, args.overdue, args.repeats, args.interrupted)
+                async with scratch_postgres(args.postgres_admin_url) as url:
+                    r = await measure(url, args.carers, args.entries, args.overdue, args.repeats, args.interrupted)
             print(
                 f"{name:10s} overdue={r['overdue']} raised={r['raised']} | detection query {r['query_ms']:.0f} ms"
                 f" ({r['query_cpu_ms']:.1f} ms CPU)"

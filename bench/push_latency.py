@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 from websockets.asyncio.client import connect
 
-from bench.mismatch_detection import fresh_postgres
+from bench.mismatch_detection import scratch_postgres
 from bench.support import free_port, percentile, pin_self, process_cpu_s, self_cpu_s, spawn_pinned, summary_ms
 from client_sdk import Device
 from protocol.frames import Change
@@ -204,10 +204,10 @@ async def main() -> None:
         )
         _report("caresync embedded (SQLite, in-process bus, one node)", embedded)
         if args.cluster:
-            url = await fresh_postgres(args.postgres_admin_url)
-            clustered = await run_caresync(
-                args.devices, args.changes, args.rate, Path(workdir) / "cluster", url, args.redis_url
-            )
+            async with scratch_postgres(args.postgres_admin_url) as url:
+                clustered = await run_caresync(
+                    args.devices, args.changes, args.rate, Path(workdir) / "cluster", url, args.redis_url
+                )
             _report("caresync cluster (PostgreSQL + Redis, commit on B, device on A)", clustered)
             print(f"ratio cluster/embedded p50: {clustered['p50_ms'] / embedded['p50_ms']:.2f}x")
     peer = await run_peer(args.devices, args.changes, args.rate)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import statistics
 import tempfile
 import time
@@ -29,7 +30,7 @@ from typing import Any
 
 from sqlalchemy import delete, insert, text, update
 
-from bench.mismatch_detection import NOW, fresh_postgres, seed
+from bench.mismatch_detection import NOW, scratch_postgres, seed
 from server.bus.memory import MemoryBus
 from server.clock import ManualClock
 from server.services.mismatch.detector import MismatchDetector
@@ -212,12 +213,13 @@ async def main() -> None:
     )
     with tempfile.TemporaryDirectory() as workdir:
         for name in args.stores.split(","):
-            url = (
-                f"sqlite:///{Path(workdir) / 'bench.db'}"
-                if name == "sqlite"
-                else await fresh_postgres(args.postgres_admin_url)
-            )
-            r = await measure(url, args.carers, args.entries, args.overdue, args.unseen, args.repeats, args.touched)
+            async with contextlib.AsyncExitStack() as stack:
+                url = (
+                    f"sqlite:///{Path(workdir) / 'bench.db'}"
+                    if name == "sqlite"
+                    else await stack.enter_async_context(scratch_postgres(args.postgres_admin_url))
+                )
+                r = await measure(url, args.carers, args.entries, args.overdue, args.unseen, args.repeats, args.touched)
             m = r["mismatch_ms"]
             print(
                 f"{name:10s} due={r['due']} raised={r['raised']} | not-seen query {r['query_ms']:.0f} ms"
