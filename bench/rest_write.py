@@ -22,14 +22,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy import func, select
 
-from bench.mismatch_detection import fresh_postgres
+from bench.mismatch_detection import drop_postgres, fresh_postgres
 from bench.push_latency import _seed, _serve, _wait_http
 from bench.support import percentile, pin_self, process_cpu_s
 from server.seeding import SeededAgency
-from server.store.database import Database, async_url
+from server.store.database import Database
 from server.store.schema import feed_entries
 
 SUMMARY = "rescheduled"
@@ -84,16 +83,6 @@ async def _entries(url: str) -> int:
         await db.close()
 
 
-async def _drop(admin_url: str, url: str) -> None:
-    """Drop the run's database (fresh_postgres made it for this run alone)."""
-    engine = create_async_engine(async_url(admin_url), isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}"'))
-    finally:
-        await engine.dispose()
-
-
 async def run(url: str, changes: int, concurrency: int, warmup: int) -> dict[str, float]:
     agency = await _seed(url, 64)
     server, port = _serve(url, None, "node-rest")
@@ -146,7 +135,7 @@ async def main() -> None:
                         url = await fresh_postgres(args.postgres)
                     result = await run(url, args.changes, concurrency, args.warmup)
                     if store == "postgresql":
-                        await _drop(args.postgres, url)
+                        await drop_postgres(args.postgres, url)
                     results.append(result)
                     print(
                         f"  {store} c={concurrency} run {repeat + 1}: CPU/change {result['cpu_per_change_ms']:.3f} ms"
