@@ -25,7 +25,6 @@
     const part = Object.fromEntries(timeFormat.formatToParts(date).map((p) => [p.type, p.value]));
     return `${part.weekday} ${part.day} ${part.month} ${part.hour}:${part.minute}`;
   }
-  let delay = 500;
 
   function setLive(state, text) {
     live.dataset.state = state;
@@ -175,46 +174,20 @@
     }
   });
 
-  function connect() {
-    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    const socket = new WebSocket(`${scheme}${location.host}/ws/console`);
-    socket.addEventListener("open", () => {
-      socket.send(JSON.stringify({ type: "console_hello", token: "cookie", positions: Object.values(positions) }));
-    });
-    socket.addEventListener("message", (message) => {
-      const frame = JSON.parse(message.data);
-      if (frame.type === "console_welcome") {
-        delay = 500;
-        setLive("live", "Live");
-        for (const feed of frame.feeds) {
-          if (feed.action === "reset" || feed.action === "clean_sync") {
-            positions[feed.feed] = { feed: feed.feed, epoch: feed.epoch, seq: 0 };
-          }
-        }
-      } else if (frame.type === "event") {
-        positions[frame.feed] = { feed: frame.feed, epoch: frame.epoch, seq: frame.seq };
-        apply(frame.event);
-      }
-    });
-    socket.addEventListener("close", (closed) => {
-      if (closed.code === 4100 || closed.code === 4106) {
-        // 4100: the session cookie no longer signs in; 4106: the session ended (signed out,
-        // revoked, password changed or expired) while the page was open.
-        location.href = "/console/sign-in?message=expired";
-        return;
-      }
-      // 4006: this user has the most console windows a server allows open; one may close.
-      setLive("down", closed.code === 4006 ? "Too many console windows open: close one. Reconnecting…" : "Disconnected: reconnecting…");
-      setTimeout(connect, delay);
-      delay = Math.min(delay * 2, 10000);
-    });
-  }
-
   for (const item of list.querySelectorAll("li.alert")) {
     const minutes = item.dataset.minutes === "100000" ? null : Number(item.dataset.minutes);
     track(item, minutes);
   }
   sortCards();
   setInterval(tick, 15000);
-  connect();
+  window.followConsoleFeed({
+    positions,
+    onEvent: apply,
+    setLive,
+    texts: {
+      live: "Live",
+      tooManyWindows: "Too many console windows open: close one. Reconnecting…",
+      reconnecting: "Disconnected: reconnecting…",
+    },
+  });
 })();

@@ -7,7 +7,6 @@
   if (!holder) return;
   const positions = JSON.parse(holder.dataset.livePositions || "{}");
   const live = document.getElementById("status-live");
-  let delay = 500;
 
   function setLive(state, text) {
     if (!live) return;
@@ -26,37 +25,14 @@
     }
   }
 
-  function connect() {
-    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    const socket = new WebSocket(`${scheme}${location.host}/ws/console`);
-    socket.addEventListener("open", () => {
-      socket.send(JSON.stringify({ type: "console_hello", token: "cookie", positions: Object.values(positions) }));
-    });
-    socket.addEventListener("message", (message) => {
-      const frame = JSON.parse(message.data);
-      if (frame.type === "console_welcome") {
-        delay = 500;
-        setLive("live", "Status live");
-        for (const feed of frame.feeds) {
-          if (feed.action === "reset" || feed.action === "clean_sync") {
-            positions[feed.feed] = { feed: feed.feed, epoch: feed.epoch, seq: 0 };
-          }
-        }
-      } else if (frame.type === "event") {
-        positions[frame.feed] = { feed: frame.feed, epoch: frame.epoch, seq: frame.seq };
-        apply(frame.event);
-      }
-    });
-    socket.addEventListener("close", (closed) => {
-      if (closed.code === 4100 || closed.code === 4106) {
-        location.href = "/console/sign-in?message=expired";  // the session ended
-        return;
-      }
-      setLive("down", closed.code === 4006 ? "Status not live: too many console windows open" : "Status not live: reconnecting…");
-      setTimeout(connect, delay);
-      delay = Math.min(delay * 2, 10000);
-    });
-  }
-
-  connect();
+  window.followConsoleFeed({
+    positions,
+    onEvent: apply,
+    setLive,
+    texts: {
+      live: "Status live",
+      tooManyWindows: "Status not live: too many console windows open",
+      reconnecting: "Status not live: reconnecting…",
+    },
+  });
 })();
