@@ -3,6 +3,8 @@ on this node reaches the new socket too, not only the old one being closed."""
 
 from __future__ import annotations
 
+import pytest
+
 from protocol import PROTOCOL_VERSION
 from protocol.errors import CloseCode
 from protocol.frames import Hello, ServerFrame, Welcome
@@ -29,7 +31,7 @@ async def _greeted(running: RunningServer, carer: SeededCarer) -> tuple[RawDevic
 
 
 async def test_a_revocation_seen_while_a_reconnect_replaces_the_old_socket_closes_the_new_one(
-    running: RunningServer,
+    running: RunningServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     node = running.node
     agency = await seed_agency(node, carers=1, visits_per_carer=1)
@@ -43,19 +45,20 @@ async def test_a_revocation_seen_while_a_reconnect_replaces_the_old_socket_close
         await elsewhere.devices.revoke(agency.tenant_id, carer.device_id)
         previous = node.hub.device_socket(carer.device_id)
         assert isinstance(previous, FeedSocket)
-        close = previous.close
+        close = type(previous).close
         polled = False
 
-        async def seen_while_replaced(code: CloseCode, reason: str) -> None:
+        async def seen_while_replaced(self: FeedSocket, code: CloseCode, reason: str) -> None:
             # The greeting of the reconnect closes the old socket first; the node's poll
             # sees the revocation meanwhile (closing waits on the peer's close frame).
             nonlocal polled
-            if not polled:
+            if self is previous and not polled:
                 polled = True
                 await node.effects.step()
-            await close(code, reason)
+            await close(self, code, reason)
 
-        previous.close = seen_while_replaced  # type: ignore[method-assign]
+        # sockets are slotted: the old socket's close is replaced on its class, for it alone
+        monkeypatch.setattr(type(previous), "close", seen_while_replaced)
         new, first = await _greeted(running, carer)
         assert polled
         assert isinstance(first, Welcome), "read before the node saw the revocation: admitted inside the window"
