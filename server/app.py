@@ -139,5 +139,9 @@ def create_app(node: Node) -> Starlette:
             Middleware(SocketMetrics, kinds={DEVICE_SOCKET_PATH: "device", CONSOLE_SOCKET_PATH: "console"}),
         ],
     )
+    # A path with a trailing slash is not redirected to the one without: an API client gets
+    # the JSON 404 every unknown path gets (a redirect carries no body and, for a PATCH or a
+    # POST, asks the client to send its body again elsewhere).
+    app.router.redirect_slashes = False
     app.state.node = node
     return app
