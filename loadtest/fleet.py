@@ -568,6 +568,8 @@ async def _http_only(fleet: Fleet, base: str, agency: BulkAgency) -> None:
         await asyncio.sleep(0.1)
     synced = time.perf_counter()
     fleet.notes["http_final_sync_s"] = round(synced - began, 2)
+    failures = [f for w in fleet.workers for e in w.events if e["event"] == "sync_done" for f in e.get("failures", [])]
+    fleet.notes["http_final_sync_failures"] = failures
     if config.storm_grace_s:
         until = synced + config.storm_grace_s + 2 * _detection_interval_s(config) + 1
         fleet.notes["http_alert_window_s"] = round(until - synced, 1)

@@ -112,8 +112,9 @@ async def main() -> None:
                 _emit({"event": "clean_done", "seconds": time.perf_counter() - started})
             elif command["cmd"] == "sync":
                 started = time.perf_counter()
-                await asyncio.gather(*(d.http_sync(http) for d in devices), return_exceptions=True)
-                _emit({"event": "sync_done", "seconds": time.perf_counter() - started})
+                outcomes = await asyncio.gather(*(_synced(d, http) for d in devices), return_exceptions=True)
+                failures = [repr(o) if isinstance(o, BaseException) else o for o in outcomes if o is not None]
+                _emit({"event": "sync_done", "seconds": time.perf_counter() - started, "failures": failures})
 
     watcher = asyncio.create_task(commands())
     cpu = 0.0  # the process's whole CPU: start-up and the ramp count too
@@ -154,6 +155,23 @@ async def main() -> None:
         task.cancel()
     await http.aclose()
     _emit({"event": "final", "positions": {d.carer_id: [d.position.epoch, d.position.seq] for d in devices}})
+
+
+FINAL_SYNC_ATTEMPTS = 3
+
+
+async def _synced(device: LeanDevice, http: httpx.AsyncClient) -> str | None:
+    """The fleet's final HTTP sync of one device, tried again after a failed call (as the
+    device's own loop would); None once it went through, else why it did not."""
+    failure = ""
+    for _ in range(FINAL_SYNC_ATTEMPTS):
+        try:
+            await device.http_sync(http)
+            return None
+        except (httpx.HTTPError, OSError) as exc:
+            failure = f"{device.carer_id}: {type(exc).__name__}: {exc}"
+            await asyncio.sleep(random.uniform(0.5, 1.0))
+    return failure
 
 
 class LoopLag:

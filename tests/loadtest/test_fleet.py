@@ -81,6 +81,7 @@ async def test_http_only_fleet_holding_every_change_raises_no_alert(tmp_path: Pa
     config.server_args = ["--mismatch-interval", "2"]
     report = await run_fleet(config)
     assert report["changes_sent"] == 24
+    assert report["http_final_sync_failures"] == [], "a device's final sync failed every attempt"
     assert (report["lost_changes"], report["devices_behind"], report["applied_twice"]) == (0, 0, 0)
     assert report["ack_lag_ms"]["devices_acked_behind_head"] == 0
     assert report["mismatch_alerts"] == 0
