@@ -9,9 +9,9 @@ each round changes a tenant preference through the REST API, which pushes one
 sockets; each round broadcasts one frame. ``--peers`` runs other broadcast servers the same
 way (bench/broadcast_peers.py: websockets' sans-I/O layer, wsproto, picows; a peer whose
 optional package is not installed is skipped, saying so). Reported: time until every device has the
-frame (median of rounds), server CPU per delivered frame (median of rounds, which moves
-in steps of one 10 ms clock tick over N frames, and the mean of rounds, finer with more
-rounds), and server memory per idle
+frame (median of rounds), server CPU per delivered frame (median and mean of rounds, from
+the scheduler's nanosecond count summed over the server's threads; the user/kernel split
+beside it is from clock ticks, 10 ms over N frames, so only its means say much), and server memory per idle
 connection (RSS growth from no connections to N), and the server's worst garbage
 collection pause (from ``/metrics``; "n/a" for a server that does not report it).
 
@@ -40,7 +40,7 @@ from bench.broadcast_peers import PEERS, BroadcastPeer, peer_names
 from bench.support import pin_self, spawn_pinned
 from loadtest.lean_device import Behaviour, Counters, LeanDevice
 from loadtest.lean_socket import LeanSocket
-from loadtest.measure import cpu_s, free_port, rss_kib
+from loadtest.measure import cpu_ns_live_threads, cpu_split_s, free_port, rss_kib
 from loadtest.seed import bulk_agency_with_admin
 from loadtest.server_process import SpawnedServer
 from server.store.database import Database
@@ -238,19 +238,24 @@ async def _rounds(
     timeout: float = 120.0,
 ) -> dict[str, float]:
     """One fan-out per round: time until every device has it, and server CPU per frame."""
-    times, cpu_per_frame = [], []
+    times, cpu_per_frame, user_per_frame, system_per_frame = [], [], [], []
     for _ in range(rounds):
-        before, cpu = delivered(), cpu_s(pid)
+        before, (user, system), cpu_ns = delivered(), cpu_split_s(pid), cpu_ns_live_threads(pid)
         started = time.perf_counter()
         await trigger()
         await _until(lambda before=before: delivered() - before >= devices, timeout)
         times.append((time.perf_counter() - started) * 1000)
-        cpu_per_frame.append((cpu_s(pid) - cpu) / devices * 1e6)
+        cpu_per_frame.append((cpu_ns_live_threads(pid) - cpu_ns) / devices / 1000)
+        user_after, system_after = cpu_split_s(pid)
+        user_per_frame.append((user_after - user) / devices * 1e6)
+        system_per_frame.append((system_after - system) / devices * 1e6)
         await asyncio.sleep(1)
     return {
         "all_ms": statistics.median(times),
         "cpu_us": statistics.median(cpu_per_frame),
         "cpu_mean_us": statistics.fmean(cpu_per_frame),
+        "user_mean_us": statistics.fmean(user_per_frame),
+        "system_mean_us": statistics.fmean(system_per_frame),
     }
 
 
@@ -355,7 +360,8 @@ async def main() -> None:
     for name, r in rows:
         line = (
             f"  {name:28s} all delivered {r['all_ms']:7.1f} ms | server CPU {r['cpu_us']:6.1f} us/frame "
-            f"(mean of rounds {r['cpu_mean_us']:5.1f})"
+            f"(mean of rounds {r['cpu_mean_us']:5.1f}: user {r['user_mean_us']:4.1f}, "
+            f"kernel {r['system_mean_us']:4.1f})"
         )
         print(f"{line} | {r['kib']:5.1f} KiB/connection")
     print(
@@ -367,7 +373,8 @@ async def main() -> None:
     if theirs is not None:
         print(
             f"  ratios caresync/peer: time {_ratio(ours['all_ms'], theirs['all_ms']):.1f}x, CPU per frame "
-            f"{_ratio(ours['cpu_us'], theirs['cpu_us']):.1f}x, "
+            f"{_ratio(ours['cpu_us'], theirs['cpu_us']):.1f}x (by the means "
+            f"{_ratio(ours['cpu_mean_us'], theirs['cpu_mean_us']):.2f}x), "
             f"memory per connection {_ratio(ours['kib'], theirs['kib']):.1f}x, "
             f"deliveries per second {_ratio(theirs['all_ms'], ours['all_ms']):.2f}x, per CPU second "
             f"{_ratio(theirs['cpu_us'], ours['cpu_us']):.2f}x"

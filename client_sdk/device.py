@@ -28,15 +28,16 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
+from client_sdk.acknowledgements import Acknowledgements
 from client_sdk.backoff import Backoff
 from client_sdk.errors import CleanSyncRefused, DeviceStopped, RequestFailed
 from client_sdk.link import Link, http_base
+from client_sdk.local_copy import LocalCopy
 from client_sdk.local_store import LocalStore
-from client_sdk.seen_store import AwaitingSeen
+from client_sdk.recordings import Recordings
 from protocol import MAX_CHANGES_PER_PAGE, MAX_FRAME_BYTES, MAX_MUTATIONS_PER_SYNC, PROTOCOL_VERSION
 from protocol.acks import covers
 from protocol.device_session import (
@@ -61,39 +62,27 @@ from protocol.errors import ErrorCode
 from protocol.frames import (
     Ack,
     Change,
-    CheckIn,
-    CheckOut,
     CleanSyncRequest,
     CleanSyncResponse,
     Error,
     FeedPosition,
-    FormSubmission,
     Heartbeat,
     Hello,
-    Location,
-    Mutation,
     MutationResult,
     Preferences,
     ResyncRequired,
-    Seen,
-    SeenRecorded,
     ServerFrame,
     SyncRequest,
     SyncResponse,
-    TaskOutcome,
     TenantPreferences,
-    VisitNote,
-    VisitView,
     Welcome,
 )
-from protocol.limits import DEFAULT_SEEN_WINDOW_H, MAX_SEEN_PER_FRAME
+from protocol.limits import DEFAULT_SEEN_WINDOW_H
 
 log = logging.getLogger(__name__)
 
 ChangeListener = Callable[[Change], None]
 DEFAULT_AUTO_SYNC_S = 900.0
-SEEN_REFUSED_FOR_GOOD = {ErrorCode.STALE_EPOCH, ErrorCode.UNKNOWN_FEED, ErrorCode.POSITION_AHEAD}
-"""Answers after which an acknowledgement can never be recorded: it is dropped."""
 UPLOAD_BYTES_PER_SYNC = MAX_FRAME_BYTES - 32 * 1024
 """The recordings one ``sync_request`` carries: the frame limit less room for the positions."""
 SYNC_RETRY_BASE_S = 0.5
@@ -107,7 +96,7 @@ class SyncSummary:
     results: list[MutationResult] = field(default_factory=list)
 
 
-class Device:
+class Device(Recordings, Acknowledgements, LocalCopy):
     def __init__(
         self,
         url: str | list[str],
@@ -452,107 +441,3 @@ class Device:
         position = self.store.swap_in(feed)
         await self._run(self.session.handle(SnapshotSwapped(position=position)))
         return position
-
-    # ------------------------------------------------------------ recordings
-
-    def check_in(
-        self, carer_id: str, visit_id: str, at: datetime | None = None, location: Location | None = None
-    ) -> int:
-        moment = at or datetime.now(UTC)
-        self.store.begin_work(visit_id, "check-in", "", moment)
-        return self._record(CheckIn, carer_id, visit_id, moment, location=location)
-
-    def check_out(
-        self, carer_id: str, visit_id: str, at: datetime | None = None, location: Location | None = None
-    ) -> int:
-        mutation_id = self._record(CheckOut, carer_id, visit_id, at, location=location)
-        self.store.end_work(visit_id, "check-in")
-        return mutation_id
-
-    def record_task(self, carer_id: str, visit_id: str, task_id: str, done: bool, reason: str | None = None) -> int:
-        return self._record(TaskOutcome, carer_id, visit_id, None, task_id=task_id, done=done, reason=reason)
-
-    def add_note(self, carer_id: str, visit_id: str, text: str) -> int:
-        return self._record(VisitNote, carer_id, visit_id, None, text=text)
-
-    def open_form(self, visit_id: str, form: str) -> None:
-        """The carer started filling in ``form``: a clean sync will ask first."""
-        self.store.begin_work(visit_id, "form", form, datetime.now(UTC))
-
-    def submit_form(self, carer_id: str, visit_id: str, form: str, data: dict[str, Any]) -> int:
-        mutation_id = self._record(FormSubmission, carer_id, visit_id, None, form=form, data=data)
-        self.store.end_work(visit_id, "form", form)
-        return mutation_id
-
-    def _record(self, kind: type[Mutation], carer_id: str, visit_id: str, at: datetime | None, **fields: Any) -> int:
-        """Put a recording in the outbox (durably) and return its mutation id."""
-        mutation_id = self.store.next_mutation_id()
-        mutation = kind(
-            mutation_id=mutation_id,
-            carer_id=carer_id,
-            visit_id=visit_id,
-            captured_at=at or datetime.now(UTC),
-            **fields,
-        )
-        self.store.enqueue(mutation)
-        return mutation_id
-
-    # ------------------------------------------------------------ the carer's acknowledgement
-
-    def awaiting_seen(self, carer_id: str | None = None) -> list[AwaitingSeen]:
-        """Changes the carer has to acknowledge and has not (docs/protocol.md 4b), oldest first."""
-        return self.store.awaiting_seen(carer_id)
-
-    async def acknowledge(
-        self,
-        changes: list[AwaitingSeen] | None = None,
-        at: datetime | None = None,
-        timeout: float = 30.0,
-        *,
-        send: bool = True,
-    ) -> int:
-        """The carer saw ``changes`` (default: every one awaiting). Noted durably first, then
-        (unless ``send`` is False: the phone is offline) sent as ``seen`` (socket, else
-        HTTP); if that fails it is sent again after the next sync. Returns how many the
-        server has recorded now."""
-        chosen = self.awaiting_seen() if changes is None else changes
-        self.store.mark_seen([(c.feed, c.epoch, c.seq) for c in chosen], at or datetime.now(UTC))
-        if not send:
-            return 0
-        try:
-            return await self.send_seen(timeout)
-        except (ConnectionError, RequestFailed, TimeoutError, OSError) as exc:
-            log.info("seen not sent now (%s); kept for the next sync", exc)
-            return 0
-
-    async def send_seen(self, timeout: float = 30.0) -> int:
-        """Send every acknowledgement the server has not answered; how many it recorded."""
-        recorded = 0
-        for (feed, epoch), (at, seqs) in self.store.unsent_seen().items():
-            for start in range(0, len(seqs), MAX_SEEN_PER_FRAME):
-                chunk = seqs[start : start + MAX_SEEN_PER_FRAME]
-                frame = Seen(request_id=str(uuid.uuid4()), feed=feed, epoch=epoch, seqs=chunk, seen_at=at)
-                try:
-                    answer = await self.link.request(frame, timeout)
-                except RequestFailed as exc:
-                    if exc.error.code not in SEEN_REFUSED_FOR_GOOD:
-                        raise
-                    self.store.seen_answered(feed, epoch, chunk)
-                    continue
-                assert isinstance(answer, SeenRecorded)
-                self.store.seen_answered(feed, epoch, chunk)
-                recorded += len(chunk)
-        return recorded
-
-    # ------------------------------------------------------------ reading
-
-    def visits(self, carer_id: str | None = None) -> list[VisitView]:
-        return self.store.visits(carer_id)
-
-    def visits_today(self, carer_id: str | None = None, now: datetime | None = None) -> list[VisitView]:
-        moment = now or datetime.now(UTC)
-        start = moment.replace(hour=0, minute=0, second=0, microsecond=0)
-        return self.store.visits(carer_id, start, start + timedelta(days=1))
-
-    def positions(self) -> dict[str, FeedPosition]:
-        return {p.feed: p for p in self.store.positions()}

@@ -22,9 +22,31 @@ def rss_kib(pid: int) -> int:
 
 
 def cpu_s(pid: int) -> float:
+    user, system = cpu_split_s(pid)
+    return user + system
+
+
+def cpu_split_s(pid: int) -> tuple[float, float]:
+    """A process's CPU seconds so far, all its threads: (in its own code, in the kernel for it)."""
     with open(f"/proc/{pid}/stat") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def cpu_ns_live_threads(pid: int) -> int:
+    """Nanoseconds on a CPU so far, summed over the process's live threads (the scheduler's
+    own count, ``/proc/PID/task/*/schedstat``): finer than :func:`cpu_s`'s clock ticks (10 ms),
+    but a thread that has ended is no longer counted, so use it across spans where the
+    process's threads stay (an event loop and its database threads)."""
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/schedstat") as schedstat:
+                total += int(schedstat.read().split()[0])
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # the thread ended between the listing and the read
+    return total
 
 
 def percentile(values: list[float], q: float) -> float | None:

@@ -110,6 +110,7 @@ def _database_flag(parser: argparse.ArgumentParser) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from server.malloc_arenas import limit_malloc_arenas
     from server.node import Node
     from server.observability.logs import check_logging, configure_logging, write_fatal
     from server.pool_check import warn_if_pools_exceed_server
@@ -123,6 +124,7 @@ def _serve(args: argparse.Namespace) -> int:
     except (SettingError, ValueError) as exc:
         print(f"caresync: {exc}", file=sys.stderr)
         return 2
+    limit_malloc_arenas(settings.malloc_arena_max)  # before any thread starts: preflight opens the database
     try:
         check_port_free(settings.host, settings.port)
         asyncio.run(preflight(settings.database_url, settings.redis_url))
