@@ -173,12 +173,7 @@ class DeviceSocket(FeedSocket):
         return device
 
     async def _preferences(self, device: DeviceIdentity) -> TenantPreferences:
-        node = self.node
-        preferences = node.preferences.cached(device.tenant_id)
-        if preferences is None:
-            async with node.db.read() as conn:
-                preferences = await node.preferences.get(conn, device.tenant_id)
-        return preferences
+        return await self.node.preferences.read(self.node.db, device.tenant_id)
 
     def on_closed(self) -> None:
         self.node.hub.unregister(self)
