@@ -7,7 +7,8 @@ from pathlib import Path
 
 from client_sdk.local_copy import LocalCopy
 from client_sdk.local_store import LocalStore
-from protocol.frames import Change, ClientView, VisitUpsert, VisitView
+from protocol.frames import Change, VisitUpsert
+from tests.client_sdk.visits import visit_view
 
 NOW = datetime(2026, 12, 7, 14, 0, tzinfo=UTC)
 
@@ -18,17 +19,7 @@ class Phone(LocalCopy):
 
 
 def _upsert(seq: int, visit_id: str, starts_at: datetime) -> Change:
-    visit = VisitView(
-        id=visit_id,
-        branch_id="b",
-        client=ClientView(id="c", name="Mr Osei"),
-        starts_at=starts_at,
-        ends_at=starts_at + timedelta(minutes=30),
-        status="scheduled",
-        carer_ids=["k"],
-        tasks=[],
-        version=1,
-    )
+    visit = visit_view(visit_id, starts_at, minutes=30, client="Mr Osei")
     return Change(feed="k", epoch=1, seq=seq, committed_at=NOW, payload=VisitUpsert(visit=visit))
 
 

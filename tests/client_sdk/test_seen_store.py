@@ -7,24 +7,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from client_sdk.local_store import LocalStore
-from protocol.frames import Change, ClientView, VisitRemoved, VisitUpsert, VisitView
+from protocol.frames import Change, VisitRemoved, VisitUpsert, VisitView
+from tests.client_sdk.visits import visit_view
 
 NOW = datetime(2026, 12, 7, 6, 0, tzinfo=UTC)
 
 
 def _visit(visit_id: str, in_hours: float) -> VisitView:
-    starts = NOW + timedelta(hours=in_hours)
-    return VisitView(
-        id=visit_id,
-        branch_id="b",
-        client=ClientView(id="c", name="Mrs Patel"),
-        starts_at=starts,
-        ends_at=starts + timedelta(minutes=45),
-        status="scheduled",
-        carer_ids=["k"],
-        tasks=[],
-        version=1,
-    )
+    return visit_view(visit_id, NOW + timedelta(hours=in_hours))
 
 
 def _change(seq: int, payload: VisitUpsert | VisitRemoved) -> Change:
