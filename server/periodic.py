@@ -3,6 +3,11 @@
 After a failure it waits longer each time (doubling up to :data:`MAX_BACKOFF_S`), so a
 store outage costs a few quiet retries, not a traceback every 0.1 s; a store outage is
 logged once by the store, so it is not logged here again.
+
+Stopping never cuts a step half-way: the loop is cancelled while it waits, and a step
+already running is let finish first. A database write cancelled in the middle can leave
+its connection holding SQLite's write lock, and the node's own last writes on the way out
+(acks, presence) would then find the database locked.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from server.store.outage import StoreUnavailable
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 10.0
+STEP_FINISH_S = 10.0
+"""How long stopping waits for a running step before it cancels it after all."""
 
 
 class Periodic(abc.ABC):
@@ -23,6 +30,8 @@ class Periodic(abc.ABC):
         self.interval_s = interval_s
         self.name = name
         self._task: asyncio.Task[None] | None = None
+        self._stepping: asyncio.Future[None] | None = None
+        """The step the loop is running, if any."""
 
     @abc.abstractmethod
     async def step(self) -> None:
@@ -36,13 +45,22 @@ class Periodic(abc.ABC):
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+        stepping, self._stepping = self._stepping, None
+        if stepping is not None and not stepping.done():
+            finished, _ = await asyncio.wait([stepping], timeout=STEP_FINISH_S)
+            if not finished:
+                log.warning("%s: a step still running after %g s is cancelled", self.name, STEP_FINISH_S)
+                stepping.cancel()
+        if stepping is not None:
+            await asyncio.gather(stepping, return_exceptions=True)  # its outcome was the loop's to log
 
     async def _loop(self) -> None:
         failures = 0
         while True:
             await asyncio.sleep(backoff_s(self.interval_s, failures))
+            self._stepping = asyncio.ensure_future(self.step())
             try:
-                await self.step()
+                await asyncio.shield(self._stepping)  # stop() cancels the loop, never the step
             except StoreUnavailable:
                 failures += 1
             except Exception:

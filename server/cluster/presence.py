@@ -22,6 +22,7 @@ they are just as late to touch as this one (and back off between retries).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from sqlalchemy import ColumnElement, delete, insert, select, update
@@ -72,6 +73,9 @@ class Presence(Periodic):
         self._last_touch = 0
         self._touching_since: int | None = None
         """Since when this node's writes have not failed (None while they fail)."""
+        self._writing = asyncio.Lock()
+        """Held by the step writing: another waits for it, so a step returns only once the
+        changes noted before it was called are written."""
         self.started_at = 0
         self.draining = False
         """True once the node drains (set by the drain): the devices it disconnects then were
@@ -129,7 +133,20 @@ class Presence(Periodic):
             return 0
         return await dead_nodes.remove_dead_nodes(self.db, now, self.dead_after_ms, spare=self.node_id)
 
+    async def stop(self) -> None:
+        """Stop the background steps (:class:`Periodic` lets the loop's running step finish);
+        a step started elsewhere that is writing finishes too."""
+        await super().stop()
+        async with self._writing:
+            pass
+
     async def step(self) -> None:
+        """Write the connections that changed (and touch this node's row when due); returns
+        once they are written, waiting for a step already writing."""
+        async with self._writing:
+            await self._step_unlocked()
+
+    async def _step_unlocked(self) -> None:
         now = self.clock.now_ms()
         if not self._changes and now - self._last_touch < self.touch_interval_ms:
             return
@@ -147,7 +164,7 @@ class Presence(Periodic):
                 events += await append_device_events(
                     conn, [d for d, up in changes.items() if not up], DeviceDisconnected, now
                 )
-        except Exception:
+        except BaseException:  # a failed write, or a cancelled one: the changes wait for the next
             self._changes = {**changes, **self._changes}
             self._touching_since = None
             raise

@@ -75,6 +75,9 @@ class ActivityRecorder:
         self._calls: dict[str, _Call] = {}
         self._arrived = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._writing = asyncio.Lock()
+        """Held by the flush writing: another waits for it, so a flush returns only once
+        everything recorded before it was called is written."""
         self.flushes = 0
 
     def record_position(self, device_id: str, reported: FeedPosition, head: FeedPosition) -> bool:
@@ -127,11 +130,15 @@ class ActivityRecorder:
         self._task = asyncio.create_task(self._run(), name="activity-recorder")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-        await self.flush()
+        """Stop flushing in the background, then write what is left. A write in progress
+        finishes first: a write cancelled half-way could leave its connection holding the
+        database's write lock."""
+        async with self._writing:
+            if self._task is not None:
+                self._task.cancel()
+                await asyncio.gather(self._task, return_exceptions=True)
+                self._task = None
+            await self._flush_unlocked()
 
     async def _run(self) -> None:
         failures = 0
@@ -149,6 +156,11 @@ class ActivityRecorder:
                 self._arrived.set()
 
     async def flush(self) -> None:
+        """Write what was recorded so far; returns once it is written (or raises)."""
+        async with self._writing:
+            await self._flush_unlocked()
+
+    async def _flush_unlocked(self) -> None:
         if not self._pending and not self._calls:
             return
         batch, self._pending = self._pending, {}
@@ -166,7 +178,7 @@ class ActivityRecorder:
                 if calls:
                     await _write_calls(conn, calls)
                 events = await append_device_events(conn, synced, DeviceSynced, self.clock.now_ms())
-        except Exception:
+        except BaseException:  # a failed write, or a cancelled one (the node stopping): kept for the next
             for (d, c), (e, s, _at) in batch.items():
                 self.record(d, c, e, s)
             self._calls = {**calls, **self._calls}

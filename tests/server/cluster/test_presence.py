@@ -177,3 +177,28 @@ async def test_a_node_whose_writes_failed_judges_no_other_dead_until_it_has_writ
         assert await _nodes(node) == {"judge"}
     finally:
         await peer_db.close()
+
+
+async def test_a_step_returns_only_once_a_step_already_writing_has_committed(node: Node) -> None:
+    agency = await seed_agency(node, carers=1, visits_per_carer=1)
+    device_id = agency.carers[0].device_id
+    await node.presence.stop()
+    node.presence.connected(device_id)
+    writing = asyncio.create_task(node.presence.step())  # the background step, say
+    await asyncio.sleep(0)  # it has taken the change and is writing it
+    await node.presence.step()  # a caller that needs the connection written
+    assert writing.done(), "step returned while an earlier step was still writing"
+    async with node.db.read() as conn:
+        assert await connected_devices(conn, [device_id], node.clock.now_ms()) == {device_id: node.node_id}
+
+
+async def test_stopping_waits_for_a_step_in_progress(node: Node) -> None:
+    agency = await seed_agency(node, carers=1, visits_per_carer=1)
+    device_id = agency.carers[0].device_id
+    node.presence.connected(device_id)
+    writing = asyncio.create_task(node.presence.step())  # a step writing when the node stops
+    await asyncio.sleep(0)
+    await node.presence.stop()
+    assert writing.done() and not writing.cancelled() and writing.exception() is None
+    async with node.db.read() as conn:
+        assert await connected_devices(conn, [device_id], node.clock.now_ms()) == {device_id: node.node_id}

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+
 from server.node import Node
 from server.seeding import seed_agency
 from tests.support import acked_seq
@@ -22,3 +24,29 @@ async def test_acks_are_cumulative_and_flushed_in_batches(node: Node) -> None:
     recorder.record(a.device_id, a.id, 1, 1)
     await recorder.flush()
     assert await acked_seq(node, a.device_id, a.id) == 3, "an older ack never lowers the position"
+
+
+async def test_a_flush_returns_only_once_a_flush_already_writing_has_committed(node: Node) -> None:
+    agency = await seed_agency(node, carers=1, visits_per_carer=2)
+    recorder = node.activity
+    await recorder.stop()
+    carer = agency.carers[0]
+    recorder.record(carer.device_id, carer.id, 1, 2)
+    writing = asyncio.create_task(recorder.flush())  # the background flush, say
+    await asyncio.sleep(0)  # it has taken the ack and is writing it
+    await recorder.flush()  # a caller that needs everything recorded so far written
+    assert writing.done(), "flush returned while an earlier flush was still writing"
+    assert await acked_seq(node, carer.device_id, carer.id) == 2
+
+
+async def test_stopping_waits_for_a_flush_in_progress_and_loses_nothing(node: Node) -> None:
+    agency = await seed_agency(node, carers=1, visits_per_carer=2)
+    recorder = node.activity
+    await recorder.stop()
+    carer = agency.carers[0]
+    recorder.record(carer.device_id, carer.id, 1, 2)
+    writing = asyncio.create_task(recorder.flush())
+    await asyncio.sleep(0)
+    await recorder.stop()  # the node shutting down while the ack is being written
+    assert writing.done() and not writing.cancelled() and writing.exception() is None
+    assert await acked_seq(node, carer.device_id, carer.id) == 2
