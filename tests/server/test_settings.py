@@ -132,3 +132,9 @@ def test_a_migrate_policy_other_than_auto_or_off_is_refused(capsys: pytest.Captu
         Settings.load({"CARESYNC_MIGRATE": "sometimes"})
     assert main(["serve", "--migrate", "never"]) == 2
     assert "migrate: expected auto or off" in capsys.readouterr().err
+
+
+def test_a_negative_heap_cap_is_refused_by_name() -> None:
+    with pytest.raises(SettingError, match="malloc_arena_max: expected 0 or more"):
+        Settings.load(environ={"CARESYNC_MALLOC_ARENA_MAX": "-1"})
+    assert Settings.load(environ={"CARESYNC_MALLOC_ARENA_MAX": "0"}).malloc_arena_max == 0
